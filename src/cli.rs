@@ -1,0 +1,63 @@
+//! Command-line definitions (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  sampo check configs/quickstart.toml        validate and show the plan
+  sampo run configs/quickstart.toml          sample into quickstart.h5
+  sampo run spec.toml -o out.h5 --threads 4  choose output and threads
+  mpiexec -n 4 sampo run spec.toml           the same spec across 4 ranks
+
+Exit codes: 0 success, 2 bad spec or usage, 1 runtime failure.";
+
+#[derive(Debug, Parser)]
+#[command(name = "sampo", version, about = "Monte Carlo sampler for HPC: ensemble MCMC from a TOML run spec into one HDF5 file", after_help = EXAMPLES)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a spec and write its samples to an HDF5 file.
+    Run(RunArgs),
+    /// Validate a spec and print the resolved plan, without sampling.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The run spec (TOML).
+    pub spec: PathBuf,
+    /// Output file (default: [run] output, else <name>.h5).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Rayon threads per rank (default: [parallel] threads, SLURM_CPUS_PER_TASK, or the cores).
+    #[arg(short = 't', long)]
+    pub threads: Option<usize>,
+    /// Overwrite an existing output (or a .partial left by a failed run).
+    #[arg(long)]
+    pub force: bool,
+    /// No progress and no summary table; errors and warnings only.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The run spec (TOML).
+    pub spec: PathBuf,
+    /// Output file to check, as for `run`.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Threads per rank to plan with, as for `run`.
+    #[arg(short = 't', long)]
+    pub threads: Option<usize>,
+}

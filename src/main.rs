@@ -1,0 +1,52 @@
+//! The `sampo` binary: parse the command line, start logging, dispatch, and
+//! map errors to exit codes (0 success, 2 bad spec or usage, 1 runtime).
+
+mod app;
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use sampo::output::OutputError;
+use sampo::spec::SpecError;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let quiet = matches!(&cli.command, cli::Command::Run(a) if a.quiet);
+    init_logging(cli.verbose, quiet);
+    match app::dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// 2 for what the user must fix before anything runs, 1 for the rest.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<SpecError>().is_some() {
+        return 2;
+    }
+    match e.downcast_ref::<OutputError>() {
+        Some(OutputError::Exists(_) | OutputError::PartialExists(_)) => 2,
+        _ => 1,
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

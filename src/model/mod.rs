@@ -1,0 +1,167 @@
+//! Log-densities: the trait every likelihood implements, priors, the built-in
+//! models, and the posterior that joins a prior, a likelihood and an optional
+//! emulated cost.
+
+mod builtin;
+mod prior;
+mod regression;
+
+pub use builtin::{Funnel, Gaussian, GaussianMixture, Rosenbrock};
+pub use prior::Prior;
+pub use regression::{PolynomialRegression, RegressionData};
+
+use std::time::{Duration, Instant};
+
+use crate::spec::{ModelSpec, StateSpec};
+
+/// A failed evaluation (as opposed to a log-density of −∞, which is a valid
+/// answer). Built-in models never fail; user models from plugins may.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct EvalError(pub String);
+
+/// A log-density in `dim()` parameters. Implementations are shared by all the
+/// threads of a rank, so they take `&self` and must be `Sync`.
+pub trait LogDensity: Send + Sync {
+    fn dim(&self) -> usize;
+    fn log_density(&self, x: &[f64]) -> Result<f64, EvalError>;
+}
+
+/// Why a model or prior could not be built from its spec; `field` names the
+/// key inside the model or prior table.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct BuildError {
+    pub field: String,
+    pub message: String,
+}
+
+impl BuildError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// log posterior = log prior + log likelihood, both normalised. Outside the
+/// prior's support it is −∞ and the likelihood is not evaluated.
+pub struct Posterior {
+    prior: Prior,
+    likelihood: Box<dyn LogDensity>,
+    cost: Option<Duration>,
+}
+
+impl Posterior {
+    pub fn new(prior: Prior, likelihood: Box<dyn LogDensity>, cost: Option<Duration>) -> Self {
+        assert_eq!(
+            prior.dim(),
+            likelihood.dim(),
+            "prior and likelihood dims differ"
+        );
+        Self {
+            prior,
+            likelihood,
+            cost,
+        }
+    }
+
+    /// Builds the posterior of a validated state.
+    pub fn from_state(state: &StateSpec) -> Result<Self, BuildError> {
+        let likelihood = build_likelihood(&state.model, state.data.as_ref())?;
+        let prior = Prior::from_spec(&state.prior)?;
+        let cost = (state.cost_us > 0).then(|| Duration::from_micros(state.cost_us));
+        Ok(Self::new(prior, likelihood, cost))
+    }
+
+    pub fn dim(&self) -> usize {
+        self.prior.dim()
+    }
+
+    pub fn prior(&self) -> &Prior {
+        &self.prior
+    }
+
+    pub fn log_prob(&self, x: &[f64]) -> Result<f64, EvalError> {
+        let lp = self.prior.log_density(x);
+        if lp == f64::NEG_INFINITY {
+            return Ok(lp);
+        }
+        if let Some(cost) = self.cost {
+            busy_wait(cost);
+        }
+        Ok(lp + self.likelihood.log_density(x)?)
+    }
+}
+
+/// Emulates an expensive likelihood by spinning (not sleeping, so that a core
+/// is really occupied, as it would be by a real model).
+fn busy_wait(cost: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < cost {
+        std::hint::spin_loop();
+    }
+}
+
+/// Builds a built-in likelihood. `data` is the loaded data file of a
+/// regression model (loaded during validation, so that it is read once).
+pub fn build_likelihood(
+    spec: &ModelSpec,
+    data: Option<&RegressionData>,
+) -> Result<Box<dyn LogDensity>, BuildError> {
+    Ok(match spec {
+        ModelSpec::Gaussian { mean, cov } => Box::new(Gaussian::new(mean, cov)?),
+        ModelSpec::GaussianMixture {
+            weights,
+            means,
+            covs,
+        } => Box::new(GaussianMixture::new(weights, means, covs)?),
+        ModelSpec::Rosenbrock { dim, a, b, mu } => Box::new(Rosenbrock::new(
+            *dim,
+            a.unwrap_or(Rosenbrock::DEFAULT_A),
+            b.unwrap_or(Rosenbrock::DEFAULT_B),
+            mu.unwrap_or(Rosenbrock::DEFAULT_MU),
+        )?),
+        ModelSpec::Funnel { dim, sigma } => {
+            Box::new(Funnel::new(*dim, sigma.unwrap_or(Funnel::DEFAULT_SIGMA))?)
+        }
+        ModelSpec::PolynomialRegression {
+            order, noise_sd, ..
+        } => {
+            let data = data.ok_or_else(|| BuildError::new("data", "data file not loaded"))?;
+            Box::new(PolynomialRegression::new(data.clone(), *order, *noise_sd)?)
+        }
+    })
+}
+
+/// The number of parameters a model spec describes, when it can be told from
+/// the spec alone (validation compares it with the prior and `params`).
+pub fn model_dim(spec: &ModelSpec) -> usize {
+    match spec {
+        ModelSpec::Gaussian { mean, .. } => mean.len(),
+        ModelSpec::GaussianMixture { means, .. } => means.first().map_or(0, Vec::len),
+        ModelSpec::Rosenbrock { dim, .. } | ModelSpec::Funnel { dim, .. } => *dim,
+        ModelSpec::PolynomialRegression { order, .. } => order + 1,
+    }
+}
+
+/// Checks that every number of a list is finite, naming the first that is not.
+pub(crate) fn check_finite(field: &str, values: &[f64]) -> Result<(), BuildError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(BuildError::new(
+            format!("{field}[{i}]"),
+            format!("expected a finite number, found {}", values[i]),
+        )),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod quadrature {
+    /// Midpoint rule over [lo, hi] with n cells.
+    pub fn integrate(lo: f64, hi: f64, n: usize, f: impl Fn(f64) -> f64) -> f64 {
+        let h = (hi - lo) / n as f64;
+        (0..n).map(|i| f(lo + (i as f64 + 0.5) * h)).sum::<f64>() * h
+    }
+}

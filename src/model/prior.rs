@@ -1,0 +1,244 @@
+//! Priors: products of independent normalised one-dimensional densities.
+
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
+
+use super::{check_finite, BuildError};
+use crate::spec::PriorSpec;
+
+const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prior {
+    /// Uniform on the box [low, high]; log density −Σ ln(high − low) inside.
+    Uniform { low: Vec<f64>, high: Vec<f64> },
+    /// Independent normals.
+    Normal { mean: Vec<f64>, sd: Vec<f64> },
+    /// Density 1 / (x ln(high/low)) on [low, high], per parameter.
+    LogUniform { low: Vec<f64>, high: Vec<f64> },
+}
+
+impl Prior {
+    pub fn from_spec(spec: &PriorSpec) -> Result<Self, BuildError> {
+        let pairs = |a: &str, av: &Vec<f64>, b: &str, bv: &Vec<f64>| {
+            check_finite(a, av)?;
+            check_finite(b, bv)?;
+            if av.len() != bv.len() {
+                return Err(BuildError::new(
+                    b,
+                    format!("has {} entries but {a} has {}", bv.len(), av.len()),
+                ));
+            }
+            if av.is_empty() {
+                return Err(BuildError::new(a, "expected at least one entry"));
+            }
+            Ok(())
+        };
+        match spec {
+            PriorSpec::Uniform { low, high } => {
+                pairs("low", low, "high", high)?;
+                if let Some(i) = (0..low.len()).find(|&i| low[i] >= high[i]) {
+                    return Err(BuildError::new(
+                        format!("high[{i}]"),
+                        format!("must be greater than low[{i}] = {}", low[i]),
+                    ));
+                }
+                Ok(Prior::Uniform {
+                    low: low.clone(),
+                    high: high.clone(),
+                })
+            }
+            PriorSpec::Normal { mean, sd } => {
+                pairs("mean", mean, "sd", sd)?;
+                if let Some(i) = sd.iter().position(|&s| s <= 0.0) {
+                    return Err(BuildError::new(format!("sd[{i}]"), "must be positive"));
+                }
+                Ok(Prior::Normal {
+                    mean: mean.clone(),
+                    sd: sd.clone(),
+                })
+            }
+            PriorSpec::LogUniform { low, high } => {
+                pairs("low", low, "high", high)?;
+                if let Some(i) = low.iter().position(|&l| l <= 0.0) {
+                    return Err(BuildError::new(format!("low[{i}]"), "must be positive"));
+                }
+                if let Some(i) = (0..low.len()).find(|&i| low[i] >= high[i]) {
+                    return Err(BuildError::new(
+                        format!("high[{i}]"),
+                        format!("must be greater than low[{i}] = {}", low[i]),
+                    ));
+                }
+                Ok(Prior::LogUniform {
+                    low: low.clone(),
+                    high: high.clone(),
+                })
+            }
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        match self {
+            Prior::Uniform { low, .. } | Prior::LogUniform { low, .. } => low.len(),
+            Prior::Normal { mean, .. } => mean.len(),
+        }
+    }
+
+    pub fn log_density(&self, x: &[f64]) -> f64 {
+        match self {
+            Prior::Uniform { low, high } => {
+                let mut lp = 0.0;
+                for ((&xi, &lo), &hi) in x.iter().zip(low).zip(high) {
+                    if !(lo..=hi).contains(&xi) {
+                        return f64::NEG_INFINITY;
+                    }
+                    lp -= (hi - lo).ln();
+                }
+                lp
+            }
+            Prior::Normal { mean, sd } => x
+                .iter()
+                .zip(mean)
+                .zip(sd)
+                .map(|((&xi, &m), &s)| {
+                    let z = (xi - m) / s;
+                    -0.5 * z * z - s.ln() - LN_SQRT_2PI
+                })
+                .sum(),
+            Prior::LogUniform { low, high } => {
+                let mut lp = 0.0;
+                for ((&xi, &lo), &hi) in x.iter().zip(low).zip(high) {
+                    if !(lo..=hi).contains(&xi) {
+                        return f64::NEG_INFINITY;
+                    }
+                    lp -= xi.ln() + (hi / lo).ln().ln();
+                }
+                lp
+            }
+        }
+    }
+
+    /// Writes one independent draw into `out`.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
+        match self {
+            Prior::Uniform { low, high } => {
+                for ((o, &lo), &hi) in out.iter_mut().zip(low).zip(high) {
+                    *o = lo + (hi - lo) * rng.random::<f64>();
+                }
+            }
+            Prior::Normal { mean, sd } => {
+                for ((o, &m), &s) in out.iter_mut().zip(mean).zip(sd) {
+                    *o = m + s * rng.sample::<f64, _>(StandardNormal);
+                }
+            }
+            Prior::LogUniform { low, high } => {
+                for ((o, &lo), &hi) in out.iter_mut().zip(low).zip(high) {
+                    *o = (lo.ln() + (hi / lo).ln() * rng.random::<f64>()).exp();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::quadrature::integrate;
+
+    fn prior(spec: PriorSpec) -> Prior {
+        Prior::from_spec(&spec).unwrap()
+    }
+
+    #[test]
+    fn one_dimensional_priors_integrate_to_one() {
+        let cases = [
+            (
+                prior(PriorSpec::Uniform {
+                    low: vec![-1.0],
+                    high: vec![3.0],
+                }),
+                -2.0,
+                4.0,
+            ),
+            (
+                prior(PriorSpec::Normal {
+                    mean: vec![0.5],
+                    sd: vec![2.0],
+                }),
+                -20.0,
+                21.0,
+            ),
+            (
+                prior(PriorSpec::LogUniform {
+                    low: vec![0.1],
+                    high: vec![10.0],
+                }),
+                0.0,
+                11.0,
+            ),
+        ];
+        for (p, lo, hi) in cases {
+            let mass = integrate(lo, hi, 400_000, |x| p.log_density(&[x]).exp());
+            assert!((mass - 1.0).abs() < 1e-4, "{p:?}: {mass}");
+        }
+    }
+
+    #[test]
+    fn two_dimensional_uniform_integrates_to_one() {
+        let p = prior(PriorSpec::Uniform {
+            low: vec![0.0, -1.0],
+            high: vec![2.0, 4.0],
+        });
+        let mass = integrate(-1.0, 3.0, 800, |x| {
+            integrate(-2.0, 5.0, 800, |y| p.log_density(&[x, y]).exp())
+        });
+        assert!((mass - 1.0).abs() < 1e-2, "{mass}");
+    }
+
+    #[test]
+    fn draws_stay_in_support() {
+        let p = prior(PriorSpec::LogUniform {
+            low: vec![1e-3, 2.0],
+            high: vec![1.0, 3.0],
+        });
+        let mut rng = crate::seed::TaskKey {
+            seed: 3,
+            state: 0,
+            replicate: 0,
+        }
+        .stream(0);
+        let mut x = [0.0; 2];
+        for _ in 0..1000 {
+            p.sample(&mut rng, &mut x);
+            assert!(p.log_density(&x).is_finite(), "{x:?}");
+        }
+    }
+
+    #[test]
+    fn bad_priors_name_the_field() {
+        let e = Prior::from_spec(&PriorSpec::Uniform {
+            low: vec![0.0, 1.0],
+            high: vec![1.0, 1.0],
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "high[1]");
+        let e = Prior::from_spec(&PriorSpec::Normal {
+            mean: vec![0.0],
+            sd: vec![0.0],
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "sd[0]");
+        let e = Prior::from_spec(&PriorSpec::LogUniform {
+            low: vec![-1.0],
+            high: vec![1.0],
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "low[0]");
+        let e = Prior::from_spec(&PriorSpec::Uniform {
+            low: vec![0.0, f64::NAN],
+            high: vec![1.0, 1.0],
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "low[1]");
+    }
+}

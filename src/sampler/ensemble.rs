@@ -1,0 +1,519 @@
+//! Affine-invariant ensemble MCMC (Goodman & Weare 2010; emcee's algorithm).
+//!
+//! The ensemble is split into two fixed halves; each iteration updates the
+//! first half against the second, then the second against the first. Within
+//! a half every walker's proposal is independent of the others, so a half is
+//! evaluated in parallel on the current rayon pool. Each walker owns its
+//! random stream, keyed by (seed, state, replicate, walker), so the samples do
+//! not depend on the number of threads or on which thread ran which walker.
+
+use std::ops::Range;
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::moves::{choose, Move, WeightedMove};
+use crate::model::{EvalError, Posterior};
+use crate::seed::{Stream, TaskKey, ENSEMBLE_STREAM};
+
+/// How walkers start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Init {
+    /// Independent draws from the prior.
+    Prior,
+    /// center + radius ⊙ N(0, I).
+    Ball { center: Vec<f64>, radius: Vec<f64> },
+}
+
+/// Settings of one ensemble (one state), resolved and validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleSettings {
+    pub walkers: usize,
+    /// Iterations performed.
+    pub steps: usize,
+    /// Iterations discarded in summaries (all are stored).
+    pub burn: usize,
+    /// Store every `thin`-th iteration.
+    pub thin: usize,
+    pub moves: Vec<WeightedMove>,
+    pub init: Init,
+}
+
+impl EnsembleSettings {
+    /// Rows of the stored chain: iterations thin, 2·thin, …, ≤ steps.
+    pub fn stored_rows(&self) -> usize {
+        self.steps / self.thin
+    }
+
+    /// Stored rows that fall in the burn-in.
+    pub fn burn_rows(&self) -> usize {
+        self.burn / self.thin
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("evaluation failed for walker {walker} at parameters {params:?}: {source}")]
+    Evaluation {
+        walker: usize,
+        params: Vec<f64>,
+        source: EvalError,
+    },
+    #[error(
+        "all {walkers} walkers start at log-probability −∞ (zero prior or likelihood); \
+         choose an init inside the posterior's support"
+    )]
+    NoFiniteStart { walkers: usize },
+}
+
+/// Per-walker data that is not a position: its random stream and counters.
+#[derive(Debug, Clone)]
+struct Walker {
+    rng: Stream,
+    accepted: u64,
+    evaluations: u64,
+    nans: u64,
+}
+
+/// The whole state of an ensemble, as plain data.
+#[derive(Debug, Clone)]
+pub struct Ensemble {
+    ndim: usize,
+    positions: Vec<f64>,
+    log_prob: Vec<f64>,
+    proposals: Vec<f64>,
+    walkers: Vec<Walker>,
+    ensemble_rng: Stream,
+    iteration: usize,
+}
+
+impl Ensemble {
+    /// Places the walkers (from their own streams) and evaluates them.
+    pub fn start(
+        posterior: &Posterior,
+        settings: &EnsembleSettings,
+        key: TaskKey,
+    ) -> Result<Self, SampleError> {
+        let ndim = posterior.dim();
+        let n = settings.walkers;
+        let mut positions = vec![0.0; n * ndim];
+        let mut walkers = Vec::with_capacity(n);
+        for (i, x) in positions.chunks_mut(ndim).enumerate() {
+            let mut rng = key.stream(i as u64);
+            match &settings.init {
+                Init::Prior => posterior.prior().sample(&mut rng, x),
+                Init::Ball { center, radius } => {
+                    for ((xi, c), r) in x.iter_mut().zip(center).zip(radius) {
+                        *xi = c + r * rng.sample::<f64, _>(StandardNormal);
+                    }
+                }
+            }
+            walkers.push(Walker {
+                rng,
+                accepted: 0,
+                evaluations: 0,
+                nans: 0,
+            });
+        }
+        let mut ensemble = Self {
+            ndim,
+            log_prob: vec![f64::NEG_INFINITY; n],
+            proposals: vec![0.0; n * ndim],
+            positions,
+            walkers,
+            ensemble_rng: key.stream(ENSEMBLE_STREAM),
+            iteration: 0,
+        };
+        ensemble.evaluate_start(posterior)?;
+        if ensemble.log_prob.iter().all(|&lp| lp == f64::NEG_INFINITY) {
+            return Err(SampleError::NoFiniteStart { walkers: n });
+        }
+        Ok(ensemble)
+    }
+
+    fn evaluate_start(&mut self, posterior: &Posterior) -> Result<(), SampleError> {
+        let d = self.ndim;
+        let work = |(i, ((x, lp), w)): (usize, ((&[f64], &mut f64), &mut Walker))| {
+            *lp = evaluate(posterior, x, w).map_err(|source| SampleError::Evaluation {
+                walker: i,
+                params: x.to_vec(),
+                source,
+            })?;
+            Ok(())
+        };
+        if rayon::current_num_threads() == 1 {
+            self.positions
+                .chunks(d)
+                .zip(self.log_prob.iter_mut())
+                .zip(self.walkers.iter_mut())
+                .enumerate()
+                .try_for_each(work)
+        } else {
+            self.positions
+                .par_chunks(d)
+                .zip(self.log_prob.par_iter_mut())
+                .zip(self.walkers.par_iter_mut())
+                .enumerate()
+                .try_for_each(work)
+        }
+    }
+
+    /// One iteration: both halves updated once, with one move chosen for the
+    /// whole iteration from the ensemble's own stream.
+    pub fn step(
+        &mut self,
+        posterior: &Posterior,
+        settings: &EnsembleSettings,
+    ) -> Result<(), SampleError> {
+        let mv = if settings.moves.len() == 1 {
+            &settings.moves[0].kind
+        } else {
+            choose(&settings.moves, self.ensemble_rng.random::<f64>())
+        };
+        let mv = mv.clone();
+        for half in 0..2 {
+            self.half_step(half, &mv, posterior)?;
+        }
+        self.iteration += 1;
+        Ok(())
+    }
+
+    /// The walker indices of half 0 or 1.
+    pub fn half(&self, half: usize) -> Range<usize> {
+        let h = self.walkers.len() / 2;
+        if half == 0 {
+            0..h
+        } else {
+            h..self.walkers.len()
+        }
+    }
+
+    fn half_step(
+        &mut self,
+        half: usize,
+        mv: &Move,
+        posterior: &Posterior,
+    ) -> Result<(), SampleError> {
+        let d = self.ndim;
+        let range = self.half(half);
+        let split = self.half(1).start * d;
+        let (lo, hi) = self.positions.split_at_mut(split);
+        let (active, complement) = if half == 0 { (lo, &*hi) } else { (hi, &*lo) };
+        let offset = range.start;
+        let log_prob = &mut self.log_prob[range.clone()];
+        let walkers = &mut self.walkers[range.clone()];
+        let proposals = &mut self.proposals[range.start * d..range.end * d];
+
+        type Item<'a> = (
+            usize,
+            (
+                ((&'a mut [f64], &'a mut f64), &'a mut Walker),
+                &'a mut [f64],
+            ),
+        );
+        let work = |(i, (((x, lp), w), y)): Item| {
+            let factor = mv.propose(x, complement, &mut w.rng, y);
+            let lp_new = evaluate(posterior, y, w).map_err(|source| SampleError::Evaluation {
+                walker: offset + i,
+                params: y.to_vec(),
+                source,
+            })?;
+            // Accept with probability min(1, factor · p(y)/p(x)); −∞ − −∞ is
+            // NaN, which compares false, so a walker stuck at −∞ is not moved
+            // to another −∞.
+            if w.rng.random::<f64>().ln() < factor + lp_new - *lp {
+                x.copy_from_slice(y);
+                *lp = lp_new;
+                w.accepted += 1;
+            }
+            Ok(())
+        };
+        if rayon::current_num_threads() == 1 {
+            active
+                .chunks_mut(d)
+                .zip(log_prob.iter_mut())
+                .zip(walkers.iter_mut())
+                .zip(proposals.chunks_mut(d))
+                .enumerate()
+                .try_for_each(work)
+        } else {
+            active
+                .par_chunks_mut(d)
+                .zip(log_prob.par_iter_mut())
+                .zip(walkers.par_iter_mut())
+                .zip(proposals.par_chunks_mut(d))
+                .enumerate()
+                .try_for_each(work)
+        }
+    }
+
+    pub fn ndim(&self) -> usize {
+        self.ndim
+    }
+    pub fn walkers(&self) -> usize {
+        self.walkers.len()
+    }
+    /// Iterations done so far.
+    pub fn iteration(&self) -> usize {
+        self.iteration
+    }
+    /// Walker positions, row-major (walker, parameter).
+    pub fn positions(&self) -> &[f64] {
+        &self.positions
+    }
+    pub fn log_prob(&self) -> &[f64] {
+        &self.log_prob
+    }
+    /// Accepted proposals per walker.
+    pub fn accepted(&self) -> impl Iterator<Item = u64> + '_ {
+        self.walkers.iter().map(|w| w.accepted)
+    }
+    /// Log-density evaluations so far, the starting ones included.
+    pub fn evaluations(&self) -> u64 {
+        self.walkers.iter().map(|w| w.evaluations).sum()
+    }
+    /// Evaluations that returned NaN (treated as −∞).
+    pub fn nan_count(&self) -> u64 {
+        self.walkers.iter().map(|w| w.nans).sum()
+    }
+}
+
+/// Evaluates the posterior, counting the evaluation; NaN counts and becomes −∞.
+fn evaluate(posterior: &Posterior, x: &[f64], w: &mut Walker) -> Result<f64, EvalError> {
+    w.evaluations += 1;
+    let lp = posterior.log_prob(x)?;
+    if lp.is_nan() {
+        w.nans += 1;
+        return Ok(f64::NEG_INFINITY);
+    }
+    Ok(lp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag;
+    use crate::model::{Gaussian, LogDensity, Prior};
+
+    fn posterior(likelihood: Box<dyn LogDensity>, d: usize) -> Posterior {
+        let prior = Prior::Uniform {
+            low: vec![-50.0; d],
+            high: vec![50.0; d],
+        };
+        Posterior::new(prior, likelihood, None)
+    }
+
+    fn settings(walkers: usize, steps: usize, moves: Vec<WeightedMove>) -> EnsembleSettings {
+        EnsembleSettings {
+            walkers,
+            steps,
+            burn: steps / 5,
+            thin: 1,
+            moves,
+            init: Init::Ball {
+                center: vec![0.5, -0.5],
+                radius: vec![0.1, 0.1],
+            },
+        }
+    }
+
+    /// Runs an ensemble, returning the chain (steps × walkers × ndim).
+    fn run(p: &Posterior, s: &EnsembleSettings, seed: u64) -> (Ensemble, Vec<f64>) {
+        let key = TaskKey {
+            seed,
+            state: 0,
+            replicate: 0,
+        };
+        let mut e = Ensemble::start(p, s, key).unwrap();
+        let mut chain = Vec::new();
+        for _ in 0..s.steps {
+            e.step(p, s).unwrap();
+            chain.extend_from_slice(e.positions());
+        }
+        (e, chain)
+    }
+
+    #[test]
+    fn each_move_recovers_a_correlated_gaussian() {
+        let mean = [1.0, -2.0];
+        let cov = vec![vec![1.0, 0.6], vec![0.6, 2.0]];
+        let p = posterior(Box::new(Gaussian::new(&mean, &cov).unwrap()), 2);
+        let moves = [
+            Move::Stretch { a: 2.0 },
+            Move::De {
+                gamma0: 2.38 / 2.0,
+                sigma: 1e-5,
+            },
+            Move::Walk { s: 8 },
+        ];
+        for mv in moves {
+            let s = settings(
+                32,
+                3000,
+                vec![WeightedMove {
+                    kind: mv.clone(),
+                    weight: 1.0,
+                }],
+            );
+            let (e, chain) = run(&p, &s, 7);
+            let acc = e.accepted().sum::<u64>() as f64 / (32.0 * 3000.0);
+            assert!(acc > 0.1 && acc < 0.9, "{mv:?}: acceptance {acc}");
+            let burn = s.burn * 32 * 2;
+            let kept = &chain[burn..];
+            for k in 0..2 {
+                let sum = diag::ChainSummary::of_param(kept, 32, 2, k);
+                let se = sum.mcse();
+                assert!(
+                    (sum.mean - mean[k]).abs() < 5.0 * se,
+                    "{mv:?} param {k}: mean {} ± {se}, expected {}",
+                    sum.mean,
+                    mean[k]
+                );
+                let var = cov[k][k];
+                assert!(
+                    (sum.sd * sum.sd - var).abs() < 0.15 * var,
+                    "{mv:?}: sd {}",
+                    sum.sd
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_key_same_samples_whatever_the_thread_count() {
+        let p = posterior(
+            Box::new(Gaussian::new(&[0.0, 0.0], &[vec![1.0, 0.3], vec![0.3, 1.0]]).unwrap()),
+            2,
+        );
+        let s = settings(
+            16,
+            50,
+            vec![
+                WeightedMove {
+                    kind: Move::Stretch { a: 2.0 },
+                    weight: 1.0,
+                },
+                WeightedMove {
+                    kind: Move::De {
+                        gamma0: 1.2,
+                        sigma: 1e-5,
+                    },
+                    weight: 1.0,
+                },
+            ],
+        );
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let two = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        let (_, a) = one.install(|| run(&p, &s, 3));
+        let (_, b) = two.install(|| run(&p, &s, 3));
+        assert_eq!(a, b);
+        let (_, c) = two.install(|| run(&p, &s, 4));
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn nan_is_counted_and_rejected() {
+        struct NanRight;
+        impl LogDensity for NanRight {
+            fn dim(&self) -> usize {
+                2
+            }
+            fn log_density(&self, x: &[f64]) -> Result<f64, EvalError> {
+                Ok(if x[0] > 0.6 {
+                    f64::NAN
+                } else {
+                    -0.5 * (x[0] * x[0] + x[1] * x[1])
+                })
+            }
+        }
+        let p = posterior(Box::new(NanRight), 2);
+        let mut s = settings(
+            8,
+            200,
+            vec![WeightedMove {
+                kind: Move::Stretch { a: 2.0 },
+                weight: 1.0,
+            }],
+        );
+        s.init = Init::Ball {
+            center: vec![-0.5, -0.5],
+            radius: vec![0.01, 0.01],
+        };
+        let (e, chain) = run(&p, &s, 1);
+        assert!(e.nan_count() > 0);
+        assert!(
+            chain.chunks(2).all(|x| x[0] <= 0.6),
+            "a NaN proposal was accepted"
+        );
+    }
+
+    #[test]
+    fn failing_evaluation_names_walker_and_parameters() {
+        struct Fails;
+        impl LogDensity for Fails {
+            fn dim(&self) -> usize {
+                2
+            }
+            fn log_density(&self, _: &[f64]) -> Result<f64, EvalError> {
+                Err(EvalError("solver diverged".into()))
+            }
+        }
+        let p = posterior(Box::new(Fails), 2);
+        let s = settings(
+            4,
+            1,
+            vec![WeightedMove {
+                kind: Move::Stretch { a: 2.0 },
+                weight: 1.0,
+            }],
+        );
+        let key = TaskKey {
+            seed: 0,
+            state: 0,
+            replicate: 0,
+        };
+        let err = Ensemble::start(&p, &s, key).unwrap_err().to_string();
+        assert!(
+            err.contains("walker 0") && err.contains("solver diverged"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn all_walkers_outside_support_is_an_error() {
+        let p = posterior(
+            Box::new(Gaussian::new(&[0.0, 0.0], &[vec![1.0, 0.0], vec![0.0, 1.0]]).unwrap()),
+            2,
+        );
+        let mut s = settings(
+            4,
+            1,
+            vec![WeightedMove {
+                kind: Move::Stretch { a: 2.0 },
+                weight: 1.0,
+            }],
+        );
+        s.init = Init::Ball {
+            center: vec![100.0, 100.0],
+            radius: vec![1e-3, 1e-3],
+        };
+        let key = TaskKey {
+            seed: 0,
+            state: 0,
+            replicate: 0,
+        };
+        assert!(matches!(
+            Ensemble::start(&p, &s, key),
+            Err(SampleError::NoFiniteStart { walkers: 4 })
+        ));
+    }
+}

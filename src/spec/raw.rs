@@ -1,0 +1,142 @@
+//! The run spec exactly as written: serde types mirroring the TOML, with spans
+//! kept on the values that validation may need to point at. Nothing here
+//! checks meaning; `resolve` does that.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    pub run: Option<RawRun>,
+    pub parallel: Option<RawParallel>,
+    pub sampler: Option<Spanned<RawSampler>>,
+    pub states: Option<Spanned<Vec<Spanned<RawState>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    pub name: Option<Spanned<String>>,
+    pub seed: Option<Spanned<u64>>,
+    pub output: Option<Spanned<String>>,
+    pub replicates: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParallel {
+    pub threads: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerKind {
+    Ensemble,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampler {
+    pub kind: Option<Spanned<SamplerKind>>,
+    pub walkers: Option<Spanned<usize>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub thin: Option<Spanned<usize>>,
+    pub moves: Option<Spanned<Vec<Spanned<MoveSpec>>>>,
+    pub init: Option<Spanned<InitSpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub name: Spanned<String>,
+    pub params: Option<Spanned<Vec<String>>>,
+    pub model: Spanned<ModelSpec>,
+    pub prior: Spanned<PriorSpec>,
+    pub walkers: Option<Spanned<usize>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub init: Option<Spanned<InitSpec>>,
+    pub cost_us: Option<Spanned<u64>>,
+}
+
+/// An ensemble move and its weight in the mixture.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MoveSpec {
+    /// Goodman & Weare stretch move with scale `a` (default 2).
+    Stretch { a: Option<f64>, weight: Option<f64> },
+    /// Differential evolution (ter Braak 2006; emcee's DEMove).
+    De {
+        gamma0: Option<f64>,
+        sigma: Option<f64>,
+        weight: Option<f64>,
+    },
+    /// Goodman & Weare walk move on a subset of `s` complementary walkers.
+    Walk {
+        s: Option<usize>,
+        weight: Option<f64>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Radius {
+    Scalar(f64),
+    PerParam(Vec<f64>),
+}
+
+/// How walkers start.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum InitSpec {
+    /// Independent draws from the prior.
+    Prior,
+    /// center + radius * N(0, 1), per parameter.
+    Ball { center: Vec<f64>, radius: Radius },
+}
+
+/// Built-in likelihoods. Every one is a normalised density in the parameters
+/// (or, for regression, in the data), so evidences mean something.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelSpec {
+    Gaussian {
+        mean: Vec<f64>,
+        cov: Vec<Vec<f64>>,
+    },
+    GaussianMixture {
+        weights: Vec<f64>,
+        means: Vec<Vec<f64>>,
+        covs: Vec<Vec<Vec<f64>>>,
+    },
+    /// Hybrid Rosenbrock (Pagani, Wiegand & Nadarajah 2022), single block:
+    /// x1 ~ N(mu, 1/(2a)), x_i | x_{i-1} ~ N(x_{i-1}^2, 1/(2b)).
+    Rosenbrock {
+        dim: usize,
+        a: Option<f64>,
+        b: Option<f64>,
+        mu: Option<f64>,
+    },
+    /// Neal's funnel: v ~ N(0, sigma^2), x_i | v ~ N(0, e^v), dim = 1 + len(x).
+    Funnel {
+        dim: usize,
+        sigma: Option<f64>,
+    },
+    /// y = sum_k c_k x^k + N(0, noise_sd^2), data from a CSV with columns x,y.
+    PolynomialRegression {
+        data: String,
+        order: usize,
+        noise_sd: f64,
+    },
+}
+
+/// Priors: products of independent one-dimensional densities.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum PriorSpec {
+    Uniform { low: Vec<f64>, high: Vec<f64> },
+    Normal { mean: Vec<f64>, sd: Vec<f64> },
+    LogUniform { low: Vec<f64>, high: Vec<f64> },
+}
