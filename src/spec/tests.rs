@@ -1,1 +1,346 @@
+//! Validation: one test per kind of bad spec, each checking where the error
+//! points and what it says.
 
+use super::*;
+
+const STATE: &str = r#"
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+"#;
+
+fn parse(text: &str) -> Result<RunSpec, SpecError> {
+    RunSpec::from_source(&SpecSource::new("t.toml", text))
+}
+
+/// The error for `text`, checked to point at the first occurrence of `at`.
+fn error_at(text: &str, at: &str, needle: &str) -> SpecError {
+    let e = parse(text).expect_err("spec should be rejected");
+    let offset = text
+        .find(at)
+        .unwrap_or_else(|| panic!("`{at}` not in spec"));
+    let line = text[..offset].matches('\n').count() + 1;
+    assert_eq!(e.line, line, "line of {e}");
+    assert!(e.message.contains(needle), "expected `{needle}` in: {e}");
+    assert!(e.to_string().starts_with(&format!("t.toml:{line}:")), "{e}");
+    e
+}
+
+#[test]
+fn minimal_spec_gets_defaults() {
+    let spec = parse(STATE).unwrap();
+    assert_eq!(spec.name, "t");
+    assert_eq!(spec.seed, 0);
+    assert_eq!(spec.output, PathBuf::from("t.h5"));
+    assert_eq!(spec.replicates, 1);
+    let e = &spec.states[0].ensemble;
+    assert_eq!((e.walkers, e.steps, e.burn, e.thin), (32, 2000, 500, 1));
+    assert_eq!(e.init, Init::Prior);
+    assert_eq!(
+        e.moves,
+        vec![WeightedMove {
+            kind: Move::Stretch { a: 2.0 },
+            weight: 1.0
+        }]
+    );
+}
+
+#[test]
+fn per_state_overrides_win() {
+    let text = format!(
+        "[sampler]\nwalkers = 8\nsteps = 100\n{STATE}walkers = 12\nsteps = 50\nburn = 10\n"
+    );
+    let spec = parse(&text).unwrap();
+    let e = &spec.states[0].ensemble;
+    assert_eq!((e.walkers, e.steps, e.burn), (12, 50, 10));
+}
+
+#[test]
+fn the_quickstart_spec_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/quickstart.toml");
+    let spec = RunSpec::from_file(&path).unwrap();
+    assert!(spec.states.len() >= 2);
+}
+
+#[test]
+fn syntax_errors_are_located() {
+    let e = error_at("[run]\nseed = = 3\n", "= 3", "");
+    assert_eq!(e.line, 2);
+}
+
+#[test]
+fn unknown_keys_are_rejected() {
+    error_at(
+        &format!("[run]\nseeed = 1\n{STATE}"),
+        "seeed",
+        "unknown field `seeed`",
+    );
+    error_at(
+        &format!("{STATE}colour = \"red\"\n"),
+        "colour",
+        "unknown field `colour`",
+    );
+    let text = STATE.replace("mean = [0.0, 1.0],", "mean = [0.0, 1.0], scale = 2.0,");
+    error_at(&text, "model", "unknown field `scale`");
+}
+
+#[test]
+fn wrong_types_are_rejected() {
+    error_at(
+        &format!("[run]\nseed = \"x\"\n{STATE}"),
+        "\"x\"",
+        "invalid type",
+    );
+    error_at(&format!("[run]\nseed = -4\n{STATE}"), "-4", "");
+    error_at(
+        &format!("[sampler]\nwalkers = 3.5\n{STATE}"),
+        "3.5",
+        "invalid type",
+    );
+    error_at(
+        &STATE.replace("\"gaussian\"", "\"gausian\""),
+        "model",
+        "unknown variant `gausian`",
+    );
+}
+
+#[test]
+fn missing_keys_are_rejected() {
+    error_at("[run]\nseed = 1\n", "[run]", "no [[states]]");
+    let text = STATE.replace(
+        "prior = { kind = \"uniform\", low = [-10.0, -10.0], high = [10.0, 10.0] }\n",
+        "",
+    );
+    error_at(&text, "[[states]]", "missing field `prior`");
+    error_at(
+        &STATE.replace(", cov = [[1.0, 0.5], [0.5, 2.0]]", ""),
+        "model",
+        "missing field `cov`",
+    );
+}
+
+#[test]
+fn dimensions_must_agree() {
+    error_at(
+        &STATE.replace("cov = [[1.0, 0.5], [0.5, 2.0]]", "cov = [[1.0]]"),
+        "model",
+        "model.cov: expected 2 rows",
+    );
+    error_at(
+        &STATE.replace("low = [-10.0, -10.0]", "low = [-10.0, -10.0, -10.0]"),
+        "prior",
+        "prior.high: has 2 entries but low has 3",
+    );
+    error_at(
+        &STATE.replace(
+            "low = [-10.0, -10.0], high = [10.0, 10.0]",
+            "low = [-10.0], high = [10.0]",
+        ),
+        "prior",
+        "the prior has 1 parameters but the model has 2",
+    );
+    error_at(
+        &STATE.replace("[\"x\", \"y\"]", "[\"x\"]"),
+        "[\"x\"]",
+        "1 parameter names",
+    );
+    error_at(
+        &STATE.replace("[\"x\", \"y\"]", "[\"x\", \"x\"]"),
+        "[\"x\"",
+        "duplicate parameter name",
+    );
+}
+
+#[test]
+fn covariance_must_be_symmetric_positive_definite() {
+    error_at(
+        &STATE.replace("[[1.0, 0.5], [0.5, 2.0]]", "[[1.0, 2.0], [2.0, 1.0]]"),
+        "model",
+        "not positive definite",
+    );
+    error_at(
+        &STATE.replace("[[1.0, 0.5], [0.5, 2.0]]", "[[1.0, 0.5], [0.4, 2.0]]"),
+        "model",
+        "not symmetric",
+    );
+}
+
+#[test]
+fn non_finite_numbers_are_rejected() {
+    let e = error_at(
+        &STATE.replace("mean = [0.0, 1.0]", "mean = [nan, 1.0]"),
+        "model",
+        "mean[0]",
+    );
+    assert!(e.message.contains("finite"), "{e}");
+    error_at(
+        &STATE.replace("high = [10.0, 10.0]", "high = [10.0, inf]"),
+        "prior",
+        "high[1]",
+    );
+}
+
+#[test]
+fn walker_counts_are_checked() {
+    error_at(
+        &format!("[sampler]\nwalkers = 3\n{STATE}"),
+        "walkers = 3",
+        "too few",
+    );
+    error_at(
+        &format!("[sampler]\nwalkers = 7\n{STATE}"),
+        "walkers = 7",
+        "must be even",
+    );
+    // A per-state value is the one pointed at.
+    error_at(
+        &format!("{STATE}walkers = 2\n"),
+        "walkers = 2",
+        "at least 2 × dim = 4",
+    );
+}
+
+#[test]
+fn steps_burn_and_thin_are_checked() {
+    error_at(
+        &format!("[sampler]\nsteps = 10\nburn = 10\n{STATE}"),
+        "burn = 10",
+        "burn (10) must be less than steps",
+    );
+    error_at(
+        &format!("[sampler]\nthin = 0\n{STATE}"),
+        "thin = 0",
+        "thin must be at least 1",
+    );
+    error_at(
+        &format!("[sampler]\nsteps = 2\nthin = 3\nburn = 0\n{STATE}"),
+        "steps = 2",
+        "at least thin",
+    );
+}
+
+#[test]
+fn moves_are_checked() {
+    error_at(
+        &format!("[sampler]\nmoves = [{{ kind = \"stretch\", a = 0.5 }}]\n{STATE}"),
+        "{ kind",
+        "greater than 1",
+    );
+    error_at(
+        &format!("[sampler]\nmoves = [{{ kind = \"walk\", s = 1 }}]\n{STATE}"),
+        "{ kind",
+        "between 2 and",
+    );
+    error_at(
+        &format!("[sampler]\nmoves = [{{ kind = \"de\", weight = -1.0 }}]\n{STATE}"),
+        "{ kind",
+        "weight",
+    );
+    error_at(
+        &format!("[sampler]\nmoves = []\n{STATE}"),
+        "[]",
+        "at least one move",
+    );
+    error_at(
+        &format!("[sampler]\nmoves = [{{ kind = \"hop\" }}]\n{STATE}"),
+        "{ kind",
+        "unknown variant `hop`",
+    );
+    let spec = parse(&format!(
+        "[sampler]\nmoves = [{{ kind = \"de\" }}, {{ kind = \"walk\" }}]\n{STATE}"
+    ))
+    .unwrap();
+    let moves = &spec.states[0].ensemble.moves;
+    assert_eq!(
+        moves[0].kind,
+        Move::De {
+            gamma0: 2.38 / 2.0,
+            sigma: DEFAULT_DE_SIGMA
+        }
+    );
+    assert_eq!(moves[1].kind, Move::Walk { s: 16 });
+}
+
+#[test]
+fn ball_init_is_checked() {
+    error_at(
+        &format!("{STATE}init = {{ kind = \"ball\", center = [0.0], radius = 0.1 }}\n"),
+        "init",
+        "center has 1 entries",
+    );
+    error_at(
+        &format!("{STATE}init = {{ kind = \"ball\", center = [0.0, 0.0], radius = [0.1] }}\n"),
+        "init",
+        "radius has 1 entries",
+    );
+    error_at(
+        &format!("{STATE}init = {{ kind = \"ball\", center = [50.0, 0.0], radius = 0.1 }}\n"),
+        "init",
+        "outside the prior's support",
+    );
+    let spec = parse(&format!(
+        "{STATE}init = {{ kind = \"ball\", center = [0.0, 1.0], radius = 0.1 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        spec.states[0].ensemble.init,
+        Init::Ball {
+            center: vec![0.0, 1.0],
+            radius: vec![0.1, 0.1]
+        }
+    );
+}
+
+#[test]
+fn state_names_are_checked() {
+    let e = parse(&format!("{STATE}{STATE}")).unwrap_err();
+    assert!(e.message.contains("duplicate state name `g`"), "{e}");
+    assert_eq!(e.line, STATE.matches('\n').count() + 3);
+    error_at(
+        &STATE.replace("name = \"g\"", "name = \"a/b\""),
+        "\"a/b\"",
+        "no `/`",
+    );
+}
+
+#[test]
+fn run_section_is_checked() {
+    error_at(
+        &format!("[run]\nreplicates = 0\n{STATE}"),
+        "replicates",
+        "at least 1",
+    );
+    error_at(
+        &format!("[run]\nname = \"\"\n{STATE}"),
+        "name = \"\"",
+        "must not be empty",
+    );
+    error_at(
+        &format!("[sampler]\nkind = \"nuts\"\n{STATE}"),
+        "\"nuts\"",
+        "unknown variant `nuts`",
+    );
+}
+
+#[test]
+fn regression_data_files_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("d.csv"), "x,y\n0,1\n1,3\n2,5\n").unwrap();
+    let text = r#"
+[[states]]
+name = "line"
+model = { kind = "polynomial-regression", data = "d.csv", order = 1, noise_sd = 0.5 }
+prior = { kind = "normal", mean = [0.0, 0.0], sd = [5.0, 5.0] }
+"#;
+    let spec_path = dir.path().join("s.toml");
+    let spec = RunSpec::from_source(&SpecSource::new(&spec_path, text)).unwrap();
+    assert_eq!(spec.states[0].data.as_ref().unwrap().y, vec![1.0, 3.0, 5.0]);
+    let missing = text.replace("d.csv", "nope.csv");
+    let e = RunSpec::from_source(&SpecSource::new(&spec_path, missing)).unwrap_err();
+    assert!(
+        e.message.contains("cannot read data file") && e.line == 4,
+        "{e}"
+    );
+}
