@@ -98,12 +98,12 @@ pub struct TaskRecord {
 /// A task that failed, with everything needed to reproduce the failure.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    #[error("state `{state}` (replicate {replicate}, seed {seed}): {source}")]
+    #[error("state `{state}` (replicate {replicate}, seed {seed}): {cause}")]
     Sample {
         state: String,
         replicate: usize,
         seed: u64,
-        source: SampleError,
+        cause: SampleError,
     },
     #[error("state `{state}` (replicate {replicate}): {message}")]
     Setup {
@@ -134,17 +134,20 @@ pub fn run_task(
 ) -> Result<TaskStats, TaskError> {
     let st = &spec.states[task.state];
     let settings = &st.ensemble;
-    let sample_err = |source| TaskError::Sample {
+    let sample_err = |cause| TaskError::Sample {
         state: st.name.clone(),
         replicate: task.replicate,
         seed: spec.seed,
-        source,
+        cause,
     };
-    let posterior = Posterior::from_state(st).map_err(|e| TaskError::Setup {
+    let mut posterior = Posterior::from_state(st).map_err(|e| TaskError::Setup {
         state: st.name.clone(),
         replicate: task.replicate,
         message: e.to_string(),
     })?;
+    if let Some(after) = injected_fault(&st.name) {
+        posterior = posterior.fail_after(after);
+    }
     if cancel.load(Ordering::Relaxed) {
         return Err(TaskError::Cancelled);
     }
@@ -175,6 +178,15 @@ pub fn run_task(
         evaluations: ensemble.evaluations(),
         nan_evaluations: ensemble.nan_count(),
     })
+}
+
+/// `SAMPO_INJECT_FAULT=<state>:<n>` makes evaluations of that state fail
+/// after n of them, in every replicate: a test hook for failure handling,
+/// read per task so that it acts on whichever rank runs the state.
+fn injected_fault(state: &str) -> Option<u64> {
+    let value = std::env::var("SAMPO_INJECT_FAULT").ok()?;
+    let (name, after) = value.rsplit_once(':')?;
+    (name == state).then(|| after.parse().ok()).flatten()
 }
 
 fn new_block(task: usize, first_row: usize, rows: usize, n: usize, d: usize) -> Block {

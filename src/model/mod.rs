@@ -10,6 +10,7 @@ pub use builtin::{Funnel, Gaussian, GaussianMixture, Rosenbrock};
 pub use prior::Prior;
 pub use regression::{PolynomialRegression, RegressionData};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::spec::{ModelSpec, StateSpec};
@@ -51,6 +52,14 @@ pub struct Posterior {
     prior: Prior,
     likelihood: Box<dyn LogDensity>,
     cost: Option<Duration>,
+    fault: Option<Fault>,
+}
+
+/// Fault injection for tests of failure handling: evaluations fail once
+/// `after` of them have been made by this posterior.
+struct Fault {
+    after: u64,
+    count: AtomicU64,
 }
 
 impl Posterior {
@@ -64,7 +73,18 @@ impl Posterior {
             prior,
             likelihood,
             cost,
+            fault: None,
         }
+    }
+
+    /// Makes every evaluation after the first `after` fail (for testing how
+    /// failures are reported and how a job ends; see `SAMPO_INJECT_FAULT`).
+    pub fn fail_after(mut self, after: u64) -> Self {
+        self.fault = Some(Fault {
+            after,
+            count: AtomicU64::new(0),
+        });
+        self
     }
 
     /// Builds the posterior of a validated state.
@@ -87,6 +107,14 @@ impl Posterior {
         let lp = self.prior.log_density(x);
         if lp == f64::NEG_INFINITY {
             return Ok(lp);
+        }
+        if let Some(f) = &self.fault {
+            if f.count.fetch_add(1, Ordering::Relaxed) >= f.after {
+                return Err(EvalError(format!(
+                    "injected fault (SAMPO_INJECT_FAULT) after {} evaluations",
+                    f.after
+                )));
+            }
         }
         if let Some(cost) = self.cost {
             busy_wait(cost);

@@ -33,13 +33,13 @@ pub enum OutputError {
          or move it away to keep it"
     )]
     PartialExists(PathBuf),
-    #[error("{path}: {source}")]
-    Hdf5 { path: PathBuf, source: hdf5::Error },
-    #[error("cannot rename {from} to {to}: {source}")]
+    #[error("{path}: {cause}")]
+    Hdf5 { path: PathBuf, cause: hdf5::Error },
+    #[error("cannot rename {from} to {to}: {cause}")]
     Rename {
         from: PathBuf,
         to: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("no ensemble for task {0} in the output")]
     UnknownTask(usize),
@@ -106,9 +106,9 @@ impl OutputWriter {
     ) -> Result<Self, OutputError> {
         check_target(target, force)?;
         let partial = partial_path(target);
-        let err = |source| OutputError::Hdf5 {
+        let err = |cause| OutputError::Hdf5 {
             path: partial.clone(),
-            source,
+            cause,
         };
         let file = File::create(&partial).map_err(err)?;
         let mut writer = Self {
@@ -126,10 +126,10 @@ impl OutputWriter {
         Ok(writer)
     }
 
-    fn hdf5_err(&self, source: hdf5::Error) -> OutputError {
+    fn hdf5_err(&self, cause: hdf5::Error) -> OutputError {
         OutputError::Hdf5 {
             path: self.partial.clone(),
-            source,
+            cause,
         }
     }
 
@@ -321,10 +321,10 @@ impl OutputWriter {
         self.set_status("complete").map_err(|s| self.hdf5_err(s))?;
         let (partial, target) = (self.partial.clone(), self.target.clone());
         drop(self); // closes the file before the rename
-        std::fs::rename(&partial, &target).map_err(|source| OutputError::Rename {
+        std::fs::rename(&partial, &target).map_err(|cause| OutputError::Rename {
             from: partial,
             to: target.clone(),
-            source,
+            cause,
         })?;
         Ok(target)
     }

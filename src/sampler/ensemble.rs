@@ -56,11 +56,11 @@ impl EnsembleSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SampleError {
-    #[error("evaluation failed for walker {walker} at parameters {params:?}: {source}")]
+    #[error("evaluation failed for walker {walker} at parameters {params:?}: {cause}")]
     Evaluation {
         walker: usize,
         params: Vec<f64>,
-        source: EvalError,
+        cause: EvalError,
     },
     #[error(
         "all {walkers} walkers start at log-probability −∞ (zero prior or likelihood); \
@@ -140,7 +140,7 @@ impl Ensemble {
             *lp = evaluate(posterior, x, w).map_err(|source| SampleError::Evaluation {
                 walker: i,
                 params: x.to_vec(),
-                source,
+                cause: source,
             })?;
             Ok(())
         };
@@ -219,7 +219,7 @@ impl Ensemble {
             let lp_new = evaluate(posterior, y, w).map_err(|source| SampleError::Evaluation {
                 walker: offset + i,
                 params: y.to_vec(),
-                source,
+                cause: source,
             })?;
             // Accept with probability min(1, factor · p(y)/p(x)); −∞ − −∞ is
             // NaN, which compares false, so a walker stuck at −∞ is not moved

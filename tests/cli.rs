@@ -1,0 +1,294 @@
+//! End-to-end tests of the `sampo` binary, run locally (one process).
+
+mod common;
+
+use common::*;
+
+/// A correlated 4-D Gaussian with a box prior wide enough not to matter.
+const GAUSS4: &str = r#"
+[run]
+name = "g4"
+seed = 2024
+
+[sampler]
+walkers = 32
+steps = 6000
+burn = 1000
+
+[[states]]
+name = "g4"
+params = ["a", "b", "c", "d"]
+model = { kind = "gaussian", mean = [1.0, -2.0, 0.5, 3.0], cov = [
+    [1.0, 0.6, 0.2, 0.0],
+    [0.6, 2.0, 0.3, -0.4],
+    [0.2, 0.3, 0.5, 0.1],
+    [0.0, -0.4, 0.1, 1.5],
+] }
+prior = { kind = "uniform", low = [-30.0, -30.0, -30.0, -30.0], high = [30.0, 30.0, 30.0, 30.0] }
+"#;
+
+/// Two small states for the quick tests.
+const SMALL: &str = r#"
+[run]
+seed = 7
+[sampler]
+walkers = 16
+steps = 300
+burn = 50
+moves = [{ kind = "stretch", weight = 0.6 }, { kind = "de", weight = 0.2 }, { kind = "walk", weight = 0.2 }]
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+[[states]]
+name = "f"
+model = { kind = "funnel", dim = 3, sigma = 1.0 }
+prior = { kind = "normal", mean = [0.0, 0.0, 0.0], sd = [5.0, 5.0, 5.0] }
+init = { kind = "ball", center = [0.0, 0.0, 0.0], radius = 0.1 }
+walkers = 12
+steps = 200
+"#;
+
+#[test]
+fn quickstart_runs_end_to_end() {
+    let sb = Sandbox::new();
+    let spec = repo().join("configs/quickstart.toml");
+    let out = sb.path("qs.h5");
+    let o = sb.sampo(&["run", spec.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_ok(&o);
+    assert!(out.exists() && !sb.path("qs.h5.partial").exists());
+    let table = stdout(&o);
+    assert!(
+        table.contains("state gauss") && table.contains("state rosenbrock"),
+        "{table}"
+    );
+    assert_eq!(read_str_attr(&out, "/", "status"), "complete");
+    assert_eq!(
+        read_str_attr(&out, "/", "spec"),
+        std::fs::read_to_string(&spec).unwrap()
+    );
+    let (shape, _) = read_f64(&out, "states/gauss/chain");
+    assert_eq!(shape, vec![2000, 32, 2]);
+    assert_eq!(read_i64_attr(&out, "states/gauss", "iteration"), 2000);
+    let (shape, _) = read_f64(&out, "states/rosenbrock/chain");
+    assert_eq!(shape, vec![4000, 32, 5]);
+    // Timings: one row per task, evaluations = walkers × (steps + 1).
+    let (_, evals) = read_f64(&out, "timings/evaluations");
+    let mut evals = evals;
+    evals.sort_by(f64::total_cmp);
+    assert_eq!(evals, vec![32.0 * 2001.0, 32.0 * 4001.0]);
+}
+
+#[test]
+fn correlated_gaussian_is_recovered_within_monte_carlo_error() {
+    let sb = Sandbox::new();
+    let spec = sb.write("g4.toml", GAUSS4);
+    let out = sb.path("g4.h5");
+    assert_ok(&sb.sampo(&["run", spec.to_str().unwrap(), "-q"]));
+    let mean = [1.0, -2.0, 0.5, 3.0];
+    let cov = [
+        [1.0, 0.6, 0.2, 0.0],
+        [0.6, 2.0, 0.3, -0.4],
+        [0.2, 0.3, 0.5, 0.1],
+        [0.0, -0.4, 0.1, 1.5],
+    ];
+    let (shape, chain) = read_f64(&out, "states/g4/chain");
+    let (rows, walkers, d) = (shape[0], shape[1], shape[2]);
+    let kept = &chain[1000 * walkers * d..];
+    let n = (rows - 1000) * walkers;
+    let summaries: Vec<_> = (0..d)
+        .map(|k| sampo::diag::ChainSummary::of_param(kept, walkers, d, k))
+        .collect();
+    for k in 0..d {
+        let s = &summaries[k];
+        assert!(
+            (s.mean - mean[k]).abs() < 5.0 * s.mcse(),
+            "mean[{k}] = {} ± {}, expected {}",
+            s.mean,
+            s.mcse(),
+            mean[k]
+        );
+    }
+    // Covariances: the sample covariance of x_i x_j has variance
+    // (Σ_ii Σ_jj + Σ_ij²) / ESS for a Gaussian; allow 5 standard errors,
+    // with the smaller ESS of the two parameters.
+    for i in 0..d {
+        for j in 0..=i {
+            let m = (0..n).map(|t| kept[t * d + i]).sum::<f64>() / n as f64;
+            let mj = (0..n).map(|t| kept[t * d + j]).sum::<f64>() / n as f64;
+            let c = (0..n)
+                .map(|t| (kept[t * d + i] - m) * (kept[t * d + j] - mj))
+                .sum::<f64>()
+                / (n - 1) as f64;
+            let ess = summaries[i].ess().min(summaries[j].ess());
+            let se = ((cov[i][i] * cov[j][j] + cov[i][j] * cov[i][j]) / ess).sqrt();
+            assert!(
+                (c - cov[i][j]).abs() < 5.0 * se,
+                "cov[{i}][{j}] = {c} ± {se}, expected {}",
+                cov[i][j]
+            );
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_identical_samples_for_one_and_two_threads() {
+    let sb = Sandbox::new();
+    let spec = sb.write("s.toml", SMALL);
+    let spec = spec.to_str().unwrap();
+    assert_ok(&sb.sampo(&["run", spec, "-q", "--threads", "1", "-o", "t1.h5"]));
+    assert_ok(&sb.sampo(&["run", spec, "-q", "--threads", "2", "-o", "t2.h5"]));
+    let a = sample_datasets(&sb.path("t1.h5"));
+    let b = sample_datasets(&sb.path("t2.h5"));
+    assert_eq!(a.len(), 6);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        assert_eq!(x.1, y.1, "{} shape", x.0);
+        // Bit-identical, not merely close.
+        let bits = |v: &Vec<f64>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert!(
+            bits(&x.2) == bits(&y.2),
+            "{} differs between 1 and 2 threads",
+            x.0
+        );
+    }
+    // A different seed gives different samples.
+    let other = SMALL.replace("seed = 7", "seed = 8");
+    let spec2 = sb.write("s2.toml", &other);
+    assert_ok(&sb.sampo(&["run", spec2.to_str().unwrap(), "-q", "-o", "t3.h5"]));
+    let c = sample_datasets(&sb.path("t3.h5"));
+    assert_ne!(a[0].2, c[0].2);
+}
+
+#[test]
+fn existing_output_is_never_overwritten_without_force() {
+    let sb = Sandbox::new();
+    let spec = sb.write("s.toml", SMALL);
+    let spec = spec.to_str().unwrap();
+    let out = sb.path("s.h5");
+    std::fs::write(&out, b"precious").unwrap();
+    let o = sb.sampo(&["run", spec, "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    assert!(!sb.path("s.h5.partial").exists());
+
+    let o = sb.sampo(&["run", spec, "-q", "--force"]);
+    assert_ok(&o);
+    assert_eq!(read_str_attr(&out, "/", "status"), "complete");
+}
+
+#[test]
+fn a_failed_run_leaves_a_partial_file_and_names_the_failure() {
+    let sb = Sandbox::new();
+    let spec = sb.write("s.toml", SMALL);
+    let spec = spec.to_str().unwrap();
+    let o = sb.sampo_env(&["run", spec, "-q"], &[("SAMPO_INJECT_FAULT", "f:500")]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    for needle in [
+        "state `f`",
+        "replicate 0",
+        "seed 7",
+        "walker",
+        "at parameters",
+        "injected fault",
+        "s.h5.partial",
+    ] {
+        assert!(err.contains(needle), "`{needle}` missing from: {err}");
+    }
+    let partial = sb.path("s.h5.partial");
+    assert!(partial.exists() && !sb.path("s.h5").exists());
+    assert!(read_str_attr(&partial, "/", "status").starts_with("failed: "));
+    // The partial file is not silently replaced either.
+    let o = sb.sampo(&["run", spec, "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("s.h5.partial exists"), "{}", stderr(&o));
+    assert_ok(&sb.sampo(&["run", spec, "-q", "--force"]));
+    assert!(sb.path("s.h5").exists() && !partial.exists());
+}
+
+#[test]
+fn bad_spec_exits_2_with_a_located_message_before_sampling() {
+    let sb = Sandbox::new();
+    let bad = SMALL.replace(
+        "cov = [[1.0, 0.5], [0.5, 2.0]]",
+        "cov = [[1.0, 3.0], [3.0, 2.0]]",
+    );
+    let spec = sb.write("bad.toml", &bad);
+    for cmd in ["run", "check"] {
+        let o = sb.sampo(&[cmd, spec.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("bad.toml:11:") && err.contains("not positive definite"),
+            "{err}"
+        );
+    }
+    assert!(!sb.path("bad.h5").exists() && !sb.path("bad.h5.partial").exists());
+    let o = sb.sampo(&["run", "missing.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("missing.toml:1:1: cannot read the spec"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.sampo(&["run"]);
+    assert_eq!(o.status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn check_prints_the_plan_without_sampling() {
+    let sb = Sandbox::new();
+    let spec = sb.write(
+        "s.toml",
+        &SMALL.replace("seed = 7", "seed = 7\nreplicates = 3"),
+    );
+    let o = sb.sampo(&["check", spec.to_str().unwrap(), "--threads", "2"]);
+    assert_ok(&o);
+    let text = stdout(&o);
+    for needle in [
+        "seed 7",
+        "3 replicate(s)",
+        "2 thread(s) (--threads)",
+        "tasks     6",
+        "size      about",
+    ] {
+        assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("f ") && l.contains(" 3 ") && l.contains(" 12 ")),
+        "{text}"
+    );
+    assert!(!sb.path("s.h5").exists());
+}
+
+#[test]
+fn replicates_get_their_own_groups_and_differ() {
+    let sb = Sandbox::new();
+    let spec = sb.write(
+        "s.toml",
+        &SMALL.replace("seed = 7", "seed = 7\nreplicates = 2"),
+    );
+    assert_ok(&sb.sampo(&["run", spec.to_str().unwrap(), "-q"]));
+    let out = sb.path("s.h5");
+    let (_, a) = read_f64(&out, "replicates/0/states/g/chain");
+    let (_, b) = read_f64(&out, "replicates/1/states/g/chain");
+    assert_eq!(a.len(), b.len());
+    assert_ne!(a, b);
+    assert_eq!(
+        read_i64_attr(&out, "replicates/1/states/f", "iteration"),
+        200
+    );
+}
+
+#[test]
+fn version_and_help() {
+    let sb = Sandbox::new();
+    let o = sb.sampo(&["--version"]);
+    assert_ok(&o);
+    assert!(stdout(&o).starts_with("sampo "));
+    let o = sb.sampo(&["--help"]);
+    assert!(stdout(&o).contains("sampo run configs/quickstart.toml"));
+}

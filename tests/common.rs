@@ -1,0 +1,134 @@
+//! Helpers shared by the integration tests: run the real binary in a
+//! temporary directory, and read datasets back.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn sampo_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sampo"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temporary directory holding spec files and outputs.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write spec");
+        p
+    }
+
+    /// Runs `sampo args…` in the sandbox.
+    pub fn sampo(&self, args: &[&str]) -> Output {
+        self.sampo_env(args, &[])
+    }
+
+    pub fn sampo_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(sampo_bin());
+        cmd.args(args).current_dir(self.dir.path());
+        cmd.env_remove("SLURM_CPUS_PER_TASK")
+            .env_remove("SAMPO_INJECT_FAULT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run sampo")
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Asserts success, showing the program's output otherwise.
+pub fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "sampo failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A dataset's values, flattened, with its shape.
+pub fn read_f64(path: &Path, dataset: &str) -> (Vec<usize>, Vec<f64>) {
+    let f = hdf5::File::open(path).expect("open output");
+    let ds = f
+        .dataset(dataset)
+        .unwrap_or_else(|e| panic!("{dataset}: {e}"));
+    let shape = ds.shape();
+    (shape, ds.read_raw::<f64>().expect("read"))
+}
+
+pub fn read_str_attr(path: &Path, loc: &str, name: &str) -> String {
+    let f = hdf5::File::open(path).expect("open output");
+    let attr = if loc == "/" {
+        f.attr(name)
+    } else {
+        f.group(loc).and_then(|g| g.attr(name))
+    }
+    .unwrap_or_else(|e| panic!("{loc} attr {name}: {e}"));
+    attr.read_scalar::<hdf5::types::VarLenUnicode>()
+        .expect("string attr")
+        .to_string()
+}
+
+pub fn read_i64_attr(path: &Path, loc: &str, name: &str) -> i64 {
+    let f = hdf5::File::open(path).expect("open output");
+    f.group(loc)
+        .and_then(|g| g.attr(name))
+        .and_then(|a| a.read_scalar::<i64>())
+        .unwrap_or_else(|e| panic!("{loc} attr {name}: {e}"))
+}
+
+/// Every sample dataset of a file (chain, log_prob, accepted of each
+/// ensemble), by path, for exact comparisons between runs.
+pub fn sample_datasets(path: &Path) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+    let f = hdf5::File::open(path).expect("open output");
+    let mut groups = Vec::new();
+    collect_ensembles(&f, "", &mut groups);
+    groups.sort();
+    let mut out = Vec::new();
+    for g in groups {
+        for name in ["chain", "log_prob", "accepted"] {
+            let p = format!("{g}/{name}");
+            let (shape, values) = read_f64(path, &p);
+            out.push((p, shape, values));
+        }
+    }
+    out
+}
+
+fn collect_ensembles(g: &hdf5::Group, prefix: &str, out: &mut Vec<String>) {
+    for name in g.member_names().expect("members") {
+        let path = format!("{prefix}/{name}");
+        if let Ok(sub) = g.group(&name) {
+            if sub.link_exists("chain") {
+                out.push(path.clone());
+            }
+            collect_ensembles(&sub, &path, out);
+        }
+    }
+}
