@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README says: system libraries, a release build,
+# Rust unit and integration tests (local and under mpiexec), and the Python
+# client tests (h5py + emcee from PyPI in a local venv reading our output).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+source scripts/env.sh
+
+cargo build --release --locked
+cargo test --release --locked
+
+bash scripts/python-env.sh
+SAMPO_BIN="$PWD/target/release/sampo" "${SAMPO_VENV:-$PWD/.venv}/bin/python" -m pytest -q tests/python
