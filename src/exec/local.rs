@@ -45,7 +45,8 @@ pub fn run_local(
                 let start = started.elapsed().as_secs_f64();
                 let mut emit =
                     |b: Block| tx.send(Message::Block(b)).map_err(|e| e.to_string().into());
-                let result = run_task(spec, task, &mut emit, progress, cancel);
+                let cancelled = || cancel.load(Ordering::Relaxed);
+                let result = run_task(spec, task, &mut emit, progress, &cancelled);
                 let end = started.elapsed().as_secs_f64();
                 // The receiver outlives every task; a failed send means it
                 // already stopped on an error, which it reports.

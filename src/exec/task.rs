@@ -1,7 +1,7 @@
 //! Tasks (one ensemble = one state of one replicate), the plan that lists
 //! them, and `run_task`, which runs one and emits its chain in blocks.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -124,13 +124,13 @@ pub fn rows_per_block(walkers: usize, ndim: usize, stored_rows: usize) -> usize 
 }
 
 /// Runs one task to the end, handing its chain to `emit` block by block.
-/// `progress` counts walker-steps; `cancel` is checked every iteration.
+/// `progress` counts walker-steps; `cancelled` is asked before every iteration.
 pub fn run_task(
     spec: &RunSpec,
     task: &Task,
     emit: &mut dyn FnMut(Block) -> Result<(), SinkError>,
     progress: &AtomicU64,
-    cancel: &AtomicBool,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<TaskStats, TaskError> {
     let st = &spec.states[task.state];
     let settings = &st.ensemble;
@@ -148,7 +148,7 @@ pub fn run_task(
     if let Some(after) = injected_fault(&st.name) {
         posterior = posterior.fail_after(after);
     }
-    if cancel.load(Ordering::Relaxed) {
+    if cancelled() {
         return Err(TaskError::Cancelled);
     }
     let mut ensemble = Ensemble::start(&posterior, settings, task.key(spec)).map_err(sample_err)?;
@@ -156,7 +156,7 @@ pub fn run_task(
     let per_block = rows_per_block(n, d, settings.stored_rows());
     let mut block = new_block(task.id, 0, per_block, n, d);
     for it in 1..=settings.steps {
-        if cancel.load(Ordering::Relaxed) {
+        if cancelled() {
             return Err(TaskError::Cancelled);
         }
         ensemble.step(&posterior, settings).map_err(sample_err)?;

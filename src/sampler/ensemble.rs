@@ -67,13 +67,58 @@ pub enum SampleError {
          choose an init inside the posterior's support"
     )]
     NoFiniteStart { walkers: usize },
+    #[error("{0}")]
+    Stopped(String),
+}
+
+/// One half of the ensemble, as handed to [`WalkerShare::exchange`].
+pub struct HalfView<'a> {
+    /// The walker indices of this half.
+    pub walkers: Range<usize>,
+    /// Positions of these walkers, row-major.
+    pub positions: &'a mut [f64],
+    pub log_prob: &'a mut [f64],
+    /// Accepted proposals per walker, cumulative.
+    pub accepted: &'a mut [u64],
+}
+
+/// How the walkers of an ensemble are shared among the processes that hold
+/// it. The sampler knows nothing of how the exchange is done (MPI, in sampo).
+pub trait WalkerShare {
+    /// The walkers of `half` (a range of walker indices) this process updates.
+    fn owned(&self, half: Range<usize>) -> Range<usize>;
+    /// Called by every process after it has updated its walkers of a half,
+    /// with `failed` true when its update failed. On return every process
+    /// must hold the whole half as updated by the owners, or an error
+    /// ([`SampleError::Stopped`]) if any process failed or the group is
+    /// told to stop.
+    fn exchange(&mut self, failed: bool, half: HalfView<'_>) -> Result<(), SampleError>;
+}
+
+/// Member `member`'s contiguous part of `range` when it is split as evenly
+/// as possible among `members` (the first ones get one more when uneven).
+pub fn split_range(range: Range<usize>, member: usize, members: usize) -> Range<usize> {
+    let (n, m) = (range.len(), members.max(1));
+    let at = |k: usize| range.start + k * (n / m) + k.min(n % m);
+    at(member)..at(member + 1)
+}
+
+/// The ensemble held whole by one process: nothing to exchange.
+pub struct Whole;
+
+impl WalkerShare for Whole {
+    fn owned(&self, half: Range<usize>) -> Range<usize> {
+        half
+    }
+    fn exchange(&mut self, _: bool, _: HalfView<'_>) -> Result<(), SampleError> {
+        Ok(())
+    }
 }
 
 /// Per-walker data that is not a position: its random stream and counters.
 #[derive(Debug, Clone)]
 struct Walker {
     rng: Stream,
-    accepted: u64,
     evaluations: u64,
     nans: u64,
 }
@@ -86,6 +131,7 @@ pub struct Ensemble {
     log_prob: Vec<f64>,
     proposals: Vec<f64>,
     walkers: Vec<Walker>,
+    accepted: Vec<u64>,
     ensemble_rng: Stream,
     iteration: usize,
 }
@@ -96,6 +142,16 @@ impl Ensemble {
         posterior: &Posterior,
         settings: &EnsembleSettings,
         key: TaskKey,
+    ) -> Result<Self, SampleError> {
+        Self::start_shared(posterior, settings, key, &mut Whole)
+    }
+
+    /// `start` for an ensemble spread over several processes (see `step_shared`).
+    pub fn start_shared(
+        posterior: &Posterior,
+        settings: &EnsembleSettings,
+        key: TaskKey,
+        share: &mut dyn WalkerShare,
     ) -> Result<Self, SampleError> {
         let ndim = posterior.dim();
         let n = settings.walkers;
@@ -113,7 +169,6 @@ impl Ensemble {
             }
             walkers.push(Walker {
                 rng,
-                accepted: 0,
                 evaluations: 0,
                 nans: 0,
             });
@@ -124,40 +179,76 @@ impl Ensemble {
             proposals: vec![0.0; n * ndim],
             positions,
             walkers,
+            accepted: vec![0; n],
             ensemble_rng: key.stream(ENSEMBLE_STREAM),
             iteration: 0,
         };
-        ensemble.evaluate_start(posterior)?;
+        ensemble.evaluate_start_shared(posterior, share)?;
         if ensemble.log_prob.iter().all(|&lp| lp == f64::NEG_INFINITY) {
             return Err(SampleError::NoFiniteStart { walkers: n });
         }
         Ok(ensemble)
     }
 
-    fn evaluate_start(&mut self, posterior: &Posterior) -> Result<(), SampleError> {
+    /// Evaluates the starting positions of the walkers `owned`.
+    fn evaluate_start(
+        &mut self,
+        owned: Range<usize>,
+        posterior: &Posterior,
+    ) -> Result<(), SampleError> {
         let d = self.ndim;
+        let offset = owned.start;
+        let positions = &self.positions[owned.start * d..owned.end * d];
+        let log_prob = &mut self.log_prob[owned.clone()];
+        let walkers = &mut self.walkers[owned];
         let work = |(i, ((x, lp), w)): (usize, ((&[f64], &mut f64), &mut Walker))| {
-            *lp = evaluate(posterior, x, w).map_err(|source| SampleError::Evaluation {
-                walker: i,
+            *lp = evaluate(posterior, x, w).map_err(|cause| SampleError::Evaluation {
+                walker: offset + i,
                 params: x.to_vec(),
-                cause: source,
+                cause,
             })?;
             Ok(())
         };
         if rayon::current_num_threads() == 1 {
-            self.positions
+            positions
                 .chunks(d)
-                .zip(self.log_prob.iter_mut())
-                .zip(self.walkers.iter_mut())
+                .zip(log_prob.iter_mut())
+                .zip(walkers.iter_mut())
                 .enumerate()
                 .try_for_each(work)
         } else {
-            self.positions
+            positions
                 .par_chunks(d)
-                .zip(self.log_prob.par_iter_mut())
-                .zip(self.walkers.par_iter_mut())
+                .zip(log_prob.par_iter_mut())
+                .zip(walkers.par_iter_mut())
                 .enumerate()
                 .try_for_each(work)
+        }
+    }
+
+    /// Evaluates the start half by half, each process its own walkers,
+    /// exchanging after each half as `step_shared` does.
+    fn evaluate_start_shared(
+        &mut self,
+        posterior: &Posterior,
+        share: &mut dyn WalkerShare,
+    ) -> Result<(), SampleError> {
+        for half in 0..2 {
+            let range = self.half(half);
+            let result = self.evaluate_start(share.owned(range.clone()), posterior);
+            share.exchange(result.is_err(), self.half_view(range))?;
+            result?;
+        }
+        Ok(())
+    }
+
+    fn half_view(&mut self, range: Range<usize>) -> HalfView<'_> {
+        let d = self.ndim;
+        HalfView {
+            walkers: range.clone(),
+            positions: &mut self.positions[range.start * d..range.end * d],
+            log_prob: &mut self.log_prob[range.clone()],
+            accepted: &mut self.accepted[range],
         }
     }
 
@@ -168,6 +259,21 @@ impl Ensemble {
         posterior: &Posterior,
         settings: &EnsembleSettings,
     ) -> Result<(), SampleError> {
+        self.step_shared(posterior, settings, &mut Whole)
+    }
+
+    /// One iteration of an ensemble spread over several processes: this one
+    /// updates only the walkers `share` gives it in each half, then `share`
+    /// exchanges the half with the others. Every process of the group holds
+    /// the same ensemble and draws the same move, so all stay in step, and
+    /// each walker's stream is only ever advanced by the process owning it:
+    /// the samples are those of `step`, bit for bit.
+    pub fn step_shared(
+        &mut self,
+        posterior: &Posterior,
+        settings: &EnsembleSettings,
+        share: &mut dyn WalkerShare,
+    ) -> Result<(), SampleError> {
         let mv = if settings.moves.len() == 1 {
             &settings.moves[0].kind
         } else {
@@ -175,7 +281,11 @@ impl Ensemble {
         };
         let mv = mv.clone();
         for half in 0..2 {
-            self.half_step(half, &mv, posterior)?;
+            let range = self.half(half);
+            let owned = share.owned(range.clone());
+            let result = self.half_step(half, owned, &mv, posterior);
+            share.exchange(result.is_err(), self.half_view(range))?;
+            result?;
         }
         self.iteration += 1;
         Ok(())
@@ -191,30 +301,35 @@ impl Ensemble {
         }
     }
 
+    /// Updates the walkers `owned` (a sub-range of half `half`).
     fn half_step(
         &mut self,
         half: usize,
+        owned: Range<usize>,
         mv: &Move,
         posterior: &Posterior,
     ) -> Result<(), SampleError> {
         let d = self.ndim;
         let range = self.half(half);
+        debug_assert!(owned.start >= range.start && owned.end <= range.end);
         let split = self.half(1).start * d;
         let (lo, hi) = self.positions.split_at_mut(split);
         let (active, complement) = if half == 0 { (lo, &*hi) } else { (hi, &*lo) };
-        let offset = range.start;
-        let log_prob = &mut self.log_prob[range.clone()];
-        let walkers = &mut self.walkers[range.clone()];
-        let proposals = &mut self.proposals[range.start * d..range.end * d];
+        let active = &mut active[(owned.start - range.start) * d..(owned.end - range.start) * d];
+        let offset = owned.start;
+        let log_prob = &mut self.log_prob[owned.clone()];
+        let walkers = &mut self.walkers[owned.clone()];
+        let accepted = &mut self.accepted[owned.clone()];
+        let proposals = &mut self.proposals[owned.start * d..owned.end * d];
 
         type Item<'a> = (
             usize,
             (
-                ((&'a mut [f64], &'a mut f64), &'a mut Walker),
+                (((&'a mut [f64], &'a mut f64), &'a mut Walker), &'a mut u64),
                 &'a mut [f64],
             ),
         );
-        let work = |(i, (((x, lp), w), y)): Item| {
+        let work = |(i, ((((x, lp), w), acc), y)): Item| {
             let factor = mv.propose(x, complement, &mut w.rng, y);
             let lp_new = evaluate(posterior, y, w).map_err(|source| SampleError::Evaluation {
                 walker: offset + i,
@@ -227,7 +342,7 @@ impl Ensemble {
             if w.rng.random::<f64>().ln() < factor + lp_new - *lp {
                 x.copy_from_slice(y);
                 *lp = lp_new;
-                w.accepted += 1;
+                *acc += 1;
             }
             Ok(())
         };
@@ -236,6 +351,7 @@ impl Ensemble {
                 .chunks_mut(d)
                 .zip(log_prob.iter_mut())
                 .zip(walkers.iter_mut())
+                .zip(accepted.iter_mut())
                 .zip(proposals.chunks_mut(d))
                 .enumerate()
                 .try_for_each(work)
@@ -244,6 +360,7 @@ impl Ensemble {
                 .par_chunks_mut(d)
                 .zip(log_prob.par_iter_mut())
                 .zip(walkers.par_iter_mut())
+                .zip(accepted.par_iter_mut())
                 .zip(proposals.par_chunks_mut(d))
                 .enumerate()
                 .try_for_each(work)
@@ -269,13 +386,14 @@ impl Ensemble {
     }
     /// Accepted proposals per walker.
     pub fn accepted(&self) -> impl Iterator<Item = u64> + '_ {
-        self.walkers.iter().map(|w| w.accepted)
+        self.accepted.iter().copied()
     }
-    /// Log-density evaluations so far, the starting ones included.
+    /// Log-density evaluations made by this process so far (the starting
+    /// ones included); for a shared ensemble, those of the walkers it owns.
     pub fn evaluations(&self) -> u64 {
         self.walkers.iter().map(|w| w.evaluations).sum()
     }
-    /// Evaluations that returned NaN (treated as −∞).
+    /// Evaluations that returned NaN (treated as −∞), as `evaluations`.
     pub fn nan_count(&self) -> u64 {
         self.walkers.iter().map(|w| w.nans).sum()
     }
@@ -418,6 +536,112 @@ mod tests {
         assert_eq!(a, b);
         let (_, c) = two.install(|| run(&p, &s, 4));
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn split_range_covers_the_range_in_order() {
+        let parts: Vec<_> = (0..3).map(|m| split_range(10..17, m, 3)).collect();
+        assert_eq!(parts, vec![10..13, 13..15, 15..17]);
+        assert_eq!(split_range(0..2, 2, 3), 2..2);
+    }
+
+    /// A share among threads of one process, through a common board.
+    struct ThreadShare {
+        member: usize,
+        members: usize,
+        board: std::sync::Arc<std::sync::Mutex<(Vec<f64>, Vec<f64>, Vec<u64>)>>,
+        barrier: std::sync::Arc<std::sync::Barrier>,
+        d: usize,
+    }
+
+    impl WalkerShare for ThreadShare {
+        fn owned(&self, half: Range<usize>) -> Range<usize> {
+            split_range(half, self.member, self.members)
+        }
+        fn exchange(&mut self, failed: bool, v: HalfView<'_>) -> Result<(), SampleError> {
+            assert!(!failed);
+            let d = self.d;
+            let mine = self.owned(v.walkers.clone());
+            let rel = |r: &Range<usize>| (r.start - v.walkers.start)..(r.end - v.walkers.start);
+            {
+                let mut b = self.board.lock().unwrap();
+                let r = rel(&mine);
+                b.0[mine.start * d..mine.end * d]
+                    .copy_from_slice(&v.positions[r.start * d..r.end * d]);
+                b.1[mine.clone()].copy_from_slice(&v.log_prob[r.clone()]);
+                b.2[mine.clone()].copy_from_slice(&v.accepted[r]);
+            }
+            self.barrier.wait();
+            {
+                let b = self.board.lock().unwrap();
+                let w = v.walkers.clone();
+                v.positions.copy_from_slice(&b.0[w.start * d..w.end * d]);
+                v.log_prob.copy_from_slice(&b.1[w.clone()]);
+                v.accepted.copy_from_slice(&b.2[w]);
+            }
+            self.barrier.wait();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_shared_ensemble_gives_the_samples_of_a_whole_one() {
+        use std::sync::{Arc, Barrier, Mutex};
+        let p = Arc::new(posterior(
+            Box::new(Gaussian::new(&[0.0, 0.0], &[vec![1.0, 0.3], vec![0.3, 1.0]]).unwrap()),
+            2,
+        ));
+        let s = Arc::new(settings(
+            12,
+            40,
+            vec![
+                WeightedMove {
+                    kind: Move::Stretch { a: 2.0 },
+                    weight: 1.0,
+                },
+                WeightedMove {
+                    kind: Move::Walk { s: 3 },
+                    weight: 1.0,
+                },
+            ],
+        ));
+        let (whole, expected) = run(&p, &s, 9);
+        let members = 3;
+        let board = Arc::new(Mutex::new((vec![0.0; 24], vec![0.0; 12], vec![0; 12])));
+        let barrier = Arc::new(Barrier::new(members));
+        let handles: Vec<_> = (0..members)
+            .map(|member| {
+                let (p, s) = (p.clone(), s.clone());
+                let mut share = ThreadShare {
+                    member,
+                    members,
+                    board: board.clone(),
+                    barrier: barrier.clone(),
+                    d: 2,
+                };
+                std::thread::spawn(move || {
+                    let key = TaskKey {
+                        seed: 9,
+                        state: 0,
+                        replicate: 0,
+                    };
+                    let mut e = Ensemble::start_shared(&p, &s, key, &mut share).unwrap();
+                    let mut chain = Vec::new();
+                    for _ in 0..s.steps {
+                        e.step_shared(&p, &s, &mut share).unwrap();
+                        chain.extend_from_slice(e.positions());
+                    }
+                    (chain, e.evaluations(), e.accepted().collect::<Vec<_>>())
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        for (chain, _, accepted) in &results {
+            assert_eq!(chain, &expected);
+            assert_eq!(accepted, &whole.accepted().collect::<Vec<_>>());
+        }
+        let evaluations: u64 = results.iter().map(|r| r.1).sum();
+        assert_eq!(evaluations, whole.evaluations());
     }
 
     #[test]

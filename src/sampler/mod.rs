@@ -4,5 +4,7 @@
 pub mod ensemble;
 pub mod moves;
 
-pub use ensemble::{Ensemble, EnsembleSettings, Init, SampleError};
+pub use ensemble::{
+    split_range, Ensemble, EnsembleSettings, HalfView, Init, SampleError, WalkerShare, Whole,
+};
 pub use moves::{Move, WeightedMove};
