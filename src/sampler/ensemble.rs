@@ -545,11 +545,14 @@ mod tests {
         assert_eq!(split_range(0..2, 2, 3), 2..2);
     }
 
+    /// Positions, log-probabilities and acceptance counts of every walker.
+    type Board = std::sync::Arc<std::sync::Mutex<(Vec<f64>, Vec<f64>, Vec<u64>)>>;
+
     /// A share among threads of one process, through a common board.
     struct ThreadShare {
         member: usize,
         members: usize,
-        board: std::sync::Arc<std::sync::Mutex<(Vec<f64>, Vec<f64>, Vec<u64>)>>,
+        board: Board,
         barrier: std::sync::Arc<std::sync::Barrier>,
         d: usize,
     }
