@@ -7,8 +7,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{
-    run_task, Block, BlockSink, ExecError, Monitor, Task, TaskError, TaskRecord, TaskStats,
+    run_task, Block, BlockSink, ExecError, Monitor, Task, TaskError, TaskHooks, TaskRecord,
+    TaskStats,
 };
+use crate::sampler::Whole;
 use crate::spec::RunSpec;
 
 enum Message {
@@ -46,7 +48,13 @@ pub fn run_local(
                 let mut emit =
                     |b: Block| tx.send(Message::Block(b)).map_err(|e| e.to_string().into());
                 let cancelled = || cancel.load(Ordering::Relaxed);
-                let result = run_task(spec, task, &mut emit, progress, &cancelled);
+                let hooks = TaskHooks {
+                    emit: Some(&mut emit),
+                    progress,
+                    cancelled: &cancelled,
+                    share: &mut Whole,
+                };
+                let result = run_task(spec, task, hooks);
                 let end = started.elapsed().as_secs_f64();
                 // The receiver outlives every task; a failed send means it
                 // already stopped on an error, which it reports.

@@ -8,7 +8,7 @@ pub(crate) mod task;
 
 pub use layout::{resolve_threads, ThreadSource};
 pub use local::run_local;
-pub use task::{plan, run_task, Block, Task, TaskError, TaskRecord, TaskStats};
+pub use task::{plan, run_task, Block, Task, TaskError, TaskHooks, TaskRecord, TaskStats};
 
 /// Errors a sink may return; the executor only passes them on.
 pub type SinkError = Box<dyn std::error::Error + Send + Sync>;

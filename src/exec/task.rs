@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SinkError;
 use crate::model::Posterior;
-use crate::sampler::{Ensemble, SampleError};
+use crate::sampler::{Ensemble, SampleError, WalkerShare};
 use crate::seed::TaskKey;
 use crate::spec::RunSpec;
 
@@ -123,22 +123,37 @@ pub fn rows_per_block(walkers: usize, ndim: usize, stored_rows: usize) -> usize 
     ((1 << 17) / (walkers * ndim).max(1)).clamp(1, stored_rows.max(1))
 }
 
-/// Runs one task to the end, handing its chain to `emit` block by block.
-/// `progress` counts walker-steps; `cancelled` is asked before every iteration.
-pub fn run_task(
-    spec: &RunSpec,
-    task: &Task,
-    emit: &mut dyn FnMut(Block) -> Result<(), SinkError>,
-    progress: &AtomicU64,
-    cancelled: &dyn Fn() -> bool,
-) -> Result<TaskStats, TaskError> {
+/// What a task is connected to while it runs.
+pub struct TaskHooks<'a> {
+    /// Where blocks go; `None` on a process that helps with a shared
+    /// ensemble without leading it (the leader emits the blocks).
+    pub emit: Option<&'a mut dyn FnMut(Block) -> Result<(), SinkError>>,
+    /// Walker-steps done, for progress.
+    pub progress: &'a AtomicU64,
+    /// Asked before every iteration; true stops the task (`Cancelled`).
+    pub cancelled: &'a dyn Fn() -> bool,
+    /// How the walkers are shared with other processes (`Whole`: not at all).
+    pub share: &'a mut dyn WalkerShare,
+}
+
+/// Runs one task to the end, handing its chain to `hooks.emit` block by block.
+pub fn run_task(spec: &RunSpec, task: &Task, hooks: TaskHooks<'_>) -> Result<TaskStats, TaskError> {
+    let TaskHooks {
+        mut emit,
+        progress,
+        cancelled,
+        share,
+    } = hooks;
     let st = &spec.states[task.state];
     let settings = &st.ensemble;
-    let sample_err = |cause| TaskError::Sample {
-        state: st.name.clone(),
-        replicate: task.replicate,
-        seed: spec.seed,
-        cause,
+    let sample_err = |cause| match cause {
+        SampleError::Stopped(_) => TaskError::Cancelled,
+        cause => TaskError::Sample {
+            state: st.name.clone(),
+            replicate: task.replicate,
+            seed: spec.seed,
+            cause,
+        },
     };
     let mut posterior = Posterior::from_state(st).map_err(|e| TaskError::Setup {
         state: st.name.clone(),
@@ -151,7 +166,8 @@ pub fn run_task(
     if cancelled() {
         return Err(TaskError::Cancelled);
     }
-    let mut ensemble = Ensemble::start(&posterior, settings, task.key(spec)).map_err(sample_err)?;
+    let mut ensemble =
+        Ensemble::start_shared(&posterior, settings, task.key(spec), share).map_err(sample_err)?;
     let (n, d) = (ensemble.walkers(), ensemble.ndim());
     let per_block = rows_per_block(n, d, settings.stored_rows());
     let mut block = new_block(task.id, 0, per_block, n, d);
@@ -159,8 +175,11 @@ pub fn run_task(
         if cancelled() {
             return Err(TaskError::Cancelled);
         }
-        ensemble.step(&posterior, settings).map_err(sample_err)?;
+        ensemble
+            .step_shared(&posterior, settings, share)
+            .map_err(sample_err)?;
         progress.fetch_add(n as u64, Ordering::Relaxed);
+        let Some(emit) = emit.as_mut() else { continue };
         if it % settings.thin != 0 {
             continue;
         }

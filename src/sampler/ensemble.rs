@@ -236,8 +236,10 @@ impl Ensemble {
         for half in 0..2 {
             let range = self.half(half);
             let result = self.evaluate_start(share.owned(range.clone()), posterior);
-            share.exchange(result.is_err(), self.half_view(range))?;
+            // The process that failed reports its own error, not the exchange's.
+            let exchanged = share.exchange(result.is_err(), self.half_view(range));
             result?;
+            exchanged?;
         }
         Ok(())
     }
@@ -284,8 +286,9 @@ impl Ensemble {
             let range = self.half(half);
             let owned = share.owned(range.clone());
             let result = self.half_step(half, owned, &mv, posterior);
-            share.exchange(result.is_err(), self.half_view(range))?;
+            let exchanged = share.exchange(result.is_err(), self.half_view(range));
             result?;
+            exchanged?;
         }
         self.iteration += 1;
         Ok(())
