@@ -4,7 +4,9 @@
 
 mod layout;
 mod local;
+pub mod mpi;
 pub(crate) mod task;
+mod wire;
 
 pub use layout::{resolve_threads, ThreadSource};
 pub use local::run_local;
@@ -35,4 +37,9 @@ pub enum ExecError {
     Task(#[from] TaskError),
     #[error("writing the output failed: {0}")]
     Sink(SinkError),
+    /// A task failed on some rank; the message names rank, task and state.
+    #[error("{0}")]
+    Remote(String),
+    #[error("malformed message {0}")]
+    Protocol(String),
 }
