@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Create (or bring up to date) the Python virtual environment used by the
+# client tests (tests/python) and the peer benchmarks (scripts/bench-*.sh):
+# numpy, h5py, emcee and pytest from PyPI.
+#
+#   scripts/python-env.sh            # venv at <repo>/.venv
+#   SAMPO_VENV=/tmp/venv scripts/python-env.sh
+#   PYTHON=python3.12 scripts/python-env.sh
+#
+# Idempotent and silent when the venv is already set up: the requirements are
+# recorded in the venv once installed, and pip runs again only when they change
+# or an import fails. Needs python3 with the venv module (Debian: python3-venv,
+# installed by scripts/install-deps.sh).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${SAMPO_VENV:-$repo/.venv}"
+python="${PYTHON:-python3}"
+
+# Minimum versions, not exact pins: new releases are what users will have.
+# emcee 3.1 is the first with HDFBackend(read_only=True); h5py 3 reads
+# variable-length strings as str.
+requirements=(
+    "numpy>=1.24"
+    "h5py>=3.8"
+    "emcee>=3.1"
+    "pytest>=7.4"
+)
+
+stamp="$venv/.sampo-requirements"
+wanted="$(printf '%s\n' "${requirements[@]}")"
+
+venv_ok() {
+    [ -x "$venv/bin/python" ] &&
+        "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest' >/dev/null 2>&1
+}
+
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && venv_ok; then
+    exit 0
+fi
+
+command -v "$python" >/dev/null || {
+    echo "python-env: $python not found; install Python 3 (Debian: scripts/install-deps.sh)" >&2
+    exit 1
+}
+
+# A venv whose interpreter no longer runs (Python upgraded or moved) is rebuilt.
+if [ -d "$venv" ] && ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
+    "$python" -m venv --clear "$venv"
+elif [ ! -d "$venv" ]; then
+    "$python" -m venv "$venv" || {
+        echo "python-env: '$python -m venv' failed; on Debian install python3-venv" >&2
+        exit 1
+    }
+fi
+
+pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check --no-input)
+"${pip[@]}" install --upgrade pip
+"${pip[@]}" install --upgrade "${requirements[@]}"
+venv_ok || {
+    echo "python-env: packages installed but imports fail in $venv" >&2
+    exit 1
+}
+printf '%s\n' "$wanted" >"$stamp"
