@@ -2,10 +2,17 @@
 
 use std::io::Write;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+use mpi::Threading;
 use tracing::{info, warn};
 
 use crate::cli::{CheckArgs, Cli, Command, RunArgs};
+use sampo::exec::mpi as mpi_exec;
+use sampo::exec::mpi::PeerExit;
 use sampo::exec::{self, resolve_threads, ThreadSource};
 use sampo::output::{self, OutputWriter, RunInfo};
 use sampo::report::{self, Progress};
@@ -18,18 +25,49 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Threads per rank for a single-process run.
-fn local_threads(cli: Option<usize>, spec: &RunSpec) -> (usize, ThreadSource) {
+/// Threads per rank: `--threads`, `[parallel] threads`, SLURM, or the cores.
+fn threads_for(cli: Option<usize>, spec: &RunSpec, ranks_on_node: usize) -> (usize, ThreadSource) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let slurm = std::env::var("SLURM_CPUS_PER_TASK").ok();
-    resolve_threads(cli, spec.threads, slurm.as_deref(), cores, 1)
+    resolve_threads(cli, spec.threads, slurm.as_deref(), cores, ranks_on_node)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Walker-steps of the whole run, for progress.
+fn total_walker_steps(spec: &RunSpec, tasks: &[exec::Task]) -> u64 {
+    tasks
+        .iter()
+        .map(|t| {
+            let e = &spec.states[t.state].ensemble;
+            (e.walkers * e.steps) as u64
+        })
+        .sum()
 }
 
 fn run(args: RunArgs) -> Result<()> {
+    if mpi_exec::launched_under_mpi() {
+        let (universe, threading) = mpi::initialize_with_threading(Threading::Funneled)
+            .context("MPI could not be initialised")?;
+        if threading < Threading::Funneled {
+            anyhow::bail!("the MPI library provides {threading:?} threading; sampo needs Funneled");
+        }
+        let world = universe.world();
+        if world.size() > 1 {
+            return run_mpi(args, &world);
+        }
+    }
+    run_single(args)
+}
+
+/// One process: the local executor on a pool of its own.
+fn run_single(args: RunArgs) -> Result<()> {
     let spec = RunSpec::from_file(&args.spec)?;
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
     output::check_target(&target, args.force)?;
-    let (threads, source) = local_threads(args.threads, &spec);
+    let (threads, source) = threads_for(args.threads, &spec, 1);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("sampo-worker-{i}"))
@@ -43,23 +81,32 @@ fn run(args: RunArgs) -> Result<()> {
         spec.seed,
         target.display()
     );
-
     let mut writer =
         OutputWriter::create(&target, args.force, &spec, &RunInfo { ranks: 1, threads })?;
-    let total: u64 = tasks
-        .iter()
-        .map(|t| {
-            let e = &spec.states[t.state].ensemble;
-            (e.walkers * e.steps) as u64
-        })
-        .sum();
-    let mut progress = Progress::new(total, args.quiet);
+    let mut progress = Progress::new(total_walker_steps(&spec, &tasks), args.quiet);
     let result = exec::run_local(&spec, &tasks, &pool, &mut writer, &mut progress);
     progress.finish();
+    conclude(
+        &spec,
+        writer,
+        result.map_err(anyhow::Error::from),
+        1,
+        args.quiet,
+    )
+}
 
-    let finished = result.map_err(anyhow::Error::from).and_then(|records| {
-        writer.write_timings(&spec, &records)?;
-        let reports = report::summarize(&spec, &writer, &records)?;
+/// Rank 0 after the executor: timings, summaries, rename into place, table.
+/// On failure the output stays `.partial`, marked failed.
+fn conclude(
+    spec: &RunSpec,
+    writer: OutputWriter,
+    result: Result<Vec<exec::TaskRecord>>,
+    ranks: usize,
+    quiet: bool,
+) -> Result<()> {
+    let finished = result.and_then(|records| {
+        writer.write_timings(spec, &records)?;
+        let reports = report::summarize(spec, &writer, &records)?;
         Ok((records, reports))
     });
     let (records, reports) = match finished {
@@ -82,7 +129,13 @@ fn run(args: RunArgs) -> Result<()> {
             r.stats.evaluations
         );
     }
-    if !args.quiet {
+    if ranks > 1 {
+        info!(
+            "{}",
+            report::load_balance(&records, ranks, &mpi_exec::mode(records.len(), ranks))
+        );
+    }
+    if !quiet {
         let mut out = std::io::stdout().lock();
         report::print_table(&mut out, &reports, spec.replicates)?;
         writeln!(out, "wrote {}", path.display())?;
@@ -90,10 +143,125 @@ fn run(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// What rank 0 sends the other ranks once the spec is good.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Startup {
+    spec: RunSpec,
+    threads: Option<usize>,
+}
+
+/// Rank 0 reads the spec and creates the output; every rank then runs its
+/// part. A bad spec fails on rank 0 with the located error, and every rank
+/// leaves with the same exit code.
+fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
+    let rank = world.rank();
+    let size = world.size() as usize;
+    let (node_ranks, node_rank) = mpi_exec::ranks_on_node(world);
+
+    let mut prepared = None;
+    let mut rank0_error = None;
+    let verdict = (rank == 0).then(|| {
+        let attempt = (|| -> Result<(Vec<u8>, OutputWriter, RunSpec)> {
+            let spec = RunSpec::from_file(&args.spec)?;
+            let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
+            output::check_target(&target, args.force)?;
+            let (threads, _) = threads_for(args.threads, &spec, node_ranks);
+            let writer = OutputWriter::create(
+                &target,
+                args.force,
+                &spec,
+                &RunInfo {
+                    ranks: size,
+                    threads,
+                },
+            )?;
+            let startup = Startup {
+                spec: spec.clone(),
+                threads: args.threads,
+            };
+            Ok((serde_json::to_vec(&startup)?, writer, spec))
+        })();
+        match attempt {
+            Ok((bytes, writer, spec)) => {
+                prepared = Some((writer, spec));
+                Ok(bytes)
+            }
+            Err(e) => {
+                let code = crate::exit_code(&e);
+                rank0_error = Some(e);
+                Err(code)
+            }
+        }
+    });
+    let payload = match mpi_exec::broadcast_startup(world, verdict) {
+        Ok(p) => p,
+        Err(code) if rank == 0 => {
+            return Err(rank0_error.unwrap_or_else(|| PeerExit(code).into()));
+        }
+        Err(code) => return Err(PeerExit(code).into()),
+    };
+    let startup: Startup =
+        serde_json::from_slice(&payload).context("decoding the spec from rank 0")?;
+    let spec = Arc::new(startup.spec);
+    let (threads, source) = threads_for(startup.threads, &spec, node_ranks);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sampo-worker-{i}"))
+        .build_global()
+        .context("cannot start the thread pool")?;
+    if node_rank == 0 && node_ranks * threads > cores() {
+        warn!(
+            "{node_ranks} rank(s) × {threads} thread(s) on this node oversubscribe its {} core(s)",
+            cores()
+        );
+    }
+    let tasks = exec::plan(&spec);
+
+    if rank != 0 {
+        return match mpi_exec::run_worker(world, &spec, &tasks) {
+            0 => Ok(()),
+            code => Err(PeerExit(code).into()),
+        };
+    }
+    let (mut writer, _) = prepared.expect("rank 0 prepared the run");
+    info!(
+        "run `{}`: {} task(s), {size} ranks × {threads} thread(s) ({source}), {}, seed {}",
+        spec.name,
+        tasks.len(),
+        match mpi_exec::mode(tasks.len(), size) {
+            mpi_exec::Mode::Queue => "tasks from a queue".to_string(),
+            mpi_exec::Mode::Groups(g) =>
+                format!("walkers shared within {} group(s) of ranks", g.len()),
+        },
+        spec.seed
+    );
+    let mut progress = Progress::new(total_walker_steps(&spec, &tasks), args.quiet);
+    let result = mpi_exec::run_rank0(world, spec.clone(), &tasks, &mut writer, &mut progress);
+    progress.finish();
+    match result {
+        Ok(records) => conclude(&spec, writer, Ok(records), size, args.quiet),
+        Err(failure) if failure.unresponsive.is_empty() => {
+            conclude(&spec, writer, Err(failure.error.into()), size, args.quiet)
+        }
+        Err(failure) => {
+            let partial = writer.abandon(&failure.error.to_string());
+            eprintln!(
+                "error: {}; rank(s) {:?} did not stop within {} s, aborting the job; \
+                 the incomplete output is left at {}",
+                failure.error,
+                failure.unresponsive,
+                mpi_exec::STOP_GRACE.as_secs(),
+                partial.display()
+            );
+            world.abort(1)
+        }
+    }
+}
+
 fn check(args: CheckArgs) -> Result<()> {
     let spec = RunSpec::from_file(&args.spec)?;
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
-    let (threads, source) = local_threads(args.threads, &spec);
+    let (threads, source) = threads_for(args.threads, &spec, 1);
     let tasks = exec::plan(&spec);
     let mut out = std::io::stdout().lock();
     writeln!(out, "spec      {} (ok)", spec.path.display())?;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+use sampo::exec::mpi::PeerExit;
 use sampo::output::OutputError;
 use sampo::spec::SpecError;
 
@@ -18,6 +19,10 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, quiet);
     match app::dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // Ranks other than 0 leave quietly: rank 0 prints the reason.
+        Err(e) if e.downcast_ref::<PeerExit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<PeerExit>().map_or(1, |p| p.0))
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit_code(&e))
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
 }
 
 /// 2 for what the user must fix before anything runs, 1 for the rest.
-fn exit_code(e: &anyhow::Error) -> u8 {
+pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<SpecError>().is_some() {
         return 2;
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::diag::ChainSummary;
+use crate::exec::mpi::Mode;
 use crate::exec::{Monitor, TaskRecord};
 use crate::output::{OutputError, OutputWriter};
 use crate::spec::RunSpec;
@@ -158,4 +159,35 @@ pub fn print_table(
         }
     }
     Ok(())
+}
+
+/// One line on how evenly the ranks were loaded: seconds of task time on
+/// the busiest and the idlest rank, and the ranks that got no work.
+pub fn load_balance(records: &[TaskRecord], ranks: usize, mode: &Mode) -> String {
+    let mut busy = vec![0.0f64; ranks];
+    for r in records {
+        let secs = r.end - r.start;
+        match mode {
+            Mode::Queue => busy[r.rank] += secs,
+            // A shared ensemble keeps every rank of its group busy.
+            Mode::Groups(groups) => {
+                for rank in groups[r.task.id].clone() {
+                    busy[rank] += secs;
+                }
+            }
+        }
+    }
+    let by = |f: fn(f64, f64) -> bool| {
+        (0..ranks).fold(0, |best, r| if f(busy[r], busy[best]) { r } else { best })
+    };
+    let (max, min) = (by(|a, b| a > b), by(|a, b| a < b));
+    let idle: Vec<usize> = (0..ranks).filter(|&r| busy[r] == 0.0).collect();
+    let mut line = format!(
+        "load balance: busiest rank {max} ({:.2} s of tasks), idlest rank {min} ({:.2} s)",
+        busy[max], busy[min]
+    );
+    if !idle.is_empty() {
+        line += &format!("; ranks without a task: {idle:?} (more ranks than tasks)");
+    }
+    line
 }

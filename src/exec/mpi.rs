@@ -83,6 +83,12 @@ pub fn broadcast_startup(
     Ok(payload)
 }
 
+/// A rank other than 0 leaving with the exit code rank 0 decided; rank 0
+/// has printed the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("leaving with exit code {0}, as rank 0 decided")]
+pub struct PeerExit(pub u8);
+
 /// How tasks map onto ranks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -702,7 +708,7 @@ mod tests {
         assert_eq!(mode(5, 3), Mode::Queue);
         assert_eq!(mode(3, 3), Mode::Queue);
         assert_eq!(mode(2, 3), Mode::Groups(vec![0..2, 2..3]));
-        assert_eq!(mode(1, 4), Mode::Groups(vec![0..4]));
+        assert_eq!(mode(1, 4), Mode::Groups(std::iter::once(0..4).collect()));
     }
 
     #[test]
