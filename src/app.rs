@@ -25,14 +25,32 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Threads per rank: `--threads`, `[parallel] threads`, SLURM, or the cores.
+/// Threads per rank: `--threads`, `[parallel] threads`, SLURM, or the node's
+/// cores shared among its ranks.
 fn threads_for(cli: Option<usize>, spec: &RunSpec, ranks_on_node: usize) -> (usize, ThreadSource) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let slurm = std::env::var("SLURM_CPUS_PER_TASK").ok();
-    resolve_threads(cli, spec.threads, slurm.as_deref(), cores, ranks_on_node)
+    resolve_threads(
+        cli,
+        spec.threads,
+        slurm.as_deref(),
+        node_cores(),
+        ranks_on_node,
+    )
 }
 
-fn cores() -> usize {
+/// Cores online on this node, whatever this process is bound to.
+fn node_cores() -> usize {
+    // SAFETY: sysconf has no preconditions; it returns -1 on error.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n > 0 {
+        n as usize
+    } else {
+        bound_cores()
+    }
+}
+
+/// Cores this process may run on (its affinity mask).
+fn bound_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -132,7 +150,7 @@ fn conclude(
     if ranks > 1 {
         info!(
             "{}",
-            report::load_balance(&records, ranks, &mpi_exec::mode(records.len(), ranks))
+            report::load_balance(spec, &records, ranks, &mpi_exec::mode(records.len(), ranks))
         );
     }
     if !quiet {
@@ -209,10 +227,17 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         .thread_name(|i| format!("sampo-worker-{i}"))
         .build_global()
         .context("cannot start the thread pool")?;
-    if node_rank == 0 && node_ranks * threads > cores() {
+    if node_rank == 0 && node_ranks * threads > node_cores() {
         warn!(
             "{node_ranks} rank(s) × {threads} thread(s) on this node oversubscribe its {} core(s)",
-            cores()
+            node_cores()
+        );
+    }
+    if threads > bound_cores() {
+        warn!(
+            "rank {rank} runs {threads} threads but is bound to {} core(s); \
+             launch with `mpiexec --bind-to none` or `--map-by slot:PE={threads}` (see README)",
+            bound_cores()
         );
     }
     let tasks = exec::plan(&spec);
@@ -261,7 +286,9 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
 fn check(args: CheckArgs) -> Result<()> {
     let spec = RunSpec::from_file(&args.spec)?;
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
-    let (threads, source) = threads_for(args.threads, &spec, 1);
+    let ranks = args.ranks as usize;
+    let per_node = args.ranks_per_node.map_or(ranks, |n| n as usize).min(ranks);
+    let (threads, source) = threads_for(args.threads, &spec, per_node);
     let tasks = exec::plan(&spec);
     let mut out = std::io::stdout().lock();
     writeln!(out, "spec      {} (ok)", spec.path.display())?;
@@ -275,10 +302,25 @@ fn check(args: CheckArgs) -> Result<()> {
         Err(e) => format!("{e}"),
     };
     writeln!(out, "output    {} ({status})", target.display())?;
+    let mode = match mpi_exec::mode(tasks.len(), ranks) {
+        _ if ranks == 1 => "one process".to_string(),
+        mpi_exec::Mode::Queue => "tasks from rank 0's queue, longest first".to_string(),
+        mpi_exec::Mode::Groups(groups) => {
+            let sizes: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+            format!("fewer tasks than ranks: walkers shared within groups of {sizes:?} rank(s)")
+        }
+    };
     writeln!(
         out,
-        "layout    1 rank × {threads} thread(s) ({source}); under mpiexec, see README"
+        "layout    {ranks} rank(s) × {threads} thread(s) ({source}); {mode}"
     )?;
+    if per_node * threads > node_cores() {
+        writeln!(
+            out,
+            "warning   {per_node} rank(s) × {threads} thread(s) per node oversubscribe its {} core(s)",
+            node_cores()
+        )?;
+    }
     writeln!(out, "states")?;
     let width = spec
         .states

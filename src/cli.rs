@@ -60,4 +60,10 @@ pub struct CheckArgs {
     /// Threads per rank to plan with, as for `run`.
     #[arg(short = 't', long)]
     pub threads: Option<usize>,
+    /// MPI ranks to plan for (as in `mpiexec -n RANKS`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ranks: u64,
+    /// Ranks per node to plan for (default: all ranks on this node).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ranks_per_node: Option<u64>,
 }

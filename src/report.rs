@@ -163,15 +163,17 @@ pub fn print_table(
 
 /// One line on how evenly the ranks were loaded: seconds of task time on
 /// the busiest and the idlest rank, and the ranks that got no work.
-pub fn load_balance(records: &[TaskRecord], ranks: usize, mode: &Mode) -> String {
+pub fn load_balance(spec: &RunSpec, records: &[TaskRecord], ranks: usize, mode: &Mode) -> String {
     let mut busy = vec![0.0f64; ranks];
     for r in records {
         let secs = r.end - r.start;
         match mode {
             Mode::Queue => busy[r.rank] += secs,
-            // A shared ensemble keeps every rank of its group busy.
+            // A shared ensemble keeps busy the ranks of its group that own
+            // walkers: with more ranks than walkers per half, some own none.
             Mode::Groups(groups) => {
-                for rank in groups[r.task.id].clone() {
+                let half = spec.states[r.task.state].ensemble.walkers / 2;
+                for rank in groups[r.task.id].clone().take(half) {
                     busy[rank] += secs;
                 }
             }
@@ -187,7 +189,7 @@ pub fn load_balance(records: &[TaskRecord], ranks: usize, mode: &Mode) -> String
         busy[max], busy[min]
     );
     if !idle.is_empty() {
-        line += &format!("; ranks without a task: {idle:?} (more ranks than tasks)");
+        line += &format!("; ranks without work: {idle:?} (more ranks than tasks or walkers)");
     }
     line
 }

@@ -1,0 +1,322 @@
+//! The same specs under `mpiexec -n 1, 2, 3`: bit-identical samples whatever
+//! the layout, failures that end the job promptly, more ranks than tasks, and
+//! spec errors under MPI.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Six tasks (three states of different dimension, two replicates).
+const SIX_TASKS: &str = r#"
+[run]
+seed = 11
+replicates = 2
+[sampler]
+walkers = 16
+steps = 400
+burn = 100
+moves = [{ kind = "stretch", weight = 0.7 }, { kind = "de", weight = 0.3 }]
+[[states]]
+name = "g2"
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+[[states]]
+name = "r3"
+model = { kind = "rosenbrock", dim = 3, a = 2.0, b = 5.0, mu = 0.5 }
+prior = { kind = "normal", mean = [0.0, 0.0, 0.0], sd = [5.0, 5.0, 5.0] }
+init = { kind = "ball", center = [0.5, 0.5, 0.5], radius = 0.05 }
+[[states]]
+name = "f5"
+model = { kind = "funnel", dim = 5, sigma = 1.0 }
+prior = { kind = "normal", mean = [0.0, 0.0, 0.0, 0.0, 0.0], sd = [5.0, 5.0, 5.0, 5.0, 5.0] }
+walkers = 20
+"#;
+
+/// One state: fewer tasks than ranks, so its walkers are shared.
+const ONE_TASK: &str = r#"
+[run]
+seed = 3
+[sampler]
+walkers = 14
+steps = 300
+moves = [{ kind = "stretch", weight = 0.5 }, { kind = "walk", s = 4, weight = 0.5 }]
+[[states]]
+name = "g3"
+model = { kind = "gaussian", mean = [1.0, 2.0, 3.0], cov = [[1.0, 0.2, 0.0], [0.2, 1.0, 0.3], [0.0, 0.3, 1.0]] }
+prior = { kind = "uniform", low = [-20.0, -20.0, -20.0], high = [20.0, 20.0, 20.0] }
+"#;
+
+fn mpiexec(sb: &Sandbox, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new("mpiexec");
+    cmd.current_dir(sb.dir.path())
+        .args([
+            "--oversubscribe",
+            "--bind-to",
+            "none",
+            "-n",
+            &ranks.to_string(),
+        ])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env_remove("SLURM_CPUS_PER_TASK");
+    for (k, v) in env {
+        cmd.args(["-x", k]).env(k, v);
+    }
+    cmd.arg(sampo_bin()).args(args);
+    cmd
+}
+
+fn run_mpi(sb: &Sandbox, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
+    mpiexec(sb, ranks, args, env)
+        .output()
+        .expect("mpiexec runs")
+}
+
+/// Runs `spec` locally at 1 thread and under each (ranks, threads) layout,
+/// and checks every sample dataset is bit-identical to the local run.
+fn assert_layout_invariant(text: &str, layouts: &[(usize, usize)]) {
+    let sb = Sandbox::new();
+    let spec = sb.write("s.toml", text);
+    let spec = spec.to_str().unwrap();
+    assert_ok(&sb.sampo(&["run", spec, "-q", "--threads", "1", "-o", "local.h5"]));
+    let reference = sample_datasets(&sb.path("local.h5"));
+    assert!(!reference.is_empty());
+    for &(ranks, threads) in layouts {
+        let out = format!("r{ranks}t{threads}.h5");
+        let o = run_mpi(
+            &sb,
+            ranks,
+            &[
+                "run",
+                spec,
+                "-q",
+                "--threads",
+                &threads.to_string(),
+                "-o",
+                &out,
+            ],
+            &[],
+        );
+        assert_ok(&o);
+        let path = sb.path(&out);
+        let f = hdf5::File::open(&path).unwrap();
+        let recorded: u64 = f.attr("ranks").unwrap().read_scalar().unwrap();
+        assert_eq!(recorded, ranks as u64, "the run really used {ranks} ranks");
+        let got = sample_datasets(&path);
+        assert_eq!(got.len(), reference.len());
+        for (a, b) in reference.iter().zip(&got) {
+            assert_eq!((&a.0, &a.1), (&b.0, &b.1));
+            let bits = |v: &Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert!(
+                bits(&a.2) == bits(&b.2),
+                "{} differs at {ranks} ranks × {threads} threads",
+                a.0
+            );
+        }
+    }
+}
+
+#[test]
+fn samples_are_bit_identical_across_layouts_with_a_task_queue() {
+    assert_layout_invariant(SIX_TASKS, &[(1, 1), (2, 1), (3, 2)]);
+}
+
+#[test]
+fn samples_are_bit_identical_when_walkers_are_shared_across_ranks() {
+    // 1 task on 2 and 3 ranks: one group sharing the 14 walkers.
+    assert_layout_invariant(ONE_TASK, &[(2, 1), (3, 2)]);
+    // Two states on three ranks: groups of two and one.
+    let two_states = SIX_TASKS.replace("replicates = 2", "replicates = 1");
+    let two_states = &two_states[..two_states.find("[[states]]\nname = \"f5\"").unwrap()];
+    assert_layout_invariant(two_states, &[(3, 1)]);
+}
+
+#[test]
+fn more_ranks_than_work_is_reported_not_an_error() {
+    let sb = Sandbox::new();
+    let text = ONE_TASK.replace("walkers = 14", "walkers = 6").replace(
+        "moves = [{ kind = \"stretch\", weight = 0.5 }, { kind = \"walk\", s = 4, weight = 0.5 }]",
+        "",
+    );
+    let spec = sb.write("s.toml", &text);
+    let o = run_mpi(
+        &sb,
+        4,
+        &["run", spec.to_str().unwrap(), "--threads", "1"],
+        &[],
+    );
+    assert_ok(&o);
+    // 3 walkers per half on 4 ranks: rank 3 owns none.
+    assert!(
+        stderr(&o).contains("ranks without work: [3]"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        read_i64_attr(&sb.path("s.h5"), "states/g3", "iteration"),
+        300
+    );
+}
+
+#[test]
+fn a_failing_task_ends_the_job_promptly_with_its_context() {
+    for (text, ranks, state) in [(SIX_TASKS, 3, "f5"), (ONE_TASK, 3, "g3")] {
+        let sb = Sandbox::new();
+        let spec = sb.write("s.toml", text);
+        let start = Instant::now();
+        let o = run_mpi(
+            &sb,
+            ranks,
+            &["run", spec.to_str().unwrap(), "-q"],
+            &[("SAMPO_INJECT_FAULT", &format!("{state}:300"))],
+        );
+        let took = start.elapsed();
+        assert_ne!(o.status.code(), Some(0));
+        assert!(took < Duration::from_secs(30), "took {took:?}");
+        let err = stderr(&o);
+        for needle in [
+            "rank ",
+            "task ",
+            &format!("state `{state}`"),
+            "seed ",
+            "walker",
+            "injected fault",
+            "s.h5.partial",
+        ] {
+            assert!(err.contains(needle), "`{needle}` missing from:\n{err}");
+        }
+        assert!(sb.path("s.h5.partial").exists() && !sb.path("s.h5").exists());
+        assert!(read_str_attr(&sb.path("s.h5.partial"), "/", "status").starts_with("failed: "));
+    }
+}
+
+#[test]
+fn a_killed_worker_ends_the_job_within_seconds() {
+    let sb = Sandbox::new();
+    // Slow enough to be killed mid-run: 6 tasks × 16 walkers × 400 steps × 200 µs.
+    let text = SIX_TASKS.replace("[[states]]\nname", "[[states]]\ncost_us = 200\nname");
+    let spec = sb.write("slow.toml", &text);
+    let mut child = mpiexec(&sb, 3, &["run", spec.to_str().unwrap(), "-q"], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mpiexec starts");
+    // Wait until all three ranks are up, then kill the newest one (a worker).
+    let pids = wait_for_ranks(child.id(), 3, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(700));
+    let victim = *pids.iter().max().unwrap();
+    Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    let killed = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(20),
+        "job took {:?} to end",
+        killed.elapsed()
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        !sb.path("slow.h5").exists(),
+        "an incomplete run must not be renamed into place"
+    );
+    assert!(sb.path("slow.h5.partial").exists());
+}
+
+/// The sampo processes that are descendants of `parent`.
+fn wait_for_ranks(parent: u32, n: usize, limit: Duration) -> Vec<u32> {
+    let start = Instant::now();
+    loop {
+        let out = Command::new("pgrep")
+            .args(["-f", &sampo_bin().display().to_string()])
+            .output()
+            .unwrap();
+        let pids: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .filter(|&p| descends_from(p, parent))
+            .collect();
+        if pids.len() >= n {
+            return pids;
+        }
+        assert!(start.elapsed() < limit, "ranks did not start: {pids:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    while pid > 1 {
+        if pid == ancestor {
+            return true;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // The parent pid is the second field after the parenthesised name.
+        let Some(rest) = stat.rsplit(')').next() else {
+            return false;
+        };
+        pid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+    }
+    false
+}
+
+#[test]
+fn a_bad_spec_under_mpi_fails_on_rank_0_and_every_rank_exits_2() {
+    let sb = Sandbox::new();
+    let spec = sb.write("bad.toml", &ONE_TASK.replace("walkers = 14", "walkers = 5"));
+    let o = run_mpi(&sb, 3, &["run", spec.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("bad.toml:5:").count(),
+        1,
+        "printed once, by rank 0:\n{err}"
+    );
+    assert!(
+        err.contains("must be even") || err.contains("too few"),
+        "{err}"
+    );
+    assert!(!sb.path("bad.h5.partial").exists());
+    // An existing output is refused on every rank too.
+    let good = sb.write("good.toml", ONE_TASK);
+    std::fs::write(sb.path("good.h5"), b"keep").unwrap();
+    let o = run_mpi(&sb, 2, &["run", good.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read(sb.path("good.h5")).unwrap(), b"keep");
+}
+
+#[test]
+fn timings_name_the_rank_of_every_task() {
+    let sb = Sandbox::new();
+    let spec = sb.write("s.toml", SIX_TASKS);
+    let o = run_mpi(
+        &sb,
+        3,
+        &["run", spec.to_str().unwrap(), "--threads", "1"],
+        &[],
+    );
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("load balance: busiest rank"),
+        "{}",
+        stderr(&o)
+    );
+    let (_, ranks) = {
+        let f = hdf5::File::open(sb.path("s.h5")).unwrap();
+        let ds = f.dataset("timings/rank").unwrap();
+        ((), ds.read_raw::<u64>().unwrap())
+    };
+    assert_eq!(ranks.len(), 6);
+    assert!(ranks.iter().all(|&r| r < 3));
+    let (_, evals) = read_f64(&sb.path("s.h5"), "timings/evaluations");
+    assert!(evals.iter().all(|&e| e >= 16.0 * 401.0), "{evals:?}");
+}
