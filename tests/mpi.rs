@@ -199,7 +199,7 @@ fn a_killed_worker_ends_the_job_within_seconds() {
     // Slow enough to be killed mid-run: 6 tasks × 16 walkers × 400 steps × 200 µs.
     let text = SIX_TASKS.replace("[[states]]\nname", "[[states]]\ncost_us = 200\nname");
     let spec = sb.write("slow.toml", &text);
-    let mut child = mpiexec(&sb, 3, &["run", spec.to_str().unwrap(), "-q"], &[])
+    let child = mpiexec(&sb, 3, &["run", spec.to_str().unwrap(), "-q"], &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
