@@ -298,11 +298,7 @@ impl<'a> Master<'a> {
                             &wire::encode_u64s(&[task.id as u64]),
                         );
                     }
-                    None => {
-                        let code = u64::from(self.failure.is_some());
-                        send(self.world, src, tag::STOP, &wire::encode_u64s(&[code]));
-                        self.told_stop[src] = true;
-                    }
+                    None => send(self.world, src, tag::NO_MORE, &wire::encode_u64s(&[0])),
                 }
             }
             tag::BLOCK => match wire::decode_block(bytes) {
@@ -362,8 +358,8 @@ impl<'a> Master<'a> {
     }
 }
 
-/// Sleeps growing from 20 µs to 1 ms while nothing happens, so that an idle
-/// rank 0 neither burns a core nor answers slowly.
+/// Sleeps growing from 20 µs to 320 µs while nothing happens, so that an
+/// idle rank 0 neither burns a core nor answers slowly.
 #[derive(Default)]
 struct Backoff(u32);
 
@@ -372,7 +368,7 @@ impl Backoff {
         self.0 = 0;
     }
     fn current(&self) -> Duration {
-        Duration::from_micros((20u64 << self.0.min(6)).min(1000))
+        Duration::from_micros(20u64 << self.0.min(4))
     }
     fn wait(&mut self) {
         std::thread::sleep(self.current());
@@ -636,23 +632,35 @@ pub fn run_worker(world: &SimpleCommunicator, spec: &RunSpec, tasks: &[Task]) ->
     };
 
     match mode(tasks.len(), size) {
-        Mode::Queue => loop {
-            send(world, 0, tag::REQUEST, &wire::encode_u64s(&[rank as u64]));
-            let (bytes, status) = root.receive_vec::<u8>();
-            let body = wire::decode_u64s(&bytes);
-            if status.tag() == tag::STOP {
-                return bye(world, &body);
+        Mode::Queue => {
+            // One request is always ahead: the next task is asked for as soon
+            // as one starts, so that a worker never waits on rank 0 between
+            // tasks.
+            let request = || send(world, 0, tag::REQUEST, &wire::encode_u64s(&[rank as u64]));
+            request();
+            loop {
+                if stop_seen.get() {
+                    return drain_until_stop(world);
+                }
+                let (bytes, status) = root.receive_vec::<u8>();
+                let body = wire::decode_u64s(&bytes);
+                match status.tag() {
+                    tag::STOP => return bye(world, &body),
+                    tag::NO_MORE => return drain_until_stop(world),
+                    _ => {}
+                }
+                let task = tasks[body[0] as usize];
+                request();
+                let start = started.elapsed().as_secs_f64();
+                let hooks = TaskHooks {
+                    emit: Some(&mut emit),
+                    progress: &progress,
+                    cancelled: &stop_pending,
+                    share: &mut Whole,
+                };
+                report(&task, start, run_task(spec, &task, hooks));
             }
-            let task = tasks[body[0] as usize];
-            let start = started.elapsed().as_secs_f64();
-            let hooks = TaskHooks {
-                emit: Some(&mut emit),
-                progress: &progress,
-                cancelled: &stop_pending,
-                share: &mut Whole,
-            };
-            report(&task, start, run_task(spec, &task, hooks));
-        },
+        }
         Mode::Groups(groups) => {
             let g = groups
                 .iter()
@@ -689,6 +697,16 @@ pub fn run_worker(world: &SimpleCommunicator, spec: &RunSpec, tasks: &[Task]) ->
     }
 }
 
+/// Receives (and drops) rank 0's messages up to its STOP, then says BYE.
+fn drain_until_stop(world: &SimpleCommunicator) -> u8 {
+    loop {
+        let (bytes, status) = world.process_at_rank(0).receive_vec::<u8>();
+        if status.tag() == tag::STOP {
+            return bye(world, &wire::decode_u64s(&bytes));
+        }
+    }
+}
+
 fn bye(world: &SimpleCommunicator, stop_body: &[u64]) -> u8 {
     send(
         world,
@@ -712,11 +730,11 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_to_a_millisecond() {
+    fn backoff_grows_to_a_third_of_a_millisecond() {
         let mut b = Backoff::default();
         assert_eq!(b.current(), Duration::from_micros(20));
         b.0 = 10;
-        assert_eq!(b.current(), Duration::from_millis(1));
+        assert_eq!(b.current(), Duration::from_micros(320));
         b.reset();
         assert_eq!(b.current(), Duration::from_micros(20));
     }

@@ -15,8 +15,10 @@ pub mod tag {
     pub const DONE: i32 = 4;
     /// any → 0: a task failed. Body: the message, UTF-8.
     pub const FAILED: i32 = 5;
-    /// 0 → any: stop (no more work, or the job failed). Body: exit code.
+    /// 0 → any: stop now (the job ends, or failed). Body: exit code.
     pub const STOP: i32 = 6;
+    /// 0 → worker: the queue is empty (finish what you run, then wait for STOP).
+    pub const NO_MORE: i32 = 8;
     /// any → 0: stopped; the last message a rank sends.
     pub const BYE: i32 = 7;
 }
