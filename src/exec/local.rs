@@ -6,17 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{
-    run_task, Block, BlockSink, ExecError, Monitor, Task, TaskError, TaskHooks, TaskRecord,
-    TaskStats,
-};
-use crate::sampler::Whole;
+use super::event::{run_reporting, TaskEvent};
+use super::{BlockSink, ExecError, Monitor, Task, TaskError, TaskRecord};
 use crate::spec::RunSpec;
-
-enum Message {
-    Block(Block),
-    Done(Task, f64, f64, Result<TaskStats, TaskError>),
-}
 
 /// Runs `tasks` on `pool`, writing every block to `sink` from this thread.
 /// On the first failure the other tasks are cancelled and the error returned.
@@ -32,7 +24,7 @@ pub fn run_local(
     let cancel = AtomicBool::new(false);
     // Bounded, so that a slow disk holds the samplers back instead of
     // letting blocks pile up in memory.
-    let (tx, rx) = mpsc::sync_channel::<Message>(4 + 2 * pool.current_num_threads());
+    let (tx, rx) = mpsc::sync_channel::<TaskEvent>(4 + 2 * pool.current_num_threads());
     let mut records = Vec::with_capacity(tasks.len());
     let mut failure: Option<ExecError> = None;
 
@@ -43,28 +35,12 @@ pub fn run_local(
         for &task in &order {
             let tx = tx.clone();
             let (progress, cancel) = (&progress, &cancel);
-            scope.spawn(move |_| {
-                let start = started.elapsed().as_secs_f64();
-                let mut emit =
-                    |b: Block| tx.send(Message::Block(b)).map_err(|e| e.to_string().into());
-                let cancelled = || cancel.load(Ordering::Relaxed);
-                let hooks = TaskHooks {
-                    emit: Some(&mut emit),
-                    progress,
-                    cancelled: &cancelled,
-                    share: &mut Whole,
-                };
-                let result = run_task(spec, task, hooks);
-                let end = started.elapsed().as_secs_f64();
-                // The receiver outlives every task; a failed send means it
-                // already stopped on an error, which it reports.
-                let _ = tx.send(Message::Done(*task, start, end, result));
-            });
+            scope.spawn(move |_| run_reporting(spec, *task, started, progress, cancel, &tx));
         }
         drop(tx);
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(Message::Block(block)) => {
+                Ok(TaskEvent::Block(block)) => {
                     if failure.is_none() {
                         if let Err(e) = sink.write_block(&block) {
                             cancel.store(true, Ordering::Relaxed);
@@ -72,15 +48,15 @@ pub fn run_local(
                         }
                     }
                 }
-                Ok(Message::Done(task, start, end, Ok(stats))) => records.push(TaskRecord {
+                Ok(TaskEvent::Done(task, start, end, Ok(stats))) => records.push(TaskRecord {
                     task,
                     rank: 0,
                     start,
                     end,
                     stats,
                 }),
-                Ok(Message::Done(_, _, _, Err(TaskError::Cancelled))) => {}
-                Ok(Message::Done(_, _, _, Err(e))) => {
+                Ok(TaskEvent::Done(_, _, _, Err(TaskError::Cancelled))) => {}
+                Ok(TaskEvent::Done(_, _, _, Err(e))) => {
                     cancel.store(true, Ordering::Relaxed);
                     failure.get_or_insert(ExecError::Task(e));
                 }

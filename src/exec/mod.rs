@@ -2,6 +2,7 @@
 //! a plan (locally here; across MPI ranks in `mpi`). An executor knows tasks
 //! and blocks, never a sampler's internals.
 
+mod event;
 mod layout;
 mod local;
 pub mod mpi;

@@ -24,6 +24,7 @@ use mpi::topology::{Color, SimpleCommunicator};
 use mpi::traits::*;
 use mpi::Count;
 
+use super::event::{self, TaskEvent};
 use super::wire::{self, tag};
 use super::{
     run_task, Block, BlockSink, ExecError, Monitor, Task, TaskError, TaskHooks, TaskRecord,
@@ -376,11 +377,6 @@ impl Backoff {
     }
 }
 
-enum Local {
-    Block(Block),
-    Done(Task, f64, f64, Result<TaskStats, TaskError>),
-}
-
 /// Rank 0: runs the plan across all ranks, writing every block to `sink`.
 pub fn run_rank0(
     world: &SimpleCommunicator,
@@ -453,7 +449,7 @@ fn queue_rank0(
 ) {
     let progress = Arc::new(AtomicU64::new(0));
     let cancel = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::sync_channel::<Local>(4);
+    let (tx, rx) = mpsc::sync_channel::<TaskEvent>(4);
     let mut own_running = false;
     let mut idle = Backoff::default();
     loop {
@@ -464,23 +460,7 @@ fn queue_rank0(
                 let (spec, tx, progress, cancel) =
                     (spec.clone(), tx.clone(), progress.clone(), cancel.clone());
                 rayon::spawn(move || {
-                    let start = started.elapsed().as_secs_f64();
-                    let mut emit =
-                        |b: Block| tx.send(Local::Block(b)).map_err(|e| e.to_string().into());
-                    let cancelled = || cancel.load(Ordering::Relaxed);
-                    let hooks = TaskHooks {
-                        emit: Some(&mut emit),
-                        progress: &progress,
-                        cancelled: &cancelled,
-                        share: &mut Whole,
-                    };
-                    let result = run_task(&spec, &task, hooks);
-                    let _ = tx.send(Local::Done(
-                        task,
-                        start,
-                        started.elapsed().as_secs_f64(),
-                        result,
-                    ));
+                    event::run_reporting(&spec, task, started, &progress, &cancel, &tx)
                 });
             }
         }
@@ -490,11 +470,11 @@ fn queue_rank0(
         } else {
             idle.current()
         }) {
-            Ok(Local::Block(b)) => {
+            Ok(TaskEvent::Block(b)) => {
                 master.write(&b);
                 progressed = true;
             }
-            Ok(Local::Done(task, start, end, result)) => {
+            Ok(TaskEvent::Done(task, start, end, result)) => {
                 own_running = false;
                 master.outstanding -= 1;
                 progressed = true;
