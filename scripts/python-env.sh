@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or bring up to date) the Python virtual environment used by the
 # client tests (tests/python) and the peer benchmarks (scripts/bench-*.sh):
-# numpy, h5py, emcee and pytest from PyPI.
+# numpy, h5py, emcee and pytest from PyPI, plus mpi4py and schwimmbad for the
+# dispatch-overhead comparison in scripts/bench-scaling.sh.
 #
 #   scripts/python-env.sh            # venv at <repo>/.venv
 #   SAMPO_VENV=/tmp/venv scripts/python-env.sh
@@ -19,12 +20,17 @@ python="${PYTHON:-python3}"
 
 # Minimum versions, not exact pins: new releases are what users will have.
 # emcee 3.1 is the first with HDFBackend(read_only=True); h5py 3 reads
-# variable-length strings as str.
+# variable-length strings as str. mpi4py must use the same MPI as sampo: its
+# PyPI wheels load the system's libmpi at run time (Open MPI or MPICH), and
+# where no wheel fits pip builds it from source with the mpicc on PATH
+# (Debian: libopenmpi-dev). schwimmbad provides MPIPool.
 requirements=(
     "numpy>=1.24"
     "h5py>=3.8"
     "emcee>=3.1"
     "pytest>=7.4"
+    "mpi4py>=3.1"
+    "schwimmbad>=0.3"
 )
 
 stamp="$venv/.sampo-requirements"
@@ -32,7 +38,7 @@ wanted="$(printf '%s\n' "${requirements[@]}")"
 
 venv_ok() {
     [ -x "$venv/bin/python" ] &&
-        "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest' >/dev/null 2>&1
+        "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest, mpi4py, schwimmbad' >/dev/null 2>&1
 }
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && venv_ok; then
