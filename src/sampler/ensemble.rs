@@ -418,12 +418,14 @@ mod tests {
     use super::*;
     use crate::diag;
     use crate::model::{Gaussian, LogDensity, Prior};
+    use crate::spec::PriorSpec;
 
     fn posterior(likelihood: Box<dyn LogDensity>, d: usize) -> Posterior {
-        let prior = Prior::Uniform {
+        let prior = Prior::from_spec(&PriorSpec::Uniform {
             low: vec![-50.0; d],
             high: vec![50.0; d],
-        };
+        })
+        .unwrap();
         Posterior::new(prior, likelihood, None)
     }
 
