@@ -276,16 +276,16 @@ impl Ensemble {
         settings: &EnsembleSettings,
         share: &mut dyn WalkerShare,
     ) -> Result<(), SampleError> {
+        // The move borrows `settings`, not the ensemble: no copy is needed.
         let mv = if settings.moves.len() == 1 {
             &settings.moves[0].kind
         } else {
             choose(&settings.moves, self.ensemble_rng.random::<f64>())
         };
-        let mv = mv.clone();
         for half in 0..2 {
             let range = self.half(half);
             let owned = share.owned(range.clone());
-            let result = self.half_step(half, owned, &mv, posterior);
+            let result = self.half_step(half, owned, mv, posterior);
             let exchanged = share.exchange(result.is_err(), self.half_view(range));
             result?;
             exchanged?;
