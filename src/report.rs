@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::diag::ChainSummary;
+use crate::diag::{ChainAccumulator, ChainSummary};
 use crate::exec::mpi::Mode;
 use crate::exec::{Monitor, TaskRecord};
 use crate::output::{OutputError, OutputWriter};
@@ -99,18 +99,14 @@ pub fn summarize(
         let st = &spec.states[r.task.state];
         let e = &st.ensemble;
         let burn_rows = e.burn_rows();
-        let params = st
-            .params
-            .iter()
-            .enumerate()
-            .map(|(k, name)| {
-                let series = writer.read_param(r.task.id, k, burn_rows)?;
-                Ok((name.clone(), ChainSummary::of_walkers(&series)))
-            })
-            .collect::<Result<Vec<_>, OutputError>>()?;
+        // One pass over the chain after the burn-in, for every parameter.
+        let rows = writer.chain_rows(r.task.id)?.saturating_sub(burn_rows);
+        let mut chain = ChainAccumulator::new(e.walkers, st.dim(), rows);
+        writer.read_chain_blocks(r.task.id, burn_rows, |block| chain.push(block))?;
+        let summaries = chain.finish();
         let acceptance = r.stats.accepted as f64 / (e.walkers * e.steps) as f64;
-        let summaries: Vec<ChainSummary> = params.iter().map(|p| p.1).collect();
         writer.write_summary(r.task.id, burn_rows, acceptance, &summaries)?;
+        let params = st.params.iter().cloned().zip(summaries).collect();
         reports.push(EnsembleReport {
             state: st.name.clone(),
             replicate: r.task.replicate,

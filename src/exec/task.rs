@@ -71,14 +71,19 @@ pub struct Block {
     pub chain: Vec<f64>,
     /// rows × walkers.
     pub log_prob: Vec<f64>,
-    /// Accepted proposals per walker, cumulative up to the block's last row.
+    /// Accepted proposals per walker at the stored iterations only,
+    /// cumulative up to the block's last row: emcee's convention (its
+    /// `sample(thin_by=…)` saves the acceptance of the last step of each
+    /// stored row), so that `accepted / iteration` is an acceptance fraction.
+    /// Equal to all acceptances when `thin` is 1.
     pub accepted: Vec<f64>,
 }
 
 /// Counters of a finished task.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TaskStats {
-    /// Accepted proposals, summed over walkers.
+    /// Accepted proposals, summed over walkers, at every iteration (stored
+    /// or not).
     pub accepted: u64,
     pub evaluations: u64,
     pub nan_evaluations: u64,
@@ -171,23 +176,39 @@ pub fn run_task(spec: &RunSpec, task: &Task, hooks: TaskHooks<'_>) -> Result<Tas
     let (n, d) = (ensemble.walkers(), ensemble.ndim());
     let per_block = rows_per_block(n, d, settings.stored_rows());
     let mut block = new_block(task.id, 0, per_block, n, d);
+    // Per walker: acceptances at the stored iterations (`Block::accepted`),
+    // and the walker's count before the iteration being stored.
+    let mut stored_accepted = vec![0u64; n];
+    let mut accepted_before = vec![0u64; n];
     for it in 1..=settings.steps {
         if cancelled() {
             return Err(TaskError::Cancelled);
+        }
+        let stored = emit.is_some() && it % settings.thin == 0;
+        if stored {
+            for (b, a) in accepted_before.iter_mut().zip(ensemble.accepted()) {
+                *b = a;
+            }
         }
         ensemble
             .step_shared(&posterior, settings, share)
             .map_err(sample_err)?;
         progress.fetch_add(n as u64, Ordering::Relaxed);
-        let Some(emit) = emit.as_mut() else { continue };
-        if it % settings.thin != 0 {
+        let Some(emit) = emit.as_mut().filter(|_| stored) else {
             continue;
+        };
+        for ((s, b), a) in stored_accepted
+            .iter_mut()
+            .zip(&accepted_before)
+            .zip(ensemble.accepted())
+        {
+            *s += a - b;
         }
         block.chain.extend_from_slice(ensemble.positions());
         block.log_prob.extend_from_slice(ensemble.log_prob());
         block.rows += 1;
         if block.rows == per_block || it + settings.thin > settings.steps {
-            block.accepted = ensemble.accepted().map(|a| a as f64).collect();
+            block.accepted = stored_accepted.iter().map(|&a| a as f64).collect();
             let next = new_block(task.id, block.first_row + block.rows, per_block, n, d);
             emit(std::mem::replace(&mut block, next)).map_err(TaskError::Emit)?;
         }
@@ -216,5 +237,97 @@ fn new_block(task: usize, first_row: usize, rows: usize, n: usize, d: usize) -> 
         chain: Vec::with_capacity(rows * n * d),
         log_prob: Vec::with_capacity(rows * n),
         accepted: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::Whole;
+    use crate::spec::SpecSource;
+
+    fn spec(thin: usize) -> RunSpec {
+        let text = format!(
+            r#"
+[run]
+seed = 11
+[sampler]
+walkers = 8
+steps = 203
+burn = 0
+thin = {thin}
+moves = [{{ kind = "stretch", a = 2.0, weight = 1.0 }}]
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = {{ kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }}
+prior = {{ kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }}
+"#
+        );
+        RunSpec::from_source(&SpecSource::new("t.toml", &text)).unwrap()
+    }
+
+    /// Runs the spec's only task, returning its blocks and stats.
+    fn run(spec: &RunSpec) -> (Vec<Block>, TaskStats) {
+        let mut blocks = Vec::new();
+        let mut emit = |b: Block| {
+            blocks.push(b);
+            Ok(())
+        };
+        let progress = AtomicU64::new(0);
+        let hooks = TaskHooks {
+            emit: Some(&mut emit),
+            progress: &progress,
+            cancelled: &|| false,
+            share: &mut Whole,
+        };
+        let stats = run_task(spec, &plan(spec)[0], hooks).unwrap();
+        (blocks, stats)
+    }
+
+    /// Per walker, the acceptances at iterations thin, 2 thin, …, found by
+    /// stepping the ensemble by hand and differencing its counters.
+    fn accepted_at_stored_iterations(spec: &RunSpec) -> Vec<u64> {
+        let (task, st) = (plan(spec)[0], &spec.states[0]);
+        let posterior = Posterior::from_state(st).unwrap();
+        let s = &st.ensemble;
+        let mut e = Ensemble::start(&posterior, s, task.key(spec)).unwrap();
+        let mut stored = vec![0; s.walkers];
+        for it in 1..=s.steps {
+            let before: Vec<u64> = e.accepted().collect();
+            e.step(&posterior, s).unwrap();
+            if it % s.thin == 0 {
+                for ((t, b), a) in stored.iter_mut().zip(before).zip(e.accepted()) {
+                    *t += a - b;
+                }
+            }
+        }
+        stored
+    }
+
+    #[test]
+    fn accepted_counts_the_stored_iterations_only() {
+        let spec = spec(5);
+        let (blocks, stats) = run(&spec);
+        let rows: usize = blocks.iter().map(|b| b.rows).sum();
+        assert_eq!(rows, 203 / 5);
+        let accepted = &blocks.last().unwrap().accepted;
+        let expected = accepted_at_stored_iterations(&spec);
+        assert_eq!(
+            accepted,
+            &expected.iter().map(|&a| a as f64).collect::<Vec<_>>()
+        );
+        // emcee reads accepted / iteration as each walker's acceptance fraction.
+        assert!(accepted.iter().all(|&a| a <= rows as f64), "{accepted:?}");
+        // The stats still count every iteration: about thin times as many.
+        let stored_total: f64 = accepted.iter().sum();
+        assert!(stats.accepted as f64 > 3.0 * stored_total, "{stats:?}");
+    }
+
+    #[test]
+    fn with_thin_one_accepted_counts_every_iteration() {
+        let (blocks, stats) = run(&spec(1));
+        let accepted: f64 = blocks.last().unwrap().accepted.iter().sum();
+        assert_eq!(accepted, stats.accepted as f64);
     }
 }

@@ -8,14 +8,40 @@ use crate::spec::PriorSpec;
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
+/// A prior: a product of independent normalised one-dimensional densities,
+/// built by [`Prior::from_spec`]. The parts of the log density that do not
+/// depend on x are computed once there, so that an evaluation is the support
+/// check plus what does depend on x.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Prior {
+pub struct Prior(Density);
+
+/// The precomputed terms keep the order of operations of the direct formulas
+/// (−Σ ln(high − low) accumulated from 0 parameter by parameter, …), so that
+/// evaluations are bit for bit those of the formulas and samples do not change.
+#[derive(Debug, Clone, PartialEq)]
+enum Density {
     /// Uniform on the box [low, high]; log density −Σ ln(high − low) inside.
-    Uniform { low: Vec<f64>, high: Vec<f64> },
+    Uniform {
+        low: Vec<f64>,
+        high: Vec<f64>,
+        /// −Σ ln(high − low).
+        log_density: f64,
+    },
     /// Independent normals.
-    Normal { mean: Vec<f64>, sd: Vec<f64> },
+    Normal {
+        mean: Vec<f64>,
+        sd: Vec<f64>,
+        /// ln sd, per parameter.
+        ln_sd: Vec<f64>,
+    },
     /// Density 1 / (x ln(high/low)) on [low, high], per parameter.
-    LogUniform { low: Vec<f64>, high: Vec<f64> },
+    LogUniform {
+        low: Vec<f64>,
+        high: Vec<f64>,
+        /// ln ln(high/low), per parameter: kept per parameter rather than
+        /// summed, since it is added to ln x parameter by parameter.
+        ln_ln_ratio: Vec<f64>,
+    },
 }
 
 impl Prior {
@@ -34,7 +60,7 @@ impl Prior {
             }
             Ok(())
         };
-        match spec {
+        let density = match spec {
             PriorSpec::Uniform { low, high } => {
                 pairs("low", low, "high", high)?;
                 if let Some(i) = (0..low.len()).find(|&i| low[i] >= high[i]) {
@@ -43,20 +69,25 @@ impl Prior {
                         format!("must be greater than low[{i}] = {}", low[i]),
                     ));
                 }
-                Ok(Prior::Uniform {
+                Density::Uniform {
+                    log_density: low
+                        .iter()
+                        .zip(high)
+                        .fold(0.0, |lp, (lo, hi)| lp - (hi - lo).ln()),
                     low: low.clone(),
                     high: high.clone(),
-                })
+                }
             }
             PriorSpec::Normal { mean, sd } => {
                 pairs("mean", mean, "sd", sd)?;
                 if let Some(i) = sd.iter().position(|&s| s <= 0.0) {
                     return Err(BuildError::new(format!("sd[{i}]"), "must be positive"));
                 }
-                Ok(Prior::Normal {
+                Density::Normal {
+                    ln_sd: sd.iter().map(|s| s.ln()).collect(),
                     mean: mean.clone(),
                     sd: sd.clone(),
-                })
+                }
             }
             PriorSpec::LogUniform { low, high } => {
                 pairs("low", low, "high", high)?;
@@ -69,49 +100,68 @@ impl Prior {
                         format!("must be greater than low[{i}] = {}", low[i]),
                     ));
                 }
-                Ok(Prior::LogUniform {
+                Density::LogUniform {
+                    ln_ln_ratio: low
+                        .iter()
+                        .zip(high)
+                        .map(|(lo, hi)| (hi / lo).ln().ln())
+                        .collect(),
                     low: low.clone(),
                     high: high.clone(),
-                })
+                }
             }
-        }
+        };
+        Ok(Prior(density))
     }
 
     pub fn dim(&self) -> usize {
-        match self {
-            Prior::Uniform { low, .. } | Prior::LogUniform { low, .. } => low.len(),
-            Prior::Normal { mean, .. } => mean.len(),
+        match &self.0 {
+            Density::Uniform { low, .. } | Density::LogUniform { low, .. } => low.len(),
+            Density::Normal { mean, .. } => mean.len(),
         }
     }
 
     pub fn log_density(&self, x: &[f64]) -> f64 {
-        match self {
-            Prior::Uniform { low, high } => {
-                let mut lp = 0.0;
-                for ((&xi, &lo), &hi) in x.iter().zip(low).zip(high) {
-                    if !(lo..=hi).contains(&xi) {
-                        return f64::NEG_INFINITY;
-                    }
-                    lp -= (hi - lo).ln();
+        // `contains` is false for NaN: a NaN parameter is outside the support.
+        let inside = |low: &[f64], high: &[f64]| {
+            x.iter()
+                .zip(low)
+                .zip(high)
+                .all(|((xi, lo), hi)| (lo..=hi).contains(&xi))
+        };
+        match &self.0 {
+            Density::Uniform {
+                low,
+                high,
+                log_density,
+            } => {
+                if inside(low, high) {
+                    *log_density
+                } else {
+                    f64::NEG_INFINITY
                 }
-                lp
             }
-            Prior::Normal { mean, sd } => x
+            Density::Normal { mean, sd, ln_sd } => x
                 .iter()
                 .zip(mean)
                 .zip(sd)
-                .map(|((&xi, &m), &s)| {
+                .zip(ln_sd)
+                .map(|(((&xi, &m), &s), &ln_s)| {
                     let z = (xi - m) / s;
-                    -0.5 * z * z - s.ln() - LN_SQRT_2PI
+                    -0.5 * z * z - ln_s - LN_SQRT_2PI
                 })
                 .sum(),
-            Prior::LogUniform { low, high } => {
+            Density::LogUniform {
+                low,
+                high,
+                ln_ln_ratio,
+            } => {
+                if !inside(low, high) {
+                    return f64::NEG_INFINITY;
+                }
                 let mut lp = 0.0;
-                for ((&xi, &lo), &hi) in x.iter().zip(low).zip(high) {
-                    if !(lo..=hi).contains(&xi) {
-                        return f64::NEG_INFINITY;
-                    }
-                    lp -= xi.ln() + (hi / lo).ln().ln();
+                for (&xi, &c) in x.iter().zip(ln_ln_ratio) {
+                    lp -= xi.ln() + c;
                 }
                 lp
             }
@@ -120,18 +170,18 @@ impl Prior {
 
     /// Writes one independent draw into `out`.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, out: &mut [f64]) {
-        match self {
-            Prior::Uniform { low, high } => {
+        match &self.0 {
+            Density::Uniform { low, high, .. } => {
                 for ((o, &lo), &hi) in out.iter_mut().zip(low).zip(high) {
                     *o = lo + (hi - lo) * rng.random::<f64>();
                 }
             }
-            Prior::Normal { mean, sd } => {
+            Density::Normal { mean, sd, .. } => {
                 for ((o, &m), &s) in out.iter_mut().zip(mean).zip(sd) {
                     *o = m + s * rng.sample::<f64, _>(StandardNormal);
                 }
             }
-            Prior::LogUniform { low, high } => {
+            Density::LogUniform { low, high, .. } => {
                 for ((o, &lo), &hi) in out.iter_mut().zip(low).zip(high) {
                     *o = (lo.ln() + (hi / lo).ln() * rng.random::<f64>()).exp();
                 }
@@ -193,6 +243,81 @@ mod tests {
             integrate(-2.0, 5.0, 800, |y| p.log_density(&[x, y]).exp())
         });
         assert!((mass - 1.0).abs() < 1e-2, "{mass}");
+    }
+
+    #[test]
+    fn precomputed_constants_give_the_direct_formulas_bit_for_bit() {
+        // The formulas as they were evaluated before the constants were
+        // precomputed: a change of rounding here would change the samples.
+        fn direct(spec: &PriorSpec, x: &[f64]) -> f64 {
+            let mut lp = 0.0;
+            match spec {
+                PriorSpec::Uniform { low, high } => {
+                    for ((&xi, &lo), &hi) in x.iter().zip(low).zip(high) {
+                        if !(lo..=hi).contains(&xi) {
+                            return f64::NEG_INFINITY;
+                        }
+                        lp -= (hi - lo).ln();
+                    }
+                }
+                PriorSpec::Normal { mean, sd } => {
+                    lp = x
+                        .iter()
+                        .zip(mean)
+                        .zip(sd)
+                        .map(|((&xi, &m), &s)| {
+                            let z = (xi - m) / s;
+                            -0.5 * z * z - s.ln() - LN_SQRT_2PI
+                        })
+                        .sum();
+                }
+                PriorSpec::LogUniform { low, high } => {
+                    for ((&xi, &lo), &hi) in x.iter().zip(low).zip(high) {
+                        if !(lo..=hi).contains(&xi) {
+                            return f64::NEG_INFINITY;
+                        }
+                        lp -= xi.ln() + (hi / lo).ln().ln();
+                    }
+                }
+            }
+            lp
+        }
+        let specs = [
+            PriorSpec::Uniform {
+                low: vec![-1.3, 0.0, 2.0, -7.1],
+                high: vec![3.7, 0.1, 9.5, 7.3],
+            },
+            PriorSpec::Normal {
+                mean: vec![0.5, -3.0, 1.0, 0.0],
+                sd: vec![2.0, 0.3, 7.0, 1.1],
+            },
+            PriorSpec::LogUniform {
+                low: vec![0.1, 1e-3, 2.0, 0.7],
+                high: vec![10.0, 1.0, 3.0, 9.0],
+            },
+        ];
+        let mut rng = crate::seed::TaskKey {
+            seed: 8,
+            state: 0,
+            replicate: 0,
+        }
+        .stream(0);
+        for spec in &specs {
+            let p = prior(spec.clone());
+            let mut x = [0.0; 4];
+            for k in 0..2000 {
+                p.sample(&mut rng, &mut x);
+                // Every fourth point has a parameter pushed out of the support or
+                // made NaN (outside too, for the bounded priors).
+                match k % 8 {
+                    3 => x[k % 4] = -20.0,
+                    7 => x[k % 4] = f64::NAN,
+                    _ => {}
+                }
+                let (ours, theirs) = (p.log_density(&x), direct(spec, &x));
+                assert_eq!(ours.to_bits(), theirs.to_bits(), "{spec:?} at {x:?}");
+            }
+        }
     }
 
     #[test]

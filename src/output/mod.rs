@@ -5,7 +5,8 @@
 //! - root attributes: provenance (version, spec text, seed, status, layout, times);
 //! - `/states/<state>` (or `/replicates/<r>/states/<state>` when replicates > 1):
 //!   one ensemble, readable by `emcee.backends.HDFBackend(path, name=<group>)`;
-//!   `<group>/summary`: mean, sd, autocorrelation time, ESS per parameter;
+//!   `<group>/summary`: mean, sd, autocorrelation time, ESS per parameter
+//!   (attribute `tau_stride`: τ from every n-th row of a very long chain);
 //! - `/timings`: per task, the rank that ran it, start, end and evaluations.
 //!
 //! The file is written as `<output>.partial` and renamed when complete.
@@ -15,7 +16,7 @@ use std::time::{Instant, SystemTime};
 
 use hdf5::types::VarLenUnicode;
 use hdf5::{Dataset, File, Group, H5Type, Location};
-use ndarray::{s, ArrayView1, ArrayView2, ArrayView3};
+use ndarray::{s, ArrayView1, ArrayView2, ArrayView3, Ix3};
 
 use crate::diag::ChainSummary;
 use crate::exec::{Block, BlockSink, SinkError, TaskRecord};
@@ -83,6 +84,8 @@ struct EnsembleDatasets {
     accepted: Dataset,
     walkers: usize,
     ndim: usize,
+    /// Rows per chunk of `chain` and `log_prob`.
+    chunk_rows: usize,
     rows: usize,
 }
 
@@ -194,6 +197,7 @@ impl OutputWriter {
             accepted,
             walkers: n,
             ndim: d,
+            chunk_rows: rows,
             rows: 0,
         });
         Ok(())
@@ -236,21 +240,36 @@ impl OutputWriter {
         result.map_err(|source| self.hdf5_err(source))
     }
 
-    /// Reads parameter `k` of a task's ensemble, rows `from..`, as one series
-    /// per walker (for summaries; one parameter at a time bounds the memory).
-    pub fn read_param(
+    /// Rows of a task's chain written so far.
+    pub fn chain_rows(&self, task: usize) -> Result<usize, OutputError> {
+        Ok(self.ensemble(task)?.rows)
+    }
+
+    /// Reads a task's chain from row `from` to the end, handing it to
+    /// `visit` block by block (rows × walkers × ndim, row-major). Blocks are
+    /// whole chunks of the dataset (the first one ends at a chunk boundary),
+    /// so each chunk is read once, whole, and memory stays at one chunk.
+    pub fn read_chain_blocks(
         &self,
         task: usize,
-        k: usize,
         from: usize,
-    ) -> Result<Vec<Vec<f64>>, OutputError> {
+        mut visit: impl FnMut(&[f64]),
+    ) -> Result<(), OutputError> {
         let e = self.ensemble(task)?;
-        let from = from.min(e.rows);
-        let cols = e
-            .chain
-            .read_slice_2d::<f64, _>(s![from..e.rows, .., k])
-            .map_err(|source| self.hdf5_err(source))?;
-        Ok(cols.columns().into_iter().map(|c| c.to_vec()).collect())
+        let mut r0 = from.min(e.rows);
+        while r0 < e.rows {
+            let r1 = ((r0 / e.chunk_rows + 1) * e.chunk_rows).min(e.rows);
+            let block = e
+                .chain
+                .read_slice::<f64, _, Ix3>(s![r0..r1, .., ..])
+                .map_err(|source| self.hdf5_err(source))?;
+            match block.as_slice() {
+                Some(values) => visit(values),
+                None => visit(&block.iter().copied().collect::<Vec<f64>>()),
+            }
+            r0 = r1;
+        }
+        Ok(())
     }
 
     /// Writes a task's summary group (`<group>/summary`).
@@ -261,6 +280,7 @@ impl OutputWriter {
         acceptance: f64,
         params: &[ChainSummary],
     ) -> Result<(), OutputError> {
+        let tau_stride = params.first().map_or(1, |p| p.tau_stride);
         let e = self.ensemble(task)?;
         let result = (|| -> hdf5::Result<()> {
             let g = e.group.create_group("summary")?;
@@ -275,7 +295,9 @@ impl OutputWriter {
                 g.new_dataset_builder().with_data(&values).create(name)?;
             }
             write_attr(&g, "acceptance_fraction", &acceptance)?;
-            write_attr(&g, "burn_rows", &(burn_rows as u64))
+            write_attr(&g, "burn_rows", &(burn_rows as u64))?;
+            // τ was estimated on every tau_stride-th row (1: all of them).
+            write_attr(&g, "tau_stride", &(tau_stride as u64))
         })();
         result.map_err(|source| self.hdf5_err(source))
     }

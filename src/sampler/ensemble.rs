@@ -276,16 +276,16 @@ impl Ensemble {
         settings: &EnsembleSettings,
         share: &mut dyn WalkerShare,
     ) -> Result<(), SampleError> {
+        // The move borrows `settings`, not the ensemble: no copy is needed.
         let mv = if settings.moves.len() == 1 {
             &settings.moves[0].kind
         } else {
             choose(&settings.moves, self.ensemble_rng.random::<f64>())
         };
-        let mv = mv.clone();
         for half in 0..2 {
             let range = self.half(half);
             let owned = share.owned(range.clone());
-            let result = self.half_step(half, owned, &mv, posterior);
+            let result = self.half_step(half, owned, mv, posterior);
             let exchanged = share.exchange(result.is_err(), self.half_view(range));
             result?;
             exchanged?;
@@ -418,12 +418,14 @@ mod tests {
     use super::*;
     use crate::diag;
     use crate::model::{Gaussian, LogDensity, Prior};
+    use crate::spec::PriorSpec;
 
     fn posterior(likelihood: Box<dyn LogDensity>, d: usize) -> Posterior {
-        let prior = Prior::Uniform {
+        let prior = Prior::from_spec(&PriorSpec::Uniform {
             low: vec![-50.0; d],
             high: vec![50.0; d],
-        };
+        })
+        .unwrap();
         Posterior::new(prior, likelihood, None)
     }
 

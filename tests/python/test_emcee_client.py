@@ -217,6 +217,48 @@ def test_backend_reads_what_h5py_reads(two_state, state):
     assert np.array_equal(last.log_prob, raw_log_prob[-1])
 
 
+THIN = 5
+THIN_STEPS = {"gauss3": 3000, "funnel2": 2000}
+
+
+@pytest.fixture(scope="module")
+def thinned(tmp_path_factory):
+    """The two-state run, longer and storing every THIN-th iteration."""
+    d = tmp_path_factory.mktemp("thinned")
+    text = (TWO_STATE_SPEC.replace("thin = 1\n", f"thin = {THIN}\n")
+            .replace("steps = 600\n", f"steps = {THIN_STEPS['gauss3']}\n")
+            .replace("steps = 400\n", f"steps = {THIN_STEPS['funnel2']}\n"))
+    assert text.count(f"thin = {THIN}\n") == 1 and text.count("steps = ") == 2
+    spec = d / "thinned.toml"
+    spec.write_text(text, encoding="utf-8")
+    return run_sampo(spec, d / "thinned.h5", threads=2)
+
+
+@pytest.mark.parametrize("state", sorted(STATES))
+def test_accepted_with_thin_is_an_acceptance_fraction_for_emcee(thinned, state):
+    walkers = STATES[state][0]
+    rows = THIN_STEPS[state] // THIN
+    b = backend(thinned, state)
+    assert b.iteration == rows
+    # emcee's sample(thin_by=…) adds the acceptance of the last step of each
+    # stored row, so accepted / iteration is each walker's acceptance fraction.
+    fraction = b.accepted / b.iteration
+    assert np.all(b.accepted == np.round(b.accepted))
+    assert np.all((fraction >= 0) & (fraction <= 1)), fraction
+    with h5py.File(thinned, "r") as f:
+        # The summary's fraction counts every iteration, stored or not.
+        acceptance = float(f["states"][state]["summary"].attrs["acceptance_fraction"])
+    assert 0.1 < acceptance < 0.9
+    # The stored rows are every THIN-th of all iterations, so emcee's mean
+    # fraction estimates the summary's from n = walkers × rows accept/reject
+    # outcomes: its standard error is about √(p (1 − p) / n) (≈ 0.004 for
+    # gauss3, 0.007 for funnel2), the outcomes being nearly independent
+    # (one per walker, THIN iterations apart). Five standard errors.
+    n = walkers * rows
+    tolerance = 5 * math.sqrt(acceptance * (1 - acceptance) / n)
+    assert abs(np.mean(fraction) - acceptance) < tolerance, (np.mean(fraction), acceptance, tolerance)
+
+
 @pytest.mark.parametrize("state", sorted(STATES))
 def test_stored_log_prob_is_the_normalised_posterior(two_state, state):
     path, _ = two_state

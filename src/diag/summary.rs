@@ -1,0 +1,353 @@
+//! Per-parameter summaries of an ensemble chain, accumulated from blocks of
+//! rows as they are read, so that the chain is read once for all parameters.
+
+use super::Autocorr;
+
+/// The most chain values (rows × walkers × parameters) held in memory for
+/// the autocorrelation time: 2^25 doubles, 256 MiB. Longer chains are
+/// thinned for τ only (see [`ChainSummary::tau_stride`]).
+pub const TAU_MAX_SAMPLES: usize = 1 << 25;
+
+/// Mean, sd and autocorrelation time of one parameter of an ensemble chain.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChainSummary {
+    /// Posterior mean, over every sample.
+    pub mean: f64,
+    /// Posterior sd (divisor samples − 1), over every sample.
+    pub sd: f64,
+    /// Integrated autocorrelation time (emcee's estimator, c = 5) in stored
+    /// rows, i.e. iterations / thin: emcee's convention, the value of
+    /// `HDFBackend.get_autocorr_time(discard=burn_rows, thin=tau_stride, tol=0)`.
+    pub tau: f64,
+    /// τ was estimated on every `tau_stride`-th row (rows burn_rows +
+    /// tau_stride − 1, burn_rows + 2 tau_stride − 1, …, as emcee's
+    /// `get_chain(thin=…)` takes them) and multiplied by `tau_stride`.
+    /// 1 (every row) unless the chain holds more than [`TAU_MAX_SAMPLES`]
+    /// values, which bounds the memory of the estimate.
+    pub tau_stride: usize,
+    /// Samples behind the mean and sd: rows × walkers.
+    pub samples: usize,
+    pub walkers: usize,
+}
+
+impl ChainSummary {
+    /// Summarises every parameter of a chain stored row-major as (row,
+    /// walker, parameter).
+    pub fn of_chain(chain: &[f64], walkers: usize, ndim: usize) -> Vec<Self> {
+        let rows = chain.len() / (walkers * ndim).max(1);
+        let mut acc = ChainAccumulator::new(walkers, ndim, rows);
+        acc.push(chain);
+        acc.finish()
+    }
+
+    /// Summarises parameter `k` of a chain stored as in [`Self::of_chain`].
+    pub fn of_param(chain: &[f64], walkers: usize, ndim: usize, k: usize) -> Self {
+        Self::of_chain(chain, walkers, ndim)[k]
+    }
+
+    /// Effective sample size: samples / τ.
+    pub fn ess(&self) -> f64 {
+        self.samples as f64 / self.tau.max(1.0)
+    }
+
+    /// Monte Carlo standard error of the mean: sd / √ESS.
+    pub fn mcse(&self) -> f64 {
+        self.sd / self.ess().sqrt()
+    }
+}
+
+/// Count, mean and sum of squared deviations of one parameter's samples.
+#[derive(Debug, Clone, Copy, Default)]
+struct Moments {
+    count: usize,
+    mean: f64,
+    m2: f64,
+}
+
+impl Moments {
+    /// Joins the moments of another set of samples (Chan, Golub & LeVeque).
+    fn merge(&mut self, other: Moments) {
+        let count = self.count + other.count;
+        if count == 0 {
+            return;
+        }
+        let delta = other.mean - self.mean;
+        let (na, nb) = (self.count as f64, other.count as f64);
+        self.mean += delta * nb / count as f64;
+        self.m2 += other.m2 + delta * delta * na * nb / count as f64;
+        self.count = count;
+    }
+}
+
+/// Builds the [`ChainSummary`] of every parameter from a chain handed over
+/// in blocks of consecutive rows: mean and sd from every sample, τ from the
+/// rows kept in memory (every `tau_stride`-th).
+pub struct ChainAccumulator {
+    walkers: usize,
+    ndim: usize,
+    /// Rows that will be pushed in all.
+    rows: usize,
+    rows_seen: usize,
+    tau_stride: usize,
+    /// Rows kept per series: rows / tau_stride.
+    kept: usize,
+    moments: Vec<Moments>,
+    /// The kept rows, parameter-major then walker-major: series[(k W + w) kept + t].
+    series: Vec<f64>,
+    /// Per-parameter scratch for a block's moments.
+    block: Vec<Moments>,
+}
+
+impl ChainAccumulator {
+    /// For a chain of `rows` rows of `walkers` × `ndim` values.
+    pub fn new(walkers: usize, ndim: usize, rows: usize) -> Self {
+        Self::with_limit(walkers, ndim, rows, TAU_MAX_SAMPLES)
+    }
+
+    /// As [`Self::new`], holding at most about `limit` values for τ.
+    pub fn with_limit(walkers: usize, ndim: usize, rows: usize, limit: usize) -> Self {
+        let total = rows * walkers * ndim;
+        let tau_stride = total.div_ceil(limit.max(1)).clamp(1, rows.max(1));
+        let kept = rows / tau_stride;
+        Self {
+            walkers,
+            ndim,
+            rows,
+            rows_seen: 0,
+            tau_stride,
+            kept,
+            moments: vec![Moments::default(); ndim],
+            series: vec![0.0; kept * walkers * ndim],
+            block: vec![Moments::default(); ndim],
+        }
+    }
+
+    pub fn tau_stride(&self) -> usize {
+        self.tau_stride
+    }
+
+    /// Adds the next rows (rows × walkers × ndim, row-major).
+    pub fn push(&mut self, block: &[f64]) {
+        let (w, d) = (self.walkers, self.ndim);
+        let row_len = w * d;
+        if row_len == 0 || block.is_empty() {
+            return;
+        }
+        assert_eq!(block.len() % row_len, 0, "a block holds whole rows");
+        let rows = block.len() / row_len;
+        assert!(
+            self.rows_seen + rows <= self.rows,
+            "more rows than announced"
+        );
+
+        // Mean and squared deviations of the block (two passes over data
+        // that is in cache), then merged into the running moments.
+        let count = rows * w;
+        for m in &mut self.block {
+            *m = Moments {
+                count,
+                mean: 0.0,
+                m2: 0.0,
+            };
+        }
+        for x in block.chunks_exact(d) {
+            for (m, v) in self.block.iter_mut().zip(x) {
+                m.mean += v;
+            }
+        }
+        for m in &mut self.block {
+            m.mean /= count as f64;
+        }
+        for x in block.chunks_exact(d) {
+            for (m, v) in self.block.iter_mut().zip(x) {
+                let dv = v - m.mean;
+                m.m2 += dv * dv;
+            }
+        }
+        for (total, b) in self.moments.iter_mut().zip(&self.block) {
+            total.merge(*b);
+        }
+
+        // The rows kept for τ: stride − 1, 2 stride − 1, … from the start;
+        // the block's i-th of them goes to t0 + i in every series. Series by
+        // series, so that the writes are contiguous (the block is in cache).
+        let s = self.tau_stride;
+        let first = (s - 1 + s - self.rows_seen % s) % s;
+        let t0 = (self.rows_seen + first + 1) / s - 1;
+        let count = (first..rows)
+            .step_by(s)
+            .len()
+            .min(self.kept.saturating_sub(t0));
+        for k in (0..d).filter(|_| count > 0) {
+            for walker in 0..w {
+                let start = (k * w + walker) * self.kept + t0;
+                let column = block[first * row_len + walker * d + k..]
+                    .iter()
+                    .step_by(s * row_len);
+                for (y, &v) in self.series[start..start + count].iter_mut().zip(column) {
+                    *y = v;
+                }
+            }
+        }
+        self.rows_seen += rows;
+    }
+
+    /// The summaries of the rows pushed, one per parameter.
+    pub fn finish(self) -> Vec<ChainSummary> {
+        let (w, kept) = (self.walkers, self.kept);
+        // Only the rows pushed count, should fewer than announced come.
+        let filled = (self.rows_seen / self.tau_stride).min(kept);
+        let mut autocorr = Autocorr::new(filled);
+        self.moments
+            .iter()
+            .enumerate()
+            .map(|(k, m)| {
+                let walker_series =
+                    (0..w).map(|walker| &self.series[(k * w + walker) * kept..][..filled]);
+                let tau = autocorr.integrated_time(walker_series) * self.tau_stride as f64;
+                ChainSummary {
+                    mean: if m.count == 0 { f64::NAN } else { m.mean },
+                    sd: (m.m2 / (m.count as f64 - 1.0).max(1.0)).sqrt(),
+                    tau,
+                    tau_stride: self.tau_stride,
+                    samples: m.count,
+                    walkers: w,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::integrated_time;
+    use crate::seed::TaskKey;
+    use rand::RngExt;
+    use rand_distr::StandardNormal;
+
+    /// rows × walkers × ndim, each series an AR(1) around its own mean.
+    fn chain(rows: usize, walkers: usize, ndim: usize) -> Vec<f64> {
+        let mut rng = TaskKey {
+            seed: 21,
+            state: 0,
+            replicate: 0,
+        }
+        .stream(0);
+        let mut state = vec![0.0; walkers * ndim];
+        let mut out = Vec::with_capacity(rows * walkers * ndim);
+        for _ in 0..rows {
+            for (i, x) in state.iter_mut().enumerate() {
+                *x = 0.8 * *x + rng.sample::<f64, _>(StandardNormal);
+                out.push(*x + (i % ndim) as f64 * 10.0);
+            }
+        }
+        out
+    }
+
+    /// Parameter k of walker w, row by row.
+    fn series(chain: &[f64], walkers: usize, ndim: usize, k: usize, w: usize) -> Vec<f64> {
+        chain
+            .chunks_exact(walkers * ndim)
+            .map(|row| row[w * ndim + k])
+            .collect()
+    }
+
+    fn pushed_in_blocks(
+        c: &[f64],
+        walkers: usize,
+        ndim: usize,
+        block_rows: usize,
+        limit: usize,
+    ) -> Vec<ChainSummary> {
+        let rows = c.len() / (walkers * ndim);
+        let mut acc = ChainAccumulator::with_limit(walkers, ndim, rows, limit);
+        for block in c.chunks(block_rows * walkers * ndim) {
+            acc.push(block);
+        }
+        acc.finish()
+    }
+
+    #[test]
+    fn summaries_are_those_of_every_sample_and_every_walker() {
+        let (rows, walkers, ndim) = (500, 6, 3);
+        let c = chain(rows, walkers, ndim);
+        let whole = ChainSummary::of_chain(&c, walkers, ndim);
+        for (k, s) in whole.iter().enumerate() {
+            let values: Vec<f64> = c.iter().skip(k).step_by(ndim).copied().collect();
+            let n = values.len() as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            assert!((s.mean - mean).abs() < 1e-12 * mean.abs().max(1.0), "{s:?}");
+            assert!((s.sd - var.sqrt()).abs() < 1e-12 * var.sqrt(), "{s:?}");
+            let per_walker: Vec<Vec<f64>> = (0..walkers)
+                .map(|w| series(&c, walkers, ndim, k, w))
+                .collect();
+            assert_eq!(s.tau, integrated_time(&per_walker));
+            assert_eq!(
+                (s.samples, s.walkers, s.tau_stride),
+                (rows * walkers, walkers, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn blocks_of_any_size_give_the_same_summaries() {
+        let (walkers, ndim) = (4, 2);
+        let c = chain(300, walkers, ndim);
+        let whole = ChainSummary::of_chain(&c, walkers, ndim);
+        for block_rows in [1, 7, 64, 300] {
+            let blocks = pushed_in_blocks(&c, walkers, ndim, block_rows, TAU_MAX_SAMPLES);
+            for (a, b) in whole.iter().zip(&blocks) {
+                assert_eq!(a.tau, b.tau, "blocks of {block_rows}");
+                assert!((a.mean - b.mean).abs() < 1e-12 * a.mean.abs().max(1.0));
+                assert!((a.sd - b.sd).abs() < 1e-12 * a.sd);
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_chain_is_strided_for_tau_only() {
+        // 1003 rows × 4 walkers × 2 parameters = 8024 values, at most 2000
+        // held: stride 5, rows 4, 9, …, 1002 (as emcee's thin = 5 takes them).
+        let (rows, walkers, ndim) = (1003, 4, 2);
+        let c = chain(rows, walkers, ndim);
+        let whole = ChainSummary::of_chain(&c, walkers, ndim);
+        for block_rows in [1, 13, 200, rows] {
+            let strided = pushed_in_blocks(&c, walkers, ndim, block_rows, 2000);
+            for (k, (a, b)) in whole.iter().zip(&strided).enumerate() {
+                assert_eq!(b.tau_stride, 5);
+                assert_eq!(b.samples, rows * walkers);
+                assert!((a.mean - b.mean).abs() < 1e-12 * a.mean.abs().max(1.0));
+                assert!((a.sd - b.sd).abs() < 1e-12 * a.sd);
+                let thinned: Vec<Vec<f64>> = (0..walkers)
+                    .map(|w| {
+                        let s = series(&c, walkers, ndim, k, w);
+                        s.into_iter().skip(4).step_by(5).collect()
+                    })
+                    .collect();
+                assert_eq!(thinned[0].len(), 200);
+                assert_eq!(
+                    b.tau,
+                    5.0 * integrated_time(&thinned),
+                    "blocks of {block_rows}"
+                );
+                // Same size as the estimate from every row, roughly.
+                assert!(
+                    (b.tau - a.tau).abs() < 0.5 * a.tau,
+                    "{} vs {}",
+                    b.tau,
+                    a.tau
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_chain_has_no_mean_or_tau() {
+        let s = ChainSummary::of_chain(&[], 4, 2);
+        assert_eq!(s.len(), 2);
+        assert!(s[0].mean.is_nan() && s[0].tau.is_nan());
+        assert_eq!(s[0].samples, 0);
+    }
+}
