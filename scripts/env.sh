@@ -4,7 +4,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "sampo needs Rust >= 1.85 (cargo); install it with rustup: https://rustup.rs" >&2
+    echo "sampo needs Rust >= 1.87 (cargo); install it with rustup: https://rustup.rs" >&2
     exit 1
 fi
 # OpenMPI refuses to start as root unless told that this is intended
