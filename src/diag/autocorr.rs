@@ -207,10 +207,10 @@ mod tests {
     fn fft_sizes_are_long_enough_and_smooth() {
         for n in [0, 1, 2, 3, 5, 300, 1000, 3000, 16_000, 20_000, 65_537] {
             let size = fft_size(n);
-            assert!(size >= 2 * n && size % 2 == 0, "n={n}: {size}");
+            assert!(size >= 2 * n && size.is_multiple_of(2), "n={n}: {size}");
             let mut m = size;
             for p in [2, 3, 5] {
-                while m % p == 0 {
+                while m.is_multiple_of(p) {
                     m /= p;
                 }
             }
