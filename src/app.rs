@@ -216,7 +216,10 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         Err(code) if rank == 0 => {
             return Err(rank0_error.unwrap_or_else(|| PeerExit(code).into()));
         }
-        Err(code) => return Err(PeerExit(code).into()),
+        // Other ranks leave with 0 and let rank 0's exit code speak for the
+        // job: a non-zero exit elsewhere makes mpiexec kill rank 0, possibly
+        // before it has printed why.
+        Err(_) => return Ok(()),
     };
     let startup: Startup =
         serde_json::from_slice(&payload).context("decoding the spec from rank 0")?;
@@ -243,10 +246,9 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     let tasks = exec::plan(&spec);
 
     if rank != 0 {
-        return match mpi_exec::run_worker(world, &spec, &tasks) {
-            0 => Ok(()),
-            code => Err(PeerExit(code).into()),
-        };
+        // As above: rank 0 reports a failure and exits non-zero for the job.
+        mpi_exec::run_worker(world, &spec, &tasks);
+        return Ok(());
     }
     let (mut writer, _) = prepared.expect("rank 0 prepared the run");
     info!(

@@ -564,7 +564,17 @@ fn group_rank0(
                 stats,
             });
         }
-        Err(TaskError::Cancelled) => {}
+        Err(TaskError::Cancelled) => {
+            // A rank of this group failed (or rank 0 stopped the job): wait
+            // for its report, so that the others are told the job failed.
+            let since = Instant::now();
+            let mut idle = Backoff::default();
+            while master.failure.is_none() && since.elapsed() < STOP_GRACE {
+                if !master.poll() {
+                    idle.wait();
+                }
+            }
+        }
         Err(e) => master.fail(ExecError::Remote(describe(0, task, &e))),
     }
     let mut idle = Backoff::default();
@@ -622,9 +632,9 @@ pub fn run_worker(world: &SimpleCommunicator, spec: &RunSpec, tasks: &[Task]) ->
                 if stop_seen.get() {
                     return drain_until_stop(world);
                 }
-                let (bytes, status) = root.receive_vec::<u8>();
+                let (bytes, t) = wait_for_root(world, None);
                 let body = wire::decode_u64s(&bytes);
-                match status.tag() {
+                match t {
                     tag::STOP => return bye(world, &body),
                     tag::NO_MORE => return drain_until_stop(world),
                     _ => {}
@@ -671,17 +681,37 @@ pub fn run_worker(world: &SimpleCommunicator, spec: &RunSpec, tasks: &[Task]) ->
                 Ok(_) if member != 0 => {}
                 other => report(&task, start, other),
             }
-            let (bytes, _) = root.receive_vec_with_tag::<u8>(tag::STOP);
+            let (bytes, _) = wait_for_root(world, Some(tag::STOP));
             bye(world, &wire::decode_u64s(&bytes))
         }
+    }
+}
+
+/// The next message from rank 0 (with tag `only`, if given), and its tag.
+/// Polls with short sleeps rather than blocking in MPI_Recv, which OpenMPI
+/// busy-waits in: an idle worker must not take a core from sampling threads.
+fn wait_for_root(world: &SimpleCommunicator, only: Option<i32>) -> (Vec<u8>, i32) {
+    let root = world.process_at_rank(0);
+    let mut idle = Backoff::default();
+    loop {
+        let status = match only {
+            Some(t) => root.immediate_probe_with_tag(t),
+            None => root.immediate_probe(),
+        };
+        if let Some(status) = status {
+            let t = status.tag();
+            let (bytes, _) = root.receive_vec_with_tag::<u8>(t);
+            return (bytes, t);
+        }
+        idle.wait();
     }
 }
 
 /// Receives (and drops) rank 0's messages up to its STOP, then says BYE.
 fn drain_until_stop(world: &SimpleCommunicator) -> u8 {
     loop {
-        let (bytes, status) = world.process_at_rank(0).receive_vec::<u8>();
-        if status.tag() == tag::STOP {
+        let (bytes, t) = wait_for_root(world, None);
+        if t == tag::STOP {
             return bye(world, &wire::decode_u64s(&bytes));
         }
     }
