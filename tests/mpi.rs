@@ -310,11 +310,10 @@ fn timings_name_the_rank_of_every_task() {
         "{}",
         stderr(&o)
     );
-    let (_, ranks) = {
-        let f = hdf5::File::open(sb.path("s.h5")).unwrap();
-        let ds = f.dataset("timings/rank").unwrap();
-        ((), ds.read_raw::<u64>().unwrap())
-    };
+    let ranks = hdf5::File::open(sb.path("s.h5"))
+        .and_then(|f| f.dataset("timings/rank"))
+        .and_then(|ds| ds.read_raw::<u64>())
+        .unwrap();
     assert_eq!(ranks.len(), 6);
     assert!(ranks.iter().all(|&r| r < 3));
     let (_, evals) = read_f64(&sb.path("s.h5"), "timings/evaluations");
