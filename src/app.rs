@@ -1,8 +1,8 @@
 //! The `run` and `check` commands: spec → plan → executor → output → report.
 
 use std::io::Write;
-
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use mpi::topology::SimpleCommunicator;
@@ -13,8 +13,10 @@ use tracing::{info, warn};
 use crate::cli::{CheckArgs, Cli, Command, RunArgs};
 use sampo::exec::mpi as mpi_exec;
 use sampo::exec::mpi::PeerExit;
-use sampo::exec::{self, resolve_threads, ThreadSource};
-use sampo::output::{self, OutputWriter, RunInfo};
+use sampo::exec::transport::{Alone, MpiTransport};
+use sampo::exec::{self, resolve_threads, RunStats, Setup, ThreadSource, TimingSets};
+use sampo::jobs;
+use sampo::output::{self, Attr, Hdf5Store, RunInfo};
 use sampo::report::{self, Progress};
 use sampo::spec::RunSpec;
 
@@ -25,17 +27,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// Threads per rank: `--threads`, `[parallel] threads`, SLURM, or the node's
-/// cores shared among its ranks.
+/// Threads per rank: `--threads`, `[parallel] threads`, SLURM, or the CPUs
+/// this process may run on (shared among the ranks of the node when every
+/// rank may run anywhere on it).
 fn threads_for(cli: Option<usize>, spec: &RunSpec, ranks_on_node: usize) -> (usize, ThreadSource) {
     let slurm = std::env::var("SLURM_CPUS_PER_TASK").ok();
-    resolve_threads(
-        cli,
-        spec.threads,
-        slurm.as_deref(),
-        node_cores(),
-        ranks_on_node,
-    )
+    let (bound, node) = (bound_cores(), node_cores());
+    // A rank bound to part of the node (mpiexec --map-by slot:PE=n, srun
+    // --cpus-per-task) owns those CPUs; one free to roam shares the node.
+    let ranks_sharing = if bound < node { 1 } else { ranks_on_node };
+    resolve_threads(cli, spec.threads, slurm.as_deref(), bound, ranks_sharing)
 }
 
 /// Cores online on this node, whatever this process is bound to.
@@ -49,20 +50,30 @@ fn node_cores() -> usize {
     }
 }
 
-/// Cores this process may run on (its affinity mask).
+/// CPUs this process may run on: its affinity mask and its cgroup quota
+/// (both are what `available_parallelism` reads on Linux).
 fn bound_cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Walker-steps of the whole run, for progress.
-fn total_walker_steps(spec: &RunSpec, tasks: &[exec::Task]) -> u64 {
-    tasks
-        .iter()
-        .map(|t| {
-            let e = &spec.states[t.state].ensemble;
-            (e.walkers * e.steps) as u64
-        })
-        .sum()
+/// Warns when a rank runs more threads than the CPUs it may use.
+fn warn_if_bound(threads: usize, rank: i32) {
+    let bound = bound_cores();
+    if threads > bound {
+        warn!(
+            "rank {rank} runs {threads} threads but may use only {bound} CPU(s) \
+             (affinity mask or cgroup quota); under mpiexec launch with `--bind-to none` or \
+             `--map-by slot:PE={threads}`, under SLURM with `--cpus-per-task={threads}` (see README)"
+        );
+    }
+}
+
+fn build_pool(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("sampo-worker-{i}"))
+        .build_global()
+        .context("cannot start the thread pool")
 }
 
 fn run(args: RunArgs) -> Result<()> {
@@ -80,82 +91,110 @@ fn run(args: RunArgs) -> Result<()> {
     run_single(args)
 }
 
-/// One process: the local executor on a pool of its own.
+/// The root attributes that describe the run (provenance is added by the store).
+fn root_attrs(spec: &RunSpec) -> Vec<(String, Attr)> {
+    let mut resolved = serde_json::to_value(spec).unwrap_or_default();
+    if let Some(map) = resolved.as_object_mut() {
+        map.remove("text");
+    }
+    vec![
+        ("name".into(), Attr::Str(spec.name.clone())),
+        ("spec".into(), Attr::Str(spec.text.clone())),
+        (
+            "spec_path".into(),
+            Attr::Str(spec.path.display().to_string()),
+        ),
+        ("resolved_spec".into(), Attr::Str(resolved.to_string())),
+        ("seed".into(), Attr::U64(spec.seed)),
+        ("replicates".into(), Attr::U64(spec.replicates as u64)),
+    ]
+}
+
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+/// One process: the scheduler with no other rank.
 fn run_single(args: RunArgs) -> Result<()> {
-    let spec = RunSpec::from_file(&args.spec)?;
+    let spec = Arc::new(RunSpec::from_file(&args.spec)?);
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
     output::check_target(&target, args.force)?;
     let (threads, source) = threads_for(args.threads, &spec, 1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("sampo-worker-{i}"))
-        .build()
-        .context("cannot start the thread pool")?;
-    let tasks = exec::plan(&spec);
+    warn_if_bound(threads, 0);
+    build_pool(threads)?;
+    let job = jobs::build(spec.clone());
+    let tasks = job.plan(0).tasks();
     info!(
-        "run `{}`: {} task(s), 1 rank × {threads} thread(s) ({source}), seed {}, output {}",
+        "run `{}`: {tasks} task(s), 1 rank × {threads} thread(s) ({source}), seed {}, output {}",
         spec.name,
-        tasks.len(),
         spec.seed,
         target.display()
     );
-    let mut writer =
-        OutputWriter::create(&target, args.force, &spec, &RunInfo { ranks: 1, threads })?;
-    let mut progress = Progress::new(total_walker_steps(&spec, &tasks), args.quiet);
-    let result = exec::run_local(&spec, &tasks, &pool, &mut writer, &mut progress);
+    let (layout, timings) = exec::layout(job.as_ref());
+    let info = RunInfo {
+        ranks: 1,
+        threads,
+        command_line: command_line(),
+        mpi_library: String::new(),
+    };
+    let mut store = Hdf5Store::create(&target, args.force, &layout, &root_attrs(&spec), &info)?;
+    let setup = Setup {
+        job: job.as_ref(),
+        transport: &Alone,
+        capacity: vec![threads],
+        started: Instant::now(),
+    };
+    let (total, unit) = job.work();
+    let mut progress = Progress::new(total, unit, args.quiet);
+    let result = exec::run_root(&setup, &mut store, timings, &mut progress);
     progress.finish();
     conclude(
-        &spec,
-        writer,
-        result.map_err(anyhow::Error::from),
+        job.as_ref(),
+        store,
+        result.map_err(|f| f.message),
         1,
         args.quiet,
     )
 }
 
-/// Rank 0 after the executor: timings, summaries, rename into place, table.
+/// Rank 0 after the scheduler: the closing report, rename into place.
 /// On failure the output stays `.partial`, marked failed.
 fn conclude(
-    spec: &RunSpec,
-    writer: OutputWriter,
-    result: Result<Vec<exec::TaskRecord>>,
+    job: &dyn jobs::Job,
+    mut store: Hdf5Store,
+    result: std::result::Result<RunStats, String>,
     ranks: usize,
     quiet: bool,
 ) -> Result<()> {
-    let finished = result.and_then(|records| {
-        writer.write_timings(spec, &records)?;
-        let reports = report::summarize(spec, &writer, &records)?;
-        Ok((records, reports))
+    let mut table = Vec::new();
+    let finished = result.and_then(|stats| {
+        job.report(&mut store, &mut table)
+            .map_err(|e| format!("writing the summary: {e}"))?;
+        Ok(stats)
     });
-    let (records, reports) = match finished {
-        Ok(done) => done,
-        Err(e) => {
-            let partial = writer.abandon(&format!("{e:#}"));
-            return Err(e.context(format!(
-                "run failed; the incomplete output is left at {}",
+    let stats = match finished {
+        Ok(stats) => stats,
+        Err(message) => {
+            let partial = store.abandon(&message);
+            anyhow::bail!(
+                "{message}\nrun failed; the incomplete output is left at {}",
                 partial.display()
-            )));
+            );
         }
     };
-    let path = writer.finish()?;
-    for r in records.iter().filter(|r| r.stats.nan_evaluations > 0) {
+    let path = store.finish()?;
+    if stats.nan_evaluations > 0 {
         warn!(
-            "state `{}` replicate {}: {} of {} evaluations returned NaN (treated as −∞)",
-            spec.states[r.task.state].name,
-            r.task.replicate,
-            r.stats.nan_evaluations,
-            r.stats.evaluations
+            "{} of {} evaluations returned NaN (treated as −∞); per task in /timings/nan_evaluations",
+            stats.nan_evaluations, stats.evaluations
         );
     }
     if ranks > 1 {
-        info!(
-            "{}",
-            report::load_balance(spec, &records, ranks, &mpi_exec::mode(records.len(), ranks))
-        );
+        info!("{}", report::load_balance(&stats.busy));
     }
     if !quiet {
         let mut out = std::io::stdout().lock();
-        report::print_table(&mut out, &reports, spec.replicates)?;
+        out.write_all(&table)?;
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
@@ -172,6 +211,7 @@ struct Startup {
 /// part. A bad spec fails on rank 0 with the located error, and every rank
 /// leaves with the same exit code.
 fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
+    let started = Instant::now();
     let rank = world.rank();
     let size = world.size() as usize;
     let (node_ranks, node_rank) = mpi_exec::ranks_on_node(world);
@@ -179,29 +219,27 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     let mut prepared = None;
     let mut rank0_error = None;
     let verdict = (rank == 0).then(|| {
-        let attempt = (|| -> Result<(Vec<u8>, OutputWriter, RunSpec)> {
-            let spec = RunSpec::from_file(&args.spec)?;
+        let attempt = (|| -> Result<(Vec<u8>, Hdf5Store, TimingSets)> {
+            let spec = Arc::new(RunSpec::from_file(&args.spec)?);
             let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
             output::check_target(&target, args.force)?;
-            let (threads, _) = threads_for(args.threads, &spec, node_ranks);
-            let writer = OutputWriter::create(
-                &target,
-                args.force,
-                &spec,
-                &RunInfo {
-                    ranks: size,
-                    threads,
-                },
-            )?;
+            let (layout, timings) = exec::layout(jobs::build(spec.clone()).as_ref());
+            let info = RunInfo {
+                ranks: size,
+                threads: threads_for(args.threads, &spec, node_ranks).0,
+                command_line: command_line(),
+                mpi_library: mpi::environment::library_version().unwrap_or_default(),
+            };
+            let store = Hdf5Store::create(&target, args.force, &layout, &root_attrs(&spec), &info)?;
             let startup = Startup {
-                spec: spec.clone(),
+                spec: (*spec).clone(),
                 threads: args.threads,
             };
-            Ok((serde_json::to_vec(&startup)?, writer, spec))
+            Ok((serde_json::to_vec(&startup)?, store, timings))
         })();
         match attempt {
-            Ok((bytes, writer, spec)) => {
-                prepared = Some((writer, spec));
+            Ok((bytes, store, timings)) => {
+                prepared = Some((store, timings));
                 Ok(bytes)
             }
             Err(e) => {
@@ -225,59 +263,57 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         serde_json::from_slice(&payload).context("decoding the spec from rank 0")?;
     let spec = Arc::new(startup.spec);
     let (threads, source) = threads_for(startup.threads, &spec, node_ranks);
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("sampo-worker-{i}"))
-        .build_global()
-        .context("cannot start the thread pool")?;
+    build_pool(threads)?;
     if node_rank == 0 && node_ranks * threads > node_cores() {
         warn!(
             "{node_ranks} rank(s) × {threads} thread(s) on this node oversubscribe its {} core(s)",
             node_cores()
         );
     }
-    if threads > bound_cores() {
-        warn!(
-            "rank {rank} runs {threads} threads but is bound to {} core(s); \
-             launch with `mpiexec --bind-to none` or `--map-by slot:PE={threads}` (see README)",
-            bound_cores()
-        );
-    }
-    let tasks = exec::plan(&spec);
-
+    warn_if_bound(threads, rank);
+    let capacity = mpi_exec::gather_threads(world, threads);
+    let job = jobs::build(spec.clone());
+    let transport = MpiTransport { world };
+    let setup = Setup {
+        job: job.as_ref(),
+        transport: &transport,
+        capacity,
+        started,
+    };
     if rank != 0 {
         // As above: rank 0 reports a failure and exits non-zero for the job.
-        mpi_exec::run_worker(world, &spec, &tasks);
+        exec::run_worker(&setup);
         return Ok(());
     }
-    let (mut writer, _) = prepared.expect("rank 0 prepared the run");
+    let (mut store, timings) = prepared.expect("rank 0 prepared the run");
+    let plan = job.plan(0);
     info!(
         "run `{}`: {} task(s), {size} ranks × {threads} thread(s) ({source}), {}, seed {}",
         spec.name,
-        tasks.len(),
-        match mpi_exec::mode(tasks.len(), size) {
-            mpi_exec::Mode::Queue => "tasks from a queue".to_string(),
-            mpi_exec::Mode::Groups(g) =>
-                format!("walkers shared within {} group(s) of ranks", g.len()),
+        plan.tasks(),
+        match exec::mode(plan.tasks(), size, job.shareable(0)) {
+            exec::Mode::Queue => "tasks from a queue".to_string(),
+            exec::Mode::Groups(g) => format!("tasks shared within {} group(s) of ranks", g.len()),
         },
         spec.seed
     );
-    let mut progress = Progress::new(total_walker_steps(&spec, &tasks), args.quiet);
-    let result = mpi_exec::run_rank0(world, spec.clone(), &tasks, &mut writer, &mut progress);
+    let (total, unit) = job.work();
+    let mut progress = Progress::new(total, unit, args.quiet);
+    let result = exec::run_root(&setup, &mut store, timings, &mut progress);
     progress.finish();
     match result {
-        Ok(records) => conclude(&spec, writer, Ok(records), size, args.quiet),
+        Ok(stats) => conclude(job.as_ref(), store, Ok(stats), size, args.quiet),
         Err(failure) if failure.unresponsive.is_empty() => {
-            conclude(&spec, writer, Err(failure.error.into()), size, args.quiet)
+            conclude(job.as_ref(), store, Err(failure.message), size, args.quiet)
         }
         Err(failure) => {
-            let partial = writer.abandon(&failure.error.to_string());
+            let partial = store.abandon(&failure.message);
             eprintln!(
                 "error: {}; rank(s) {:?} did not stop within {} s, aborting the job; \
                  the incomplete output is left at {}",
-                failure.error,
+                failure.message,
                 failure.unresponsive,
-                mpi_exec::STOP_GRACE.as_secs(),
+                exec::STOP_GRACE.as_secs(),
                 partial.display()
             );
             world.abort(1)
@@ -286,12 +322,13 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
 }
 
 fn check(args: CheckArgs) -> Result<()> {
-    let spec = RunSpec::from_file(&args.spec)?;
+    let spec = Arc::new(RunSpec::from_file(&args.spec)?);
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
     let ranks = args.ranks as usize;
     let per_node = args.ranks_per_node.map_or(ranks, |n| n as usize).min(ranks);
     let (threads, source) = threads_for(args.threads, &spec, per_node);
-    let tasks = exec::plan(&spec);
+    let job = jobs::build(spec.clone());
+    let plan = job.plan(0);
     let mut out = std::io::stdout().lock();
     writeln!(out, "spec      {} (ok)", spec.path.display())?;
     writeln!(
@@ -304,12 +341,12 @@ fn check(args: CheckArgs) -> Result<()> {
         Err(e) => format!("{e}"),
     };
     writeln!(out, "output    {} ({status})", target.display())?;
-    let mode = match mpi_exec::mode(tasks.len(), ranks) {
+    let mode = match exec::mode(plan.tasks(), ranks, job.shareable(0)) {
         _ if ranks == 1 => "one process".to_string(),
-        mpi_exec::Mode::Queue => "tasks from rank 0's queue, longest first".to_string(),
-        mpi_exec::Mode::Groups(groups) => {
+        exec::Mode::Queue => "tasks from rank 0's queue, longest first".to_string(),
+        exec::Mode::Groups(groups) => {
             let sizes: Vec<usize> = groups.iter().map(|g| g.len()).collect();
-            format!("fewer tasks than ranks: walkers shared within groups of {sizes:?} rank(s)")
+            format!("fewer tasks than ranks: each task shared within a group of {sizes:?} rank(s)")
         }
     };
     writeln!(
@@ -323,94 +360,14 @@ fn check(args: CheckArgs) -> Result<()> {
             node_cores()
         )?;
     }
-    writeln!(out, "states")?;
-    let width = spec
-        .states
-        .iter()
-        .map(|s| s.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(5);
-    writeln!(
-        out,
-        "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  moves / init / model",
-        "name", "dim", "walkers", "steps", "burn", "thin", "cost_us"
-    )?;
-    for st in &spec.states {
-        let e = &st.ensemble;
-        let moves: Vec<String> = e
-            .moves
-            .iter()
-            .map(|m| format!("{}×{}", m.weight, move_label(&m.kind)))
-            .collect();
-        let init = match &e.init {
-            sampo::sampler::Init::Prior => "prior".to_string(),
-            sampo::sampler::Init::Ball { .. } => "ball".to_string(),
-        };
+    if threads > bound_cores() {
         writeln!(
             out,
-            "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  {} / {init} / {}",
-            st.name,
-            st.dim(),
-            e.walkers,
-            e.steps,
-            e.burn,
-            e.thin,
-            st.cost_us,
-            moves.join(" + "),
-            model_name(&st.model),
+            "warning   {threads} thread(s) per rank, but this process may use only {} CPU(s)",
+            bound_cores()
         )?;
     }
-    let bytes: usize = tasks
-        .iter()
-        .map(|t| {
-            let st = &spec.states[t.state];
-            st.ensemble.stored_rows() * st.ensemble.walkers * (st.dim() + 1) * 8
-        })
-        .sum();
-    writeln!(
-        out,
-        "tasks     {} ({} replicate(s) × {} state(s))",
-        tasks.len(),
-        spec.replicates,
-        spec.states.len()
-    )?;
-    writeln!(
-        out,
-        "size      about {} (chains and log-probabilities)",
-        human_bytes(bytes as f64)
-    )?;
+    job.describe(&mut out)?;
+    writeln!(out, "tasks     {}", plan.tasks())?;
     Ok(())
-}
-
-fn model_name(m: &sampo::spec::ModelSpec) -> &'static str {
-    use sampo::spec::ModelSpec::*;
-    match m {
-        Gaussian { .. } => "gaussian",
-        GaussianMixture { .. } => "gaussian-mixture",
-        Rosenbrock { .. } => "rosenbrock",
-        Funnel { .. } => "funnel",
-        PolynomialRegression { .. } => "polynomial-regression",
-    }
-}
-
-/// A move as a short label, e.g. `stretch(a=2)`.
-fn move_label(m: &sampo::sampler::Move) -> String {
-    use sampo::sampler::Move::*;
-    match m {
-        Stretch { a } => format!("stretch(a={a})"),
-        De { gamma0, sigma } => format!("de(gamma0={gamma0:.3}, sigma={sigma})"),
-        Walk { s } => format!("walk(s={s})"),
-    }
-}
-
-fn human_bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < UNITS.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", UNITS[i])
 }

@@ -1,15 +1,15 @@
-//! sampo: a Monte Carlo sampler for HPC. One TOML run spec says what to
-//! sample; the executors run it in one process or across MPI ranks, and rank 0
+//! sampo: a Monte Carlo engine for HPC. One TOML run spec says what to do;
+//! the scheduler runs it in one process or across MPI ranks, and rank 0
 //! writes everything into one HDF5 file.
 //!
-//! Data flows one way: spec → plan of tasks → executor (samplers run inside
-//! tasks) → blocks → output sink → report.
+//! Data flows one way: spec → job (a kind of work, `jobs`) → plan of tasks
+//! → scheduler (`exec`) → records → store (`output`) → report.
 
 pub mod diag;
 pub mod exec;
+pub mod jobs;
 pub mod model;
 pub mod output;
 pub mod report;
-pub mod sampler;
 pub mod seed;
 pub mod spec;

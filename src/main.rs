@@ -10,7 +10,8 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use sampo::exec::mpi::PeerExit;
-use sampo::output::OutputError;
+use sampo::output::hdf5::CreateError;
+use sampo::output::TargetError;
 use sampo::spec::SpecError;
 
 fn main() -> ExitCode {
@@ -35,9 +36,16 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<SpecError>().is_some() {
         return 2;
     }
-    match e.downcast_ref::<OutputError>() {
-        Some(OutputError::Exists(_) | OutputError::PartialExists(_)) => 2,
-        _ => 1,
+    let target = e
+        .downcast_ref::<TargetError>()
+        .or(match e.downcast_ref::<CreateError>() {
+            Some(CreateError::Target(t)) => Some(t),
+            _ => None,
+        });
+    if target.is_some() {
+        2
+    } else {
+        1
     }
 }
 

@@ -265,7 +265,7 @@ fn check_prints_the_plan_without_sampling() {
 }
 
 #[test]
-fn replicates_get_their_own_groups_and_differ() {
+fn replicates_share_datasets_along_a_replicate_axis_and_differ() {
     let sb = Sandbox::new();
     let spec = sb.write(
         "s.toml",
@@ -273,13 +273,28 @@ fn replicates_get_their_own_groups_and_differ() {
     );
     assert_ok(&sb.sampo(&["run", spec.to_str().unwrap(), "-q"]));
     let out = sb.path("s.h5");
-    let (_, a) = read_f64(&out, "replicates/0/states/g/chain");
-    let (_, b) = read_f64(&out, "replicates/1/states/g/chain");
-    assert_eq!(a.len(), b.len());
-    assert_ne!(a, b);
+    let (shape, chain) = read_f64(&out, "replicates/g/chain");
+    assert_eq!(shape, vec![300, 2, 16, 2]);
+    let (a, b): (Vec<_>, Vec<_>) = chain
+        .chunks(16 * 2)
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    assert_ne!(
+        a.iter().map(|x| x.1).collect::<Vec<_>>(),
+        b.iter().map(|x| x.1).collect::<Vec<_>>()
+    );
+    assert!(chain.iter().all(|x| x.is_finite()));
+    assert_eq!(read_i64_attr(&out, "replicates/f", "iteration"), 200);
+    // Each replicate has its own streams; replicate 0's are a one-replicate run's.
+    let single = sb.write("one.toml", SMALL);
+    assert_ok(&sb.sampo(&["run", single.to_str().unwrap(), "-q", "-o", "one.h5"]));
+    let (_, one) = read_f64(&sb.path("one.h5"), "states/g/chain");
+    let first: Vec<f64> = a.iter().flat_map(|x| x.1.iter().copied()).collect();
+    assert_eq!(first, one, "replicate 0 is the run with one replicate");
+    let (_, summary_rep) = read_f64(&out, "summary/replicate");
     assert_eq!(
-        read_i64_attr(&out, "replicates/1/states/f", "iteration"),
-        200
+        summary_rep,
+        vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     );
 }
 

@@ -1,32 +1,380 @@
-//! The HDF5 output file, in one place: its layout, the writer (rank 0 only)
-//! and the readers used for summaries.
+//! Where results go: the records a task emits, the layout a job declares,
+//! and the [`Store`] that writes them — the HDF5 file on rank 0 ([`hdf5`])
+//! or an in-memory double for tests ([`memory`]).
 //!
-//! Layout (see README, "Output file"):
-//! - root attributes: provenance (version, spec text, seed, status, layout, times);
-//! - `/states/<state>` (or `/replicates/<r>/states/<state>` when replicates > 1):
-//!   one ensemble, readable by `emcee.backends.HDFBackend(path, name=<group>)`;
-//!   `<group>/summary`: mean, sd, autocorrelation time, ESS per parameter
-//!   (attribute `tau_stride`: τ from every n-th row of a very long chain);
-//! - `/timings`: per task, the rank that ran it, start, end and evaluations.
-//!
-//! The file is written as `<output>.partial` and renamed when complete.
+//! A store knows datasets, rows and lanes, never a kind of work: a job
+//! declares its groups and datasets up front ([`Layout`]) and its tasks emit
+//! [`Record`]s, rows of one declared dataset at their global index.
 
+pub mod hdf5;
+pub mod memory;
+
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
 
-use hdf5::types::VarLenUnicode;
-use hdf5::{Dataset, File, Group, H5Type, Location};
-use ndarray::{s, ArrayView1, ArrayView2, ArrayView3, Ix3};
+use serde::{Deserialize, Serialize};
 
-use crate::diag::ChainSummary;
-use crate::exec::{Block, BlockSink, SinkError, TaskRecord};
-use crate::spec::RunSpec;
+pub use self::hdf5::{Hdf5Store, RunInfo};
+pub use memory::MemoryStore;
 
-/// The version written into the file and into each ensemble group.
+/// The version written into the file and into each emcee-style group.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Element type of a dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dtype {
+    F64,
+    I64,
+    U8,
+    /// UTF-8 strings of at most this many bytes, stored fixed-length.
+    Str(usize),
+}
+
+/// Values of a record, typed as the dataset they go to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Column {
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    U8(Vec<u8>),
+    Str(Vec<String>),
+}
+
+impl Column {
+    pub fn len(&self) -> usize {
+        match self {
+            Column::F64(v) => v.len(),
+            Column::I64(v) => v.len(),
+            Column::U8(v) => v.len(),
+            Column::Str(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn dtype_matches(&self, dtype: Dtype) -> bool {
+        matches!(
+            (self, dtype),
+            (Column::F64(_), Dtype::F64)
+                | (Column::I64(_), Dtype::I64)
+                | (Column::U8(_), Dtype::U8)
+                | (Column::Str(_), Dtype::Str(_))
+        )
+    }
+
+    /// Appends `other` (of the same type) to this column.
+    fn extend(&mut self, other: Column) {
+        match (self, other) {
+            (Column::F64(a), Column::F64(b)) => a.extend(b),
+            (Column::I64(a), Column::I64(b)) => a.extend(b),
+            (Column::U8(a), Column::U8(b)) => a.extend(b),
+            (Column::Str(a), Column::Str(b)) => a.extend(b),
+            _ => unreachable!("records are checked against their dataset's type"),
+        }
+    }
+}
+
+/// Rows of one declared dataset, at their global index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Index of the dataset in the job's [`Layout::datasets`].
+    pub dataset: usize,
+    /// Index of the first row along axis 0.
+    pub first_row: u64,
+    pub rows: u64,
+    /// For a dataset with lanes: the index along axis 1 these rows belong to
+    /// (a chain, a replicate); the values then hold `rows × lane size`.
+    pub lane: Option<u64>,
+    pub values: Column,
+}
+
+/// A value of an attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Attr {
+    Str(String),
+    Strs(Vec<String>),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+/// A group and its attributes, created with the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupDecl {
+    pub path: String,
+    pub attrs: Vec<(String, Attr)>,
+}
+
+/// A dataset a job writes. Axis 0 is the row axis: rows are written at their
+/// global index, and a dataset without a fixed row count grows as they come.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetDecl {
+    pub path: String,
+    pub dtype: Dtype,
+    /// The shape of one row (the dataset's shape after axis 0).
+    pub row_shape: Vec<usize>,
+    /// A fixed number of rows (the dataset is created whole), or `None` for
+    /// a dataset that grows as rows arrive.
+    pub rows: Option<u64>,
+    /// Records write one lane (an index along axis 1) at a time; lanes are
+    /// chunked apart so that they never share a chunk.
+    pub lanes: bool,
+    /// Rows per chunk (a chunk also spans the rest of the shape, or one lane).
+    pub chunk_rows: usize,
+    /// An attribute (group path, name) kept equal to the rows written in
+    /// every lane (emcee's `iteration`), updated at each flush.
+    pub extent_attr: Option<(String, String)>,
+    /// Values written when the file is created (a static table).
+    pub init: Option<Column>,
+}
+
+impl DatasetDecl {
+    /// A growing dataset of `dtype` with rows of `row_shape`, chunked to
+    /// about 1 MiB.
+    pub fn growing(path: impl Into<String>, dtype: Dtype, row_shape: Vec<usize>) -> Self {
+        let decl = Self {
+            path: path.into(),
+            dtype,
+            row_shape,
+            rows: None,
+            lanes: false,
+            chunk_rows: 1,
+            extent_attr: None,
+            init: None,
+        };
+        let rows = decl.chunk_rows_for(1 << 20);
+        Self {
+            chunk_rows: rows,
+            ..decl
+        }
+    }
+
+    /// A dataset of exactly `rows` rows.
+    pub fn fixed(path: impl Into<String>, dtype: Dtype, row_shape: Vec<usize>, rows: u64) -> Self {
+        let mut decl = Self::growing(path, dtype, row_shape);
+        decl.rows = Some(rows);
+        decl.chunk_rows = decl.chunk_rows.min(rows.max(1) as usize);
+        decl
+    }
+
+    pub fn with_lanes(mut self) -> Self {
+        self.lanes = true;
+        self.chunk_rows = self.chunk_rows_for(1 << 20);
+        if let Some(rows) = self.rows {
+            self.chunk_rows = self.chunk_rows.min(rows.max(1) as usize);
+        }
+        self
+    }
+
+    pub fn with_chunk_rows(mut self, rows: usize) -> Self {
+        self.chunk_rows = rows.max(1);
+        self
+    }
+
+    pub fn with_extent_attr(mut self, group: impl Into<String>, name: impl Into<String>) -> Self {
+        self.extent_attr = Some((group.into(), name.into()));
+        self
+    }
+
+    pub fn with_init(mut self, values: Column) -> Self {
+        self.init = Some(values);
+        self
+    }
+
+    /// Values in one row of one lane (or of the whole row, without lanes).
+    pub fn lane_len(&self) -> usize {
+        let skip = usize::from(self.lanes);
+        self.row_shape.iter().skip(skip).product()
+    }
+
+    /// Number of lanes (1 without lanes).
+    pub fn lane_count(&self) -> u64 {
+        if self.lanes {
+            self.row_shape.first().copied().unwrap_or(1) as u64
+        } else {
+            1
+        }
+    }
+
+    fn element_size(&self) -> usize {
+        match self.dtype {
+            Dtype::F64 | Dtype::I64 => 8,
+            Dtype::U8 => 1,
+            Dtype::Str(n) => n.max(1),
+        }
+    }
+
+    /// Rows per chunk so that a chunk holds about `bytes`.
+    fn chunk_rows_for(&self, bytes: usize) -> usize {
+        (bytes / (self.lane_len() * self.element_size()).max(1)).max(1)
+    }
+
+    /// Checks a record against this declaration.
+    pub fn check(&self, r: &Record) -> Result<(), String> {
+        if !r.values.dtype_matches(self.dtype) {
+            return Err(format!("{}: record of the wrong type", self.path));
+        }
+        match (self.lanes, r.lane) {
+            (true, None) => return Err(format!("{}: record without a lane", self.path)),
+            (false, Some(_)) => return Err(format!("{}: record with a lane", self.path)),
+            (true, Some(l)) if l >= self.lane_count() => {
+                return Err(format!("{}: lane {l} out of range", self.path))
+            }
+            _ => {}
+        }
+        if r.values.len() as u64 != r.rows * self.lane_len() as u64 {
+            return Err(format!(
+                "{}: {} values for {} rows of {}",
+                self.path,
+                r.values.len(),
+                r.rows,
+                self.lane_len()
+            ));
+        }
+        if let Some(rows) = self.rows {
+            if r.first_row + r.rows > rows {
+                return Err(format!(
+                    "{}: rows {}..{} beyond its {rows} rows",
+                    self.path,
+                    r.first_row,
+                    r.first_row + r.rows
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything a job writes: its groups (with attributes) and datasets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Layout {
+    pub groups: Vec<GroupDecl>,
+    pub datasets: Vec<DatasetDecl>,
+}
+
+impl Layout {
+    /// Adds a dataset, returning its index for records.
+    pub fn add(&mut self, decl: DatasetDecl) -> usize {
+        self.datasets.push(decl);
+        self.datasets.len() - 1
+    }
+
+    pub fn group(&mut self, path: impl Into<String>, attrs: Vec<(String, Attr)>) {
+        self.groups.push(GroupDecl {
+            path: path.into(),
+            attrs,
+        });
+    }
+
+    /// The index of the dataset at `path`.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        self.datasets.iter().position(|d| d.path == path)
+    }
+}
+
+/// Why a store could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
-pub enum OutputError {
+pub enum StoreError {
+    #[error("{path}: {message}")]
+    Hdf5 { path: PathBuf, message: String },
+    #[error("bad record: {0}")]
+    Record(String),
+}
+
+/// Where records go. Only rank 0 has one.
+pub trait Store {
+    /// Writes a record (possibly buffered until the next flush).
+    fn write(&mut self, record: Record) -> Result<(), StoreError>;
+    /// Makes every record written so far durable and readable by others,
+    /// with the extent attributes up to date.
+    fn flush(&mut self) -> Result<(), StoreError>;
+    /// Rows `rows` of a float dataset (of one lane, for a dataset with
+    /// lanes), row-major; includes records not yet flushed.
+    fn read_f64(
+        &mut self,
+        dataset: usize,
+        rows: Range<u64>,
+        lane: Option<u64>,
+    ) -> Result<Vec<f64>, StoreError>;
+    /// Rows written in every lane of a dataset: the extent readers may trust.
+    fn rows_written(&self, dataset: usize) -> u64;
+    /// Sets (or replaces) an attribute of a declared group, or of the root ("/").
+    fn set_attr(&mut self, group: &str, name: &str, value: Attr) -> Result<(), StoreError>;
+}
+
+/// Rows written per lane, kept as a count of lanes at each extent so that a
+/// dataset with 10⁸ lanes costs as little as one with a single lane: lanes
+/// are written in order, so a record moves one lane from `first_row` to
+/// `first_row + rows`.
+#[derive(Debug, Clone)]
+pub(crate) struct Extents {
+    lanes_at: std::collections::BTreeMap<u64, u64>,
+    /// The largest row written in any lane.
+    pub(crate) max: u64,
+}
+
+impl Extents {
+    pub(crate) fn new(lanes: u64) -> Self {
+        Self {
+            lanes_at: [(0, lanes)].into_iter().collect(),
+            max: 0,
+        }
+    }
+
+    /// Records rows `first..first + rows` of a lane; rows of a lane that do
+    /// not follow on from what it had (a rewrite) leave its extent alone.
+    pub(crate) fn advance(&mut self, first: u64, rows: u64) {
+        let end = first + rows;
+        self.max = self.max.max(end);
+        if rows == 0 {
+            return;
+        }
+        if let Some(n) = self.lanes_at.get_mut(&first) {
+            *n -= 1;
+            if *n == 0 {
+                self.lanes_at.remove(&first);
+            }
+            *self.lanes_at.entry(end).or_insert(0) += 1;
+        }
+    }
+
+    /// Rows written in every lane.
+    pub(crate) fn complete(&self) -> u64 {
+        self.lanes_at.keys().next().copied().unwrap_or(self.max)
+    }
+}
+
+/// Pending records of one dataset, merged while they continue one another,
+/// so that many small records cost one write.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    pub(crate) runs: Vec<Record>,
+    pub(crate) values: usize,
+}
+
+impl Pending {
+    pub(crate) fn push(&mut self, r: Record) {
+        self.values += r.values.len();
+        if let Some(last) = self.runs.last_mut() {
+            if last.lane == r.lane && last.first_row + last.rows == r.first_row {
+                last.rows += r.rows;
+                last.values.extend(r.values);
+                return;
+            }
+        }
+        self.runs.push(r);
+    }
+
+    pub(crate) fn take(&mut self) -> Vec<Record> {
+        self.values = 0;
+        std::mem::take(&mut self.runs)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
     #[error("{0} exists; pass --force to overwrite it")]
     Exists(PathBuf),
     #[error(
@@ -34,16 +382,6 @@ pub enum OutputError {
          or move it away to keep it"
     )]
     PartialExists(PathBuf),
-    #[error("{path}: {cause}")]
-    Hdf5 { path: PathBuf, cause: hdf5::Error },
-    #[error("cannot rename {from} to {to}: {cause}")]
-    Rename {
-        from: PathBuf,
-        to: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("no ensemble for task {0} in the output")]
-    UnknownTask(usize),
 }
 
 /// `<output>.partial`: where the file lives until the run completes.
@@ -54,327 +392,61 @@ pub fn partial_path(target: &Path) -> PathBuf {
 }
 
 /// Refuses to touch an existing output (or a partial one) without `force`.
-/// Called before any sampling, so a refused run costs nothing.
-pub fn check_target(target: &Path, force: bool) -> Result<(), OutputError> {
+/// Called before any work, so a refused run costs nothing.
+pub fn check_target(target: &Path, force: bool) -> Result<(), TargetError> {
     if force {
         return Ok(());
     }
     if target.exists() {
-        return Err(OutputError::Exists(target.to_path_buf()));
+        return Err(TargetError::Exists(target.to_path_buf()));
     }
     let partial = partial_path(target);
     if partial.exists() {
-        return Err(OutputError::PartialExists(partial));
+        return Err(TargetError::PartialExists(partial));
     }
     Ok(())
 }
 
-/// Provenance recorded in the root attributes.
-#[derive(Debug, Clone)]
-pub struct RunInfo {
-    pub ranks: usize,
-    pub threads: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// One ensemble's datasets.
-struct EnsembleDatasets {
-    group: Group,
-    chain: Dataset,
-    log_prob: Dataset,
-    accepted: Dataset,
-    walkers: usize,
-    ndim: usize,
-    /// Rows per chunk of `chain` and `log_prob`.
-    chunk_rows: usize,
-    rows: usize,
-}
+    #[test]
+    fn extents_follow_the_slowest_lane() {
+        let mut e = Extents::new(3);
+        assert_eq!(e.complete(), 0);
+        e.advance(0, 5);
+        e.advance(0, 2);
+        assert_eq!((e.complete(), e.max), (0, 5));
+        e.advance(0, 4);
+        assert_eq!(e.complete(), 2);
+        e.advance(2, 3);
+        assert_eq!(e.complete(), 4);
+        e.advance(4, 1);
+        assert_eq!(e.complete(), 5);
+        // A rewrite of rows already counted changes nothing.
+        e.advance(0, 1);
+        assert_eq!(e.complete(), 5);
+    }
 
-/// Writes the output file. Only rank 0 has one.
-pub struct OutputWriter {
-    file: File,
-    target: PathBuf,
-    partial: PathBuf,
-    started: Instant,
-    ensembles: Vec<Option<EnsembleDatasets>>,
-}
-
-impl OutputWriter {
-    /// Creates `<target>.partial` (replacing one only when `force`), with the
-    /// root attributes and one empty ensemble group per task.
-    pub fn create(
-        target: &Path,
-        force: bool,
-        spec: &RunSpec,
-        info: &RunInfo,
-    ) -> Result<Self, OutputError> {
-        check_target(target, force)?;
-        let partial = partial_path(target);
-        let err = |cause| OutputError::Hdf5 {
-            path: partial.clone(),
-            cause,
+    #[test]
+    fn pending_records_merge_when_they_follow_on() {
+        let rec = |first, rows, lane| Record {
+            dataset: 0,
+            first_row: first,
+            rows,
+            lane,
+            values: Column::F64(vec![first as f64; rows as usize]),
         };
-        let file = File::create(&partial).map_err(err)?;
-        let mut writer = Self {
-            file,
-            target: target.to_path_buf(),
-            partial: partial.clone(),
-            started: Instant::now(),
-            ensembles: Vec::new(),
-        };
-        writer.write_root(spec, info).map_err(err)?;
-        for task in crate::exec::plan(spec) {
-            writer.add_ensemble(spec, &task).map_err(err)?;
-        }
-        writer.file.flush().map_err(err)?;
-        Ok(writer)
+        let mut p = Pending::default();
+        p.push(rec(0, 2, None));
+        p.push(rec(2, 3, None));
+        p.push(rec(7, 1, None));
+        p.push(rec(8, 1, Some(1)));
+        let runs = p.take();
+        assert_eq!(runs.len(), 3);
+        assert_eq!((runs[0].first_row, runs[0].rows), (0, 5));
+        assert_eq!(runs[0].values.len(), 5);
+        assert!(p.take().is_empty());
     }
-
-    fn hdf5_err(&self, cause: hdf5::Error) -> OutputError {
-        OutputError::Hdf5 {
-            path: self.partial.clone(),
-            cause,
-        }
-    }
-
-    fn write_root(&self, spec: &RunSpec, info: &RunInfo) -> hdf5::Result<()> {
-        let f = &self.file;
-        write_str_attr(f, "sampo_version", VERSION)?;
-        write_str_attr(f, "name", &spec.name)?;
-        write_str_attr(f, "spec", &spec.text)?;
-        write_str_attr(f, "spec_path", &spec.path.display().to_string())?;
-        write_attr(f, "seed", &spec.seed)?;
-        write_attr(f, "replicates", &(spec.replicates as u64))?;
-        write_attr(f, "ranks", &(info.ranks as u64))?;
-        write_attr(f, "threads_per_rank", &(info.threads as u64))?;
-        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
-        write_str_attr(f, "start_time", &now)?;
-        write_str_attr(f, "status", "running")?;
-        write_attr(f, "wall_seconds", &0.0f64)
-    }
-
-    fn add_ensemble(&mut self, spec: &RunSpec, task: &crate::exec::Task) -> hdf5::Result<()> {
-        let st = &spec.states[task.state];
-        let (n, d) = (st.ensemble.walkers, st.dim());
-        let group = self.file.create_group(&task.group(spec))?;
-        // emcee's HDFBackend reads these five attributes.
-        write_attr(&group, "nwalkers", &(n as i64))?;
-        write_attr(&group, "ndim", &(d as i64))?;
-        write_attr(&group, "iteration", &0i64)?;
-        write_attr(&group, "has_blobs", &false)?;
-        write_str_attr(&group, "version", VERSION)?;
-        write_str_attr(&group, "state", &st.name)?;
-        write_attr(&group, "replicate", &(task.replicate as u64))?;
-        write_attr(&group, "thin", &(st.ensemble.thin as u64))?;
-        write_attr(&group, "burn", &(st.ensemble.burn as u64))?;
-        let names: Vec<VarLenUnicode> = st.params.iter().map(|p| to_vlu(p)).collect();
-        group
-            .new_dataset_builder()
-            .with_data(&names)
-            .create("param_names")?;
-
-        let rows = crate::exec::task::rows_per_block(n, d, st.ensemble.stored_rows());
-        let chain = group
-            .new_dataset::<f64>()
-            .chunk((rows, n, d))
-            .shape((0.., n, d))
-            .create("chain")?;
-        let log_prob = group
-            .new_dataset::<f64>()
-            .chunk((rows, n))
-            .shape((0.., n))
-            .create("log_prob")?;
-        let accepted = group
-            .new_dataset_builder()
-            .with_data(&vec![0.0f64; n])
-            .create("accepted")?;
-        if self.ensembles.len() <= task.id {
-            self.ensembles.resize_with(task.id + 1, || None);
-        }
-        self.ensembles[task.id] = Some(EnsembleDatasets {
-            group,
-            chain,
-            log_prob,
-            accepted,
-            walkers: n,
-            ndim: d,
-            chunk_rows: rows,
-            rows: 0,
-        });
-        Ok(())
-    }
-
-    fn ensemble(&self, task: usize) -> Result<&EnsembleDatasets, OutputError> {
-        self.ensembles
-            .get(task)
-            .and_then(Option::as_ref)
-            .ok_or(OutputError::UnknownTask(task))
-    }
-
-    /// Appends a block to its ensemble's datasets and updates `iteration`.
-    pub fn append(&mut self, block: &Block) -> Result<(), OutputError> {
-        let e = self
-            .ensembles
-            .get_mut(block.task)
-            .and_then(Option::as_mut)
-            .ok_or(OutputError::UnknownTask(block.task))?;
-        let (n, d, r0, r1) = (
-            e.walkers,
-            e.ndim,
-            block.first_row,
-            block.first_row + block.rows,
-        );
-        let result = (|| -> hdf5::Result<()> {
-            e.chain.resize((r1, n, d))?;
-            e.log_prob.resize((r1, n))?;
-            let chain = ArrayView3::from_shape((block.rows, n, d), &block.chain)
-                .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
-            let lp = ArrayView2::from_shape((block.rows, n), &block.log_prob)
-                .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
-            e.chain.write_slice(chain, s![r0..r1, .., ..])?;
-            e.log_prob.write_slice(lp, s![r0..r1, ..])?;
-            e.accepted.write(ArrayView1::from(&block.accepted))?;
-            e.group.attr("iteration")?.write_scalar(&(r1 as i64))?;
-            Ok(())
-        })();
-        e.rows = r1;
-        result.map_err(|source| self.hdf5_err(source))
-    }
-
-    /// Rows of a task's chain written so far.
-    pub fn chain_rows(&self, task: usize) -> Result<usize, OutputError> {
-        Ok(self.ensemble(task)?.rows)
-    }
-
-    /// Reads a task's chain from row `from` to the end, handing it to
-    /// `visit` block by block (rows × walkers × ndim, row-major). Blocks are
-    /// whole chunks of the dataset (the first one ends at a chunk boundary),
-    /// so each chunk is read once, whole, and memory stays at one chunk.
-    pub fn read_chain_blocks(
-        &self,
-        task: usize,
-        from: usize,
-        mut visit: impl FnMut(&[f64]),
-    ) -> Result<(), OutputError> {
-        let e = self.ensemble(task)?;
-        let mut r0 = from.min(e.rows);
-        while r0 < e.rows {
-            let r1 = ((r0 / e.chunk_rows + 1) * e.chunk_rows).min(e.rows);
-            let block = e
-                .chain
-                .read_slice::<f64, _, Ix3>(s![r0..r1, .., ..])
-                .map_err(|source| self.hdf5_err(source))?;
-            match block.as_slice() {
-                Some(values) => visit(values),
-                None => visit(&block.iter().copied().collect::<Vec<f64>>()),
-            }
-            r0 = r1;
-        }
-        Ok(())
-    }
-
-    /// Writes a task's summary group (`<group>/summary`).
-    pub fn write_summary(
-        &self,
-        task: usize,
-        burn_rows: usize,
-        acceptance: f64,
-        params: &[ChainSummary],
-    ) -> Result<(), OutputError> {
-        let tau_stride = params.first().map_or(1, |p| p.tau_stride);
-        let e = self.ensemble(task)?;
-        let result = (|| -> hdf5::Result<()> {
-            let g = e.group.create_group("summary")?;
-            let col = |f: fn(&ChainSummary) -> f64| params.iter().map(f).collect::<Vec<f64>>();
-            for (name, values) in [
-                ("mean", col(|p| p.mean)),
-                ("sd", col(|p| p.sd)),
-                ("autocorr_time", col(|p| p.tau)),
-                ("ess", col(ChainSummary::ess)),
-                ("mcse", col(ChainSummary::mcse)),
-            ] {
-                g.new_dataset_builder().with_data(&values).create(name)?;
-            }
-            write_attr(&g, "acceptance_fraction", &acceptance)?;
-            write_attr(&g, "burn_rows", &(burn_rows as u64))?;
-            // τ was estimated on every tau_stride-th row (1: all of them).
-            write_attr(&g, "tau_stride", &(tau_stride as u64))
-        })();
-        result.map_err(|source| self.hdf5_err(source))
-    }
-
-    /// Writes `/timings`: one row per task.
-    pub fn write_timings(&self, spec: &RunSpec, records: &[TaskRecord]) -> Result<(), OutputError> {
-        let result = (|| -> hdf5::Result<()> {
-            let g = self.file.create_group("timings")?;
-            let ints = |f: fn(&TaskRecord) -> u64| records.iter().map(f).collect::<Vec<u64>>();
-            let floats = |f: fn(&TaskRecord) -> f64| records.iter().map(f).collect::<Vec<f64>>();
-            let states: Vec<VarLenUnicode> = records
-                .iter()
-                .map(|r| to_vlu(&spec.states[r.task.state].name))
-                .collect();
-            g.new_dataset_builder().with_data(&states).create("state")?;
-            for (name, values) in [
-                ("task", ints(|r| r.task.id as u64)),
-                ("replicate", ints(|r| r.task.replicate as u64)),
-                ("rank", ints(|r| r.rank as u64)),
-                ("evaluations", ints(|r| r.stats.evaluations)),
-                ("nan_evaluations", ints(|r| r.stats.nan_evaluations)),
-            ] {
-                g.new_dataset_builder().with_data(&values).create(name)?;
-            }
-            for (name, values) in [("start", floats(|r| r.start)), ("end", floats(|r| r.end))] {
-                g.new_dataset_builder().with_data(&values).create(name)?;
-            }
-            Ok(())
-        })();
-        result.map_err(|source| self.hdf5_err(source))
-    }
-
-    fn set_status(&self, status: &str) -> hdf5::Result<()> {
-        self.file.attr("status")?.write_scalar(&to_vlu(status))?;
-        self.file
-            .attr("wall_seconds")?
-            .write_scalar(&self.started.elapsed().as_secs_f64())?;
-        self.file.flush()
-    }
-
-    /// Marks the file complete, closes it and renames it into place.
-    pub fn finish(self) -> Result<PathBuf, OutputError> {
-        self.set_status("complete").map_err(|s| self.hdf5_err(s))?;
-        let (partial, target) = (self.partial.clone(), self.target.clone());
-        drop(self); // closes the file before the rename
-        std::fs::rename(&partial, &target).map_err(|cause| OutputError::Rename {
-            from: partial,
-            to: target.clone(),
-            cause,
-        })?;
-        Ok(target)
-    }
-
-    /// Marks the file failed and leaves it as `.partial`; returns its path.
-    pub fn abandon(self, reason: &str) -> PathBuf {
-        // Best effort: the run has already failed, and the reason is what counts.
-        let _ = self.set_status(&format!("failed: {reason}"));
-        self.partial.clone()
-    }
-}
-
-impl BlockSink for OutputWriter {
-    fn write_block(&mut self, block: &Block) -> Result<(), SinkError> {
-        self.append(block).map_err(|e| Box::new(e) as SinkError)
-    }
-}
-
-fn to_vlu(s: &str) -> VarLenUnicode {
-    // Only fails on interior NUL bytes, which TOML strings cannot produce
-    // unescaped; replace them rather than fail a finished run.
-    s.replace('\0', "\u{fffd}").parse().unwrap_or_default()
-}
-
-fn write_attr<T: H5Type>(loc: &Location, name: &str, value: &T) -> hdf5::Result<()> {
-    loc.new_attr::<T>().create(name)?.write_scalar(value)
-}
-
-fn write_str_attr(loc: &Location, name: &str, value: &str) -> hdf5::Result<()> {
-    write_attr(loc, name, &to_vlu(value))
 }

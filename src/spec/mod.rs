@@ -7,7 +7,7 @@ mod error;
 mod raw;
 
 pub use error::{SpecError, SpecSource};
-pub use raw::{InitSpec, ModelSpec, MoveSpec, PriorSpec, Radius, SamplerKind};
+pub use raw::{InitSpec, ModelSpec, MoveSpec, PriorSpec, ProposalSpec, Radius, RawStop};
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -16,22 +16,32 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::jobs::SamplerSpec;
 use crate::model::{self, Posterior, RegressionData};
-use crate::sampler::{EnsembleSettings, Init, Move, WeightedMove};
-use raw::{RawSampler, RawSpec, RawState};
+use raw::RawSpec;
+pub(crate) use raw::{RawSampler, RawState};
 
-/// Defaults of the `[sampler]` table.
-pub const DEFAULT_WALKERS: usize = 32;
-pub const DEFAULT_STEPS: usize = 2000;
-pub const DEFAULT_STRETCH_A: f64 = 2.0;
-pub const DEFAULT_DE_SIGMA: f64 = 1e-5;
+/// The longest state or parameter name, in bytes: names are stored as
+/// fixed-length strings of this width.
+pub const NAME_MAX: usize = 64;
+
+/// How walkers or chains start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Init {
+    /// Independent draws from the prior.
+    Prior,
+    /// center + radius ⊙ N(0, I).
+    Ball { center: Vec<f64>, radius: Vec<f64> },
+}
 
 /// A validated run spec with every default resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
     pub name: String,
     pub seed: u64,
-    pub sampler: SamplerKind,
+    /// The kind of work and its resolved settings (`[sampler]`).
+    pub sampler: SamplerSpec,
     pub output: PathBuf,
     pub replicates: usize,
     /// Rayon threads per rank; 0 = decide from SLURM or the machine.
@@ -42,7 +52,7 @@ pub struct RunSpec {
     pub text: String,
 }
 
-/// One state (model): its parameters, likelihood, prior and sampler settings.
+/// One state (model): its parameters, likelihood and prior.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StateSpec {
     pub name: String,
@@ -51,7 +61,6 @@ pub struct StateSpec {
     /// The regression data file's contents, read during validation.
     pub data: Option<RegressionData>,
     pub prior: PriorSpec,
-    pub ensemble: EnsembleSettings,
     /// Busy-wait per evaluation, in microseconds (emulates a costly model).
     pub cost_us: u64,
 }
@@ -77,12 +86,14 @@ impl RunSpec {
     }
 }
 
-struct Resolver<'a> {
+/// Turns the raw TOML into a [`RunSpec`]; the kinds' resolvers use its
+/// helpers so that every error is located the same way.
+pub(crate) struct Resolver<'a> {
     source: &'a SpecSource,
 }
 
 impl Resolver<'_> {
-    fn err(&self, span: Range<usize>, message: impl Into<String>) -> SpecError {
+    pub(crate) fn err(&self, span: Range<usize>, message: impl Into<String>) -> SpecError {
         self.source.error_at(Some(span), message)
     }
 
@@ -134,11 +145,10 @@ impl Resolver<'_> {
         if states_raw.get_ref().is_empty() {
             return Err(self.err(states_raw.span(), "states must list at least one state"));
         }
-        let sampler = raw.sampler.as_ref();
         let mut names = HashSet::new();
         let mut states = Vec::new();
         for st in states_raw.get_ref() {
-            let state = self.resolve_state(st, sampler)?;
+            let state = self.resolve_state(st)?;
             if !names.insert(state.name.clone()) {
                 return Err(self.err(
                     st.get_ref().name.span(),
@@ -147,13 +157,16 @@ impl Resolver<'_> {
             }
             states.push(state);
         }
-        let sampler_kind = sampler
-            .and_then(|s| s.get_ref().kind.as_ref())
-            .map_or(SamplerKind::Ensemble, |k| *k.get_ref());
+        let sampler = crate::jobs::resolve_sampler(&crate::jobs::SamplerContext {
+            resolver: self,
+            raw: raw.sampler.as_ref(),
+            raw_states: states_raw.get_ref(),
+            states: &states,
+        })?;
         Ok(RunSpec {
             name,
             seed,
-            sampler: sampler_kind,
+            sampler,
             output,
             replicates,
             threads,
@@ -163,17 +176,22 @@ impl Resolver<'_> {
         })
     }
 
-    fn resolve_state(
-        &self,
-        spanned: &Spanned<RawState>,
-        sampler: Option<&Spanned<RawSampler>>,
-    ) -> Result<StateSpec, SpecError> {
+    fn resolve_state(&self, spanned: &Spanned<RawState>) -> Result<StateSpec, SpecError> {
         let st = spanned.get_ref();
         let name = st.name.get_ref().clone();
-        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        if name.is_empty()
+            || name.contains('/')
+            || name.contains(char::is_control)
+            || name == "."
+            || name == ".."
+            || name.len() > NAME_MAX
+        {
             return Err(self.err(
                 st.name.span(),
-                "a state name must be non-empty and contain no `/` (it names an HDF5 group)",
+                format!(
+                    "a state name must be 1 to {NAME_MAX} bytes with no `/` and no control \
+                     characters (it names an HDF5 group)"
+                ),
             ));
         }
         let model_err =
@@ -193,25 +211,37 @@ impl Resolver<'_> {
                 ),
             ));
         }
-        let params = match &st.params {
-            Some(p) => {
-                if p.get_ref().len() != dim {
-                    return Err(self.err(
-                        p.span(),
-                        format!(
+        let params =
+            match &st.params {
+                Some(p) => {
+                    if p.get_ref().len() != dim {
+                        return Err(self.err(
+                            p.span(),
+                            format!(
                             "state `{name}`: {} parameter names for a model with {dim} parameters",
                             p.get_ref().len()
                         ),
-                    ));
+                        ));
+                    }
+                    if let Some(bad) = p.get_ref().iter().find(|n| {
+                        n.is_empty() || n.len() > NAME_MAX || n.contains(char::is_control)
+                    }) {
+                        return Err(self.err(
+                            p.span(),
+                            format!(
+                                "parameter name {bad:?}: names must be 1 to {NAME_MAX} bytes \
+                             with no control characters"
+                            ),
+                        ));
+                    }
+                    let mut seen = HashSet::new();
+                    if let Some(dup) = p.get_ref().iter().find(|n| !seen.insert(n.as_str())) {
+                        return Err(self.err(p.span(), format!("duplicate parameter name `{dup}`")));
+                    }
+                    p.get_ref().clone()
                 }
-                let mut seen = HashSet::new();
-                if let Some(dup) = p.get_ref().iter().find(|n| !seen.insert(n.as_str())) {
-                    return Err(self.err(p.span(), format!("duplicate parameter name `{dup}`")));
-                }
-                p.get_ref().clone()
-            }
-            None => (0..dim).map(|i| format!("x{i}")).collect(),
-        };
+                None => (0..dim).map(|i| format!("x{i}")).collect(),
+            };
 
         // Data files are read now, relative to the spec's directory.
         let data = match st.model.get_ref() {
@@ -226,32 +256,12 @@ impl Resolver<'_> {
         };
         model::build_likelihood(st.model.get_ref(), data.as_ref()).map_err(model_err)?;
 
-        let ensemble = self.resolve_ensemble(spanned, sampler, dim, &name)?;
-        if let Init::Ball { center, .. } = &ensemble.init {
-            if prior.log_density(center) == f64::NEG_INFINITY {
-                let span = st
-                    .init
-                    .as_ref()
-                    .map(Spanned::span)
-                    .or_else(|| {
-                        sampler
-                            .and_then(|s| s.get_ref().init.as_ref())
-                            .map(Spanned::span)
-                    })
-                    .unwrap_or(spanned.span());
-                return Err(self.err(
-                    span,
-                    format!("state `{name}`: init.center is outside the prior's support"),
-                ));
-            }
-        }
         let state = StateSpec {
             name: name.clone(),
             params,
             model: st.model.get_ref().clone(),
             data,
             prior: st.prior.get_ref().clone(),
-            ensemble,
             cost_us: st.cost_us.as_ref().map_or(0, |c| *c.get_ref()),
         };
         // Builds once more exactly as the run will, so nothing can fail later.
@@ -259,45 +269,99 @@ impl Resolver<'_> {
         Ok(state)
     }
 
-    fn resolve_ensemble(
+    /// How chains or walkers start, from the state's `init` or `[sampler]`'s.
+    pub(crate) fn resolve_init(
         &self,
         state: &Spanned<RawState>,
-        sampler: Option<&Spanned<RawSampler>>,
-        dim: usize,
+        sampler: Option<&RawSampler>,
+        prior: &model::Prior,
         name: &str,
-    ) -> Result<EnsembleSettings, SpecError> {
+    ) -> Result<Init, SpecError> {
         let st = state.get_ref();
-        let sm = sampler.map(Spanned::get_ref);
-        // A per-state value wins over the [sampler] one; errors point at
-        // whichever was written, or at the state when both were defaulted.
-        let pick = |own: &Option<Spanned<usize>>, shared: Option<&Spanned<usize>>, default| {
-            own.as_ref()
-                .or(shared)
-                .map_or((default, state.span()), |s| (*s.get_ref(), s.span()))
+        let dim = prior.dim();
+        let Some(s) = st
+            .init
+            .as_ref()
+            .or_else(|| sampler.and_then(|s| s.init.as_ref()))
+        else {
+            return Ok(Init::Prior);
         };
-        let (walkers, walkers_span) = pick(
-            &st.walkers,
-            sm.and_then(|s| s.walkers.as_ref()),
-            DEFAULT_WALKERS,
-        );
-        let (steps, steps_span) = pick(&st.steps, sm.and_then(|s| s.steps.as_ref()), DEFAULT_STEPS);
-        let (burn, burn_span) = pick(&st.burn, sm.and_then(|s| s.burn.as_ref()), steps / 4);
-        let (thin, thin_span) = pick(&None, sm.and_then(|s| s.thin.as_ref()), 1);
-
-        if walkers < 2 * dim.max(1) {
-            return Err(self.err(
-                walkers_span,
-                format!(
-                    "state `{name}`: {walkers} walkers is too few for {dim} parameters \
-                     (the ensemble needs at least 2 × dim = {})",
-                    2 * dim.max(1)
-                ),
-            ));
+        let here = |msg: String| self.err(s.span(), format!("state `{name}`: init.{msg}"));
+        match s.get_ref() {
+            InitSpec::Prior => Ok(Init::Prior),
+            InitSpec::Ball { center, radius } => {
+                if center.len() != dim {
+                    return Err(here(format!(
+                        "center has {} entries but the state has {dim} parameters",
+                        center.len()
+                    )));
+                }
+                let radius = match radius {
+                    Radius::Scalar(r) => vec![*r; dim],
+                    Radius::PerParam(r) if r.len() == dim => r.clone(),
+                    Radius::PerParam(r) => {
+                        return Err(here(format!(
+                            "radius has {} entries but the state has {dim} parameters",
+                            r.len()
+                        )))
+                    }
+                };
+                if center.iter().any(|c| !c.is_finite()) {
+                    return Err(here("center: expected finite numbers".into()));
+                }
+                if radius.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
+                    return Err(here("radius: expected finite non-negative numbers".into()));
+                }
+                if prior.log_density(center) == f64::NEG_INFINITY {
+                    return Err(here("center is outside the prior's support".into()));
+                }
+                Ok(Init::Ball {
+                    center: center.clone(),
+                    radius,
+                })
+            }
         }
-        if walkers % 2 != 0 {
+    }
+
+    /// A per-state value wins over the `[sampler]` one; the span points at
+    /// whichever was written, or at the state when both were defaulted.
+    pub(crate) fn pick<T: Copy>(
+        &self,
+        state: &Spanned<RawState>,
+        own: Option<&Spanned<T>>,
+        shared: Option<&Spanned<T>>,
+        default: T,
+    ) -> (T, Range<usize>) {
+        own.or(shared)
+            .map_or((default, state.span()), |s| (*s.get_ref(), s.span()))
+    }
+
+    /// steps, burn and thin of one state, checked against each other.
+    pub(crate) fn resolve_steps(
+        &self,
+        state: &Spanned<RawState>,
+        sampler: Option<&RawSampler>,
+        name: &str,
+        default_steps: usize,
+    ) -> Result<(usize, usize, usize), SpecError> {
+        let st = state.get_ref();
+        let (steps, steps_span) = self.pick(
+            state,
+            st.steps.as_ref(),
+            sampler.and_then(|s| s.steps.as_ref()),
+            default_steps,
+        );
+        let (burn, burn_span) = self.pick(
+            state,
+            st.burn.as_ref(),
+            sampler.and_then(|s| s.burn.as_ref()),
+            steps / 4,
+        );
+        let (thin, thin_span) = self.pick(state, None, sampler.and_then(|s| s.thin.as_ref()), 1);
+        if steps == 0 {
             return Err(self.err(
-                walkers_span,
-                format!("state `{name}`: walkers must be even (the ensemble is split in halves), found {walkers}"),
+                steps_span,
+                format!("state `{name}`: steps must be at least 1"),
             ));
         }
         if thin == 0 {
@@ -315,126 +379,7 @@ impl Resolver<'_> {
                 format!("state `{name}`: burn ({burn}) must be less than steps ({steps})"),
             ));
         }
-
-        let moves = match sm.and_then(|s| s.moves.as_ref()) {
-            None => vec![WeightedMove {
-                kind: Move::Stretch {
-                    a: DEFAULT_STRETCH_A,
-                },
-                weight: 1.0,
-            }],
-            Some(list) if list.get_ref().is_empty() => {
-                return Err(self.err(list.span(), "moves must list at least one move"))
-            }
-            Some(list) => list
-                .get_ref()
-                .iter()
-                .map(|m| self.resolve_move(m, walkers, dim))
-                .collect::<Result<_, _>>()?,
-        };
-
-        let init_spec = st
-            .init
-            .as_ref()
-            .or_else(|| sm.and_then(|s| s.init.as_ref()));
-        let init = match init_spec {
-            None => Init::Prior,
-            Some(s) => match s.get_ref() {
-                InitSpec::Prior => Init::Prior,
-                InitSpec::Ball { center, radius } => {
-                    let here =
-                        |msg: String| self.err(s.span(), format!("state `{name}`: init.{msg}"));
-                    if center.len() != dim {
-                        return Err(here(format!(
-                            "center has {} entries but the state has {dim} parameters",
-                            center.len()
-                        )));
-                    }
-                    let radius = match radius {
-                        Radius::Scalar(r) => vec![*r; dim],
-                        Radius::PerParam(r) if r.len() == dim => r.clone(),
-                        Radius::PerParam(r) => {
-                            return Err(here(format!(
-                                "radius has {} entries but the state has {dim} parameters",
-                                r.len()
-                            )))
-                        }
-                    };
-                    if center.iter().any(|c| !c.is_finite()) {
-                        return Err(here("center: expected finite numbers".into()));
-                    }
-                    if radius.iter().any(|r| !(r.is_finite() && *r >= 0.0)) {
-                        return Err(here("radius: expected finite non-negative numbers".into()));
-                    }
-                    Init::Ball {
-                        center: center.clone(),
-                        radius,
-                    }
-                }
-            },
-        };
-        Ok(EnsembleSettings {
-            walkers,
-            steps,
-            burn,
-            thin,
-            moves,
-            init,
-        })
-    }
-
-    fn resolve_move(
-        &self,
-        m: &Spanned<MoveSpec>,
-        walkers: usize,
-        dim: usize,
-    ) -> Result<WeightedMove, SpecError> {
-        let here = |msg: &str| self.err(m.span(), msg.to_string());
-        let positive = |v: f64| v.is_finite() && v > 0.0;
-        let (kind, weight) = match m.get_ref() {
-            MoveSpec::Stretch { a, weight } => {
-                let a = a.unwrap_or(DEFAULT_STRETCH_A);
-                if !(a.is_finite() && a > 1.0) {
-                    return Err(here(
-                        "stretch move: a must be a finite number greater than 1",
-                    ));
-                }
-                (Move::Stretch { a }, weight)
-            }
-            MoveSpec::De {
-                gamma0,
-                sigma,
-                weight,
-            } => {
-                let gamma0 = gamma0.unwrap_or(2.38 / (2.0 * dim as f64).sqrt());
-                let sigma = sigma.unwrap_or(DEFAULT_DE_SIGMA);
-                if walkers < 4 {
-                    return Err(here("de move: needs at least 4 walkers (two per half)"));
-                }
-                if !positive(gamma0) {
-                    return Err(here("de move: gamma0 must be a positive finite number"));
-                }
-                if !(sigma.is_finite() && sigma >= 0.0) {
-                    return Err(here("de move: sigma must be a finite non-negative number"));
-                }
-                (Move::De { gamma0, sigma }, weight)
-            }
-            MoveSpec::Walk { s, weight } => {
-                let half = walkers / 2;
-                let s = s.unwrap_or(half);
-                if s < 2 || s > half {
-                    return Err(here(&format!(
-                        "walk move: s must be between 2 and walkers/2 = {half}, found {s}"
-                    )));
-                }
-                (Move::Walk { s }, weight)
-            }
-        };
-        let weight = weight.unwrap_or(1.0);
-        if !positive(weight) {
-            return Err(here("move weight must be a positive finite number"));
-        }
-        Ok(WeightedMove { kind, weight })
+        Ok((steps, burn, thin))
     }
 }
 

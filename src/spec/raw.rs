@@ -29,22 +29,46 @@ pub struct RawParallel {
     pub threads: Option<Spanned<usize>>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SamplerKind {
-    Ensemble,
-}
-
+/// The `[sampler]` table: `kind` and the keys of every kind. Each kind's
+/// module resolves the keys it owns and rejects, with their location, the
+/// keys of other kinds (`jobs::<kind>::spec`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSampler {
-    pub kind: Option<Spanned<SamplerKind>>,
-    pub walkers: Option<Spanned<usize>>,
+    pub kind: Option<Spanned<crate::jobs::Kind>>,
+    // Shared by the kinds that run Markov chains.
     pub steps: Option<Spanned<usize>>,
     pub burn: Option<Spanned<usize>>,
     pub thin: Option<Spanned<usize>>,
-    pub moves: Option<Spanned<Vec<Spanned<MoveSpec>>>>,
     pub init: Option<Spanned<InitSpec>>,
+    pub stop: Option<Spanned<RawStop>>,
+    // ensemble
+    pub walkers: Option<Spanned<usize>>,
+    pub moves: Option<Spanned<Vec<Spanned<MoveSpec>>>>,
+    // chains
+    pub chains: Option<Spanned<usize>>,
+    pub proposal: Option<Spanned<ProposalSpec>>,
+}
+
+/// `[sampler.stop]`: stop once converged (checked between rounds).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStop {
+    pub rhat: Option<Spanned<f64>>,
+    pub ess: Option<Spanned<f64>>,
+    pub check_every: Option<Spanned<usize>>,
+    pub max_steps: Option<Spanned<usize>>,
+}
+
+/// The proposal of the `chains` kind.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProposalSpec {
+    /// Adaptive Metropolis (Haario et al. 2001), adapted during burn-in only.
+    AdaptiveMetropolis {
+        /// Initial proposal sd per parameter (default: a tenth of the prior's sd).
+        initial_sd: Option<Radius>,
+    },
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +154,19 @@ pub enum ModelSpec {
         order: usize,
         noise_sd: f64,
     },
+}
+
+impl ModelSpec {
+    /// The `kind` of the model, as written in the spec.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ModelSpec::Gaussian { .. } => "gaussian",
+            ModelSpec::GaussianMixture { .. } => "gaussian-mixture",
+            ModelSpec::Rosenbrock { .. } => "rosenbrock",
+            ModelSpec::Funnel { .. } => "funnel",
+            ModelSpec::PolynomialRegression { .. } => "polynomial-regression",
+        }
+    }
 }
 
 /// Priors: products of independent one-dimensional densities.

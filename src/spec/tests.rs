@@ -2,6 +2,16 @@
 //! points and what it says.
 
 use super::*;
+use crate::jobs::ensemble::moves::{Move, WeightedMove};
+use crate::jobs::ensemble::sampler::EnsembleSettings;
+use crate::jobs::ensemble::spec::DEFAULT_DE_SIGMA;
+
+/// The resolved ensemble settings of state `k`.
+fn ensemble(spec: &RunSpec, k: usize) -> &EnsembleSettings {
+    match &spec.sampler {
+        SamplerSpec::Ensemble(e) => &e.states[k],
+    }
+}
 
 const STATE: &str = r#"
 [[states]]
@@ -35,7 +45,7 @@ fn minimal_spec_gets_defaults() {
     assert_eq!(spec.seed, 0);
     assert_eq!(spec.output, PathBuf::from("t.h5"));
     assert_eq!(spec.replicates, 1);
-    let e = &spec.states[0].ensemble;
+    let e = ensemble(&spec, 0);
     assert_eq!((e.walkers, e.steps, e.burn, e.thin), (32, 2000, 500, 1));
     assert_eq!(e.init, Init::Prior);
     assert_eq!(
@@ -53,7 +63,7 @@ fn per_state_overrides_win() {
         "[sampler]\nwalkers = 8\nsteps = 100\n{STATE}walkers = 12\nsteps = 50\nburn = 10\n"
     );
     let spec = parse(&text).unwrap();
-    let e = &spec.states[0].ensemble;
+    let e = ensemble(&spec, 0);
     assert_eq!((e.walkers, e.steps, e.burn), (12, 50, 10));
 }
 
@@ -252,7 +262,7 @@ fn moves_are_checked() {
         "[sampler]\nmoves = [{{ kind = \"de\" }}, {{ kind = \"walk\" }}]\n{STATE}"
     ))
     .unwrap();
-    let moves = &spec.states[0].ensemble.moves;
+    let moves = &ensemble(&spec, 0).moves;
     assert_eq!(
         moves[0].kind,
         Move::De {
@@ -285,7 +295,7 @@ fn ball_init_is_checked() {
     ))
     .unwrap();
     assert_eq!(
-        spec.states[0].ensemble.init,
+        ensemble(&spec, 0).init.clone(),
         Init::Ball {
             center: vec![0.0, 1.0],
             radius: vec![0.1, 0.1]

@@ -99,6 +99,13 @@ def run_sampo(spec_path, out_path, threads):
     return out_path
 
 
+def summary_of(f, state):
+    """The /summary rows of one state (replicate 0), column by column."""
+    table = f["summary"]
+    rows = table["state"].asstr()[...] == state
+    return {name: table[name][...][rows] for name in table.keys()}
+
+
 def backend(path, state):
     return emcee.backends.HDFBackend(str(path), name=f"states/{state}", read_only=True)
 
@@ -174,7 +181,11 @@ def test_group_attributes_are_what_emcee_expects(two_state):
             # Chunked and resizable along the iterations, as emcee's own.
             assert g["chain"].chunks is not None and g["chain"].maxshape == (None, walkers, ndim)
             assert g["log_prob"].maxshape == (None, walkers)
-            assert list(g["param_names"].asstr()[...]) == (["a", "b", "c"] if state == "gauss3" else ["v", "x"])
+            names = ["a", "b", "c"] if state == "gauss3" else ["v", "x"]
+            # Fixed-length strings in the dataset; a list of str in the attribute.
+            assert g["param_names"].dtype.kind == "S"
+            assert list(g["param_names"].asstr()[...]) == names
+            assert list(g.attrs["params"]) == names and all(isinstance(n, str) for n in g.attrs["params"])
 
 
 # --- emcee's HDFBackend ------------------------------------------------------------
@@ -197,7 +208,7 @@ def test_backend_reads_what_h5py_reads(two_state, state):
         raw_chain = g["chain"][...]
         raw_log_prob = g["log_prob"][...]
         raw_accepted = g["accepted"][...]
-        acceptance = float(g["summary"].attrs["acceptance_fraction"])
+        acceptance = float(summary_of(f, state)["acceptance"][0])
     assert chain.shape == (steps, walkers, ndim)
     assert log_prob.shape == (steps, walkers)
     assert np.array_equal(chain, raw_chain)
@@ -247,7 +258,7 @@ def test_accepted_with_thin_is_an_acceptance_fraction_for_emcee(thinned, state):
     assert np.all((fraction >= 0) & (fraction <= 1)), fraction
     with h5py.File(thinned, "r") as f:
         # The summary's fraction counts every iteration, stored or not.
-        acceptance = float(f["states"][state]["summary"].attrs["acceptance_fraction"])
+        acceptance = float(summary_of(f, state)["acceptance"][0])
     assert 0.1 < acceptance < 0.9
     # The stored rows are every THIN-th of all iterations, so emcee's mean
     # fraction estimates the summary's from n = walkers × rows accept/reject
@@ -293,9 +304,8 @@ def test_autocorr_time_agrees_with_the_summary(two_state, state):
     _, steps, burn, ndim = STATES[state]
     b = backend(path, state)
     with h5py.File(path, "r") as f:
-        summary = f["states"][state]["summary"]
-        ours = summary["autocorr_time"][...]
-        burn_rows = int(summary.attrs["burn_rows"])
+        ours = summary_of(f, state)["autocorr_time"]
+        burn_rows = int(f["states"][state].attrs["burn_rows"])
     assert burn_rows == burn  # thin = 1: one stored row per iteration
     assert ours.shape == (ndim,)
 

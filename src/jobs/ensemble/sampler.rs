@@ -1,4 +1,5 @@
-//! Affine-invariant ensemble MCMC (Goodman & Weare 2010; emcee's algorithm).
+//! Affine-invariant ensemble MCMC (Goodman & Weare 2010; emcee's algorithm):
+//! the sampler itself, which knows nothing of MPI, files or tasks.
 //!
 //! The ensemble is split into two fixed halves; each iteration updates the
 //! first half against the second, then the second against the first. Within
@@ -17,16 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::moves::{choose, Move, WeightedMove};
 use crate::model::{EvalError, Posterior};
 use crate::seed::{Stream, TaskKey, ENSEMBLE_STREAM};
-
-/// How walkers start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Init {
-    /// Independent draws from the prior.
-    Prior,
-    /// center + radius ⊙ N(0, I).
-    Ball { center: Vec<f64>, radius: Vec<f64> },
-}
+use crate::spec::Init;
 
 /// Settings of one ensemble (one state), resolved and validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

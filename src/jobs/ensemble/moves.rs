@@ -26,6 +26,15 @@ pub struct WeightedMove {
 }
 
 impl Move {
+    /// A short label, e.g. `stretch(a=2)`, for `sampo check`.
+    pub fn label(&self) -> String {
+        match self {
+            Move::Stretch { a } => format!("stretch(a={a})"),
+            Move::De { gamma0, sigma } => format!("de(gamma0={gamma0:.3}, sigma={sigma})"),
+            Move::Walk { s } => format!("walk(s={s})"),
+        }
+    }
+
     /// Writes a proposal for the walker at `x` into `out`, using the
     /// complementary walkers `complement` (row-major, `ndim` per walker), and
     /// returns the log of the proposal's Metropolis–Hastings factor.

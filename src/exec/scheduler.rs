@@ -1,0 +1,998 @@
+//! The scheduler: one loop for every kind of job, on one process or across
+//! MPI ranks (a [`Transport`] underneath).
+//!
+//! Rank 0 holds the store and the queue of a stage's tasks (longest
+//! first). Every rank, rank 0 included, runs up to its thread count of tasks
+//! at once on its rayon pool; rank 0 pushes tasks to the workers as their
+//! slots free up (one more ahead while the queue is longer than the number
+//! of ranks), and its main thread writes what comes back. When a stage has
+//! fewer tasks than ranks and its tasks can be shared, the ranks form one
+//! group per task and run it together through a [`Collective`]
+//! (`Job::shareable`).
+//!
+//! A task ends done, paused (a snapshot) or failed. When every task of a
+//! round has ended and some paused, rank 0 asks the job whether to go on
+//! (`Job::round`), and resumes the paused tasks from their snapshots; when
+//! a stage ends, `Job::finish_stage` hands a carry to the next stage on
+//! every rank. A failure anywhere stops every rank within seconds.
+//!
+//! Only the main thread of a rank calls the transport (MPI `Funneled`).
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+use super::transport::{Backoff, Every, Transport, STOP_TAG};
+use super::wire::{End, Event, Finished, Message};
+use crate::jobs::{Decision, Job, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
+use crate::output::{Column, DatasetDecl, Dtype, Layout, Record, Store};
+
+/// How long rank 0 waits, after a failure, for every rank to stop before it
+/// gives up on them (a rank inside one very long evaluation cannot listen).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How often rank 0 flushes the store: a killed run loses at most this much.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(2);
+
+/// How a stage's tasks map onto ranks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Tasks from rank 0's queue, each run by one rank.
+    Queue,
+    /// Group g (ranks `groups[g]`) runs task g together.
+    Groups(Vec<Range<usize>>),
+}
+
+/// The mode of a stage with `tasks` tasks on `ranks` ranks.
+pub fn mode(tasks: u64, ranks: usize, shareable: bool) -> Mode {
+    if !shareable || tasks >= ranks as u64 || tasks == 0 {
+        Mode::Queue
+    } else {
+        let t = tasks as usize;
+        Mode::Groups((0..t).map(|g| split(0..ranks, g, t)).collect())
+    }
+}
+
+/// Member `m`'s contiguous part of `range` split as evenly as possible.
+fn split(range: Range<usize>, m: usize, members: usize) -> Range<usize> {
+    let (n, k) = (range.len(), members.max(1));
+    let at = |i: usize| range.start + i * (n / k) + i.min(n % k);
+    at(m)..at(m + 1)
+}
+
+/// Told how far the run is, from rank 0's main thread, often.
+pub trait Monitor {
+    fn tick(&mut self, units_done: u64);
+}
+
+/// A monitor that does nothing (tests, `--quiet`).
+impl Monitor for () {
+    fn tick(&mut self, _: u64) {}
+}
+
+/// The executor's own datasets: `/timings`, a row per task run.
+#[derive(Debug, Clone, Copy)]
+pub struct TimingSets {
+    first: usize,
+}
+
+const TIMING_INTS: [&str; 5] = ["stage", "task", "rank", "evaluations", "nan_evaluations"];
+const TIMING_FLOATS: [&str; 2] = ["start", "end"];
+
+/// The job's layout plus `/timings`.
+pub fn layout(job: &dyn Job) -> (Layout, TimingSets) {
+    let mut layout = job.layout().clone();
+    layout.group(
+        "timings",
+        vec![(
+            "description".into(),
+            crate::output::Attr::Str(
+                "one row per task run (a task paused and resumed has a row per round); \
+                 start and end in seconds since its rank started"
+                    .into(),
+            ),
+        )],
+    );
+    let first = layout.datasets.len();
+    for name in TIMING_INTS {
+        layout.add(
+            DatasetDecl::growing(format!("timings/{name}"), Dtype::I64, vec![])
+                .with_chunk_rows(4096),
+        );
+    }
+    for name in TIMING_FLOATS {
+        layout.add(
+            DatasetDecl::growing(format!("timings/{name}"), Dtype::F64, vec![])
+                .with_chunk_rows(4096),
+        );
+    }
+    (layout, TimingSets { first })
+}
+
+/// Totals of a finished run, for the closing lines.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    pub tasks: u64,
+    pub evaluations: u64,
+    pub nan_evaluations: u64,
+    /// Seconds of task time per rank.
+    pub busy: Vec<f64>,
+}
+
+/// Why rank 0's run ended badly.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    /// Ranks that had not stopped within [`STOP_GRACE`]: the caller aborts.
+    pub unresponsive: Vec<usize>,
+}
+
+/// What every rank's loop is given.
+pub struct Setup<'a> {
+    pub job: &'a dyn Job,
+    pub transport: &'a dyn Transport,
+    /// Tasks each rank runs at once (its threads).
+    pub capacity: Vec<usize>,
+    /// When this rank started (timings are relative to it).
+    pub started: Instant,
+}
+
+/// Counters shared with the tasks of this rank.
+#[derive(Default)]
+struct Shared {
+    progress: AtomicU64,
+    cancel: AtomicBool,
+}
+
+/// What a task on the pool tells the main thread.
+enum Local {
+    Record(Record),
+    Finished(Finished),
+}
+
+/// Starts `task` on the pool; its records and its end come back on `tx`.
+/// A panic in the job is caught and reported as a failure, so that a bug
+/// cannot leave the executor waiting forever.
+fn spawn<'s>(
+    scope: &rayon::Scope<'s>,
+    job: &'s dyn Job,
+    task: TaskId,
+    resume: Option<Vec<u8>>,
+    shared: &'s Shared,
+    tx: SyncSender<Local>,
+    started: Instant,
+) {
+    scope.spawn(move |_| {
+        let start = started.elapsed().as_secs_f64();
+        let records = tx.clone();
+        let mut emit = move |r: Record| {
+            records
+                .send(Local::Record(r))
+                .map_err(|_| TaskError::Cancelled)
+        };
+        let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel);
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            job.run(task, resume.as_deref(), &mut cx)
+        }));
+        let (evaluations, nan_evaluations) = (cx.evaluations, cx.nan_evaluations);
+        let end = end_of(result, true);
+        // The receiver outlives every task.
+        let _ = tx.send(Local::Finished(Finished {
+            task,
+            end,
+            start,
+            finish: started.elapsed().as_secs_f64(),
+            evaluations,
+            nan_evaluations,
+        }));
+    });
+}
+
+/// How a task ended, from what `Job::run` returned or the panic it raised.
+/// Shared tasks cannot pause yet (their snapshot would need every member's).
+fn end_of(result: std::thread::Result<Result<Outcome, TaskError>>, can_pause: bool) -> End {
+    match result {
+        Ok(Ok(Outcome::Done)) => End::Done,
+        Ok(Ok(Outcome::Paused(s))) if can_pause => End::Paused(s),
+        Ok(Ok(Outcome::Paused(_))) => {
+            End::Failed("a shared task cannot pause (not supported yet)".into())
+        }
+        Ok(Err(TaskError::Cancelled)) => End::Cancelled,
+        Ok(Err(TaskError::Failed(m))) => End::Failed(m),
+        Err(panic) => End::Failed(format!("task panicked: {}", panic_message(&panic))),
+    }
+}
+
+fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+fn channel(capacity: usize) -> (SyncSender<Local>, Receiver<Local>) {
+    // Bounded, so that a slow disk holds the tasks back instead of letting
+    // records pile up in memory.
+    mpsc::sync_channel(4 + 2 * capacity)
+}
+
+/// The tasks of a round not yet handed out: the plan's runs, longest first,
+/// or the tasks paused in the previous round, in task order.
+struct Queue {
+    runs: Vec<PlanRun>,
+    run: usize,
+    next: u64,
+    resumes: VecDeque<(TaskId, Vec<u8>)>,
+    stage: u32,
+}
+
+impl Queue {
+    fn new(stage: u32, plan: Plan) -> Self {
+        let mut runs = plan.runs;
+        runs.retain(|r| !r.tasks.is_empty());
+        // Stable: equal costs keep the plan's order.
+        runs.sort_by(|a, b| b.cost.total_cmp(&a.cost));
+        let next = runs.first().map_or(0, |r| r.tasks.start);
+        Self {
+            runs,
+            run: 0,
+            next,
+            resumes: VecDeque::new(),
+            stage,
+        }
+    }
+
+    fn resume(&mut self, mut paused: Vec<(TaskId, Vec<u8>)>) {
+        paused.sort_by_key(|p| p.0);
+        self.resumes = paused.into();
+    }
+
+    fn pop(&mut self) -> Option<(TaskId, Option<Vec<u8>>)> {
+        if let Some((task, snapshot)) = self.resumes.pop_front() {
+            return Some((task, Some(snapshot)));
+        }
+        while let Some(run) = self.runs.get(self.run) {
+            if self.next < run.tasks.end {
+                self.next += 1;
+                let task = TaskId {
+                    stage: self.stage,
+                    index: self.next - 1,
+                };
+                return Some((task, None));
+            }
+            self.run += 1;
+            self.next = self.runs.get(self.run).map_or(0, |r| r.tasks.start);
+        }
+        None
+    }
+
+    fn len(&self) -> u64 {
+        let rest: u64 = self
+            .runs
+            .iter()
+            .skip(self.run + 1)
+            .map(|r| r.tasks.end - r.tasks.start)
+            .sum();
+        let current = self
+            .runs
+            .get(self.run)
+            .map_or(0, |r| r.tasks.end - self.next);
+        self.resumes.len() as u64 + current + rest
+    }
+
+    fn clear(&mut self) {
+        self.resumes.clear();
+        self.run = self.runs.len();
+    }
+}
+
+/// Rank 0.
+struct Root<'a> {
+    setup: &'a Setup<'a>,
+    store: &'a mut dyn Store,
+    timings: TimingSets,
+    monitor: &'a mut dyn Monitor,
+    /// Tasks handed to each rank (rank 0: running here) not yet ended.
+    outstanding: Vec<usize>,
+    /// Tasks handed out in this round, on any rank, not yet ended.
+    unfinished: u64,
+    paused: Vec<(TaskId, Vec<u8>)>,
+    failure: Option<String>,
+    failed_at: Option<Instant>,
+    told_stop: Vec<bool>,
+    said_bye: Vec<bool>,
+    remote_progress: u64,
+    timing_rows: u64,
+    stats: RunStats,
+    last_flush: Instant,
+    /// The groups of ranks of a stage run in group mode.
+    groups: Vec<Range<usize>>,
+}
+
+impl<'a> Root<'a> {
+    fn size(&self) -> usize {
+        self.setup.transport.size()
+    }
+
+    fn fail(&mut self, message: String, shared: &Shared) {
+        if self.failure.is_none() {
+            tracing::error!("{message}");
+            self.failure = Some(message);
+            self.failed_at = Some(Instant::now());
+            shared.cancel.store(true, Ordering::Relaxed);
+            self.stop_all(1);
+        }
+    }
+
+    fn stop_all(&mut self, code: u8) {
+        for r in 1..self.size() {
+            if !self.told_stop[r] {
+                self.setup.transport.send(r, &Message::Stop { code });
+                self.told_stop[r] = true;
+            }
+        }
+    }
+
+    fn write(&mut self, record: Record, shared: &Shared) {
+        if self.failure.is_some() {
+            return;
+        }
+        if let Err(e) = self.store.write(record) {
+            self.fail(format!("writing the output failed: {e}"), shared);
+        }
+    }
+
+    /// Books a task's end, from `rank`.
+    fn finished(&mut self, rank: usize, f: Finished, shared: &Shared) {
+        self.outstanding[rank] = self.outstanding[rank].saturating_sub(1);
+        self.unfinished = self.unfinished.saturating_sub(1);
+        match f.end {
+            End::Failed(message) => {
+                self.fail(
+                    format!("rank {rank}, task {}: {message}", f.task.index),
+                    shared,
+                );
+                return;
+            }
+            End::Cancelled => return,
+            End::Paused(snapshot) => self.paused.push((f.task, snapshot)),
+            End::Done => {}
+        }
+        self.stats.tasks += 1;
+        self.stats.evaluations += f.evaluations;
+        self.stats.nan_evaluations += f.nan_evaluations;
+        // A shared task keeps busy the members of its group it can use.
+        let members = match self.groups.iter().find(|g| g.start == rank) {
+            Some(g) => g
+                .clone()
+                .take(self.setup.job.useful_members(f.task))
+                .collect(),
+            None => vec![rank],
+        };
+        for r in members {
+            if let Some(b) = self.stats.busy.get_mut(r) {
+                *b += f.finish - f.start;
+            }
+        }
+        let row = self.timing_rows;
+        self.timing_rows += 1;
+        let t = self.timings.first;
+        let ints = [
+            f.task.stage as i64,
+            f.task.index as i64,
+            rank as i64,
+            f.evaluations as i64,
+            f.nan_evaluations as i64,
+        ];
+        for (k, v) in ints.into_iter().enumerate() {
+            self.write(timing_record(t + k, row, Column::I64(vec![v])), shared);
+        }
+        for (k, v) in [f.start, f.finish].into_iter().enumerate() {
+            let dataset = t + TIMING_INTS.len() + k;
+            self.write(timing_record(dataset, row, Column::F64(vec![v])), shared);
+        }
+    }
+
+    fn handle(&mut self, src: usize, msg: Result<Message, String>, shared: &Shared) {
+        match msg {
+            Ok(Message::Events { progress, events }) => {
+                self.remote_progress += progress;
+                for e in events {
+                    match e {
+                        Event::Record(r) => self.write(r, shared),
+                        Event::Finished(f) => self.finished(src, f, shared),
+                    }
+                }
+            }
+            Ok(Message::Bye) => self.said_bye[src] = true,
+            Ok(other) => self.fail(
+                format!("unexpected message from rank {src}: {other:?}"),
+                shared,
+            ),
+            Err(e) => self.fail(format!("from rank {src}: {e}"), shared),
+        }
+    }
+
+    /// Handles every message waiting; true if there was any.
+    fn poll(&mut self, shared: &Shared) -> bool {
+        let mut any = false;
+        while let Some((src, msg)) = self.setup.transport.try_recv() {
+            any = true;
+            self.handle(src, msg, shared);
+        }
+        any
+    }
+
+    fn maybe_flush(&mut self, shared: &Shared) {
+        if self.failure.is_none() && self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush(shared);
+        }
+    }
+
+    fn flush(&mut self, shared: &Shared) {
+        self.last_flush = Instant::now();
+        if let Err(e) = self.store.flush() {
+            self.fail(format!("writing the output failed: {e}"), shared);
+        }
+    }
+
+    fn tick(&mut self, shared: &Shared) {
+        let done = shared.progress.load(Ordering::Relaxed) + self.remote_progress;
+        self.monitor.tick(done);
+    }
+
+    /// Hands out tasks while rank `r` has free slots (plus one ahead for a
+    /// worker while the queue is longer than the number of ranks).
+    fn fill_worker(&mut self, r: usize, queue: &mut Queue) {
+        loop {
+            let ahead = usize::from(queue.len() > self.size() as u64);
+            if self.failure.is_some() || self.outstanding[r] >= self.setup.capacity[r] + ahead {
+                return;
+            }
+            let Some((task, resume)) = queue.pop() else {
+                return;
+            };
+            self.setup
+                .transport
+                .send(r, &Message::Assign { task, resume });
+            self.outstanding[r] += 1;
+            self.unfinished += 1;
+        }
+    }
+
+    /// Runs one stage in queue mode, round after round.
+    fn queue_stage(&mut self, stage: u32, shared: &Shared) {
+        let job = self.setup.job;
+        let mut queue = Queue::new(stage, job.plan(stage));
+        let (tx, rx) = channel(self.setup.capacity[0]);
+        let started = self.setup.started;
+        rayon::in_place_scope(|scope| {
+            let mut idle = Backoff::default();
+            loop {
+                while self.failure.is_none() && self.outstanding[0] < self.setup.capacity[0] {
+                    let Some((task, resume)) = queue.pop() else {
+                        break;
+                    };
+                    spawn(scope, job, task, resume, shared, tx.clone(), started);
+                    self.outstanding[0] += 1;
+                    self.unfinished += 1;
+                }
+                for r in 1..self.size() {
+                    self.fill_worker(r, &mut queue);
+                }
+                let mut progressed = self.poll(shared);
+                // Local events; wait a little for one when nothing else happened.
+                let wait = if progressed {
+                    Duration::ZERO
+                } else {
+                    idle.current()
+                };
+                let mut first = rx.recv_timeout(wait).ok();
+                while let Some(event) = first.take().or_else(|| rx.try_recv().ok()) {
+                    progressed = true;
+                    match event {
+                        Local::Record(r) => self.write(r, shared),
+                        Local::Finished(f) => self.finished(0, f, shared),
+                    }
+                }
+                if self.failure.is_some() {
+                    queue.clear();
+                }
+                self.maybe_flush(shared);
+                self.tick(shared);
+                // After a failure the workers stop on their own (they were
+                // told); only this rank's tasks must end before `finish`.
+                if self.failure.is_some() && self.outstanding[0] == 0 {
+                    break;
+                }
+                if self.unfinished == 0 && queue.len() == 0 {
+                    if self.failure.is_some() || self.paused.is_empty() {
+                        break;
+                    }
+                    // A round is over: every task paused or done.
+                    self.flush(shared);
+                    let decision = job.round(stage, &mut *self.store);
+                    match decision {
+                        Ok(Decision::Continue) => queue.resume(std::mem::take(&mut self.paused)),
+                        Ok(Decision::Finish) => {
+                            self.paused.clear();
+                            break;
+                        }
+                        Err(e) => {
+                            self.fail(format!("deciding the next round: {e}"), shared);
+                            break;
+                        }
+                    }
+                    progressed = true;
+                }
+                if progressed {
+                    idle.reset();
+                } else {
+                    idle.0 += 1;
+                }
+            }
+            // After a failure: let this rank's own tasks see the cancel and end.
+            while self.outstanding[0] > 0 {
+                match rx.recv() {
+                    Ok(Local::Finished(f)) => self.finished(0, f, shared),
+                    Ok(Local::Record(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    /// Runs one stage in group mode: rank 0 leads group 0's task on its
+    /// main thread, serving the other groups between collective steps.
+    fn group_stage(&mut self, stage: u32, groups: &[Range<usize>], shared: &Shared) {
+        let job = self.setup.job;
+        let tasks: Vec<TaskId> = job
+            .plan(stage)
+            .runs
+            .iter()
+            .flat_map(|r| r.tasks.clone())
+            .map(|index| TaskId { stage, index })
+            .collect();
+        self.unfinished = tasks.len() as u64;
+        self.groups = groups.to_vec();
+        for range in groups.iter().skip(1) {
+            self.outstanding[range.start] += 1;
+        }
+        self.outstanding[0] += 1;
+        let started = self.setup.started;
+        let root = std::cell::RefCell::new(&mut *self);
+        let every = Every::new(Duration::from_millis(2));
+        let between = || {
+            if every.due() {
+                root.borrow_mut().poll(shared);
+                let mut r = root.borrow_mut();
+                r.maybe_flush(shared);
+                r.tick(shared);
+            }
+            root.borrow().failure.is_some()
+        };
+        let transport = root.borrow().setup.transport;
+        let mut collective = transport.collective(0, &between);
+        let mut emit = |r: Record| {
+            root.borrow_mut().write(r, shared);
+            Ok(())
+        };
+        let start = started.elapsed().as_secs_f64();
+        let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel)
+            .shared(collective.as_mut());
+        let result =
+            std::panic::catch_unwind(AssertUnwindSafe(|| job.run(tasks[0], None, &mut cx)));
+        let (evaluations, nan_evaluations) = (cx.evaluations, cx.nan_evaluations);
+        drop(collective);
+        let end = end_of(result, false);
+        let cancelled = end == End::Cancelled;
+        let me = root.into_inner();
+        me.finished(
+            0,
+            Finished {
+                task: tasks[0],
+                end,
+                start,
+                finish: started.elapsed().as_secs_f64(),
+                evaluations,
+                nan_evaluations,
+            },
+            shared,
+        );
+        if cancelled {
+            // A member of this group failed (or rank 0 stopped the job): wait
+            // for its report, so that the others are told the job failed.
+            let since = Instant::now();
+            let mut idle = Backoff::default();
+            while me.failure.is_none() && since.elapsed() < STOP_GRACE {
+                if !me.poll(shared) {
+                    idle.wait();
+                }
+            }
+        }
+        let mut idle = Backoff::default();
+        while me.unfinished > 0 && me.failure.is_none() {
+            if me.poll(shared) {
+                idle.reset();
+            } else {
+                idle.wait();
+            }
+            me.maybe_flush(shared);
+            me.tick(shared);
+        }
+    }
+
+    fn all_gone(&self) -> bool {
+        self.said_bye.iter().skip(1).all(|&b| b)
+    }
+
+    /// Tells everyone to stop and waits for their BYE (after a failure, at
+    /// most `STOP_GRACE`). Returns the ranks that never answered.
+    fn finish(&mut self, shared: &Shared) -> Vec<usize> {
+        let code = u8::from(self.failure.is_some());
+        self.stop_all(code);
+        let mut idle = Backoff::default();
+        while !self.all_gone() {
+            if self.failed_at.is_some_and(|at| at.elapsed() > STOP_GRACE) {
+                break;
+            }
+            if self.poll(shared) {
+                idle.reset();
+            } else {
+                idle.wait();
+            }
+        }
+        (1..self.size()).filter(|&r| !self.said_bye[r]).collect()
+    }
+}
+
+fn timing_record(dataset: usize, row: u64, values: Column) -> Record {
+    Record {
+        dataset,
+        first_row: row,
+        rows: 1,
+        lane: None,
+        values,
+    }
+}
+
+/// Rank 0: runs every stage of the job across all ranks, writing to `store`.
+pub fn run_root(
+    setup: &Setup<'_>,
+    store: &mut dyn Store,
+    timings: TimingSets,
+    monitor: &mut dyn Monitor,
+) -> Result<RunStats, Failure> {
+    let size = setup.transport.size();
+    let shared = Shared::default();
+    let mut root = Root {
+        setup,
+        store,
+        timings,
+        monitor,
+        outstanding: vec![0; size],
+        unfinished: 0,
+        paused: Vec::new(),
+        failure: None,
+        failed_at: None,
+        told_stop: vec![false; size],
+        said_bye: vec![false; size],
+        remote_progress: 0,
+        timing_rows: 0,
+        stats: RunStats {
+            busy: vec![0.0; size],
+            ..RunStats::default()
+        },
+        last_flush: Instant::now(),
+        groups: Vec::new(),
+    };
+    let job = setup.job;
+    for stage in 0..job.stages() {
+        if stage > 0 {
+            let carry = match job.finish_stage(stage - 1, &mut *root.store) {
+                Ok(c) => c,
+                Err(e) => {
+                    root.fail(format!("finishing stage {}: {e}", stage - 1), &shared);
+                    break;
+                }
+            };
+            for r in 1..size {
+                let msg = Message::Stage {
+                    stage,
+                    carry: carry.clone(),
+                };
+                setup.transport.send(r, &msg);
+            }
+            if let Err(e) = job.begin_stage(stage, &carry) {
+                root.fail(format!("starting stage {stage}: {e}"), &shared);
+                break;
+            }
+        }
+        let plan = job.plan(stage);
+        match mode(plan.tasks(), size, job.shareable(stage)) {
+            Mode::Queue => root.queue_stage(stage, &shared),
+            Mode::Groups(groups) => root.group_stage(stage, &groups, &shared),
+        }
+        if root.failure.is_some() {
+            break;
+        }
+        root.flush(&shared);
+    }
+    if root.failure.is_none() {
+        if let Err(e) = job.finish_stage(job.stages() - 1, &mut *root.store) {
+            root.fail(format!("finishing the last stage: {e}"), &shared);
+        }
+    }
+    let unresponsive = root.finish(&shared);
+    match root.failure.take() {
+        Some(message) => Err(Failure {
+            message,
+            unresponsive,
+        }),
+        None => Ok(std::mem::take(&mut root.stats)),
+    }
+}
+
+/// A worker rank (rank > 0): runs what rank 0 hands it, stage after stage,
+/// and returns the exit code rank 0 sent with STOP (0, or 1 on failure).
+pub fn run_worker(setup: &Setup<'_>) -> u8 {
+    let job = setup.job;
+    let t = setup.transport;
+    let mut stage = 0;
+    loop {
+        let plan = job.plan(stage);
+        let next = match mode(plan.tasks(), t.size(), job.shareable(stage)) {
+            Mode::Queue => worker_queue_stage(setup),
+            Mode::Groups(groups) => worker_group_stage(setup, stage, &plan, &groups),
+        };
+        match next {
+            Next::Stage(s, carry) => {
+                if let Err(e) = job.begin_stage(s, &carry) {
+                    // Rank 0 hears of it through its own begin_stage, which
+                    // runs the same code on the same carry.
+                    tracing::error!("rank {}: starting stage {s}: {e}", t.rank());
+                }
+                stage = s;
+            }
+            Next::Stop(code) => {
+                t.send(0, &Message::Bye);
+                return code;
+            }
+        }
+    }
+}
+
+/// What a worker does after a stage.
+enum Next {
+    Stage(u32, Vec<u8>),
+    Stop(u8),
+}
+
+/// Sends everything a worker's tasks produced since the last call.
+fn forward(t: &dyn Transport, shared: &Shared, sent: &mut u64, events: Vec<Event>) {
+    let done = shared.progress.load(Ordering::Relaxed);
+    if events.is_empty() && done == *sent {
+        return;
+    }
+    let msg = Message::Events {
+        progress: done - *sent,
+        events,
+    };
+    *sent = done;
+    t.send(0, &msg);
+}
+
+fn worker_queue_stage(setup: &Setup<'_>) -> Next {
+    let (job, t) = (setup.job, setup.transport);
+    let capacity = setup.capacity[t.rank()];
+    let shared = Shared::default();
+    let (tx, rx) = channel(capacity);
+    let mut assigned: VecDeque<(TaskId, Option<Vec<u8>>)> = VecDeque::new();
+    let mut running = 0usize;
+    let mut sent = 0u64;
+    let mut stop: Option<u8> = None;
+    let mut next = None;
+    rayon::in_place_scope(|scope| {
+        let mut idle = Backoff::default();
+        loop {
+            let mut progressed = false;
+            if stop.is_none() && next.is_none() {
+                while let Some(msg) = t.try_recv_from_root(None) {
+                    progressed = true;
+                    match msg {
+                        Ok(Message::Assign { task, resume }) => assigned.push_back((task, resume)),
+                        Ok(Message::Stage { stage, carry }) => next = Some((stage, carry)),
+                        Ok(Message::Stop { code }) => stop = Some(code),
+                        Ok(other) => tracing::error!("rank {}: unexpected {other:?}", t.rank()),
+                        Err(e) => tracing::error!("rank {}: {e}", t.rank()),
+                    }
+                    if stop.is_some() || next.is_some() {
+                        break;
+                    }
+                }
+            }
+            if stop.is_some() {
+                shared.cancel.store(true, Ordering::Relaxed);
+                assigned.clear();
+            }
+            while running < capacity {
+                let Some((task, resume)) = assigned.pop_front() else {
+                    break;
+                };
+                spawn(scope, job, task, resume, &shared, tx.clone(), setup.started);
+                running += 1;
+                progressed = true;
+            }
+            let mut events = Vec::new();
+            let mut bytes = 0usize;
+            let wait = if progressed {
+                Duration::ZERO
+            } else {
+                idle.current()
+            };
+            let mut first = rx.recv_timeout(wait).ok();
+            while let Some(event) = first.take().or_else(|| rx.try_recv().ok()) {
+                progressed = true;
+                match event {
+                    Local::Record(r) => {
+                        bytes += 8 * r.values.len();
+                        events.push(Event::Record(r));
+                    }
+                    Local::Finished(f) => {
+                        running -= 1;
+                        events.push(Event::Finished(f));
+                    }
+                }
+                if bytes > 1 << 22 {
+                    break;
+                }
+            }
+            if stop.is_none() {
+                forward(t, &shared, &mut sent, events);
+            }
+            if running == 0 && (stop.is_some() || next.is_some()) {
+                break;
+            }
+            if progressed {
+                idle.reset();
+            } else {
+                idle.0 += 1;
+            }
+        }
+    });
+    match (stop, next) {
+        (Some(code), _) => Next::Stop(code),
+        (None, Some((stage, carry))) => Next::Stage(stage, carry),
+        (None, None) => unreachable!("the loop ends on STOP or STAGE"),
+    }
+}
+
+fn worker_group_stage(setup: &Setup<'_>, stage: u32, plan: &Plan, groups: &[Range<usize>]) -> Next {
+    let (job, t) = (setup.job, setup.transport);
+    let rank = t.rank();
+    let g = groups
+        .iter()
+        .position(|r| r.contains(&rank))
+        .expect("every rank is in a group");
+    let task = TaskId {
+        stage,
+        index: plan
+            .runs
+            .iter()
+            .flat_map(|r| r.tasks.clone())
+            .nth(g)
+            .expect("one task per group"),
+    };
+    let shared = Shared::default();
+    // Between collective steps the leader looks (at most every 20 ms) for
+    // rank 0's STOP; it is left in the queue for the loop below to take.
+    let every = Every::new(Duration::from_millis(20));
+    let stop_seen = std::cell::Cell::new(false);
+    let between = || {
+        if !stop_seen.get() && every.due() {
+            stop_seen.set(t.peek_from_root(STOP_TAG));
+        }
+        stop_seen.get()
+    };
+    let mut sent = 0u64;
+    let start = setup.started.elapsed().as_secs_f64();
+    let (result, evaluations, nan_evaluations, leader) = {
+        let mut collective = t.collective(g, &between);
+        let leader = collective.member() == 0;
+        let shared_ref = &shared;
+        let sent_ref = &mut sent;
+        let mut emit = |r: Record| {
+            forward(t, shared_ref, sent_ref, vec![Event::Record(r)]);
+            Ok(())
+        };
+        let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel)
+            .shared(collective.as_mut());
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(task, None, &mut cx)));
+        (result, cx.evaluations, cx.nan_evaluations, leader)
+    };
+    let end = end_of(result, false);
+    // The leader reports the task; a member reports only its own failure.
+    if leader || matches!(end, End::Failed(_)) {
+        let f = Finished {
+            task,
+            end,
+            start,
+            finish: setup.started.elapsed().as_secs_f64(),
+            evaluations,
+            nan_evaluations,
+        };
+        forward(t, &shared, &mut sent, vec![Event::Finished(f)]);
+    }
+    wait_for_root(t)
+}
+
+/// Waits for rank 0's next STAGE or STOP, polling with short sleeps rather
+/// than blocking in MPI_Recv (which OpenMPI busy-waits in).
+fn wait_for_root(t: &dyn Transport) -> Next {
+    let mut idle = Backoff::default();
+    loop {
+        match t.try_recv_from_root(None) {
+            Some(Ok(Message::Stop { code })) => return Next::Stop(code),
+            Some(Ok(Message::Stage { stage, carry })) => return Next::Stage(stage, carry),
+            Some(_) => idle.reset(),
+            None => idle.wait(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fewer_tasks_than_ranks_makes_groups_when_shareable() {
+        assert_eq!(mode(5, 3, true), Mode::Queue);
+        assert_eq!(mode(3, 3, true), Mode::Queue);
+        assert_eq!(mode(2, 3, true), Mode::Groups(vec![0..2, 2..3]));
+        assert_eq!(
+            mode(1, 4, true),
+            Mode::Groups(std::iter::once(0..4).collect())
+        );
+        assert_eq!(mode(1, 4, false), Mode::Queue);
+    }
+
+    #[test]
+    fn the_queue_hands_out_the_costliest_runs_first_then_resumes_in_task_order() {
+        let plan = Plan {
+            runs: vec![
+                PlanRun {
+                    tasks: 0..2,
+                    cost: 1.0,
+                },
+                PlanRun {
+                    tasks: 2..3,
+                    cost: 5.0,
+                },
+                PlanRun {
+                    tasks: 3..3,
+                    cost: 9.0,
+                },
+                PlanRun {
+                    tasks: 3..5,
+                    cost: 1.0,
+                },
+            ],
+        };
+        let mut q = Queue::new(0, plan);
+        assert_eq!(q.len(), 5);
+        let order: Vec<u64> = std::iter::from_fn(|| q.pop())
+            .map(|(t, _)| t.index)
+            .collect();
+        assert_eq!(order, vec![2, 0, 1, 3, 4]);
+        assert_eq!(q.len(), 0);
+        let id = |index| TaskId { stage: 0, index };
+        q.resume(vec![(id(4), vec![4]), (id(1), vec![1])]);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.pop(), Some((id(1), Some(vec![1]))));
+        assert_eq!(q.pop(), Some((id(4), Some(vec![4]))));
+        assert_eq!(q.pop(), None);
+    }
+}

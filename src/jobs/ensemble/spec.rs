@@ -1,0 +1,166 @@
+//! The `[sampler]` keys of `kind = "ensemble"` (and their per-state
+//! overrides), resolved and validated with located errors.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::moves::{Move, WeightedMove};
+use super::sampler::EnsembleSettings;
+use crate::jobs::SamplerContext;
+use crate::model::Prior;
+use crate::spec::{MoveSpec, SpecError};
+
+pub const DEFAULT_WALKERS: usize = 32;
+pub const DEFAULT_STEPS: usize = 2000;
+pub const DEFAULT_STRETCH_A: f64 = 2.0;
+pub const DEFAULT_DE_SIGMA: f64 = 1e-5;
+
+/// The resolved settings of every state's ensemble.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// One per state, in the order of `[[states]]`.
+    pub states: Vec<EnsembleSettings>,
+}
+
+pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
+    let sm = cx.sampler();
+    cx.reject_keys(
+        "ensemble",
+        &[
+            (
+                "chains",
+                sm.and_then(|s| s.chains.as_ref()).map(Spanned::span),
+            ),
+            (
+                "proposal",
+                sm.and_then(|s| s.proposal.as_ref()).map(Spanned::span),
+            ),
+            ("stop", sm.and_then(|s| s.stop.as_ref()).map(Spanned::span)),
+        ],
+    )?;
+    let states = cx
+        .raw_states
+        .iter()
+        .zip(cx.states)
+        .map(|(raw, st)| resolve_state(cx, raw, st))
+        .collect::<Result<_, _>>()?;
+    Ok(Spec { states })
+}
+
+fn resolve_state(
+    cx: &SamplerContext<'_>,
+    state: &Spanned<crate::spec::RawState>,
+    resolved: &crate::spec::StateSpec,
+) -> Result<EnsembleSettings, SpecError> {
+    let r = cx.resolver;
+    let sm = cx.sampler();
+    let st = state.get_ref();
+    let (name, dim) = (&resolved.name, resolved.dim());
+    let (walkers, walkers_span) = r.pick(
+        state,
+        st.walkers.as_ref(),
+        sm.and_then(|s| s.walkers.as_ref()),
+        DEFAULT_WALKERS,
+    );
+    if walkers < 2 * dim.max(1) {
+        return Err(r.err(
+            walkers_span,
+            format!(
+                "state `{name}`: {walkers} walkers is too few for {dim} parameters \
+                 (the ensemble needs at least 2 × dim = {})",
+                2 * dim.max(1)
+            ),
+        ));
+    }
+    if walkers % 2 != 0 {
+        return Err(r.err(
+            walkers_span,
+            format!(
+                "state `{name}`: walkers must be even (the ensemble is split in halves), \
+                 found {walkers}"
+            ),
+        ));
+    }
+    let (steps, burn, thin) = r.resolve_steps(state, sm, name, DEFAULT_STEPS)?;
+    let moves = match sm.and_then(|s| s.moves.as_ref()) {
+        None => vec![WeightedMove {
+            kind: Move::Stretch {
+                a: DEFAULT_STRETCH_A,
+            },
+            weight: 1.0,
+        }],
+        Some(list) if list.get_ref().is_empty() => {
+            return Err(r.err(list.span(), "moves must list at least one move"))
+        }
+        Some(list) => list
+            .get_ref()
+            .iter()
+            .map(|m| resolve_move(cx, m, walkers, dim))
+            .collect::<Result<_, _>>()?,
+    };
+    let prior = Prior::from_spec(&resolved.prior)
+        .map_err(|e| r.err(st.prior.span(), format!("state `{name}`: prior.{e}")))?;
+    let init = r.resolve_init(state, sm, &prior, name)?;
+    Ok(EnsembleSettings {
+        walkers,
+        steps,
+        burn,
+        thin,
+        moves,
+        init,
+    })
+}
+
+fn resolve_move(
+    cx: &SamplerContext<'_>,
+    m: &Spanned<MoveSpec>,
+    walkers: usize,
+    dim: usize,
+) -> Result<WeightedMove, SpecError> {
+    let here = |msg: &str| cx.resolver.err(m.span(), msg.to_string());
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    let (kind, weight) = match m.get_ref() {
+        MoveSpec::Stretch { a, weight } => {
+            let a = a.unwrap_or(DEFAULT_STRETCH_A);
+            if !(a.is_finite() && a > 1.0) {
+                return Err(here(
+                    "stretch move: a must be a finite number greater than 1",
+                ));
+            }
+            (Move::Stretch { a }, weight)
+        }
+        MoveSpec::De {
+            gamma0,
+            sigma,
+            weight,
+        } => {
+            let gamma0 = gamma0.unwrap_or(2.38 / (2.0 * dim as f64).sqrt());
+            let sigma = sigma.unwrap_or(DEFAULT_DE_SIGMA);
+            if walkers < 4 {
+                return Err(here("de move: needs at least 4 walkers (two per half)"));
+            }
+            if !positive(gamma0) {
+                return Err(here("de move: gamma0 must be a positive finite number"));
+            }
+            if !(sigma.is_finite() && sigma >= 0.0) {
+                return Err(here("de move: sigma must be a finite non-negative number"));
+            }
+            (Move::De { gamma0, sigma }, weight)
+        }
+        MoveSpec::Walk { s, weight } => {
+            let half = walkers / 2;
+            let s = s.unwrap_or(half);
+            if s < 2 || s > half {
+                return Err(here(&format!(
+                    "walk move: s must be between 2 and walkers/2 = {half}, found {s}"
+                )));
+            }
+            (Move::Walk { s }, weight)
+        }
+    };
+    let weight = weight.unwrap_or(1.0);
+    if !positive(weight) {
+        return Err(here("move weight must be a positive finite number"));
+    }
+    Ok(WeightedMove { kind, weight })
+}

@@ -1,0 +1,305 @@
+//! Kinds of work and the seam they plug into.
+//!
+//! A kind is a module under `src/jobs/` (its `[sampler]` keys, algorithm,
+//! datasets and summary) that implements [`Job`], plus one line in the
+//! registry at the bottom of this file. Executors, the wire format and the
+//! store know tasks, records and datasets — never a kind's internals.
+
+pub mod ensemble;
+
+use std::io::Write;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::output::{Layout, Record, Store, StoreError};
+use crate::spec::{RawSampler, RawState, Resolver, RunSpec, SpecError, StateSpec};
+
+/// A task's identity: its stage and its index within the stage. It fixes
+/// the task's random streams and the order in which results are reduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TaskId {
+    pub stage: u32,
+    pub index: u64,
+}
+
+/// The tasks of a stage: runs of consecutive indices with the same
+/// expected cost. Held as runs, never as one entry per task, so that 10⁸
+/// replicates cost nothing to plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub runs: Vec<PlanRun>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRun {
+    pub tasks: Range<u64>,
+    /// Expected cost of each task of the run (relative units).
+    pub cost: f64,
+}
+
+impl Plan {
+    pub fn tasks(&self) -> u64 {
+        self.runs.iter().map(|r| r.tasks.end - r.tasks.start).sum()
+    }
+}
+
+/// How a task ended: done, or paused at a step boundary with its whole
+/// state as plain data, to be resumed by `Job::run` (for rounds,
+/// checkpoints and resume alike).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Done,
+    Paused(Vec<u8>),
+}
+
+/// Rank 0's decision after a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Run every paused task of the stage again, from its snapshot.
+    Continue,
+    /// The stage is over.
+    Finish,
+}
+
+/// Why a task did not finish.
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+pub enum TaskError {
+    /// The task failed; the message names kind, state, task, item and
+    /// parameters, and the seed, so that the failure can be reproduced.
+    #[error("{0}")]
+    Failed(String),
+    /// The executor asked the task to stop (another task failed).
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// An error of a job's own bookkeeping on rank 0 (rounds, summaries).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A member's vote in [`Collective::agree`]; the worst vote wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Vote {
+    Continue = 0,
+    /// Stop without error (the job is being stopped).
+    Stop = 1,
+    /// This member failed.
+    Failed = 2,
+}
+
+/// The ranks that share one task (a shared ensemble, an SMC population).
+/// Members fill the rows they own; `gather` makes every member hold all
+/// rows bit-exactly (floats are moved, never reduced).
+pub trait Collective {
+    fn member(&self) -> usize;
+    fn members(&self) -> usize;
+    /// `mine` is this member's part; `all` receives every member's part in
+    /// member order, `counts[m]` values from member m.
+    fn gather_f64(&mut self, mine: &[f64], all: &mut [f64], counts: &[usize]);
+    fn gather_u64(&mut self, mine: &[u64], all: &mut [u64], counts: &[usize]);
+    /// Every member votes; all get the worst vote. The leader's vote also
+    /// carries a stop asked for by rank 0.
+    fn agree(&mut self, vote: Vote) -> Vote;
+    /// Sums counters over the members (counts, never floats).
+    fn sum_u64(&mut self, values: &mut [u64]);
+}
+
+/// What a running task is connected to.
+pub struct TaskContext<'a> {
+    emit: &'a mut dyn FnMut(Record) -> Result<(), TaskError>,
+    /// False on the members of a collective that do not lead it: their
+    /// records would repeat the leader's and are dropped.
+    leader: bool,
+    progress: &'a AtomicU64,
+    cancel: &'a AtomicBool,
+    collective: Option<&'a mut dyn Collective>,
+    /// Evaluations made by this process for the task (for /timings).
+    pub evaluations: u64,
+    /// Evaluations that returned NaN.
+    pub nan_evaluations: u64,
+}
+
+impl<'a> TaskContext<'a> {
+    pub fn new(
+        emit: &'a mut dyn FnMut(Record) -> Result<(), TaskError>,
+        progress: &'a AtomicU64,
+        cancel: &'a AtomicBool,
+    ) -> Self {
+        Self {
+            emit,
+            leader: true,
+            progress,
+            cancel,
+            collective: None,
+            evaluations: 0,
+            nan_evaluations: 0,
+        }
+    }
+
+    /// The same, for a member of a collective.
+    pub fn shared(mut self, collective: &'a mut dyn Collective) -> Self {
+        self.leader = collective.member() == 0;
+        self.collective = Some(collective);
+        self
+    }
+
+    /// Hands a record to the store (through rank 0).
+    pub fn emit(&mut self, record: Record) -> Result<(), TaskError> {
+        if self.leader {
+            (self.emit)(record)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// True when records of this process reach the store.
+    pub fn leads(&self) -> bool {
+        self.leader
+    }
+
+    /// True once the executor wants the task to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// Counts units of work done, for progress.
+    pub fn add_progress(&self, units: u64) {
+        self.progress.fetch_add(units, Ordering::Relaxed);
+    }
+
+    /// The ranks sharing this task, if it is shared.
+    pub fn collective(&mut self) -> Option<&mut (dyn Collective + 'a)> {
+        self.collective.as_deref_mut()
+    }
+}
+
+/// A kind of work, resolved for one run. Rank 0 and every other rank hold
+/// the same job, built from the same resolved spec.
+pub trait Job: Send + Sync {
+    /// The groups and datasets of the output, declared before any work.
+    fn layout(&self) -> &Layout;
+    /// Stages of the run; stage s + 1 starts from stage s's carry.
+    fn stages(&self) -> u32 {
+        1
+    }
+    /// The tasks of a stage.
+    fn plan(&self, stage: u32) -> Plan;
+    /// Whether the tasks of a stage may be shared by a group of ranks (a
+    /// [`Collective`]) when there are fewer tasks than ranks.
+    fn shareable(&self, _stage: u32) -> bool {
+        false
+    }
+    /// The most ranks a shared task can keep busy (an ensemble: one walker
+    /// per rank and half); more are reported idle.
+    fn useful_members(&self, _task: TaskId) -> usize {
+        usize::MAX
+    }
+    /// Runs a task from its start, or from the snapshot it paused with.
+    fn run(
+        &self,
+        task: TaskId,
+        resume: Option<&[u8]>,
+        cx: &mut TaskContext<'_>,
+    ) -> Result<Outcome, TaskError>;
+    /// Rank 0, once every task of a round has paused (in task order):
+    /// continue the stage, or finish it. Reads what it needs from the store.
+    fn round(&self, _stage: u32, _store: &mut dyn Store) -> Result<Decision, JobError> {
+        Ok(Decision::Finish)
+    }
+    /// Rank 0, after a stage: writes its summaries, returns the carry.
+    fn finish_stage(&self, _stage: u32, _store: &mut dyn Store) -> Result<Vec<u8>, JobError> {
+        Ok(Vec::new())
+    }
+    /// Every rank, before stage `stage` > 0, with the previous stage's carry.
+    fn begin_stage(&self, _stage: u32, _carry: &[u8]) -> Result<(), JobError> {
+        Ok(())
+    }
+    /// The plan as `sampo check` shows it: a table of the states and the
+    /// kind's settings, and the expected size of the output.
+    fn describe(&self, out: &mut dyn Write) -> std::io::Result<()>;
+    /// Units of work of the whole run and their name, for progress.
+    fn work(&self) -> (u64, &'static str);
+    /// Rank 0, at the end: the closing report (tables) and warnings.
+    fn report(&self, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), JobError>;
+}
+
+/// What a kind's spec resolver is given: the shared resolver (for located
+/// errors), the raw `[sampler]` table, and the states.
+pub(crate) struct SamplerContext<'a> {
+    pub resolver: &'a Resolver<'a>,
+    pub raw: Option<&'a Spanned<RawSampler>>,
+    pub raw_states: &'a [Spanned<RawState>],
+    pub states: &'a [StateSpec],
+}
+
+impl SamplerContext<'_> {
+    pub fn sampler(&self) -> Option<&RawSampler> {
+        self.raw.map(Spanned::get_ref)
+    }
+
+    /// Rejects the `[sampler]` keys that belong to other kinds, at their
+    /// location: `present` lists (key, span if written).
+    pub fn reject_keys(
+        &self,
+        kind: &str,
+        present: &[(&str, Option<Range<usize>>)],
+    ) -> Result<(), SpecError> {
+        match present.iter().find_map(|(k, s)| s.clone().map(|s| (k, s))) {
+            Some((key, span)) => Err(self.resolver.err(
+                span,
+                format!("`{key}` is not a key of [sampler] kind = \"{kind}\""),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The registry: one line per kind, `module => Variant`. The variant's
+/// kebab-case name is the `[sampler] kind`; the module provides `Spec`
+/// (its resolved settings), `resolve` (from the raw tables, with located
+/// errors) and `job` (the [`Job`] for a resolved spec).
+macro_rules! registry {
+    ($($module:ident => $variant:ident),* $(,)?) => {
+        /// `[sampler] kind`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum Kind { $($variant),* }
+
+        /// The resolved `[sampler]` table of each kind.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum SamplerSpec { $($variant($module::Spec)),* }
+
+        pub(crate) fn resolve_sampler(cx: &SamplerContext<'_>) -> Result<SamplerSpec, SpecError> {
+            let kind = cx
+                .sampler()
+                .and_then(|s| s.kind.as_ref())
+                .map_or(Kind::Ensemble, |k| *k.get_ref());
+            match kind {
+                $(Kind::$variant => $module::resolve(cx).map(SamplerSpec::$variant)),*
+            }
+        }
+
+        /// The job of a resolved spec.
+        pub fn build(spec: Arc<RunSpec>) -> Box<dyn Job> {
+            match &spec.sampler {
+                $(SamplerSpec::$variant(_) => $module::job(spec.clone())),*
+            }
+        }
+    };
+}
+
+registry! {
+    ensemble => Ensemble,
+}

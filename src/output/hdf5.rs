@@ -1,0 +1,417 @@
+//! The HDF5 store: the output file, written only by rank 0.
+//!
+//! The file is created as `<output>.partial` with every declared group and
+//! dataset (so that its layout is complete from the start), filled by
+//! records, flushed at least every few seconds by the executor (so that a
+//! killed run leaves every row up to the last flush readable, with extents
+//! that say how far), and renamed into place when the run completes.
+//! Float datasets are filled with NaN, so a row not yet written is never
+//! mistaken for a sample.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
+
+use hdf5::types::{FixedUnicode, VarLenUnicode};
+use hdf5::{Dataset, File, H5Type, Location, SliceOrIndex};
+use ndarray::{ArrayView, IxDyn};
+
+use super::{
+    check_target, partial_path, Attr, Column, DatasetDecl, Dtype, Extents, Layout, Pending, Record,
+    Store, StoreError, TargetError,
+};
+use crate::spec::NAME_MAX;
+
+/// Values buffered per dataset before they are written (1 MiB of floats).
+const PENDING_VALUES: usize = 1 << 17;
+
+/// Provenance recorded in the root attributes.
+#[derive(Debug, Clone, Default)]
+pub struct RunInfo {
+    pub ranks: usize,
+    pub threads: usize,
+    /// The command line, as typed.
+    pub command_line: String,
+    /// The MPI library's own version string ("" when not under MPI).
+    pub mpi_library: String,
+}
+
+/// Why the output could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The output file.
+pub struct Hdf5Store {
+    file: File,
+    target: PathBuf,
+    partial: PathBuf,
+    started: Instant,
+    decls: Vec<DatasetDecl>,
+    datasets: Vec<Dataset>,
+    /// Rows along axis 0 each dataset has now.
+    allocated: Vec<u64>,
+    extents: Vec<Extents>,
+    pending: Vec<Pending>,
+    /// Extent attributes as last written, to skip unchanged ones.
+    written_extents: HashMap<usize, u64>,
+}
+
+type NameString = FixedUnicode<NAME_MAX>;
+
+impl Hdf5Store {
+    /// Creates `<target>.partial` (replacing one only when `force`) with the
+    /// root attributes (`root`, then provenance) and the job's layout.
+    pub fn create(
+        target: &Path,
+        force: bool,
+        layout: &Layout,
+        root: &[(String, Attr)],
+        info: &RunInfo,
+    ) -> Result<Self, CreateError> {
+        check_target(target, force)?;
+        let partial = partial_path(target);
+        let err = |cause: hdf5::Error| StoreError::Hdf5 {
+            path: partial.clone(),
+            message: cause.to_string(),
+        };
+        let file = File::create(&partial).map_err(err)?;
+        let mut store = Self {
+            file,
+            target: target.to_path_buf(),
+            partial: partial.clone(),
+            started: Instant::now(),
+            decls: layout.datasets.clone(),
+            datasets: Vec::with_capacity(layout.datasets.len()),
+            allocated: Vec::with_capacity(layout.datasets.len()),
+            extents: layout
+                .datasets
+                .iter()
+                .map(|d| Extents::new(d.lane_count()))
+                .collect(),
+            pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
+            written_extents: HashMap::new(),
+        };
+        store.write_root(root, info).map_err(err)?;
+        for g in &layout.groups {
+            let group = store.file.create_group(&g.path).map_err(err)?;
+            for (name, value) in &g.attrs {
+                write_attr(&group, name, value).map_err(err)?;
+            }
+        }
+        for decl in &layout.datasets {
+            let ds = create_dataset(&store.file, decl).map_err(err)?;
+            store
+                .allocated
+                .push(ds.shape().first().copied().unwrap_or(0) as u64);
+            store.datasets.push(ds);
+        }
+        store.file.flush().map_err(err)?;
+        Ok(store)
+    }
+
+    pub fn partial(&self) -> &Path {
+        &self.partial
+    }
+
+    fn err(&self, cause: impl ToString) -> StoreError {
+        StoreError::Hdf5 {
+            path: self.partial.clone(),
+            message: cause.to_string(),
+        }
+    }
+
+    fn write_root(&self, root: &[(String, Attr)], info: &RunInfo) -> hdf5::Result<()> {
+        let f = &self.file;
+        for (name, value) in root {
+            write_attr(f, name, value)?;
+        }
+        let (a, b, c) = hdf5::library_version();
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        let attrs = [
+            ("sampo_version", Attr::Str(super::VERSION.into())),
+            ("git_hash", Attr::Str(env!("SAMPO_GIT_HASH").into())),
+            ("ranks", Attr::U64(info.ranks as u64)),
+            ("threads_per_rank", Attr::U64(info.threads as u64)),
+            ("command_line", Attr::Str(info.command_line.clone())),
+            ("hostname", Attr::Str(hostname())),
+            ("hdf5_version", Attr::Str(format!("{a}.{b}.{c}"))),
+            ("mpi_library", Attr::Str(info.mpi_library.clone())),
+            ("start_time", Attr::Str(now)),
+            ("status", Attr::Str("running".into())),
+            ("wall_seconds", Attr::F64(0.0)),
+        ];
+        for (name, value) in &attrs {
+            write_attr(f, name, value)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered records of dataset `i`.
+    fn write_pending(&mut self, i: usize) -> Result<(), StoreError> {
+        for r in self.pending[i].take() {
+            let end = r.first_row + r.rows;
+            if self.decls[i].rows.is_none() && end > self.allocated[i] {
+                let mut shape = vec![end as usize];
+                shape.extend(&self.decls[i].row_shape);
+                self.datasets[i].resize(shape).map_err(|e| self.err(e))?;
+                self.allocated[i] = end;
+            }
+            write_record(&self.datasets[i], &self.decls[i], &r).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    fn update_extent_attrs(&mut self) -> Result<(), StoreError> {
+        for (i, decl) in self.decls.iter().enumerate() {
+            let Some((group, name)) = &decl.extent_attr else {
+                continue;
+            };
+            let rows = self.extents[i].complete();
+            if self.written_extents.get(&i) == Some(&rows) {
+                continue;
+            }
+            let result = self
+                .file
+                .group(group)
+                .and_then(|g| write_attr(&g, name, &Attr::I64(rows as i64)));
+            result.map_err(|e| self.err(e))?;
+            self.written_extents.insert(i, rows);
+        }
+        Ok(())
+    }
+
+    fn set_status(&mut self, status: &str) -> Result<(), StoreError> {
+        self.set_attr("/", "status", Attr::Str(status.into()))?;
+        let wall = self.started.elapsed().as_secs_f64();
+        self.set_attr("/", "wall_seconds", Attr::F64(wall))?;
+        self.flush()
+    }
+
+    /// Marks the file complete, closes it and renames it into place.
+    pub fn finish(mut self) -> Result<PathBuf, StoreError> {
+        self.set_status("complete")?;
+        let (partial, target) = (self.partial.clone(), self.target.clone());
+        drop(self); // closes the file before the rename
+        std::fs::rename(&partial, &target).map_err(|cause| StoreError::Hdf5 {
+            path: target.clone(),
+            message: format!("cannot rename {} into place: {cause}", partial.display()),
+        })?;
+        Ok(target)
+    }
+
+    /// Marks the file failed and leaves it as `.partial`; returns its path.
+    pub fn abandon(mut self, reason: &str) -> PathBuf {
+        // Best effort: the run has already failed, and the reason is what counts.
+        let _ = self.set_status(&format!("failed: {reason}"));
+        self.partial.clone()
+    }
+}
+
+impl Store for Hdf5Store {
+    fn write(&mut self, record: Record) -> Result<(), StoreError> {
+        let i = record.dataset;
+        let decl = self
+            .decls
+            .get(i)
+            .ok_or_else(|| StoreError::Record(format!("no dataset {i}")))?;
+        decl.check(&record).map_err(StoreError::Record)?;
+        self.extents[i].advance(record.first_row, record.rows);
+        self.pending[i].push(record);
+        if self.pending[i].values >= PENDING_VALUES {
+            self.write_pending(i)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        for i in 0..self.pending.len() {
+            self.write_pending(i)?;
+        }
+        self.update_extent_attrs()?;
+        self.file.flush().map_err(|e| self.err(e))
+    }
+
+    fn read_f64(
+        &mut self,
+        dataset: usize,
+        rows: Range<u64>,
+        lane: Option<u64>,
+    ) -> Result<Vec<f64>, StoreError> {
+        self.write_pending(dataset)?;
+        let decl = &self.decls[dataset];
+        let rows = rows.start.min(self.allocated[dataset])..rows.end.min(self.allocated[dataset]);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let selection = hyperslab(decl, rows.start, rows.end - rows.start, lane);
+        let values = self.datasets[dataset]
+            .read_slice::<f64, _, IxDyn>(selection)
+            .map_err(|e| self.err(e))?;
+        Ok(values.iter().copied().collect())
+    }
+
+    fn rows_written(&self, dataset: usize) -> u64 {
+        self.extents[dataset].complete()
+    }
+
+    fn set_attr(&mut self, group: &str, name: &str, value: Attr) -> Result<(), StoreError> {
+        let result = if group == "/" {
+            write_attr(&self.file, name, &value)
+        } else {
+            self.file
+                .group(group)
+                .and_then(|g| write_attr(&g, name, &value))
+        };
+        result.map_err(|e| self.err(e))
+    }
+}
+
+/// The hostname, for provenance.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn create_dataset(file: &File, decl: &DatasetDecl) -> hdf5::Result<Dataset> {
+    let rows = decl.rows.unwrap_or(0) as usize;
+    let mut shape = vec![hdf5::Extent::new(rows, decl.rows.is_some().then_some(rows))];
+    shape.extend(decl.row_shape.iter().map(|&n| hdf5::Extent::fixed(n)));
+    let mut chunk = vec![decl.chunk_rows.max(1)];
+    chunk.extend(decl.row_shape.iter().map(|&n| n.max(1)));
+    if decl.lanes && chunk.len() > 1 {
+        chunk[1] = 1;
+    }
+    let extents = hdf5::SimpleExtents::from_vec(shape);
+    let ds = match decl.dtype {
+        Dtype::F64 => file
+            .new_dataset::<f64>()
+            .chunk(chunk.clone())
+            .fill_value(f64::NAN)
+            .shape(extents)
+            .create(decl.path.as_str())?,
+        Dtype::I64 => file
+            .new_dataset::<i64>()
+            .chunk(chunk.clone())
+            .shape(extents)
+            .create(decl.path.as_str())?,
+        Dtype::U8 => file
+            .new_dataset::<u8>()
+            .chunk(chunk.clone())
+            .shape(extents)
+            .create(decl.path.as_str())?,
+        Dtype::Str(_) => file
+            .new_dataset::<NameString>()
+            .chunk(chunk.clone())
+            .shape(extents)
+            .create(decl.path.as_str())?,
+    };
+    if let Some(values) = &decl.init {
+        let record = Record {
+            dataset: 0,
+            first_row: 0,
+            rows: values.len() as u64 / decl.lane_len().max(1) as u64,
+            lane: None,
+            values: values.clone(),
+        };
+        if decl.rows.is_none() {
+            let mut full = vec![record.rows as usize];
+            full.extend(&decl.row_shape);
+            ds.resize(full)?;
+        }
+        write_record(&ds, decl, &record)?;
+    }
+    Ok(ds)
+}
+
+/// The selection of `rows` rows from `first` (of one lane, if given).
+fn hyperslab(decl: &DatasetDecl, first: u64, rows: u64, lane: Option<u64>) -> hdf5::Hyperslab {
+    let mut sel = vec![SliceOrIndex::SliceCount {
+        start: first as usize,
+        step: 1,
+        count: rows as usize,
+        block: 1,
+    }];
+    for (axis, &n) in decl.row_shape.iter().enumerate() {
+        sel.push(match lane {
+            Some(l) if axis == 0 => SliceOrIndex::Index(l as usize),
+            _ => SliceOrIndex::SliceCount {
+                start: 0,
+                step: 1,
+                count: n,
+                block: 1,
+            },
+        });
+    }
+    hdf5::Hyperslab::from(sel)
+}
+
+fn write_record(ds: &Dataset, decl: &DatasetDecl, r: &Record) -> hdf5::Result<()> {
+    let mut shape = vec![r.rows as usize];
+    let skip = usize::from(r.lane.is_some());
+    shape.extend(decl.row_shape.iter().skip(skip));
+    let sel = hyperslab(decl, r.first_row, r.rows, r.lane);
+    fn view<'a, T>(shape: &[usize], v: &'a [T]) -> hdf5::Result<ArrayView<'a, T, IxDyn>> {
+        ArrayView::from_shape(IxDyn(shape), v)
+            .map_err(|e| hdf5::Error::from(e.to_string().as_str()))
+    }
+    match &r.values {
+        Column::F64(v) => ds.write_slice(view(&shape, v)?, sel),
+        Column::I64(v) => ds.write_slice(view(&shape, v)?, sel),
+        Column::U8(v) => ds.write_slice(view(&shape, v)?, sel),
+        Column::Str(v) => {
+            let names: Vec<NameString> = v.iter().map(|s| name_string(s)).collect();
+            ds.write_slice(view(&shape, &names)?, sel)
+        }
+    }
+}
+
+/// A name as a fixed-length string (names are validated to fit; longer
+/// text is cut at a character boundary rather than failing a run).
+fn name_string(s: &str) -> NameString {
+    let mut end = s.len().min(NAME_MAX);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (s[..end].replace('\0', " ")).parse().unwrap_or_default()
+}
+
+fn to_vlu(s: &str) -> VarLenUnicode {
+    // Only fails on interior NUL bytes; replace them rather than fail a run.
+    s.replace('\0', "\u{fffd}").parse().unwrap_or_default()
+}
+
+/// Creates or replaces an attribute.
+fn write_attr(loc: &Location, name: &str, value: &Attr) -> hdf5::Result<()> {
+    if loc.attr(name).is_ok() {
+        loc.delete_attr(name)?;
+    }
+    fn scalar<T: H5Type>(loc: &Location, name: &str, v: &T) -> hdf5::Result<()> {
+        loc.new_attr::<T>().create(name)?.write_scalar(v)
+    }
+    match value {
+        Attr::Str(s) => scalar(loc, name, &to_vlu(s)),
+        Attr::I64(v) => scalar(loc, name, v),
+        Attr::U64(v) => scalar(loc, name, v),
+        Attr::F64(v) => scalar(loc, name, v),
+        Attr::Bool(v) => scalar(loc, name, v),
+        Attr::Strs(list) => {
+            let values: Vec<VarLenUnicode> = list.iter().map(|s| to_vlu(s)).collect();
+            loc.new_attr::<VarLenUnicode>()
+                .shape(values.len())
+                .create(name)?
+                .write(&values)
+        }
+    }
+}
