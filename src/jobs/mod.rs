@@ -115,6 +115,32 @@ pub trait Collective {
     fn sum_u64(&mut self, values: &mut [u64]);
 }
 
+/// How long a task may hold rows before handing them on, so that the rows
+/// of a slow model reach the file within seconds (the store flushes them).
+pub const EMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tells a task when rows it holds are due: every [`EMIT_EVERY`].
+#[derive(Debug)]
+pub struct EmitClock(std::time::Instant);
+
+impl Default for EmitClock {
+    fn default() -> Self {
+        Self(std::time::Instant::now())
+    }
+}
+
+impl EmitClock {
+    /// True (and the clock restarts) once [`EMIT_EVERY`] has passed.
+    pub fn due(&mut self) -> bool {
+        if self.0.elapsed() >= EMIT_EVERY {
+            self.0 = std::time::Instant::now();
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// What a running task is connected to.
 pub struct TaskContext<'a> {
     emit: &'a mut dyn FnMut(Record) -> Result<(), TaskError>,

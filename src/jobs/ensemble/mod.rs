@@ -23,7 +23,8 @@ pub use spec::Spec;
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
 use crate::diag::{ChainAccumulator, ChainSummary};
 use crate::jobs::{
-    Collective, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId, Vote,
+    Collective, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId,
+    Vote,
 };
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store, VERSION};
@@ -485,6 +486,7 @@ fn run_ensemble(
     let mut stored_accepted = vec![0u64; n];
     let mut accepted_before = vec![0u64; n];
     let mut first_row = 0u64;
+    let mut clock = EmitClock::default();
     for it in 1..=settings.steps {
         if cx.cancelled() {
             return Err(TaskError::Cancelled);
@@ -515,7 +517,7 @@ fn run_ensemble(
         block.chain.extend_from_slice(ensemble.positions());
         block.log_prob.extend_from_slice(ensemble.log_prob());
         block.rows += 1;
-        if block.rows == per_block || it + settings.thin > settings.steps {
+        if block.rows == per_block || it + settings.thin > settings.steps || clock.due() {
             let rows = block.rows as u64;
             let b = std::mem::replace(&mut block, Block::new(per_block, n, d));
             if let Some(acc) = summary.as_mut() {

@@ -1,0 +1,96 @@
+"""A run's output while it is written, and after the run is killed.
+
+The writer flushes at least every two seconds (and a task hands its rows on
+at least every second), so a reader that opens ``<output>.partial`` without
+file locking sees the rows written so far, with ``iteration`` saying how many
+are complete; after ``kill -9`` the file keeps every row of the last flush.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPO_BIN = Path(os.environ.get("SAMPO_BIN", REPO / "target" / "release" / "sampo"))
+
+# About 13 s of work on one thread: 16 walkers × 2000 steps × 400 µs.
+SLOW_SPEC = """\
+[run]
+seed = 5
+[parallel]
+threads = 1
+[sampler]
+walkers = 16
+steps = 2000
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+cost_us = 400
+"""
+
+
+def start(tmp_path):
+    spec = tmp_path / "slow.toml"
+    spec.write_text(SLOW_SPEC)
+    proc = subprocess.Popen([str(SAMPO_BIN), "run", str(spec), "-q"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return proc, tmp_path / "slow.h5.partial"
+
+
+def read_rows(partial):
+    """(iteration, chain rows up to it, status) read without file locking."""
+    with h5py.File(partial, "r", locking=False) as f:
+        g = f["states/g"]
+        it = int(g.attrs["iteration"])
+        return it, g["chain"][:it], f.attrs["status"]
+
+
+def wait_for_rows(partial, proc, at_least, limit=20.0):
+    start = time.monotonic()
+    while time.monotonic() - start < limit:
+        assert proc.poll() is None, proc.communicate()
+        if partial.exists():
+            try:
+                it, chain, status = read_rows(partial)
+            except (OSError, KeyError):
+                # Caught between two flushes: try again.
+                it = 0
+            if it >= at_least:
+                return it, chain, status
+        time.sleep(0.2)
+    pytest.fail(f"fewer than {at_least} rows after {limit} s")
+
+
+def test_a_running_file_can_be_read_as_it_grows(tmp_path):
+    proc, partial = start(tmp_path)
+    try:
+        first, chain, status = wait_for_rows(partial, proc, 1)
+        assert status == "running"
+        assert chain.shape == (first, 16, 2) and np.all(np.isfinite(chain))
+        second, chain, _ = wait_for_rows(partial, proc, first + 1)
+        assert second > first
+        assert np.all(np.isfinite(chain))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_kill_9_keeps_every_row_of_the_last_flush(tmp_path):
+    proc, partial = start(tmp_path)
+    seen, _, _ = wait_for_rows(partial, proc, 1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with h5py.File(partial, "r") as f:
+        g = f["states/g"]
+        it = int(g.attrs["iteration"])
+        assert it >= seen
+        assert g["chain"].shape[0] >= it
+        assert np.all(np.isfinite(g["chain"][:it])) and np.all(np.isfinite(g["log_prob"][:it]))
+        assert f.attrs["status"] == "running"
