@@ -14,3 +14,6 @@ pub use scheduler::{
     layout, mode, run_root, run_worker, Failure, Mode, Monitor, RunStats, Setup, TimingSets,
     FLUSH_EVERY, STOP_GRACE,
 };
+
+#[cfg(test)]
+mod tests;

@@ -34,7 +34,8 @@ impl MemoryStore {
     }
 
     /// The dataset at `path` as a dense float array (rows × row size; NaN
-    /// where nothing was written), later records overwriting earlier ones.
+    /// where nothing was written; integers converted), later records
+    /// overwriting earlier ones.
     pub fn f64_rows(&self, path: &str) -> Vec<f64> {
         let Some(i) = self.layout.find(path) else {
             return Vec::new();
@@ -45,7 +46,12 @@ impl MemoryStore {
         let rows = decl.rows.unwrap_or(self.extents[i].max) as usize;
         let mut out = vec![f64::NAN; rows * row_len];
         for r in self.records.iter().filter(|r| r.dataset == i) {
-            let Column::F64(v) = &r.values else { continue };
+            let v: Vec<f64> = match &r.values {
+                Column::F64(v) => v.clone(),
+                Column::I64(v) => v.iter().map(|&x| x as f64).collect(),
+                Column::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+                Column::Str(_) => continue,
+            };
             for (k, row) in v.chunks(lane_len.max(1)).enumerate() {
                 let at = (r.first_row as usize + k) * row_len
                     + r.lane.map_or(0, |l| l as usize * lane_len);

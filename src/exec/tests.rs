@@ -1,0 +1,208 @@
+//! The scheduler in one process with the in-memory store: ordering of
+//! records, failures, cancellation, and tasks that pause and resume.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+use super::scheduler::{layout, run_root, Setup};
+use super::transport::Alone;
+use crate::jobs::{
+    Decision, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId,
+};
+use crate::output::{Column, DatasetDecl, Dtype, Layout, MemoryStore, Record, Store};
+
+/// A job of `tasks` tasks; task i writes rows 3i..3i+3 of `values` (row r
+/// holds r + 100 × round), pausing after each of `rounds` rounds.
+struct TestJob {
+    tasks: u64,
+    rounds: u32,
+    fail: Option<u64>,
+    panic: Option<u64>,
+    layout: Layout,
+    rounds_decided: AtomicU32,
+}
+
+impl TestJob {
+    fn new(tasks: u64, rounds: u32) -> Self {
+        let mut layout = Layout::default();
+        layout.add(DatasetDecl::fixed(
+            "values",
+            Dtype::F64,
+            vec![rounds as usize],
+            3 * tasks,
+        ));
+        Self {
+            tasks,
+            rounds,
+            fail: None,
+            panic: None,
+            layout,
+            rounds_decided: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Job for TestJob {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    fn plan(&self, _: u32) -> Plan {
+        // Two runs, the later one costlier: it is handed out first.
+        let half = self.tasks / 2;
+        Plan {
+            runs: vec![
+                PlanRun {
+                    tasks: 0..half,
+                    cost: 1.0,
+                },
+                PlanRun {
+                    tasks: half..self.tasks,
+                    cost: 2.0,
+                },
+            ],
+        }
+    }
+    fn run(
+        &self,
+        task: TaskId,
+        resume: Option<&[u8]>,
+        cx: &mut TaskContext<'_>,
+    ) -> Result<Outcome, TaskError> {
+        let round = resume.map_or(0, |s| u32::from_le_bytes(s.try_into().unwrap()));
+        if Some(task.index) == self.fail && round == self.rounds - 1 {
+            return Err(TaskError::Failed(format!("task {} broke", task.index)));
+        }
+        if Some(task.index) == self.panic {
+            panic!("a bug in task {}", task.index);
+        }
+        if cx.cancelled() {
+            return Err(TaskError::Cancelled);
+        }
+        for row in 3 * task.index..3 * task.index + 3 {
+            // One value per round at column `round`: rewrite the whole row.
+            let mut values = vec![f64::NAN; self.rounds as usize];
+            for (k, v) in values.iter_mut().enumerate().take(round as usize + 1) {
+                *v = row as f64 + 100.0 * k as f64;
+            }
+            cx.emit(Record {
+                dataset: 0,
+                first_row: row,
+                rows: 1,
+                lane: None,
+                values: Column::F64(values),
+            })?;
+        }
+        cx.evaluations = 1;
+        cx.add_progress(1);
+        if round + 1 < self.rounds {
+            Ok(Outcome::Paused((round + 1).to_le_bytes().to_vec()))
+        } else {
+            Ok(Outcome::Done)
+        }
+    }
+    fn round(&self, _: u32, store: &mut dyn Store) -> Result<Decision, JobError> {
+        let r = self.rounds_decided.fetch_add(1, Ordering::SeqCst);
+        // Every row of the round is in the store when the round is decided.
+        let values = store.read_f64(0, 0..3 * self.tasks, None)?;
+        let column = values.iter().skip(r as usize).step_by(self.rounds as usize);
+        assert!(
+            column.clone().all(|v| v.is_finite()),
+            "round {r} incomplete"
+        );
+        Ok(Decision::Continue)
+    }
+    fn describe(&self, _: &mut dyn Write) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn work(&self) -> (u64, &'static str) {
+        (self.tasks * self.rounds as u64, "tasks")
+    }
+    fn report(&self, _: &mut dyn Store, _: &mut dyn Write) -> Result<(), JobError> {
+        Ok(())
+    }
+}
+
+fn run(job: &TestJob, threads: usize) -> (MemoryStore, Result<super::RunStats, String>) {
+    let (layout, timings) = layout(job);
+    let mut store = MemoryStore::new(layout);
+    let setup = Setup {
+        job,
+        transport: &Alone,
+        capacity: vec![threads],
+        started: Instant::now(),
+    };
+    let result = run_root(&setup, &mut store, timings, &mut ()).map_err(|f| f.message);
+    (store, result)
+}
+
+#[test]
+fn every_record_reaches_the_store_whatever_the_threads() {
+    for threads in [1, 3] {
+        let job = TestJob::new(10, 1);
+        let (store, result) = run(&job, threads);
+        let stats = result.unwrap();
+        assert_eq!((stats.tasks, stats.evaluations), (10, 10));
+        let values = store.f64_rows("values");
+        assert_eq!(values, (0..30).map(f64::from).collect::<Vec<_>>());
+        // One timing row per task, every task once.
+        let mut tasks: Vec<f64> = store.f64_rows("timings/task");
+        tasks.sort_by(f64::total_cmp);
+        assert_eq!(tasks, (0..10).map(f64::from).collect::<Vec<_>>());
+        assert!(store.flushes >= 1);
+    }
+}
+
+#[test]
+fn the_costliest_tasks_start_first() {
+    let job = TestJob::new(6, 1);
+    let (store, result) = run(&job, 1);
+    result.unwrap();
+    // With one thread, tasks run in dispatch order: run 3..6 (cost 2) first.
+    assert_eq!(
+        store.f64_rows("timings/task"),
+        vec![3.0, 4.0, 5.0, 0.0, 1.0, 2.0]
+    );
+}
+
+#[test]
+fn paused_tasks_resume_from_their_snapshots_round_after_round() {
+    let job = TestJob::new(5, 3);
+    let (store, result) = run(&job, 2);
+    let stats = result.unwrap();
+    // Three runs of each task (two pauses, one end), two rounds decided.
+    assert_eq!(stats.tasks, 15);
+    assert_eq!(job.rounds_decided.load(Ordering::SeqCst), 2);
+    let values = store.f64_rows("values");
+    for row in 0..15 {
+        for round in 0..3 {
+            assert_eq!(values[row * 3 + round], row as f64 + 100.0 * round as f64);
+        }
+    }
+    assert_eq!(store.f64_rows("timings/task").len(), 15);
+}
+
+#[test]
+fn a_failing_task_ends_the_run_with_its_message() {
+    let mut job = TestJob::new(8, 2);
+    job.fail = Some(6);
+    let (_, result) = run(&job, 2);
+    let message = result.unwrap_err();
+    assert!(
+        message.contains("task 6") && message.contains("broke"),
+        "{message}"
+    );
+    assert!(message.starts_with("rank 0, task 6:"), "{message}");
+}
+
+#[test]
+fn a_panicking_task_is_a_failure_not_a_hang() {
+    let mut job = TestJob::new(4, 1);
+    job.panic = Some(1);
+    let (_, result) = run(&job, 2);
+    let message = result.unwrap_err();
+    assert!(
+        message.contains("panicked") && message.contains("a bug in task 1"),
+        "{message}"
+    );
+}
