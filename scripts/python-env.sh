@@ -31,6 +31,8 @@ requirements=(
     "pytest>=7.4"
     "mpi4py>=3.1"
     "schwimmbad>=0.3"
+    # Reads sampo's R-hat/ESS/MCSE (src/diag/vehtari.rs matches ArviZ 0.23).
+    "arviz>=0.17"
 )
 
 stamp="$venv/.sampo-requirements"
@@ -38,7 +40,7 @@ wanted="$(printf '%s\n' "${requirements[@]}")"
 
 venv_ok() {
     [ -x "$venv/bin/python" ] &&
-        "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest, mpi4py, schwimmbad' >/dev/null 2>&1
+        "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest, mpi4py, schwimmbad, arviz' >/dev/null 2>&1
 }
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && venv_ok; then

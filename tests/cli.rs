@@ -307,3 +307,103 @@ fn version_and_help() {
     let o = sb.sampo(&["--help"]);
     assert!(stdout(&o).contains("sampo run configs/quickstart.toml"));
 }
+
+/// Chains on a correlated Gaussian and on Neal's funnel (whose x are
+/// symmetric about 0 whatever v does).
+const CHAINS: &str = r#"
+[run]
+seed = 17
+[sampler]
+kind = "chains"
+chains = 6
+steps = 20000
+burn = 3000
+[[states]]
+name = "g"
+params = ["a", "b", "c"]
+model = { kind = "gaussian", mean = [1.0, -2.0, 0.5], cov = [[1.0, 0.6, 0.2], [0.6, 2.0, 0.3], [0.2, 0.3, 0.5]] }
+prior = { kind = "uniform", low = [-30.0, -30.0, -30.0], high = [30.0, 30.0, 30.0] }
+[[states]]
+name = "funnel"
+params = ["v", "x1", "x2"]
+model = { kind = "funnel", dim = 3, sigma = 1.5 }
+prior = { kind = "normal", mean = [0.0, 0.0, 0.0], sd = [5.0, 5.0, 5.0] }
+"#;
+
+#[test]
+fn chains_recover_known_means_within_five_mcse() {
+    let sb = Sandbox::new();
+    let spec = sb.write("c.toml", CHAINS);
+    let o = sb.sampo(&["run", spec.to_str().unwrap()]);
+    assert_ok(&o);
+    let out = sb.path("c.h5");
+    let (shape, _) = read_f64(&out, "states/g/chain");
+    assert_eq!(shape, vec![20000, 6, 3]);
+    assert_eq!(read_i64_attr(&out, "states/g", "iteration"), 20000);
+    let (_, mean) = read_f64(&out, "summary/mean");
+    let (_, mcse) = read_f64(&out, "summary/mcse_mean");
+    let (_, rhat) = read_f64(&out, "summary/rhat");
+    let (_, sd) = read_f64(&out, "summary/sd");
+    // Rows: g's a, b, c, then funnel's v, x1, x2.
+    for (row, truth) in [(0, 1.0), (1, -2.0), (2, 0.5), (4, 0.0), (5, 0.0)] {
+        assert!(
+            (mean[row] - truth).abs() < 5.0 * mcse[row],
+            "row {row}: {} ± {}, expected {truth}",
+            mean[row],
+            mcse[row]
+        );
+    }
+    for (row, var) in [(0, 1.0), (1, 2.0), (2, 0.5)] {
+        assert!(
+            (sd[row] * sd[row] - var).abs() < 0.1 * var,
+            "sd {}",
+            sd[row]
+        );
+    }
+    assert!(rhat.iter().all(|&r| r < 1.01), "{rhat:?}");
+    // The table is printed with its diagnostics.
+    let table = stdout(&o);
+    assert!(
+        table.contains("ess_bulk") && table.contains("state funnel"),
+        "{table}"
+    );
+    // The best point of every chain, and of the state.
+    let (shape, best) = read_f64(&out, "states/g/best_log_prob");
+    assert_eq!(shape, vec![6]);
+    assert!(best.iter().all(|b| b.is_finite()));
+}
+
+#[test]
+fn chains_spec_errors_are_located() {
+    let sb = Sandbox::new();
+    for (bad, needle) in [
+        (
+            CHAINS.replace("chains = 6", "chains = 6\nwalkers = 8"),
+            "`walkers` is not a key of [sampler] kind = \"chains\"",
+        ),
+        (
+            CHAINS.replace("chains = 6", "chains = 0"),
+            "chains must be between 1",
+        ),
+        (
+            CHAINS.replace(
+                "burn = 3000",
+                "burn = 3000\n[sampler.stop]\ncheck_every = 0",
+            ),
+            "stop.check_every must be between 1 and max_steps",
+        ),
+        (
+            CHAINS.replace("burn = 3000", "burn = 3000\n[sampler.stop]\nrhat = 1.02"),
+            "with [sampler.stop], the length is stop.max_steps: leave `steps` out",
+        ),
+    ] {
+        let spec = sb.write("bad.toml", &bad);
+        let o = sb.sampo(&["check", spec.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&o).contains("bad.toml:") && stderr(&o).contains(needle),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -116,7 +116,7 @@ impl Autocorr {
 /// The smallest even 2^a 3^b 5^c that is, when it saves at least a quarter of
 /// emcee's length: mixed-radix transforms cost more per point than
 /// power-of-two ones, so a smaller saving is no gain.
-fn fft_size(n: usize) -> usize {
+pub(super) fn fft_size(n: usize) -> usize {
     let pow2 = 2 * n.next_power_of_two();
     let min = (2 * n).saturating_sub(1);
     let mut smooth = pow2;

@@ -5,6 +5,7 @@
 //! registry at the bottom of this file. Executors, the wire format and the
 //! store know tasks, records and datasets — never a kind's internals.
 
+pub mod chains;
 pub mod ensemble;
 
 use std::io::Write;
@@ -328,4 +329,5 @@ macro_rules! registry {
 
 registry! {
     ensemble => Ensemble,
+    chains => Chains,
 }

@@ -406,6 +406,11 @@ fn write_attr(loc: &Location, name: &str, value: &Attr) -> hdf5::Result<()> {
         Attr::U64(v) => scalar(loc, name, v),
         Attr::F64(v) => scalar(loc, name, v),
         Attr::Bool(v) => scalar(loc, name, v),
+        Attr::F64s(values) => loc
+            .new_attr::<f64>()
+            .shape(values.len())
+            .create(name)?
+            .write(values),
         Attr::Strs(list) => {
             let values: Vec<VarLenUnicode> = list.iter().map(|s| to_vlu(s)).collect();
             loc.new_attr::<VarLenUnicode>()

@@ -97,6 +97,7 @@ pub enum Attr {
     I64(i64),
     U64(u64),
     F64(f64),
+    F64s(Vec<f64>),
     Bool(bool),
 }
 

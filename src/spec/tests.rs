@@ -10,6 +10,7 @@ use crate::jobs::ensemble::spec::DEFAULT_DE_SIGMA;
 fn ensemble(spec: &RunSpec, k: usize) -> &EnsembleSettings {
     match &spec.sampler {
         SamplerSpec::Ensemble(e) => &e.states[k],
+        other => panic!("not an ensemble: {other:?}"),
     }
 }
 

@@ -1,0 +1,156 @@
+//! The summary table every kind prints and `sampo summary` shows: one row
+//! per parameter with the diagnostics of Vehtari et al. (2021), and flags
+//! for what should not be trusted.
+
+use std::io::{self, Write};
+
+/// The float columns of every `/summary` table, in order.
+pub const SUMMARY_COLUMNS: [&str; 14] = [
+    "mean",
+    "sd",
+    "mcse_mean",
+    "q05",
+    "q50",
+    "q95",
+    "mcse_q05",
+    "mcse_q50",
+    "mcse_q95",
+    "ess_bulk",
+    "ess_tail",
+    "rhat",
+    "autocorr_time",
+    "acceptance",
+];
+
+/// Thresholds of the flags (Vehtari et al. 2021; emcee's 50 τ).
+pub const RHAT_MAX: f64 = 1.01;
+pub const ESS_MIN: f64 = 400.0;
+pub const TAU_LENGTHS: f64 = 50.0;
+
+/// One parameter's row: `values` in [`SUMMARY_COLUMNS`] order.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+impl SummaryRow {
+    fn get(&self, column: &str) -> f64 {
+        SUMMARY_COLUMNS
+            .iter()
+            .position(|c| *c == column)
+            .and_then(|i| self.values.get(i).copied())
+            .unwrap_or(f64::NAN)
+    }
+
+    /// What should not be trusted in this row: R-hat above 1.01, bulk-ESS
+    /// below 400, a chain shorter than 50 τ (`draws` stored rows per chain),
+    /// a parameter that never moved.
+    pub fn flags(&self, draws: usize) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        let (sd, rhat, ess, tau) = (
+            self.get("sd"),
+            self.get("rhat"),
+            self.get("ess_bulk"),
+            self.get("autocorr_time"),
+        );
+        // NaN fails every test below, and is flagged.
+        let holds = |ok: bool| ok;
+        if !holds(sd > 0.0) {
+            flags.push("never moved");
+            return flags;
+        }
+        if !holds(rhat <= RHAT_MAX) {
+            flags.push("R-hat>1.01");
+        }
+        if !holds(ess >= ESS_MIN) {
+            flags.push("ESS<400");
+        }
+        if !holds(draws as f64 >= TAU_LENGTHS * tau) {
+            flags.push("chain<50τ");
+        }
+        flags
+    }
+}
+
+/// Writes the table: mean, sd, MCSE, 5/50/95%, bulk/tail ESS, R-hat, τ and
+/// flags, then a line naming what the flags mean if any was raised.
+/// `walkers_as_chains`: the "chains" are an ensemble's walkers, which are
+/// not independent, so R-hat and ESS are only indicative.
+pub fn write_table(
+    out: &mut dyn Write,
+    rows: &[SummaryRow],
+    draws: usize,
+    walkers_as_chains: bool,
+) -> io::Result<()> {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(5);
+    writeln!(
+        out,
+        "  {:<width$} {:>11} {:>10} {:>9} {:>11} {:>11} {:>11} {:>8} {:>8} {:>6} {:>7}  flags",
+        "param", "mean", "sd", "mcse", "5%", "50%", "95%", "ess_bulk", "ess_tail", "rhat", "tau"
+    )?;
+    let mut any = false;
+    for r in rows {
+        let flags = r.flags(draws);
+        any |= !flags.is_empty();
+        writeln!(
+            out,
+            "  {:<width$} {:>11.5} {:>10.5} {:>9.2e} {:>11.5} {:>11.5} {:>11.5} {:>8.0} {:>8.0} {:>6.3} {:>7.1}  {}",
+            r.name,
+            r.get("mean"),
+            r.get("sd"),
+            r.get("mcse_mean"),
+            r.get("q05"),
+            r.get("q50"),
+            r.get("q95"),
+            r.get("ess_bulk"),
+            r.get("ess_tail"),
+            r.get("rhat"),
+            r.get("autocorr_time"),
+            flags.join(" "),
+        )?;
+    }
+    if walkers_as_chains {
+        writeln!(
+            out,
+            "  (R-hat and ESS treat the walkers as chains; walkers of one ensemble are not \
+             independent, so these are indicative)"
+        )?;
+    }
+    if any {
+        writeln!(
+            out,
+            "  flagged: R-hat > {RHAT_MAX}, bulk-ESS < {ESS_MIN}, fewer than {TAU_LENGTHS} τ \
+             of draws per chain, or a parameter that never moved: do not trust these estimates \
+             yet (run longer, or check the sampler)"
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(sd: f64, ess: f64, rhat: f64, tau: f64) -> SummaryRow {
+        let mut values = vec![0.0; SUMMARY_COLUMNS.len()];
+        values[1] = sd;
+        values[9] = ess;
+        values[11] = rhat;
+        values[12] = tau;
+        SummaryRow {
+            name: "x".into(),
+            values,
+        }
+    }
+
+    #[test]
+    fn flags_name_what_cannot_be_trusted() {
+        assert!(row(1.0, 1000.0, 1.001, 10.0).flags(1000).is_empty());
+        assert_eq!(row(1.0, 1000.0, 1.02, 10.0).flags(1000), vec!["R-hat>1.01"]);
+        assert_eq!(row(1.0, 100.0, 1.0, 10.0).flags(1000), vec!["ESS<400"]);
+        assert_eq!(row(1.0, 1000.0, 1.0, 30.0).flags(1000), vec!["chain<50τ"]);
+        assert_eq!(row(0.0, 1000.0, 1.0, 1.0).flags(1000), vec!["never moved"]);
+        assert_eq!(row(1.0, f64::NAN, f64::NAN, f64::NAN).flags(10).len(), 3);
+    }
+}

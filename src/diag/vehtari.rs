@@ -1,0 +1,588 @@
+//! The convergence diagnostics of Vehtari, Gelman, Simpson, Carpenter &
+//! Bürkner (2021), "Rank-normalization, folding, and localization", for one
+//! parameter from several chains, computed as ArviZ 0.23 computes them
+//! (checked to 1e-8 against it by `src/diag/fixtures/arviz.json`):
+//! rank-normalised split R-hat (bulk, tail, and the larger), bulk- and
+//! tail-ESS, and the Monte Carlo standard errors of the mean, the sd and
+//! quantiles, with the mean, sd and 5/50/95% quantiles of `az.summary`.
+//!
+//! Input: `chains[c][i]`, draw i of chain c, every chain the same length.
+//!
+//! Memory, for C chains of N draws (CN values), besides the caller's draws:
+//! the draws sorted with their positions, 16 CN bytes (one sort serves every
+//! rank, fold and quantile); one series of CN f64, 8 CN bytes, reused for
+//! the rank-normalised draws, the quantile indicators and the squared
+//! deviations; and for the ESS, FFT buffers of the padded length L ≥ N
+//! (2 L f64 and their plans) and two series of N/2 f64. For 8 chains of
+//! 10^6 draws that is 128 + 64 + ~40 MB. Everything is made once per call
+//! and reused for every chain and series of that call.
+//!
+//! Time: one sort of CN values, 2 CN normal quantiles, and six ESS
+//! estimates of 2C split chains, each a real FFT pair of length L.
+//!
+//! Degenerate input never panics (only chains of unequal lengths, or more
+//! than 2^32 values, do); what comes back then is what ArviZ returns:
+//! - a NaN anywhere: every diagnostic, the mean, sd and quantiles are NaN;
+//! - fewer than 4 draws per chain: the diagnostics are NaN, the mean, sd and
+//!   quantiles are computed;
+//! - one chain: the R-hats are NaN, the rest is computed (on its halves);
+//! - a constant parameter: R-hats NaN (0/0), ESS = the number of split
+//!   draws (ArviZ's convention for a range below 1e-15), MCSE of the mean
+//!   and of quantiles 0, MCSE of the sd NaN (0/0);
+//! - ±∞ among the draws: rank-based values (R-hat, ESS, quantile MCSE) are
+//!   computed; the mean is ±∞ and the sd, the mean's ESS and MCSE and the
+//!   sd's MCSE are NaN.
+//!
+//! ArviZ folds the tail R-hat about the median of the split draws in
+//! `az.rhat`, but about the median of all draws in `az.summary`; the two
+//! differ when the number of draws is odd (the middle draw of each chain is
+//! left out of the split). This module follows `az.rhat`.
+
+use super::beta_quantile::beta_quantile;
+use super::ess::SplitEss;
+use super::pairwise;
+use super::rank;
+
+/// ArviZ's probabilities for an MCSE of a quantile: the order statistics
+/// between which the quantile lies with probability Φ(1) − Φ(−1).
+const MCSE_PROBS: [f64; 2] = [0.1586553, 0.8413447];
+
+/// Diagnostics of one parameter from several chains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamDiagnostics {
+    /// Mean and sd (divisor draws − 1) of all draws.
+    pub mean: f64,
+    pub sd: f64,
+    /// 5% and 95% quantiles (numpy's linear interpolation, the `eti` of
+    /// `az.summary`) and the median (numpy's, as `az.summary`'s).
+    pub q05: f64,
+    pub q50: f64,
+    pub q95: f64,
+    /// Monte Carlo standard errors of the mean, sd and quantiles.
+    pub mcse_mean: f64,
+    pub mcse_sd: f64,
+    pub mcse_q05: f64,
+    pub mcse_q50: f64,
+    pub mcse_q95: f64,
+    /// Bulk-ESS (of the rank-normalised split draws) and tail-ESS (the
+    /// smaller ESS of the 5% and 95% quantile indicators).
+    pub ess_bulk: f64,
+    pub ess_tail: f64,
+    /// Rank-normalised split R-hat of the draws, of the draws folded about
+    /// their median, and the larger of the two.
+    pub rhat_bulk: f64,
+    pub rhat_tail: f64,
+    pub rhat: f64,
+}
+
+/// Every diagnostic of one parameter, sharing one sort and one set of FFT
+/// plans. See the module docs for degenerate input.
+///
+/// # Panics
+/// If the chains differ in length or hold more than 2^32 values in all.
+pub fn diagnose(chains: &[&[f64]]) -> ParamDiagnostics {
+    let mut p = Param::new(chains);
+    let mean = p.mean();
+    let sd = p.sd();
+    let (q05, q50, q95) = if p.has_nan {
+        (f64::NAN, f64::NAN, f64::NAN)
+    } else {
+        let sorted = p.sorted();
+        (
+            sorted.numpy_quantile(0.05),
+            sorted.numpy_median(),
+            sorted.numpy_quantile(0.95),
+        )
+    };
+    let mut d = ParamDiagnostics {
+        mean,
+        sd,
+        q05,
+        q50,
+        q95,
+        mcse_mean: f64::NAN,
+        mcse_sd: f64::NAN,
+        mcse_q05: f64::NAN,
+        mcse_q50: f64::NAN,
+        mcse_q95: f64::NAN,
+        ess_bulk: f64::NAN,
+        ess_tail: f64::NAN,
+        rhat_bulk: f64::NAN,
+        rhat_tail: f64::NAN,
+        rhat: f64::NAN,
+    };
+    if !p.valid(1) {
+        return d;
+    }
+    d.ess_bulk = p.ess_bulk();
+    if p.valid(2) {
+        d.rhat_bulk = p.rhat_bulk();
+        d.rhat_tail = p.rhat_tail();
+        d.rhat = larger(d.rhat_bulk, d.rhat_tail);
+    }
+    let ess_q05 = p.ess_quantile(0.05);
+    let ess_q95 = p.ess_quantile(0.95);
+    let ess_q50 = p.ess_quantile(0.5);
+    d.ess_tail = smaller(ess_q05, ess_q95);
+    d.mcse_mean = sd / p.ess_mean().sqrt();
+    d.mcse_sd = p.mcse_sd();
+    d.mcse_q05 = p.mcse_quantile_with(0.05, ess_q05);
+    d.mcse_q50 = p.mcse_quantile_with(0.5, ess_q50);
+    d.mcse_q95 = p.mcse_quantile_with(0.95, ess_q95);
+    d
+}
+
+/// Rank-normalised split R-hat, the larger of the bulk and tail R-hats
+/// (ArviZ's `rhat(method="rank")`). NaN for fewer than 2 chains or 4 draws,
+/// a NaN draw, or a constant parameter.
+pub fn rhat_rank(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(2) {
+        return f64::NAN;
+    }
+    let bulk = p.rhat_bulk();
+    larger(bulk, p.rhat_tail())
+}
+
+/// R-hat of the rank-normalised split draws (ArviZ's `rhat(method="z_scale")`).
+/// NaN as [`rhat_rank`].
+pub fn rhat_bulk(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(2) {
+        return f64::NAN;
+    }
+    p.rhat_bulk()
+}
+
+/// R-hat of the rank-normalised split draws folded about their median
+/// (ArviZ's `rhat(method="folded")`). NaN as [`rhat_rank`].
+pub fn rhat_tail(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(2) {
+        return f64::NAN;
+    }
+    p.rhat_tail()
+}
+
+/// ESS of the rank-normalised split draws (ArviZ's `ess(method="bulk")`).
+/// NaN for fewer than 4 draws or a NaN draw; the number of split draws for
+/// a constant parameter.
+pub fn ess_bulk(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(1) {
+        return f64::NAN;
+    }
+    p.ess_bulk()
+}
+
+/// The smaller ESS of the indicators of the 5% and 95% quantiles (ArviZ's
+/// `ess(method="tail")`). NaN as [`ess_bulk`].
+pub fn ess_tail(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(1) {
+        return f64::NAN;
+    }
+    let low = p.ess_quantile(0.05);
+    smaller(low, p.ess_quantile(0.95))
+}
+
+/// ESS of the split draws themselves, the ESS behind the MCSE of the mean
+/// (ArviZ's `ess(method="mean")`). NaN as [`ess_bulk`], and with ±∞ draws.
+pub fn ess_mean(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(1) {
+        return f64::NAN;
+    }
+    p.ess_mean()
+}
+
+/// ESS of the indicator of draws at or below the `prob` quantile (ArviZ's
+/// `ess(method="quantile", prob)`). NaN as [`ess_bulk`].
+pub fn ess_quantile(chains: &[&[f64]], prob: f64) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(1) {
+        return f64::NAN;
+    }
+    p.ess_quantile(prob)
+}
+
+/// MCSE of the mean: sd / √ESS of the mean (ArviZ's `mcse(method="mean")`).
+/// NaN as [`ess_mean`]; 0 for a constant parameter.
+pub fn mcse_mean(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(1) {
+        return f64::NAN;
+    }
+    p.sd() / p.ess_mean().sqrt()
+}
+
+/// MCSE of the sd, by the delta method from the ESS of the squared
+/// deviations (ArviZ's `mcse(method="sd")`). NaN as [`ess_mean`], and for
+/// a constant parameter.
+pub fn mcse_sd(chains: &[&[f64]]) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(1) {
+        return f64::NAN;
+    }
+    p.mcse_sd()
+}
+
+/// MCSE of the `prob` quantile (ArviZ's `mcse(method="quantile", prob)`):
+/// half the distance between the order statistics at the 15.9% and 84.1%
+/// points of Beta(ESS·prob + 1, ESS·(1 − prob) + 1), ESS being that of the
+/// quantile's indicator. NaN as [`ess_bulk`]; 0 for a constant parameter.
+pub fn mcse_quantile(chains: &[&[f64]], prob: f64) -> f64 {
+    let mut p = Param::new(chains);
+    if !p.valid(1) {
+        return f64::NAN;
+    }
+    let ess = p.ess_quantile(prob);
+    p.mcse_quantile_with(prob, ess)
+}
+
+/// The `prob` quantile of all draws by numpy's default (linear)
+/// interpolation, as `az.summary`'s `eti` columns. NaN with a NaN draw or
+/// no draws. (`az.summary`'s median, [`ParamDiagnostics::q50`], is
+/// numpy's median, which may differ from this at 0.5 in the last bit.)
+pub fn quantile(chains: &[&[f64]], prob: f64) -> f64 {
+    let mut p = Param::new(chains);
+    if p.has_nan {
+        return f64::NAN;
+    }
+    p.sorted().numpy_quantile(prob)
+}
+
+/// Python's `max(a, b)`, which ArviZ uses: `a` unless `b > a` (so a NaN
+/// first argument wins, a NaN second one loses).
+fn larger(a: f64, b: f64) -> f64 {
+    if b > a {
+        b
+    } else {
+        a
+    }
+}
+
+/// Python's `min(a, b)`: `a` unless `b < a`.
+fn smaller(a: f64, b: f64) -> f64 {
+    if b < a {
+        b
+    } else {
+        a
+    }
+}
+
+/// Draws sorted by value, each with its flat index c · draws + i.
+#[derive(Clone, Copy)]
+struct Sorted<'s>(&'s [(f64, u32)]);
+
+impl Sorted<'_> {
+    fn at(&self, i: usize) -> f64 {
+        self.0[i].0
+    }
+
+    /// numpy's `quantile(x, prob)` (method "linear").
+    fn numpy_quantile(&self, prob: f64) -> f64 {
+        let n = self.0.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        let virtual_index = (n - 1) as f64 * prob;
+        // numpy's `_get_indexes`: -1 stands for the last value, and the
+        // interpolation weight is measured from that index as numpy does.
+        let (prev, next, prev_index) = if virtual_index >= (n - 1) as f64 {
+            (n - 1, n - 1, -1.0)
+        } else if virtual_index < 0.0 {
+            (0, 0, 0.0)
+        } else {
+            let f = virtual_index.floor();
+            (f as usize, f as usize + 1, f)
+        };
+        let gamma = virtual_index - prev_index;
+        let (a, b) = (self.at(prev), self.at(next));
+        // numpy's `_lerp`: from the nearer end.
+        let diff = b - a;
+        if gamma >= 0.5 {
+            b - diff * (1.0 - gamma)
+        } else {
+            a + diff * gamma
+        }
+    }
+
+    /// numpy's `median`: the middle value, or the mean of the middle two.
+    fn numpy_median(&self) -> f64 {
+        let n = self.0.len();
+        match n {
+            0 => f64::NAN,
+            _ if n % 2 == 1 => self.at(n / 2),
+            _ => (self.at(n / 2 - 1) + self.at(n / 2)) / 2.0,
+        }
+    }
+
+    /// scipy's `mstats.mquantiles(x, prob, alphap=1, betap=1)`: ArviZ's
+    /// `_quantile`, behind the quantile indicators. The same interpolation
+    /// as numpy's, written differently, so it can round differently; it
+    /// decides which draws count as at or below the quantile.
+    fn r7_quantile(&self, prob: f64) -> f64 {
+        let n = self.0.len();
+        match n {
+            0 => f64::NAN,
+            1 => self.at(0),
+            _ => {
+                // alphap + prob (1 − alphap − betap) = 1 + prob · (−1).
+                let m = 1.0 - prob;
+                let aleph = n as f64 * prob + m;
+                let k = aleph.clamp(1.0, (n - 1) as f64).floor();
+                let gamma = (aleph - k).clamp(0.0, 1.0);
+                let k = k as usize;
+                (1.0 - gamma) * self.at(k - 1) + gamma * self.at(k)
+            }
+        }
+    }
+}
+
+/// One parameter's draws and the work shared between its diagnostics.
+struct Param<'a> {
+    chains: &'a [&'a [f64]],
+    /// Draws per chain, and per half of a split chain.
+    draws: usize,
+    half: usize,
+    has_nan: bool,
+    /// All draws sorted by value, with their flat index c · draws + i.
+    sorted: Vec<(f64, u32)>,
+    /// One series over the flat index (the middle draws of odd chains are
+    /// not part of the split chains and are left alone).
+    series: Vec<f64>,
+    ess: Option<SplitEss>,
+    group: Vec<u32>,
+}
+
+impl<'a> Param<'a> {
+    fn new(chains: &'a [&'a [f64]]) -> Self {
+        let draws = chains.first().map_or(0, |c| c.len());
+        assert!(
+            chains.iter().all(|c| c.len() == draws),
+            "chains of one parameter must have the same number of draws"
+        );
+        assert!(
+            u32::try_from(chains.len() * draws).is_ok(),
+            "more than 2^32 draws of one parameter"
+        );
+        let has_nan = chains.iter().any(|c| c.iter().any(|v| v.is_nan()));
+        Self {
+            chains,
+            draws,
+            half: draws / 2,
+            has_nan,
+            sorted: Vec::new(),
+            series: Vec::new(),
+            ess: None,
+            group: Vec::new(),
+        }
+    }
+
+    /// ArviZ's `_not_valid` with min_draws = 4: no NaN, enough draws and
+    /// chains.
+    fn valid(&self, min_chains: usize) -> bool {
+        !self.has_nan && self.draws >= 4 && self.chains.len() >= min_chains
+    }
+
+    fn total(&self) -> usize {
+        self.chains.len() * self.draws
+    }
+
+    /// Sorts the draws (once).
+    fn sort(&mut self) {
+        if self.sorted.len() == self.total() && !self.sorted.is_empty() {
+            return;
+        }
+        self.sorted.clear();
+        self.sorted.reserve_exact(self.total());
+        for (c, chain) in self.chains.iter().enumerate() {
+            let base = c * self.draws;
+            self.sorted.extend(
+                chain
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| (v, (base + i) as u32)),
+            );
+        }
+        self.sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    fn sorted(&mut self) -> Sorted<'_> {
+        self.sort();
+        Sorted(&self.sorted)
+    }
+
+    fn mean(&self) -> f64 {
+        pairwise::sum_map(self.chains, |v| v) / self.total() as f64
+    }
+
+    fn sd(&self) -> f64 {
+        pairwise::var_chains(self.chains, 1).sqrt()
+    }
+
+    /// Whether the draw at a flat index is in a split chain (not the middle
+    /// draw of an odd-length chain).
+    fn in_split(draws: usize, half: usize) -> impl Fn(u32) -> bool + Copy {
+        move |j| {
+            let i = j as usize % draws;
+            i < half || i >= draws - half
+        }
+    }
+
+    /// A series over the flat index viewed as split chains, in ArviZ's
+    /// order: the first halves of the chains, then the second halves.
+    fn split<'s>(&self, flat: &'s [f64]) -> Vec<&'s [f64]> {
+        let (n, h) = (self.draws, self.half);
+        let starts = (0..self.chains.len()).map(|c| c * n);
+        let firsts = starts.clone().map(|s| &flat[s..s + h]);
+        let seconds = starts.map(|s| &flat[s + n - h..s + n]);
+        firsts.chain(seconds).collect()
+    }
+
+    /// The split chains of the draws themselves.
+    fn split_draws(&self) -> Vec<&'a [f64]> {
+        let (n, h) = (self.draws, self.half);
+        let firsts = self.chains.iter().map(|c| &c[..h]);
+        let seconds = self.chains.iter().map(|c| &c[n - h..]);
+        firsts.chain(seconds).collect()
+    }
+
+    fn series(&mut self) -> Vec<f64> {
+        let mut s = std::mem::take(&mut self.series);
+        s.resize(self.total(), 0.0);
+        s
+    }
+
+    /// ESS of split chains of this parameter (the plans are made once).
+    fn ess_of(&mut self, split: &[&[f64]]) -> f64 {
+        let half = self.half;
+        self.ess
+            .get_or_insert_with(|| SplitEss::new(half))
+            .ess(split)
+    }
+
+    /// Rank-normalises the split draws into `series`.
+    fn bulk_scores(&mut self) -> Vec<f64> {
+        self.sort();
+        let mut z = self.series();
+        let include = Self::in_split(self.draws, self.half);
+        let count = 2 * self.chains.len() * self.half;
+        let stream = self.sorted.iter().copied().filter(|p| include(p.1));
+        rank::normal_scores(stream, count, &mut z, &mut self.group);
+        z
+    }
+
+    /// Rank-normalises the split draws folded about their median.
+    fn tail_scores(&mut self) -> Vec<f64> {
+        self.sort();
+        let mut z = self.series();
+        let include = Self::in_split(self.draws, self.half);
+        let count = 2 * self.chains.len() * self.half;
+        // numpy's median of the split draws (an even count).
+        let mut kept = self
+            .sorted
+            .iter()
+            .filter(|p| include(p.1))
+            .skip(count / 2 - 1);
+        let (lower, upper) = (
+            kept.next().expect("count ≥ 4").0,
+            kept.next().expect("count ≥ 4").0,
+        );
+        let median = (lower + upper) / 2.0;
+        let stream = rank::folded(&self.sorted, median, include);
+        rank::normal_scores(stream, count, &mut z, &mut self.group);
+        z
+    }
+
+    fn rhat_bulk(&mut self) -> f64 {
+        let z = self.bulk_scores();
+        let r = rank::split_rhat(&self.split(&z));
+        self.series = z;
+        r
+    }
+
+    fn rhat_tail(&mut self) -> f64 {
+        let z = self.tail_scores();
+        let r = rank::split_rhat(&self.split(&z));
+        self.series = z;
+        r
+    }
+
+    fn ess_bulk(&mut self) -> f64 {
+        let z = self.bulk_scores();
+        let split = self.split(&z);
+        let e = self.ess_of(&split);
+        drop(split);
+        self.series = z;
+        e
+    }
+
+    fn ess_quantile(&mut self, prob: f64) -> f64 {
+        let threshold = self.sorted().r7_quantile(prob);
+        let mut s = self.series();
+        for (c, chain) in self.chains.iter().enumerate() {
+            let out = &mut s[c * self.draws..(c + 1) * self.draws];
+            for (o, &v) in out.iter_mut().zip(chain.iter()) {
+                *o = if v <= threshold { 1.0 } else { 0.0 };
+            }
+        }
+        let split = self.split(&s);
+        let e = self.ess_of(&split);
+        drop(split);
+        self.series = s;
+        e
+    }
+
+    fn ess_mean(&mut self) -> f64 {
+        let split = self.split_draws();
+        self.ess_of(&split)
+    }
+
+    /// ArviZ's `_mcse_sd`.
+    fn mcse_sd(&mut self) -> f64 {
+        let mean = self.mean();
+        let mut s = self.series();
+        for (c, chain) in self.chains.iter().enumerate() {
+            let out = &mut s[c * self.draws..(c + 1) * self.draws];
+            for (o, &v) in out.iter_mut().zip(chain.iter()) {
+                *o = (v - mean) * (v - mean);
+            }
+        }
+        // ArviZ checks the squared deviations for NaN (from ±∞ draws)
+        // before splitting, middle draws included.
+        let ess = if s.iter().any(|v| v.is_nan()) {
+            f64::NAN
+        } else {
+            let split = self.split(&s);
+            self.ess_of(&split)
+        };
+        let total = self.total() as f64;
+        let evar = pairwise::sum(&s) / total;
+        let fourth = pairwise::sum_map(&[&s], |v| v * v) / total;
+        self.series = s;
+        let varvar = (fourth - evar * evar) / ess;
+        let varsd = varvar / evar / 4.0;
+        varsd.sqrt()
+    }
+
+    /// ArviZ's `_mcse_quantile`, given the ESS of the quantile's indicator.
+    fn mcse_quantile_with(&mut self, prob: f64, ess: f64) -> f64 {
+        let sorted = self.sorted();
+        let (a, b) = (ess * prob + 1.0, ess * (1.0 - prob) + 1.0);
+        let size = sorted.0.len() as f64;
+        let lower = beta_quantile(MCSE_PROBS[0], a, b) * size - 1.0;
+        let upper = beta_quantile(MCSE_PROBS[1], a, b) * size - 1.0;
+        // np.nanmax((lower, 0)) and np.nanmin((upper, size - 1)).
+        let lower = if lower.is_nan() { 0.0 } else { lower.max(0.0) };
+        let upper = if upper.is_nan() {
+            size - 1.0
+        } else {
+            upper.min(size - 1.0)
+        };
+        let th1 = sorted.at(lower.floor() as usize);
+        let th2 = sorted.at(upper.ceil() as usize);
+        (th2 - th1) / 2.0
+    }
+}

@@ -1,0 +1,610 @@
+//! `kind = "chains"`: many independent adaptive-Metropolis chains per state
+//! (fastSuStaIn's pattern), each its own task with its own random stream
+//! keyed by (seed, kind, state, chain), spread over ranks and threads.
+//!
+//! With `[sampler.stop]` the chains advance in rounds of `check_every`
+//! steps: each pauses, rank 0 computes R-hat and bulk-ESS from the rows
+//! written (in chain order, so the decision is the same whatever the
+//! layout), and either every chain goes on from its snapshot or the run
+//! ends. Until every state has converged, all go on.
+//!
+//! Output, per state: emcee's layout at `/states/<state>` with axis 1 the
+//! chain (`chain`: rows × chains × ndim), the best point of each chain
+//! (`best_position`, `best_log_prob`) and of the state (attributes), and one
+//! `/summary` table with a row per state and parameter.
+
+pub mod metropolis;
+pub mod spec;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use self::metropolis::{Chain, ChainError};
+use crate::diag::{self, ParamDiagnostics};
+use crate::jobs::{
+    Decision, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId,
+};
+use crate::model::Posterior;
+use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store, VERSION};
+use crate::seed::TaskKey;
+use crate::spec::{Init, RunSpec};
+pub(crate) use spec::resolve;
+use spec::ChainSettings;
+pub use spec::Spec;
+
+/// The stream domain of this kind: chains never share a stream with an
+/// ensemble's walkers of the same state.
+const CHAINS_DOMAIN: u64 = (1 << 63) | 2;
+
+/// Tries at most this many prior draws for a start with a finite posterior.
+const START_TRIES: usize = 1000;
+
+pub fn job(spec: Arc<RunSpec>) -> Box<dyn Job> {
+    Box::new(ChainsJob::new(spec))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct StateSets {
+    chain: usize,
+    log_prob: usize,
+    accepted: usize,
+    best_position: usize,
+    best_log_prob: usize,
+}
+
+use crate::diag::SUMMARY_COLUMNS;
+
+pub struct ChainsJob {
+    spec: Arc<RunSpec>,
+    layout: Layout,
+    sets: Vec<StateSets>,
+    /// `/summary`: state, param, then the float columns.
+    summary: usize,
+    summary_base: Vec<u64>,
+}
+
+fn spec_of(spec: &RunSpec) -> &Spec {
+    #[allow(unreachable_patterns)]
+    match &spec.sampler {
+        crate::jobs::SamplerSpec::Chains(s) => s,
+        _ => unreachable!("a chains job is built from a chains spec"),
+    }
+}
+
+impl ChainsJob {
+    pub fn new(spec: Arc<RunSpec>) -> Self {
+        let s = spec_of(&spec);
+        let c = s.chains;
+        let mut layout = Layout::default();
+        let mut sets = Vec::new();
+        for (st, cs) in spec.states.iter().zip(&s.states) {
+            let d = st.dim();
+            let group = format!("states/{}", st.name);
+            layout.group(
+                group.clone(),
+                vec![
+                    ("nwalkers".into(), Attr::I64(c as i64)),
+                    ("ndim".into(), Attr::I64(d as i64)),
+                    ("iteration".into(), Attr::I64(0)),
+                    ("has_blobs".into(), Attr::Bool(false)),
+                    ("version".into(), Attr::Str(VERSION.into())),
+                    ("kind".into(), Attr::Str("chains".into())),
+                    ("state".into(), Attr::Str(st.name.clone())),
+                    ("params".into(), Attr::Strs(st.params.clone())),
+                    ("thin".into(), Attr::U64(cs.thin as u64)),
+                    ("burn".into(), Attr::U64(cs.burn as u64)),
+                    ("burn_rows".into(), Attr::U64(cs.burn_rows() as u64)),
+                ],
+            );
+            sets.push(StateSets {
+                chain: layout.add(
+                    DatasetDecl::growing(format!("{group}/chain"), Dtype::F64, vec![c, d])
+                        .with_lanes()
+                        .with_extent_attr(group.clone(), "iteration"),
+                ),
+                log_prob: layout.add(
+                    DatasetDecl::growing(format!("{group}/log_prob"), Dtype::F64, vec![c])
+                        .with_lanes(),
+                ),
+                accepted: layout.add(
+                    DatasetDecl::fixed(format!("{group}/accepted"), Dtype::F64, vec![], c as u64)
+                        .with_init(Column::F64(vec![0.0; c])),
+                ),
+                best_position: layout.add(DatasetDecl::fixed(
+                    format!("{group}/best_position"),
+                    Dtype::F64,
+                    vec![d],
+                    c as u64,
+                )),
+                best_log_prob: layout.add(DatasetDecl::fixed(
+                    format!("{group}/best_log_prob"),
+                    Dtype::F64,
+                    vec![],
+                    c as u64,
+                )),
+            });
+            layout.add(
+                DatasetDecl::fixed(
+                    format!("{group}/param_names"),
+                    Dtype::Str(64),
+                    vec![],
+                    d as u64,
+                )
+                .with_init(Column::Str(st.params.clone())),
+            );
+        }
+        let mut summary_base = Vec::new();
+        let mut rows = 0u64;
+        for st in &spec.states {
+            summary_base.push(rows);
+            rows += st.dim() as u64;
+        }
+        layout.group(
+            "summary",
+            vec![(
+                "description".into(),
+                Attr::Str(
+                    "one row per state and parameter, after burn-in, over all chains: \
+                     rank-normalised split R-hat, bulk/tail ESS and MCSE as in Vehtari et al. \
+                     (2021); autocorr_time in stored rows"
+                        .into(),
+                ),
+            )],
+        );
+        let names: Vec<String> = spec
+            .states
+            .iter()
+            .flat_map(|st| vec![st.name.clone(); st.dim()])
+            .collect();
+        let params: Vec<String> = spec
+            .states
+            .iter()
+            .flat_map(|st| st.params.clone())
+            .collect();
+        let summary = layout.add(
+            DatasetDecl::fixed("summary/state", Dtype::Str(64), vec![], rows)
+                .with_init(Column::Str(names)),
+        );
+        layout.add(
+            DatasetDecl::fixed("summary/param", Dtype::Str(64), vec![], rows)
+                .with_init(Column::Str(params)),
+        );
+        for name in SUMMARY_COLUMNS {
+            layout.add(DatasetDecl::fixed(
+                format!("summary/{name}"),
+                Dtype::F64,
+                vec![],
+                rows,
+            ));
+        }
+        Self {
+            spec,
+            layout,
+            sets,
+            summary,
+            summary_base,
+        }
+    }
+
+    fn settings(&self, state: usize) -> &ChainSettings {
+        &spec_of(&self.spec).states[state]
+    }
+
+    fn chains(&self) -> usize {
+        spec_of(&self.spec).chains
+    }
+
+    /// (state, chain) of a task: indices are state-major.
+    fn task_of(&self, index: u64) -> (usize, usize) {
+        let c = self.chains() as u64;
+        ((index / c) as usize, (index % c) as usize)
+    }
+
+    /// The iteration at which a chain pauses next (or ends).
+    fn target(&self, state: usize, iteration: usize) -> usize {
+        let total = self.settings(state).steps;
+        match &spec_of(&self.spec).stop {
+            Some(stop) => ((iteration / stop.check_every + 1) * stop.check_every).min(total),
+            None => total,
+        }
+    }
+
+    /// Diagnostics of every parameter of a state from the rows written after
+    /// burn-in, chain by chain (chain order: the same whatever the layout).
+    fn diagnose(
+        &self,
+        state: usize,
+        store: &mut dyn Store,
+    ) -> Result<Vec<(ParamDiagnostics, f64)>, JobError> {
+        let sets = self.sets[state];
+        let d = self.spec.states[state].dim();
+        let rows = store.rows_written(sets.chain);
+        let burn = (self.settings(state).burn_rows() as u64).min(rows);
+        let mut per_param: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(self.chains()); d];
+        for c in 0..self.chains() {
+            let values = store.read_f64(sets.chain, burn..rows, Some(c as u64))?;
+            for (k, series) in per_param.iter_mut().enumerate() {
+                series.push(values.iter().skip(k).step_by(d).copied().collect());
+            }
+        }
+        Ok(per_param
+            .iter()
+            .map(|chains| {
+                let slices: Vec<&[f64]> = chains.iter().map(Vec::as_slice).collect();
+                let tau = if slices.first().is_some_and(|s| s.len() > 1) {
+                    diag::integrated_time(chains)
+                } else {
+                    f64::NAN
+                };
+                (diag::diagnose(&slices), tau)
+            })
+            .collect())
+    }
+}
+
+/// A chain task's state between rounds, as plain data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Snapshot {
+    chain: Chain,
+    /// Acceptances at the stored iterations (emcee's `accepted`).
+    stored_accepted: u64,
+    rows: u64,
+}
+
+impl Job for ChainsJob {
+    fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn plan(&self, _stage: u32) -> Plan {
+        let c = self.chains() as u64;
+        let runs = self
+            .spec
+            .states
+            .iter()
+            .enumerate()
+            .map(|(s, st)| PlanRun {
+                tasks: s as u64 * c..(s as u64 + 1) * c,
+                cost: self.target(s, 0) as f64 * (st.cost_us as f64 + 0.05 * st.dim() as f64),
+            })
+            .collect();
+        Plan { runs }
+    }
+
+    fn run(
+        &self,
+        task: TaskId,
+        resume: Option<&[u8]>,
+        cx: &mut TaskContext<'_>,
+    ) -> Result<Outcome, TaskError> {
+        let (state, c) = self.task_of(task.index);
+        let spec = &self.spec;
+        let st = &spec.states[state];
+        let settings = self.settings(state);
+        let sets = self.sets[state];
+        let fail = |message: String| {
+            TaskError::Failed(format!(
+                "chains: state `{}`, chain {c} (seed {}): {message}",
+                st.name, spec.seed
+            ))
+        };
+        let mut posterior = Posterior::from_state(st).map_err(|e| fail(e.to_string()))?;
+        if let Some(after) = super::ensemble::injected_fault(&st.name) {
+            posterior = posterior.fail_after(after);
+        }
+        let mut snap = match resume {
+            Some(bytes) => postcard::from_bytes::<Snapshot>(bytes)
+                .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,
+            None => Snapshot {
+                chain: start_chain(&posterior, settings, spec.seed, state, c)
+                    .map_err(|e| fail(e.to_string()))?,
+                stored_accepted: 0,
+                rows: 0,
+            },
+        };
+        let d = st.dim();
+        let target = self.target(state, snap.chain.iteration());
+        let lane = Some(c as u64);
+        let mut positions = Vec::new();
+        let mut log_probs = Vec::new();
+        let mut clock = EmitClock::default();
+        while snap.chain.iteration() < target {
+            if cx.cancelled() {
+                return Err(TaskError::Cancelled);
+            }
+            let before = snap.chain.accepted();
+            snap.chain
+                .step(&posterior, &settings.metropolis)
+                .map_err(|e| fail(e.to_string()))?;
+            cx.add_progress(1);
+            let it = snap.chain.iteration();
+            if it % settings.thin == 0 {
+                snap.stored_accepted += snap.chain.accepted() - before;
+                positions.extend_from_slice(snap.chain.position());
+                log_probs.push(snap.chain.log_prob());
+            }
+            let last = it == target;
+            if !log_probs.is_empty() && (last || log_probs.len() * d >= 1 << 17 || clock.due()) {
+                let rows = log_probs.len() as u64;
+                cx.emit(Record {
+                    dataset: sets.chain,
+                    first_row: snap.rows,
+                    rows,
+                    lane,
+                    values: Column::F64(std::mem::take(&mut positions)),
+                })?;
+                cx.emit(Record {
+                    dataset: sets.log_prob,
+                    first_row: snap.rows,
+                    rows,
+                    lane,
+                    values: Column::F64(std::mem::take(&mut log_probs)),
+                })?;
+                snap.rows += rows;
+            }
+        }
+        let one = |dataset, values| Record {
+            dataset,
+            first_row: c as u64,
+            rows: 1,
+            lane: None,
+            values,
+        };
+        cx.emit(one(
+            sets.accepted,
+            Column::F64(vec![snap.stored_accepted as f64]),
+        ))?;
+        let (best, best_lp) = snap.chain.best();
+        cx.emit(one(sets.best_position, Column::F64(best.to_vec())))?;
+        cx.emit(one(sets.best_log_prob, Column::F64(vec![best_lp])))?;
+        cx.evaluations = snap.chain.evaluations();
+        cx.nan_evaluations = snap.chain.nan_count();
+        if snap.chain.iteration() >= settings.steps {
+            Ok(Outcome::Done)
+        } else {
+            let bytes =
+                postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
+            Ok(Outcome::Paused(bytes))
+        }
+    }
+
+    fn round(&self, _stage: u32, store: &mut dyn Store) -> Result<Decision, JobError> {
+        let Some(stop) = &spec_of(&self.spec).stop else {
+            return Ok(Decision::Continue);
+        };
+        for state in 0..self.spec.states.len() {
+            let rows = store.rows_written(self.sets[state].chain) as usize;
+            // Not before the burn-in is over and some rows are kept.
+            if rows <= self.settings(state).burn_rows() + 1 {
+                return Ok(Decision::Continue);
+            }
+            let converged = self
+                .diagnose(state, store)?
+                .iter()
+                .all(|(p, _)| p.rhat <= stop.rhat && p.ess_bulk >= stop.ess);
+            if !converged {
+                return Ok(Decision::Continue);
+            }
+        }
+        Ok(Decision::Finish)
+    }
+
+    fn finish_stage(&self, _stage: u32, store: &mut dyn Store) -> Result<Vec<u8>, JobError> {
+        let accepted_all: Vec<f64> = (0..self.spec.states.len())
+            .map(|s| store.read_f64(self.sets[s].accepted, 0..self.chains() as u64, None))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .map(|a| a.iter().sum::<f64>())
+            .collect();
+        for (state, st) in self.spec.states.iter().enumerate() {
+            let diagnostics = self.diagnose(state, store)?;
+            let rows = store.rows_written(self.sets[state].chain);
+            let acceptance = accepted_all[state] / (rows.max(1) as f64 * self.chains() as f64);
+            let first = self.summary_base[state];
+            let d = st.dim() as u64;
+            let columns: Vec<Vec<f64>> = vec![
+                diagnostics.iter().map(|(p, _)| p.mean).collect(),
+                diagnostics.iter().map(|(p, _)| p.sd).collect(),
+                diagnostics.iter().map(|(p, _)| p.mcse_mean).collect(),
+                diagnostics.iter().map(|(p, _)| p.q05).collect(),
+                diagnostics.iter().map(|(p, _)| p.q50).collect(),
+                diagnostics.iter().map(|(p, _)| p.q95).collect(),
+                diagnostics.iter().map(|(p, _)| p.mcse_q05).collect(),
+                diagnostics.iter().map(|(p, _)| p.mcse_q50).collect(),
+                diagnostics.iter().map(|(p, _)| p.mcse_q95).collect(),
+                diagnostics.iter().map(|(p, _)| p.ess_bulk).collect(),
+                diagnostics.iter().map(|(p, _)| p.ess_tail).collect(),
+                diagnostics.iter().map(|(p, _)| p.rhat).collect(),
+                diagnostics.iter().map(|(_, tau)| *tau).collect(),
+                vec![acceptance; d as usize],
+            ];
+            for (k, values) in columns.into_iter().enumerate() {
+                store.write(Record {
+                    dataset: self.summary + 2 + k,
+                    first_row: first,
+                    rows: d,
+                    lane: None,
+                    values: Column::F64(values),
+                })?;
+            }
+            // The best point of the state, over its chains.
+            let best_lp = store.read_f64(
+                self.sets[state].best_log_prob,
+                0..self.chains() as u64,
+                None,
+            )?;
+            if let Some((c, lp)) = best_lp
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_nan())
+                .max_by(|a, b| a.1.total_cmp(b.1))
+            {
+                let pos =
+                    store.read_f64(self.sets[state].best_position, c as u64..c as u64 + 1, None)?;
+                let group = format!("states/{}", st.name);
+                store.set_attr(&group, "best_chain", Attr::U64(c as u64))?;
+                store.set_attr(&group, "best_log_prob", Attr::F64(*lp))?;
+                store.set_attr(&group, "best_position", Attr::F64s(pos))?;
+            }
+            let stopped = rows as usize * self.settings(state).thin;
+            store.set_attr(
+                &format!("states/{}", st.name),
+                "steps",
+                Attr::U64(stopped as u64),
+            )?;
+        }
+        if let Some(stop) = &spec_of(&self.spec).stop {
+            let converged = (0..self.spec.states.len()).all(|s| {
+                store.rows_written(self.sets[s].chain) as usize * self.settings(s).thin
+                    < stop.max_steps
+            });
+            store.set_attr("/", "converged", Attr::Bool(converged))?;
+        }
+        Ok(Vec::new())
+    }
+
+    fn describe(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let s = spec_of(&self.spec);
+        writeln!(
+            out,
+            "kind      chains ({} adaptive-Metropolis chains per state)",
+            s.chains
+        )?;
+        if let Some(stop) = &s.stop {
+            writeln!(
+                out,
+                "stop      R-hat ≤ {} and bulk-ESS ≥ {} for every parameter, checked every {} steps, at most {} steps",
+                stop.rhat, stop.ess, stop.check_every, stop.max_steps
+            )?;
+        }
+        writeln!(out, "states")?;
+        let width = self
+            .spec
+            .states
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(5);
+        writeln!(
+            out,
+            "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  init / model",
+            "name", "dim", "chains", "steps", "burn", "thin", "cost_us"
+        )?;
+        let mut bytes = 0.0;
+        for (st, cs) in self.spec.states.iter().zip(&s.states) {
+            let init = match cs.init {
+                Init::Prior => "prior",
+                Init::Ball { .. } => "ball",
+            };
+            writeln!(
+                out,
+                "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  {init} / {}",
+                st.name,
+                st.dim(),
+                s.chains,
+                cs.steps,
+                cs.burn,
+                cs.thin,
+                st.cost_us,
+                st.model.kind_name()
+            )?;
+            bytes += ((cs.steps / cs.thin) * s.chains * (st.dim() + 1) * 8) as f64;
+        }
+        writeln!(
+            out,
+            "size      at most about {} (chains and log-probabilities)",
+            crate::report::human_bytes(bytes)
+        )
+    }
+
+    fn work(&self) -> (u64, &'static str) {
+        let s = spec_of(&self.spec);
+        let steps: u64 = s.states.iter().map(|c| c.steps as u64).sum();
+        (steps * s.chains as u64, "chain-steps")
+    }
+
+    fn report(&self, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), JobError> {
+        for (state, st) in self.spec.states.iter().enumerate() {
+            let rows = self.summary_base[state]..self.summary_base[state] + st.dim() as u64;
+            let cols: Vec<Vec<f64>> = (0..SUMMARY_COLUMNS.len())
+                .map(|k| store.read_f64(self.summary + 2 + k, rows.clone(), None))
+                .collect::<Result<_, _>>()?;
+            let kept = store.rows_written(self.sets[state].chain) as usize;
+            let settings = self.settings(state);
+            writeln!(
+                out,
+                "state {}: {} chains × {} steps ({} stored rows after burn-in each), acceptance {:.3}",
+                st.name,
+                self.chains(),
+                kept * settings.thin,
+                kept.saturating_sub(settings.burn_rows()),
+                cols[13].first().copied().unwrap_or(f64::NAN)
+            )?;
+            let table: Vec<diag::SummaryRow> = st
+                .params
+                .iter()
+                .enumerate()
+                .map(|(k, name)| diag::SummaryRow {
+                    name: name.clone(),
+                    values: cols.iter().map(|c| c[k]).collect(),
+                })
+                .collect();
+            diag::write_table(
+                out,
+                &table,
+                kept.saturating_sub(settings.burn_rows()),
+                false,
+            )?;
+        }
+        if let Some(stop) = &spec_of(&self.spec).stop {
+            let unconverged = (0..self.spec.states.len()).any(|s| {
+                store.rows_written(self.sets[s].chain) as usize * self.settings(s).thin
+                    >= stop.max_steps
+            });
+            if unconverged {
+                tracing::warn!("stopped at max_steps = {} without reaching R-hat ≤ {} and bulk-ESS ≥ {} (attribute `converged` = false)", stop.max_steps, stop.rhat, stop.ess);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A chain's start: a prior draw (retried until its posterior is finite) or
+/// a point of the ball, from the chain's own stream.
+fn start_chain(
+    posterior: &Posterior,
+    settings: &ChainSettings,
+    seed: u64,
+    state: usize,
+    chain: usize,
+) -> Result<Chain, ChainError> {
+    use rand::RngExt;
+    let key = TaskKey {
+        seed,
+        state: state as u64,
+        replicate: CHAINS_DOMAIN,
+    };
+    let mut rng = key.stream(chain as u64);
+    let d = posterior.dim();
+    let mut x = vec![0.0; d];
+    let mut last = None;
+    for _ in 0..START_TRIES {
+        match &settings.init {
+            Init::Prior => posterior.prior().sample(&mut rng, &mut x),
+            Init::Ball { center, radius } => {
+                for ((xi, c), r) in x.iter_mut().zip(center).zip(radius) {
+                    *xi = c + r * rng.sample::<f64, _>(rand_distr::StandardNormal);
+                }
+            }
+        }
+        match Chain::start(posterior, &settings.metropolis, x.clone(), rng.clone()) {
+            Ok(chain) => return Ok(chain),
+            Err(e @ ChainError::NoFiniteStart { .. }) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one try"))
+}
