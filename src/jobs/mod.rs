@@ -261,6 +261,54 @@ pub trait Job: Send + Sync {
     fn report(&self, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), JobError>;
 }
 
+/// Declares the group of one state's chain in emcee's HDFBackend layout
+/// (`nwalkers`, `ndim`, `iteration`, `has_blobs`, `version`), with the
+/// state's name, parameter names (an attribute and a fixed-length dataset),
+/// thin and burn, plus the kind's own `extra` attributes.
+pub(crate) struct EmceeGroup<'a> {
+    pub path: &'a str,
+    pub state: &'a StateSpec,
+    /// Walkers, or chains (axis 1 of `chain`).
+    pub walkers: usize,
+    pub thin: usize,
+    pub burn: usize,
+    pub extra: Vec<(String, crate::output::Attr)>,
+}
+
+impl EmceeGroup<'_> {
+    pub fn declare(self, layout: &mut Layout) {
+        use crate::output::{Attr, Column, DatasetDecl, Dtype};
+        let st = self.state;
+        let mut attrs = vec![
+            // emcee's HDFBackend reads these five.
+            ("nwalkers".into(), Attr::I64(self.walkers as i64)),
+            ("ndim".into(), Attr::I64(st.dim() as i64)),
+            ("iteration".into(), Attr::I64(0)),
+            ("has_blobs".into(), Attr::Bool(false)),
+            ("version".into(), Attr::Str(crate::output::VERSION.into())),
+            ("state".into(), Attr::Str(st.name.clone())),
+            ("params".into(), Attr::Strs(st.params.clone())),
+            ("thin".into(), Attr::U64(self.thin as u64)),
+            ("burn".into(), Attr::U64(self.burn as u64)),
+            (
+                "burn_rows".into(),
+                Attr::U64((self.burn / self.thin) as u64),
+            ),
+        ];
+        attrs.extend(self.extra);
+        layout.group(self.path, attrs);
+        layout.add(
+            DatasetDecl::fixed(
+                format!("{}/param_names", self.path),
+                Dtype::Str(crate::spec::NAME_MAX),
+                vec![],
+                st.dim() as u64,
+            )
+            .with_init(Column::Str(st.params.clone())),
+        );
+    }
+}
+
 /// What a kind's spec resolver is given: the shared resolver (for located
 /// errors), the raw `[sampler]` table, and the states.
 pub(crate) struct SamplerContext<'a> {

@@ -24,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use self::metropolis::{Chain, ChainError};
 use crate::diag::{self, ParamDiagnostics};
 use crate::jobs::{
-    Decision, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId,
+    Decision, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError,
+    TaskId,
 };
 use crate::model::Posterior;
-use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store, VERSION};
+use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
 use crate::seed::TaskKey;
 use crate::spec::{Init, RunSpec};
 pub(crate) use spec::resolve;
@@ -82,22 +83,15 @@ impl ChainsJob {
         for (st, cs) in spec.states.iter().zip(&s.states) {
             let d = st.dim();
             let group = format!("states/{}", st.name);
-            layout.group(
-                group.clone(),
-                vec![
-                    ("nwalkers".into(), Attr::I64(c as i64)),
-                    ("ndim".into(), Attr::I64(d as i64)),
-                    ("iteration".into(), Attr::I64(0)),
-                    ("has_blobs".into(), Attr::Bool(false)),
-                    ("version".into(), Attr::Str(VERSION.into())),
-                    ("kind".into(), Attr::Str("chains".into())),
-                    ("state".into(), Attr::Str(st.name.clone())),
-                    ("params".into(), Attr::Strs(st.params.clone())),
-                    ("thin".into(), Attr::U64(cs.thin as u64)),
-                    ("burn".into(), Attr::U64(cs.burn as u64)),
-                    ("burn_rows".into(), Attr::U64(cs.burn_rows() as u64)),
-                ],
-            );
+            EmceeGroup {
+                path: &group,
+                state: st,
+                walkers: c,
+                thin: cs.thin,
+                burn: cs.burn,
+                extra: vec![("kind".into(), Attr::Str("chains".into()))],
+            }
+            .declare(&mut layout);
             sets.push(StateSets {
                 chain: layout.add(
                     DatasetDecl::growing(format!("{group}/chain"), Dtype::F64, vec![c, d])
@@ -125,15 +119,6 @@ impl ChainsJob {
                     c as u64,
                 )),
             });
-            layout.add(
-                DatasetDecl::fixed(
-                    format!("{group}/param_names"),
-                    Dtype::Str(64),
-                    vec![],
-                    d as u64,
-                )
-                .with_init(Column::Str(st.params.clone())),
-            );
         }
         let mut summary_base = Vec::new();
         let mut rows = 0u64;
@@ -164,12 +149,22 @@ impl ChainsJob {
             .flat_map(|st| st.params.clone())
             .collect();
         let summary = layout.add(
-            DatasetDecl::fixed("summary/state", Dtype::Str(64), vec![], rows)
-                .with_init(Column::Str(names)),
+            DatasetDecl::fixed(
+                "summary/state",
+                Dtype::Str(crate::spec::NAME_MAX),
+                vec![],
+                rows,
+            )
+            .with_init(Column::Str(names)),
         );
         layout.add(
-            DatasetDecl::fixed("summary/param", Dtype::Str(64), vec![], rows)
-                .with_init(Column::Str(params)),
+            DatasetDecl::fixed(
+                "summary/param",
+                Dtype::Str(crate::spec::NAME_MAX),
+                vec![],
+                rows,
+            )
+            .with_init(Column::Str(params)),
         );
         for name in SUMMARY_COLUMNS {
             layout.add(DatasetDecl::fixed(

@@ -23,11 +23,11 @@ pub use spec::Spec;
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
 use crate::diag::{ChainAccumulator, ChainSummary};
 use crate::jobs::{
-    Collective, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId,
-    Vote,
+    Collective, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext,
+    TaskError, TaskId, Vote,
 };
 use crate::model::Posterior;
-use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store, VERSION};
+use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
 use crate::seed::TaskKey;
 use crate::spec::RunSpec;
 
@@ -76,26 +76,25 @@ impl EnsembleJob {
         for (st, e) in spec.states.iter().zip(settings(&spec)) {
             let (w, d) = (e.walkers, st.dim());
             let chunk = rows_per_block(w, d, e.stored_rows());
-            let mut attrs = vec![
-                // emcee's HDFBackend reads these five.
-                ("nwalkers".into(), Attr::I64(w as i64)),
-                ("ndim".into(), Attr::I64(d as i64)),
-                ("iteration".into(), Attr::I64(0)),
-                ("has_blobs".into(), Attr::Bool(false)),
-                ("version".into(), Attr::Str(VERSION.into())),
-                ("state".into(), Attr::Str(st.name.clone())),
-                ("params".into(), Attr::Strs(st.params.clone())),
-                ("thin".into(), Attr::U64(e.thin as u64)),
-                ("burn".into(), Attr::U64(e.burn as u64)),
-                ("burn_rows".into(), Attr::U64(e.burn_rows() as u64)),
-            ];
             let group = if reps == 1 {
                 format!("states/{}", st.name)
             } else {
-                attrs.push(("replicates".into(), Attr::U64(reps as u64)));
                 format!("replicates/{}", st.name)
             };
-            layout.group(group.clone(), attrs);
+            let extra = if reps == 1 {
+                Vec::new()
+            } else {
+                vec![("replicates".into(), Attr::U64(reps as u64))]
+            };
+            EmceeGroup {
+                path: &group,
+                state: st,
+                walkers: w,
+                thin: e.thin,
+                burn: e.burn,
+                extra,
+            }
+            .declare(&mut layout);
             let (chain, log_prob, accepted) = if reps == 1 {
                 (
                     DatasetDecl::growing(format!("{group}/chain"), Dtype::F64, vec![w, d]),
@@ -126,15 +125,6 @@ impl EnsembleJob {
                 log_prob: layout.add(log_prob.with_chunk_rows(chunk)),
                 accepted: layout.add(accepted),
             });
-            layout.add(
-                DatasetDecl::fixed(
-                    format!("{group}/param_names"),
-                    Dtype::Str(64),
-                    vec![],
-                    d as u64,
-                )
-                .with_init(Column::Str(st.params.clone())),
-            );
         }
         let mut summary_base = Vec::new();
         let mut rows = 0u64;
@@ -156,7 +146,7 @@ impl EnsembleJob {
         let summary = SummarySets {
             state: layout.add(DatasetDecl::fixed(
                 "summary/state",
-                Dtype::Str(64),
+                Dtype::Str(crate::spec::NAME_MAX),
                 vec![],
                 rows,
             )),
@@ -168,7 +158,7 @@ impl EnsembleJob {
             )),
             param: layout.add(DatasetDecl::fixed(
                 "summary/param",
-                Dtype::Str(64),
+                Dtype::Str(crate::spec::NAME_MAX),
                 vec![],
                 rows,
             )),
