@@ -10,6 +10,7 @@ mod beta_quantile;
 mod ess;
 mod pairwise;
 mod rank;
+mod sorted;
 mod summary;
 mod table;
 mod vehtari;
