@@ -10,7 +10,7 @@ use mpi::traits::*;
 use mpi::Threading;
 use tracing::{info, warn};
 
-use crate::cli::{CheckArgs, Cli, Command, RunArgs};
+use crate::cli::{CheckArgs, Cli, Command, RunArgs, SummaryArgs, SummaryFormat};
 use sampo::exec::mpi as mpi_exec;
 use sampo::exec::mpi::PeerExit;
 use sampo::exec::transport::{Alone, MpiTransport};
@@ -24,6 +24,28 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Summary(args) => summary(args),
+    }
+}
+
+/// `sampo summary`: prints to stdout; a closed pipe (`| head`) ends it quietly.
+fn summary(args: SummaryArgs) -> Result<()> {
+    use sampo::summary::{self, Format, Options};
+    let options = Options {
+        state: args.state,
+        burn: args.burn,
+        thin: args.thin,
+    };
+    let format = match args.format {
+        SummaryFormat::Table => Format::Table,
+        SummaryFormat::Csv => Format::Csv,
+        SummaryFormat::Json => Format::Json,
+    };
+    let result = summary::summarise(&args.file, &options)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match summary::write(&mut out, &result, format).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 

@@ -10,6 +10,8 @@ Examples:
   sampo run configs/quickstart.toml          sample into quickstart.h5
   sampo run spec.toml -o out.h5 --threads 4  choose output and threads
   mpiexec -n 4 sampo run spec.toml           the same spec across 4 ranks
+  sampo summary out.h5                       diagnostics of a finished or running output
+  sampo summary out.h5 --format csv | head   the same as CSV (or json)
 
 Exit codes: 0 success, 2 bad spec or usage, 1 runtime failure.";
 
@@ -30,6 +32,34 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a spec and print the resolved plan, without sampling.
     Check(CheckArgs),
+    /// Diagnostics of an output (finished, failed, or still being written):
+    /// mean, sd, MCSE, 5/50/95%, bulk/tail ESS, R-hat, τ, acceptance, flags.
+    Summary(SummaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    /// A sampo output (.h5, or a .partial being written or left by a failed run).
+    pub file: PathBuf,
+    /// Only this state.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Stored rows to drop first (default: the file's burn_rows attribute).
+    #[arg(long)]
+    pub burn: Option<u64>,
+    /// Keep every N-th stored row after the burn-in (as emcee's get_chain(thin=N)).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub thin: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -13,3 +13,4 @@ pub mod output;
 pub mod report;
 pub mod seed;
 pub mod spec;
+pub mod summary;

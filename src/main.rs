@@ -13,6 +13,7 @@ use sampo::exec::mpi::PeerExit;
 use sampo::output::hdf5::CreateError;
 use sampo::output::TargetError;
 use sampo::spec::SpecError;
+use sampo::summary::SummaryError;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
@@ -33,7 +34,12 @@ fn main() -> ExitCode {
 
 /// 2 for what the user must fix before anything runs, 1 for the rest.
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<SpecError>().is_some() {
+    if e.downcast_ref::<SpecError>().is_some()
+        || matches!(
+            e.downcast_ref::<SummaryError>(),
+            Some(SummaryError::Usage(_))
+        )
+    {
         return 2;
     }
     let target = e

@@ -68,15 +68,15 @@ fn quickstart_runs_end_to_end() {
         std::fs::read_to_string(&spec).unwrap()
     );
     let (shape, _) = read_f64(&out, "states/gauss/chain");
-    assert_eq!(shape, vec![2000, 32, 2]);
-    assert_eq!(read_i64_attr(&out, "states/gauss", "iteration"), 2000);
+    assert_eq!(shape, vec![4000, 32, 2]);
+    assert_eq!(read_i64_attr(&out, "states/gauss", "iteration"), 4000);
     let (shape, _) = read_f64(&out, "states/rosenbrock/chain");
     assert_eq!(shape, vec![4000, 32, 5]);
     // Timings: one row per task, evaluations = walkers × (steps + 1).
     let (_, evals) = read_f64(&out, "timings/evaluations");
     let mut evals = evals;
     evals.sort_by(f64::total_cmp);
-    assert_eq!(evals, vec![32.0 * 2001.0, 32.0 * 4001.0]);
+    assert_eq!(evals, vec![32.0 * 4001.0, 32.0 * 4001.0]);
 }
 
 #[test]
@@ -120,7 +120,10 @@ fn correlated_gaussian_is_recovered_within_monte_carlo_error() {
                 .map(|t| (kept[t * d + i] - m) * (kept[t * d + j] - mj))
                 .sum::<f64>()
                 / (n - 1) as f64;
-            let ess = summaries[i].ess().min(summaries[j].ess());
+            let ess: f64 = summaries[i]
+                .diagnostics
+                .ess_bulk
+                .min(summaries[j].diagnostics.ess_bulk);
             let se = ((cov[i][i] * cov[j][j] + cov[i][j] * cov[i][j]) / ess).sqrt();
             assert!(
                 (c - cov[i][j]).abs() < 5.0 * se,
@@ -359,6 +362,36 @@ fn chains_recover_known_means_within_five_mcse() {
             "sd {}",
             sd[row]
         );
+    }
+    // Quantiles within 5 of their MCSE: the Gaussian's exactly known ones
+    // (μ + z σ, z = Φ⁻¹(0.05) = −1.6448536), and the funnel's x medians (0).
+    let z = 1.6448536269514722;
+    for (q, mcse_q, z) in [
+        ("q05", "mcse_q05", -z),
+        ("q50", "mcse_q50", 0.0),
+        ("q95", "mcse_q95", z),
+    ] {
+        let (_, value) = read_f64(&out, &format!("summary/{q}"));
+        let (_, se) = read_f64(&out, &format!("summary/{mcse_q}"));
+        let exact = [1.0 + z, -2.0 + z * 2f64.sqrt(), 0.5 + z * 0.5f64.sqrt()];
+        for (row, truth) in exact.iter().enumerate() {
+            assert!(
+                (value[row] - truth).abs() < 5.0 * se[row],
+                "{q} of row {row}: {} ± {}, expected {truth}",
+                value[row],
+                se[row]
+            );
+        }
+        if q == "q50" {
+            for row in [4, 5] {
+                assert!(
+                    value[row].abs() < 5.0 * se[row],
+                    "median of row {row}: {} ± {}",
+                    value[row],
+                    se[row]
+                );
+            }
+        }
     }
     assert!(rhat.iter().all(|&r| r < 1.01), "{rhat:?}");
     // The table is printed with its diagnostics.

@@ -1,14 +1,19 @@
-//! Per-parameter summaries of an ensemble chain, accumulated from blocks of
-//! rows as they are read, so that the chain is read once for all parameters.
+//! Per-parameter summaries of a set of parallel chains (an ensemble's
+//! walkers, or independent chains) stored row by row as (row, chain,
+//! parameter), accumulated from blocks of rows as they are produced or read,
+//! so that the rows are seen once for all parameters and the memory is
+//! bounded whatever the length of the run.
 
-use super::Autocorr;
+use super::{diagnose, summary_values, Autocorr, ParamDiagnostics};
 
-/// The most chain values (rows × walkers × parameters) held in memory for
-/// the autocorrelation time: 2^25 doubles, 256 MiB. Longer chains are
-/// thinned for τ only (see [`ChainSummary::tau_stride`]).
+/// The most values (rows × chains × parameters) held in memory for τ and the
+/// rank-based diagnostics: 2^25 doubles, 256 MiB. Longer runs are strided
+/// for those (see [`ChainSummary::tau_stride`]); the mean and sd always use
+/// every value.
 pub const TAU_MAX_SAMPLES: usize = 1 << 25;
 
-/// Mean, sd and autocorrelation time of one parameter of an ensemble chain.
+/// Mean, sd, autocorrelation time and the diagnostics of Vehtari et al.
+/// (2021) of one parameter of a set of parallel chains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ChainSummary {
     /// Posterior mean, over every sample.
@@ -28,6 +33,9 @@ pub struct ChainSummary {
     /// Samples behind the mean and sd: rows × walkers.
     pub samples: usize,
     pub walkers: usize,
+    /// Rank-normalised R-hat, bulk/tail ESS, MCSE and quantiles of the rows
+    /// kept (every `tau_stride`-th), each walker (or chain) taken as a chain.
+    pub diagnostics: ParamDiagnostics,
 }
 
 impl ChainSummary {
@@ -45,14 +53,19 @@ impl ChainSummary {
         Self::of_chain(chain, walkers, ndim)[k]
     }
 
-    /// Effective sample size: samples / τ.
-    pub fn ess(&self) -> f64 {
-        self.samples as f64 / self.tau.max(1.0)
+    /// Monte Carlo standard error of the mean (Vehtari et al.: sd / √ESS of
+    /// the mean).
+    pub fn mcse(&self) -> f64 {
+        self.diagnostics.mcse_mean
     }
 
-    /// Monte Carlo standard error of the mean: sd / √ESS.
-    pub fn mcse(&self) -> f64 {
-        self.sd / self.ess().sqrt()
+    /// The row of the summary table ([`super::SUMMARY_COLUMNS`]): mean and
+    /// sd of every sample, the rest from the diagnostics and τ.
+    pub fn values(&self, acceptance: f64) -> Vec<f64> {
+        let mut values = summary_values(&self.diagnostics, self.tau, acceptance);
+        values[0] = self.mean;
+        values[1] = self.sd;
+        values
     }
 }
 
@@ -202,10 +215,13 @@ impl ChainAccumulator {
             .iter()
             .enumerate()
             .map(|(k, m)| {
-                let walker_series =
-                    (0..w).map(|walker| &self.series[(k * w + walker) * kept..][..filled]);
-                let tau = autocorr.integrated_time(walker_series) * self.tau_stride as f64;
+                let walker_series: Vec<&[f64]> = (0..w)
+                    .map(|walker| &self.series[(k * w + walker) * kept..][..filled])
+                    .collect();
+                let tau = autocorr.integrated_time(walker_series.iter().copied())
+                    * self.tau_stride as f64;
                 ChainSummary {
+                    diagnostics: diagnose(&walker_series),
                     mean: if m.count == 0 { f64::NAN } else { m.mean },
                     sd: (m.m2 / (m.count as f64 - 1.0).max(1.0)).sqrt(),
                     tau,

@@ -4,6 +4,8 @@
 
 use std::io::{self, Write};
 
+use super::ParamDiagnostics;
+
 /// The float columns of every `/summary` table, in order.
 pub const SUMMARY_COLUMNS: [&str; 14] = [
     "mean",
@@ -22,6 +24,27 @@ pub const SUMMARY_COLUMNS: [&str; 14] = [
     "acceptance",
 ];
 
+/// A row of [`SUMMARY_COLUMNS`] from a parameter's diagnostics, its τ (in
+/// stored rows) and the acceptance fraction.
+pub fn summary_values(p: &ParamDiagnostics, tau: f64, acceptance: f64) -> Vec<f64> {
+    vec![
+        p.mean,
+        p.sd,
+        p.mcse_mean,
+        p.q05,
+        p.q50,
+        p.q95,
+        p.mcse_q05,
+        p.mcse_q50,
+        p.mcse_q95,
+        p.ess_bulk,
+        p.ess_tail,
+        p.rhat,
+        tau,
+        acceptance,
+    ]
+}
+
 /// Thresholds of the flags (Vehtari et al. 2021; emcee's 50 τ).
 pub const RHAT_MAX: f64 = 1.01;
 pub const ESS_MIN: f64 = 400.0;
@@ -35,7 +58,8 @@ pub struct SummaryRow {
 }
 
 impl SummaryRow {
-    fn get(&self, column: &str) -> f64 {
+    /// The value of a column of [`SUMMARY_COLUMNS`] (NaN if there is none).
+    pub fn get(&self, column: &str) -> f64 {
         SUMMARY_COLUMNS
             .iter()
             .position(|c| *c == column)

@@ -7,6 +7,9 @@
 
 pub mod chains;
 pub mod ensemble;
+mod table;
+
+pub(crate) use table::SummaryTable;
 
 use std::io::Write;
 use std::ops::Range;
@@ -268,8 +271,14 @@ pub trait Job: Send + Sync {
 pub(crate) struct EmceeGroup<'a> {
     pub path: &'a str,
     pub state: &'a StateSpec,
+    /// The kind that wrote the group (attribute `kind`).
+    pub kind: &'a str,
     /// Walkers, or chains (axis 1 of `chain`).
     pub walkers: usize,
+    /// Whether axis 1 holds independent chains (attribute
+    /// `independent_chains`): false for an ensemble's walkers, whose R-hat
+    /// and ESS are only indicative.
+    pub independent: bool,
     pub thin: usize,
     pub burn: usize,
     pub extra: Vec<(String, crate::output::Attr)>,
@@ -287,6 +296,8 @@ impl EmceeGroup<'_> {
             ("has_blobs".into(), Attr::Bool(false)),
             ("version".into(), Attr::Str(crate::output::VERSION.into())),
             ("state".into(), Attr::Str(st.name.clone())),
+            ("kind".into(), Attr::Str(self.kind.into())),
+            ("independent_chains".into(), Attr::Bool(self.independent)),
             ("params".into(), Attr::Strs(st.params.clone())),
             ("thin".into(), Attr::U64(self.thin as u64)),
             ("burn".into(), Attr::U64(self.burn as u64)),

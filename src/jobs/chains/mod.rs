@@ -22,10 +22,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use self::metropolis::{Chain, ChainError};
-use crate::diag::{self, ParamDiagnostics};
+use crate::diag::{self, ChainAccumulator, ChainSummary};
 use crate::jobs::{
-    Decision, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError,
-    TaskId,
+    Decision, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, SummaryTable,
+    TaskContext, TaskError, TaskId,
 };
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
@@ -55,15 +55,11 @@ struct StateSets {
     best_log_prob: usize,
 }
 
-use crate::diag::SUMMARY_COLUMNS;
-
 pub struct ChainsJob {
     spec: Arc<RunSpec>,
     layout: Layout,
     sets: Vec<StateSets>,
-    /// `/summary`: state, param, then the float columns.
-    summary: usize,
-    summary_base: Vec<u64>,
+    summary: SummaryTable,
 }
 
 fn spec_of(spec: &RunSpec) -> &Spec {
@@ -86,10 +82,12 @@ impl ChainsJob {
             EmceeGroup {
                 path: &group,
                 state: st,
+                kind: "chains",
                 walkers: c,
+                independent: true,
                 thin: cs.thin,
                 burn: cs.burn,
-                extra: vec![("kind".into(), Attr::Str("chains".into()))],
+                extra: Vec::new(),
             }
             .declare(&mut layout);
             sets.push(StateSets {
@@ -120,66 +118,20 @@ impl ChainsJob {
                 )),
             });
         }
-        let mut summary_base = Vec::new();
-        let mut rows = 0u64;
-        for st in &spec.states {
-            summary_base.push(rows);
-            rows += st.dim() as u64;
-        }
-        layout.group(
-            "summary",
-            vec![(
-                "description".into(),
-                Attr::Str(
-                    "one row per state and parameter, after burn-in, over all chains: \
-                     rank-normalised split R-hat, bulk/tail ESS and MCSE as in Vehtari et al. \
-                     (2021); autocorr_time in stored rows"
-                        .into(),
-                ),
-            )],
+        let summary = SummaryTable::declare(
+            &mut layout,
+            &spec.states,
+            1,
+            "one row per state and parameter, after burn-in, over all chains: \
+             rank-normalised split R-hat, bulk/tail ESS and MCSE as in Vehtari et al. \
+             (2021); autocorr_time in stored rows (emcee's estimator); mean and sd over \
+             every sample, the rest over every tau_stride-th row",
         );
-        let names: Vec<String> = spec
-            .states
-            .iter()
-            .flat_map(|st| vec![st.name.clone(); st.dim()])
-            .collect();
-        let params: Vec<String> = spec
-            .states
-            .iter()
-            .flat_map(|st| st.params.clone())
-            .collect();
-        let summary = layout.add(
-            DatasetDecl::fixed(
-                "summary/state",
-                Dtype::Str(crate::spec::NAME_MAX),
-                vec![],
-                rows,
-            )
-            .with_init(Column::Str(names)),
-        );
-        layout.add(
-            DatasetDecl::fixed(
-                "summary/param",
-                Dtype::Str(crate::spec::NAME_MAX),
-                vec![],
-                rows,
-            )
-            .with_init(Column::Str(params)),
-        );
-        for name in SUMMARY_COLUMNS {
-            layout.add(DatasetDecl::fixed(
-                format!("summary/{name}"),
-                Dtype::F64,
-                vec![],
-                rows,
-            ));
-        }
         Self {
             spec,
             layout,
             sets,
             summary,
-            summary_base,
         }
     }
 
@@ -207,35 +159,22 @@ impl ChainsJob {
     }
 
     /// Diagnostics of every parameter of a state from the rows written after
-    /// burn-in, chain by chain (chain order: the same whatever the layout).
-    fn diagnose(
-        &self,
-        state: usize,
-        store: &mut dyn Store,
-    ) -> Result<Vec<(ParamDiagnostics, f64)>, JobError> {
-        let sets = self.sets[state];
-        let d = self.spec.states[state].dim();
-        let rows = store.rows_written(sets.chain);
+    /// burn-in, read back in blocks of about 1 MiB (chain order: the same
+    /// whatever the layout).
+    fn diagnose(&self, state: usize, store: &mut dyn Store) -> Result<Vec<ChainSummary>, JobError> {
+        let chain = self.sets[state].chain;
+        let (c, d) = (self.chains(), self.spec.states[state].dim());
+        let rows = store.rows_written(chain);
         let burn = (self.settings(state).burn_rows() as u64).min(rows);
-        let mut per_param: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(self.chains()); d];
-        for c in 0..self.chains() {
-            let values = store.read_f64(sets.chain, burn..rows, Some(c as u64))?;
-            for (k, series) in per_param.iter_mut().enumerate() {
-                series.push(values.iter().skip(k).step_by(d).copied().collect());
-            }
+        let mut acc = ChainAccumulator::new(c, d, (rows - burn) as usize);
+        let block = ((1u64 << 17) / (c * d).max(1) as u64).max(1);
+        let mut first = burn;
+        while first < rows {
+            let end = (first + block).min(rows);
+            acc.push(&store.read_f64(chain, first..end, None)?);
+            first = end;
         }
-        Ok(per_param
-            .iter()
-            .map(|chains| {
-                let slices: Vec<&[f64]> = chains.iter().map(Vec::as_slice).collect();
-                let tau = if slices.first().is_some_and(|s| s.len() > 1) {
-                    diag::integrated_time(chains)
-                } else {
-                    f64::NAN
-                };
-                (diag::diagnose(&slices), tau)
-            })
-            .collect())
+        Ok(acc.finish())
     }
 }
 
@@ -338,22 +277,11 @@ impl Job for ChainsJob {
                     values: Column::F64(std::mem::take(&mut log_probs)),
                 })?;
                 snap.rows += rows;
+                // With every block, so that an unfinished file has them too.
+                emit_chain_totals(cx, sets, c, &snap)?;
             }
         }
-        let one = |dataset, values| Record {
-            dataset,
-            first_row: c as u64,
-            rows: 1,
-            lane: None,
-            values,
-        };
-        cx.emit(one(
-            sets.accepted,
-            Column::F64(vec![snap.stored_accepted as f64]),
-        ))?;
-        let (best, best_lp) = snap.chain.best();
-        cx.emit(one(sets.best_position, Column::F64(best.to_vec())))?;
-        cx.emit(one(sets.best_log_prob, Column::F64(vec![best_lp])))?;
+        emit_chain_totals(cx, sets, c, &snap)?;
         cx.evaluations = snap.chain.evaluations();
         cx.nan_evaluations = snap.chain.nan_count();
         if snap.chain.iteration() >= settings.steps {
@@ -378,7 +306,7 @@ impl Job for ChainsJob {
             let converged = self
                 .diagnose(state, store)?
                 .iter()
-                .all(|(p, _)| p.rhat <= stop.rhat && p.ess_bulk >= stop.ess);
+                .all(|p| p.diagnostics.rhat <= stop.rhat && p.diagnostics.ess_bulk >= stop.ess);
             if !converged {
                 return Ok(Decision::Continue);
             }
@@ -397,32 +325,9 @@ impl Job for ChainsJob {
             let diagnostics = self.diagnose(state, store)?;
             let rows = store.rows_written(self.sets[state].chain);
             let acceptance = accepted_all[state] / (rows.max(1) as f64 * self.chains() as f64);
-            let first = self.summary_base[state];
-            let d = st.dim() as u64;
-            let columns: Vec<Vec<f64>> = vec![
-                diagnostics.iter().map(|(p, _)| p.mean).collect(),
-                diagnostics.iter().map(|(p, _)| p.sd).collect(),
-                diagnostics.iter().map(|(p, _)| p.mcse_mean).collect(),
-                diagnostics.iter().map(|(p, _)| p.q05).collect(),
-                diagnostics.iter().map(|(p, _)| p.q50).collect(),
-                diagnostics.iter().map(|(p, _)| p.q95).collect(),
-                diagnostics.iter().map(|(p, _)| p.mcse_q05).collect(),
-                diagnostics.iter().map(|(p, _)| p.mcse_q50).collect(),
-                diagnostics.iter().map(|(p, _)| p.mcse_q95).collect(),
-                diagnostics.iter().map(|(p, _)| p.ess_bulk).collect(),
-                diagnostics.iter().map(|(p, _)| p.ess_tail).collect(),
-                diagnostics.iter().map(|(p, _)| p.rhat).collect(),
-                diagnostics.iter().map(|(_, tau)| *tau).collect(),
-                vec![acceptance; d as usize],
-            ];
-            for (k, values) in columns.into_iter().enumerate() {
-                store.write(Record {
-                    dataset: self.summary + 2 + k,
-                    first_row: first,
-                    rows: d,
-                    lane: None,
-                    values: Column::F64(values),
-                })?;
+            let values: Vec<Vec<f64>> = diagnostics.iter().map(|p| p.values(acceptance)).collect();
+            for record in self.summary.records(st, state, 0, &values) {
+                store.write(record)?;
             }
             // The best point of the state, over its chains.
             let best_lp = store.read_f64(
@@ -523,10 +428,7 @@ impl Job for ChainsJob {
 
     fn report(&self, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), JobError> {
         for (state, st) in self.spec.states.iter().enumerate() {
-            let rows = self.summary_base[state]..self.summary_base[state] + st.dim() as u64;
-            let cols: Vec<Vec<f64>> = (0..SUMMARY_COLUMNS.len())
-                .map(|k| store.read_f64(self.summary + 2 + k, rows.clone(), None))
-                .collect::<Result<_, _>>()?;
+            let table = self.summary.read(store, st, state, 0)?;
             let kept = store.rows_written(self.sets[state].chain) as usize;
             let settings = self.settings(state);
             writeln!(
@@ -536,17 +438,8 @@ impl Job for ChainsJob {
                 self.chains(),
                 kept * settings.thin,
                 kept.saturating_sub(settings.burn_rows()),
-                cols[13].first().copied().unwrap_or(f64::NAN)
+                table.first().map_or(f64::NAN, |row| row.get("acceptance"))
             )?;
-            let table: Vec<diag::SummaryRow> = st
-                .params
-                .iter()
-                .enumerate()
-                .map(|(k, name)| diag::SummaryRow {
-                    name: name.clone(),
-                    values: cols.iter().map(|c| c[k]).collect(),
-                })
-                .collect();
             diag::write_table(
                 out,
                 &table,
@@ -565,6 +458,29 @@ impl Job for ChainsJob {
         }
         Ok(())
     }
+}
+
+/// A chain's acceptances at stored rows and best point so far.
+fn emit_chain_totals(
+    cx: &mut TaskContext<'_>,
+    sets: StateSets,
+    c: usize,
+    snap: &Snapshot,
+) -> Result<(), TaskError> {
+    let one = |dataset, values| Record {
+        dataset,
+        first_row: c as u64,
+        rows: 1,
+        lane: None,
+        values,
+    };
+    cx.emit(one(
+        sets.accepted,
+        Column::F64(vec![snap.stored_accepted as f64]),
+    ))?;
+    let (best, best_lp) = snap.chain.best();
+    cx.emit(one(sets.best_position, Column::F64(best.to_vec())))?;
+    cx.emit(one(sets.best_log_prob, Column::F64(vec![best_lp])))
 }
 
 /// A chain's start: a prior draw (retried until its posterior is finite) or

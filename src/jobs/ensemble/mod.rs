@@ -21,7 +21,8 @@ pub(crate) use spec::resolve;
 pub use spec::Spec;
 
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
-use crate::diag::{ChainAccumulator, ChainSummary};
+use crate::diag::{self, ChainAccumulator, ChainSummary};
+use crate::jobs::SummaryTable;
 use crate::jobs::{
     Collective, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext,
     TaskError, TaskId, Vote,
@@ -47,25 +48,11 @@ struct StateSets {
     accepted: usize,
 }
 
-/// Dataset indices of the `/summary` table.
-#[derive(Debug, Clone, Copy)]
-struct SummarySets {
-    state: usize,
-    replicate: usize,
-    param: usize,
-    first_value: usize,
-}
-
-/// The float columns of `/summary`, in order.
-const SUMMARY_COLUMNS: [&str; 6] = ["mean", "sd", "mcse", "autocorr_time", "ess", "acceptance"];
-
 pub struct EnsembleJob {
     spec: Arc<RunSpec>,
     layout: Layout,
     sets: Vec<StateSets>,
-    summary: SummarySets,
-    /// Per state: the first `/summary` row of its replicate 0.
-    summary_base: Vec<u64>,
+    summary: SummaryTable,
 }
 
 impl EnsembleJob {
@@ -89,7 +76,9 @@ impl EnsembleJob {
             EmceeGroup {
                 path: &group,
                 state: st,
+                kind: "ensemble",
                 walkers: w,
+                independent: false,
                 thin: e.thin,
                 burn: e.burn,
                 extra,
@@ -126,58 +115,21 @@ impl EnsembleJob {
                 accepted: layout.add(accepted),
             });
         }
-        let mut summary_base = Vec::new();
-        let mut rows = 0u64;
-        for st in &spec.states {
-            summary_base.push(rows);
-            rows += (reps * st.dim()) as u64;
-        }
-        layout.group(
-            "summary",
-            vec![(
-                "description".into(),
-                Attr::Str(
-                    "one row per state, replicate and parameter, after burn-in; \
-                     autocorr_time in stored rows (emcee's estimator), ess = samples / tau"
-                        .into(),
-                ),
-            )],
+        let summary = SummaryTable::declare(
+            &mut layout,
+            &spec.states,
+            reps,
+            "one row per state, replicate and parameter, after burn-in, each walker taken \
+             as a chain (walkers of an ensemble are not independent: R-hat and ESS are \
+             indicative): rank-normalised split R-hat, bulk/tail ESS and MCSE as in Vehtari \
+             et al. (2021); autocorr_time in stored rows (emcee's estimator); mean and sd \
+             over every sample, the rest over every tau_stride-th row",
         );
-        let summary = SummarySets {
-            state: layout.add(DatasetDecl::fixed(
-                "summary/state",
-                Dtype::Str(crate::spec::NAME_MAX),
-                vec![],
-                rows,
-            )),
-            replicate: layout.add(DatasetDecl::fixed(
-                "summary/replicate",
-                Dtype::I64,
-                vec![],
-                rows,
-            )),
-            param: layout.add(DatasetDecl::fixed(
-                "summary/param",
-                Dtype::Str(crate::spec::NAME_MAX),
-                vec![],
-                rows,
-            )),
-            first_value: layout.datasets.len(),
-        };
-        for name in SUMMARY_COLUMNS {
-            layout.add(DatasetDecl::fixed(
-                format!("summary/{name}"),
-                Dtype::F64,
-                vec![],
-                rows,
-            ));
-        }
         Self {
             spec,
             layout,
             sets,
             summary,
-            summary_base,
         }
     }
 
@@ -189,13 +141,6 @@ impl EnsembleJob {
 
     fn settings(&self, state: usize) -> &EnsembleSettings {
         &settings(&self.spec)[state]
-    }
-
-    /// The `/summary` rows of a task.
-    fn summary_rows(&self, state: usize, replicate: usize) -> Range<u64> {
-        let d = self.spec.states[state].dim() as u64;
-        let first = self.summary_base[state] + replicate as u64 * d;
-        first..first + d
     }
 }
 
@@ -324,44 +269,21 @@ impl Job for EnsembleJob {
         for t in 0..tasks.min(MAX_TABLES) {
             let (s, r) = self.task_of(t as u64);
             let (st, e) = (&self.spec.states[s], self.settings(s));
-            let rows = self.summary_rows(s, r);
-            let col = |store: &mut dyn Store, k: usize| {
-                store.read_f64(self.summary.first_value + k, rows.clone(), None)
-            };
-            let (mean, sd, tau, ess, acc) = (
-                col(store, 0)?,
-                col(store, 1)?,
-                col(store, 3)?,
-                col(store, 4)?,
-                col(store, 5)?,
-            );
+            let table = self.summary.read(store, st, s, r)?;
             let title = if reps > 1 {
                 format!("{} (replicate {r})", st.name)
             } else {
                 st.name.clone()
             };
-            let tau_mean = tau.iter().sum::<f64>() / tau.len().max(1) as f64;
+            let acceptance = table.first().map_or(f64::NAN, |row| row.get("acceptance"));
+            let draws = e.stored_rows() - e.burn_rows();
             writeln!(
                 out,
-                "state {title}: {} walkers × {} steps, acceptance {:.3}, mean τ {:.1}",
-                e.walkers,
-                e.steps,
-                acc.first().copied().unwrap_or(f64::NAN),
-                tau_mean
+                "state {title}: {} walkers × {} steps ({draws} stored rows after burn-in each), \
+                 acceptance {acceptance:.3}",
+                e.walkers, e.steps,
             )?;
-            let width = st.params.iter().map(String::len).max().unwrap_or(5).max(5);
-            writeln!(
-                out,
-                "  {:<width$} {:>12} {:>12} {:>8} {:>10}",
-                "param", "mean", "sd", "tau", "ess"
-            )?;
-            for (k, name) in st.params.iter().enumerate() {
-                writeln!(
-                    out,
-                    "  {name:<width$} {:>12.5} {:>12.5} {:>8.1} {:>10.0}",
-                    mean[k], sd[k], tau[k], ess[k]
-                )?;
-            }
+            diag::write_table(out, &table, draws, true)?;
         }
         if tasks > MAX_TABLES {
             writeln!(
@@ -593,31 +515,12 @@ fn emit_summary(
     acceptance: f64,
     cx: &mut TaskContext<'_>,
 ) -> Result<(), TaskError> {
-    let st = &job.spec.states[state];
-    let rows = job.summary_rows(state, replicate);
-    let d = st.dim();
-    let record = |dataset: usize, values: Column| Record {
-        dataset,
-        first_row: rows.start,
-        rows: d as u64,
-        lane: None,
-        values,
-    };
-    let s = job.summary;
-    cx.emit(record(s.state, Column::Str(vec![st.name.clone(); d])))?;
-    cx.emit(record(s.replicate, Column::I64(vec![replicate as i64; d])))?;
-    cx.emit(record(s.param, Column::Str(st.params.clone())))?;
-    let col = |f: &dyn Fn(&ChainSummary) -> f64| Column::F64(params.iter().map(f).collect());
-    let columns = [
-        col(&|p| p.mean),
-        col(&|p| p.sd),
-        col(&ChainSummary::mcse),
-        col(&|p| p.tau),
-        col(&ChainSummary::ess),
-        Column::F64(vec![acceptance; d]),
-    ];
-    for (k, values) in columns.into_iter().enumerate() {
-        cx.emit(record(s.first_value + k, values))?;
+    let values: Vec<Vec<f64>> = params.iter().map(|p| p.values(acceptance)).collect();
+    for record in job
+        .summary
+        .records(&job.spec.states[state], state, replicate, &values)
+    {
+        cx.emit(record)?;
     }
     Ok(())
 }
