@@ -28,7 +28,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
-/// `sampo summary`: prints to stdout; a closed pipe (`| head`) ends it quietly.
+/// `sampo summary`: prints to stdout (a closed pipe, `| head`, ends it
+/// quietly: see `main`).
 fn summary(args: SummaryArgs) -> Result<()> {
     use sampo::summary::{self, Format, Options};
     let options = Options {
@@ -43,10 +44,9 @@ fn summary(args: SummaryArgs) -> Result<()> {
     };
     let result = summary::summarise(&args.file, &options)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match summary::write(&mut out, &result, format).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
+    summary::write(&mut out, &result, format)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// Threads per rank: `--threads`, `[parallel] threads`, SLURM, or the CPUs

@@ -25,11 +25,21 @@ fn main() -> ExitCode {
         Err(e) if e.downcast_ref::<PeerExit>().is_some() => {
             ExitCode::from(e.downcast_ref::<PeerExit>().map_or(1, |p| p.0))
         }
+        // stdout closed early (`sampo summary … | head`): nothing to say.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// 2 for what the user must fix before anything runs, 1 for the rest.

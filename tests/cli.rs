@@ -440,3 +440,94 @@ fn chains_spec_errors_are_located() {
         );
     }
 }
+
+#[test]
+fn an_ensemble_stops_once_tau_settles() {
+    let sb = Sandbox::new();
+    let spec = sb.write(
+        "e.toml",
+        r#"
+[run]
+seed = 5
+[sampler]
+walkers = 16
+burn = 300
+[sampler.stop]
+check_every = 250
+max_steps = 40000
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.8], [0.8, 2.0]] }
+prior = { kind = "uniform", low = [-20.0, -20.0], high = [20.0, 20.0] }
+"#,
+    );
+    let o = sb.sampo(&["run", spec.to_str().unwrap()]);
+    assert_ok(&o);
+    let out = sb.path("e.h5");
+    let steps = read_i64_attr(&out, "states/g", "steps") as usize;
+    assert!(
+        steps < 40000 && steps.is_multiple_of(250),
+        "stopped at {steps}"
+    );
+    let (shape, chain) = read_f64(&out, "states/g/chain");
+    assert_eq!(shape, vec![steps, 16, 2]);
+    assert!(
+        stdout(&o).contains("(converged: stopped)"),
+        "{}",
+        stdout(&o)
+    );
+    // emcee's rule held at the stop: the chain after burn-in is longer than
+    // 50 τ, with τ as the summary estimates it.
+    let (_, tau) = read_f64(&out, "summary/autocorr_time");
+    assert!(
+        tau.iter().all(|&t| 50.0 * t < (steps - 300) as f64),
+        "{tau:?}"
+    );
+    // The chain is the same as a fixed-length run's up to the stop.
+    let fixed = sb.write(
+        "f.toml",
+        &std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("[sampler.stop]\ncheck_every = 250\nmax_steps = 40000\n", "")
+            .replace("burn = 300", &format!("burn = 300\nsteps = {steps}")),
+    );
+    assert_ok(&sb.sampo(&["run", fixed.to_str().unwrap(), "-q"]));
+    let (_, same) = read_f64(&sb.path("f.h5"), "states/g/chain");
+    assert!(chain == same, "stopping changes nothing before the stop");
+}
+
+#[test]
+fn stop_keys_belong_to_their_kind() {
+    let sb = Sandbox::new();
+    let base = "[run]\nseed = 1\n[[states]]\nname = \"g\"\nmodel = { kind = \"gaussian\", mean = [0.0], cov = [[1.0]] }\nprior = { kind = \"uniform\", low = [-5.0], high = [5.0] }\n";
+    let cases = [
+        (
+            "[sampler]\nwalkers = 4\n[sampler.stop]\nrhat = 1.01\n",
+            "`stop.rhat` is not a key of [sampler] kind = \"ensemble\"",
+            4,
+        ),
+        (
+            "[sampler]\nkind = \"chains\"\n[sampler.stop]\ntau_lengths = 40.0\n",
+            "`stop.tau_lengths` is not a key of [sampler] kind = \"chains\"",
+            4,
+        ),
+        (
+            "[sampler]\nwalkers = 4\nsteps = 100\n[sampler.stop]\n",
+            "leave `steps` out",
+            3,
+        ),
+        (
+            "[sampler]\nwalkers = 4\n[sampler.stop]\ntau_change = -1.0\n",
+            "stop.tau_change must be a positive finite number",
+            4,
+        ),
+    ];
+    for (sampler, message, line) in cases {
+        let spec = sb.write("s.toml", &format!("{sampler}{base}"));
+        let o = sb.sampo(&["check", spec.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{sampler}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(message), "{sampler}: {err}");
+        assert!(err.contains(&format!("s.toml:{line}:")), "{sampler}: {err}");
+    }
+}

@@ -349,3 +349,30 @@ prior = { kind = "normal", mean = [0.0, 0.0, 0.0], sd = [5.0, 5.0, 5.0] }
 fn chains_with_automatic_stopping_are_bit_identical_across_layouts() {
     assert_layout_invariant(CHAINS_STOP, &[(1, 1), (2, 1), (3, 2)]);
 }
+
+/// An ensemble with emcee's stopping rule, each ensemble deciding from its
+/// own chain: one state, so that at 2 and 3 ranks its walkers are shared
+/// by a group of ranks (the lead decides, the members follow), and two
+/// replicates of a second state run as separate tasks.
+const ENSEMBLE_STOP: &str = r#"
+[run]
+seed = 33
+[sampler]
+walkers = 16
+burn = 300
+thin = 2
+[sampler.stop]
+check_every = 250
+max_steps = 20000
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.8], [0.8, 2.0]] }
+prior = { kind = "uniform", low = [-20.0, -20.0], high = [20.0, 20.0] }
+"#;
+
+#[test]
+fn ensembles_with_automatic_stopping_are_bit_identical_across_layouts() {
+    assert_layout_invariant(ENSEMBLE_STOP, &[(1, 1), (2, 1), (3, 2)]);
+    let replicated = ENSEMBLE_STOP.replace("seed = 33", "seed = 33\nreplicates = 2");
+    assert_layout_invariant(&replicated, &[(2, 1), (3, 1)]);
+}

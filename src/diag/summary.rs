@@ -205,6 +205,25 @@ impl ChainAccumulator {
         self.rows_seen += rows;
     }
 
+    /// τ of every parameter (in stored rows) from the rows pushed so far,
+    /// as [`Self::finish`] would give it: for a stopping rule.
+    pub fn taus(&self) -> Vec<f64> {
+        let (w, kept) = (self.walkers, self.kept);
+        let filled = (self.rows_seen / self.tau_stride).min(kept);
+        let mut autocorr = Autocorr::new(filled);
+        (0..self.ndim)
+            .map(|k| {
+                let series = (0..w).map(|walker| &self.series[(k * w + walker) * kept..][..filled]);
+                autocorr.integrated_time(series) * self.tau_stride as f64
+            })
+            .collect()
+    }
+
+    /// Rows pushed so far.
+    pub fn rows_seen(&self) -> usize {
+        self.rows_seen
+    }
+
     /// The summaries of the rows pushed, one per parameter.
     pub fn finish(self) -> Vec<ChainSummary> {
         let (w, kept) = (self.walkers, self.kept);

@@ -381,6 +381,50 @@ impl Resolver<'_> {
         }
         Ok((steps, burn, thin))
     }
+
+    /// As [`Self::resolve_steps`]; with `[sampler.stop]` (`max_steps`
+    /// given), the length is `max_steps` and `steps` must be left out.
+    pub(crate) fn resolve_length(
+        &self,
+        state: &Spanned<RawState>,
+        sampler: Option<&RawSampler>,
+        name: &str,
+        default_steps: usize,
+        max_steps: Option<usize>,
+    ) -> Result<(usize, usize, usize), SpecError> {
+        let (steps, burn, thin) = self.resolve_steps(state, sampler, name, default_steps)?;
+        let Some(max_steps) = max_steps else {
+            return Ok((steps, burn, thin));
+        };
+        let given = state
+            .get_ref()
+            .steps
+            .as_ref()
+            .or(sampler.and_then(|s| s.steps.as_ref()));
+        if let Some(given) = given {
+            return Err(self.err(
+                given.span(),
+                "with [sampler.stop], the length is stop.max_steps: leave `steps` out",
+            ));
+        }
+        if burn >= max_steps {
+            return Err(self.err(
+                state.span(),
+                format!(
+                    "state `{name}`: burn ({burn}) must be less than stop.max_steps ({max_steps})"
+                ),
+            ));
+        }
+        if max_steps < thin {
+            return Err(self.err(
+                state.span(),
+                format!(
+                    "state `{name}`: stop.max_steps ({max_steps}) must be at least thin ({thin})"
+                ),
+            ));
+        }
+        Ok((max_steps, burn, thin))
+    }
 }
 
 #[cfg(test)]

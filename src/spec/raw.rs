@@ -50,14 +50,20 @@ pub struct RawSampler {
     pub proposal: Option<Spanned<ProposalSpec>>,
 }
 
-/// `[sampler.stop]`: stop once converged (checked between rounds).
+/// `[sampler.stop]`: stop once converged, checked every `check_every`
+/// steps, at most `max_steps`. Chains: R-hat and bulk-ESS; ensembles: τ
+/// (emcee's rule).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStop {
-    pub rhat: Option<Spanned<f64>>,
-    pub ess: Option<Spanned<f64>>,
     pub check_every: Option<Spanned<usize>>,
     pub max_steps: Option<Spanned<usize>>,
+    // chains
+    pub rhat: Option<Spanned<f64>>,
+    pub ess: Option<Spanned<f64>>,
+    // ensemble
+    pub tau_lengths: Option<Spanned<f64>>,
+    pub tau_change: Option<Spanned<f64>>,
 }
 
 /// The proposal of the `chains` kind.

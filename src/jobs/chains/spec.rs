@@ -91,6 +91,19 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
         None => None,
         Some(s) => {
             let raw = s.get_ref();
+            cx.reject_keys(
+                "chains",
+                &[
+                    (
+                        "stop.tau_lengths",
+                        raw.tau_lengths.as_ref().map(Spanned::span),
+                    ),
+                    (
+                        "stop.tau_change",
+                        raw.tau_change.as_ref().map(Spanned::span),
+                    ),
+                ],
+            )?;
             let rhat = raw.rhat.as_ref().map_or(DEFAULT_RHAT, |v| *v.get_ref());
             if !(rhat.is_finite() && rhat > 1.0) {
                 let span = raw.rhat.as_ref().map_or(s.span(), Spanned::span);
@@ -124,31 +137,8 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
     let mut states = Vec::new();
     for (raw, st) in cx.raw_states.iter().zip(cx.states) {
         let name = &st.name;
-        let (mut steps, burn, thin) = r.resolve_steps(raw, sm, name, DEFAULT_STEPS)?;
-        if let Some(s) = &stop {
-            if raw.get_ref().steps.is_some() || sm.and_then(|s| s.steps.as_ref()).is_some() {
-                let span = raw
-                    .get_ref()
-                    .steps
-                    .as_ref()
-                    .or(sm.and_then(|s| s.steps.as_ref()))
-                    .map(Spanned::span)
-                    .unwrap_or(raw.span());
-                return Err(r.err(
-                    span,
-                    "with [sampler.stop], the length is stop.max_steps: leave `steps` out",
-                ));
-            }
-            steps = s.max_steps;
-            if burn >= steps {
-                return Err(r.err(
-                    raw.span(),
-                    format!(
-                        "state `{name}`: burn ({burn}) must be less than stop.max_steps ({steps})"
-                    ),
-                ));
-            }
-        }
+        let max_steps = stop.as_ref().map(|s| s.max_steps);
+        let (steps, burn, thin) = r.resolve_length(raw, sm, name, DEFAULT_STEPS, max_steps)?;
         let prior = Prior::from_spec(&st.prior).map_err(|e| {
             r.err(
                 raw.get_ref().prior.span(),

@@ -46,6 +46,8 @@ struct StateSets {
     chain: usize,
     log_prob: usize,
     accepted: usize,
+    /// Iterations each replicate ran (fewer than `steps` if it stopped).
+    steps: usize,
 }
 
 pub struct EnsembleJob {
@@ -113,6 +115,12 @@ impl EnsembleJob {
                 ),
                 log_prob: layout.add(log_prob.with_chunk_rows(chunk)),
                 accepted: layout.add(accepted),
+                steps: layout.add(DatasetDecl::fixed(
+                    format!("{group}/steps"),
+                    Dtype::F64,
+                    vec![],
+                    reps as u64,
+                )),
             });
         }
         let summary = SummaryTable::declare(
@@ -141,6 +149,38 @@ impl EnsembleJob {
 
     fn settings(&self, state: usize) -> &EnsembleSettings {
         &settings(&self.spec)[state]
+    }
+
+    fn group(&self, st: &crate::spec::StateSpec) -> String {
+        if self.spec.replicates == 1 {
+            format!("states/{}", st.name)
+        } else {
+            format!("replicates/{}", st.name)
+        }
+    }
+
+    /// With a stop rule: how many replicates of a state stopped before
+    /// `max_steps` (converged), and the steps of each if there is one.
+    fn stopped(&self, store: &mut dyn Store, state: usize) -> Result<(u64, Vec<u64>), JobError> {
+        let max_steps = self
+            .settings(state)
+            .stop
+            .as_ref()
+            .map_or(usize::MAX, |r| r.max_steps);
+        let reps = self.spec.replicates as u64;
+        let (mut converged, mut one) = (0, Vec::new());
+        let mut first = 0;
+        while first < reps {
+            let end = (first + (1 << 20)).min(reps);
+            for v in store.read_f64(self.sets[state].steps, first..end, None)? {
+                converged += u64::from((v as usize) < max_steps);
+                if reps == 1 {
+                    one.push(v as u64);
+                }
+            }
+            first = end;
+        }
+        Ok((converged, one))
     }
 }
 
@@ -208,6 +248,15 @@ impl Job for EnsembleJob {
             out,
             "kind      ensemble (affine-invariant ensemble MCMC, emcee's algorithm)"
         )?;
+        if let Some(rule) = settings(spec).iter().find_map(|e| e.stop.as_ref()) {
+            writeln!(
+                out,
+                "stop      each ensemble once its chain after burn-in is longer than {} τ and τ \
+                 changed by less than {} since the last check, checked every {} steps, at most \
+                 {} steps",
+                rule.tau_lengths, rule.tau_change, rule.check_every, rule.max_steps
+            )?;
+        }
         writeln!(out, "states")?;
         let width = spec
             .states
@@ -262,6 +311,33 @@ impl Job for EnsembleJob {
         (per_replicate * self.spec.replicates as u64, "walker-steps")
     }
 
+    fn finish_stage(&self, _stage: u32, store: &mut dyn Store) -> Result<Vec<u8>, JobError> {
+        let mut all = true;
+        let mut any_rule = false;
+        for (state, st) in self.spec.states.iter().enumerate() {
+            let Some(rule) = &self.settings(state).stop else {
+                continue;
+            };
+            any_rule = true;
+            let (converged, steps) = self.stopped(store, state)?;
+            all &= converged == self.spec.replicates as u64;
+            let group = self.group(st);
+            store.set_attr(
+                &group,
+                "converged",
+                Attr::Bool(converged == self.spec.replicates as u64),
+            )?;
+            if let [steps] = steps[..] {
+                store.set_attr(&group, "steps", Attr::U64(steps))?;
+            }
+            store.set_attr(&group, "max_steps", Attr::U64(rule.max_steps as u64))?;
+        }
+        if any_rule {
+            store.set_attr("/", "converged", Attr::Bool(all))?;
+        }
+        Ok(Vec::new())
+    }
+
     fn report(&self, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), JobError> {
         const MAX_TABLES: usize = 16;
         let reps = self.spec.replicates;
@@ -276,14 +352,41 @@ impl Job for EnsembleJob {
                 st.name.clone()
             };
             let acceptance = table.first().map_or(f64::NAN, |row| row.get("acceptance"));
-            let draws = e.stored_rows() - e.burn_rows();
+            let steps = store
+                .read_f64(self.sets[s].steps, r as u64..r as u64 + 1, None)?
+                .first()
+                .map_or(e.steps, |&v| v as usize);
+            let draws = (steps / e.thin).saturating_sub(e.burn_rows());
+            let stopped = match &e.stop {
+                Some(rule) if steps < rule.max_steps => " (converged: stopped)",
+                Some(_) => " (max_steps reached unconverged)",
+                None => "",
+            };
             writeln!(
                 out,
-                "state {title}: {} walkers × {} steps ({draws} stored rows after burn-in each), \
-                 acceptance {acceptance:.3}",
-                e.walkers, e.steps,
+                "state {title}: {} walkers × {steps} steps{stopped} ({draws} stored rows after \
+                 burn-in each), acceptance {acceptance:.3}",
+                e.walkers,
             )?;
             diag::write_table(out, &table, draws, true)?;
+        }
+        for (state, st) in self.spec.states.iter().enumerate() {
+            if let Some(rule) = &self.settings(state).stop {
+                let (converged, _) = self.stopped(store, state)?;
+                let reps = self.spec.replicates as u64;
+                if converged < reps {
+                    tracing::warn!(
+                        "state `{}`: {} of {reps} ensemble(s) reached max_steps = {} without τ \
+                         settling (longer than {} τ, changing by less than {}); attribute \
+                         `converged` = false",
+                        st.name,
+                        reps - converged,
+                        rule.max_steps,
+                        rule.tau_lengths,
+                        rule.tau_change
+                    );
+                }
+            }
         }
         if tasks > MAX_TABLES {
             writeln!(
@@ -399,6 +502,11 @@ fn run_ensemble(
     let mut accepted_before = vec![0u64; n];
     let mut first_row = 0u64;
     let mut clock = EmitClock::default();
+    let mut stop = settings.stop.as_ref().map(|rule| StopCheck {
+        rule,
+        previous: None,
+    });
+    let mut done = 0;
     for it in 1..=settings.steps {
         if cx.cancelled() {
             return Err(TaskError::Cancelled);
@@ -413,23 +521,28 @@ fn run_ensemble(
             ensemble.step_shared(&posterior, settings, share)
         })
         .map_err(sample_err)?;
+        done = it;
         if leads {
             cx.add_progress(n as u64);
         }
-        if !stored {
-            continue;
+        if stored {
+            for ((s, b), a) in stored_accepted
+                .iter_mut()
+                .zip(&accepted_before)
+                .zip(ensemble.accepted())
+            {
+                *s += a - b;
+            }
+            block.chain.extend_from_slice(ensemble.positions());
+            block.log_prob.extend_from_slice(ensemble.log_prob());
+            block.rows += 1;
         }
-        for ((s, b), a) in stored_accepted
-            .iter_mut()
-            .zip(&accepted_before)
-            .zip(ensemble.accepted())
-        {
-            *s += a - b;
-        }
-        block.chain.extend_from_slice(ensemble.positions());
-        block.log_prob.extend_from_slice(ensemble.log_prob());
-        block.rows += 1;
-        if block.rows == per_block || it + settings.thin > settings.steps || clock.due() {
+        let check = stop
+            .as_ref()
+            .is_some_and(|s| it % s.rule.check_every == 0 && it < settings.steps);
+        let due = stored
+            && (block.rows == per_block || it + settings.thin > settings.steps || clock.due());
+        if block.rows > 0 && (check || due) {
             let rows = block.rows as u64;
             let b = std::mem::replace(&mut block, Block::new(per_block, n, d));
             if let Some(acc) = summary.as_mut() {
@@ -437,27 +550,41 @@ fn run_ensemble(
                 let skip = burn_rows.saturating_sub(first_row as usize).min(b.rows);
                 acc.push(&b.chain[skip * n * d..]);
             }
-            cx.emit(Record {
-                dataset: sets.chain,
-                first_row,
-                rows,
-                lane,
-                values: Column::F64(b.chain),
-            })?;
-            cx.emit(Record {
-                dataset: sets.log_prob,
-                first_row,
-                rows,
-                lane,
-                values: Column::F64(b.log_prob),
-            })?;
-            cx.emit(accepted_record(
-                sets.accepted,
-                replicate,
-                lane,
-                &stored_accepted,
-            ))?;
+            for record in [
+                Record {
+                    dataset: sets.chain,
+                    first_row,
+                    rows,
+                    lane,
+                    values: Column::F64(b.chain),
+                },
+                Record {
+                    dataset: sets.log_prob,
+                    first_row,
+                    rows,
+                    lane,
+                    values: Column::F64(b.log_prob),
+                },
+                accepted_record(sets.accepted, replicate, lane, &stored_accepted),
+            ] {
+                cx.emit(record)?;
+            }
             first_row += rows;
+        }
+        if check {
+            let check = stop.as_mut().expect("checked above");
+            // The lead holds the rows; the members of a shared ensemble
+            // learn its verdict (a count summed over the members).
+            let mut converged = [summary
+                .as_ref()
+                .is_some_and(|acc| check.converged(acc, settings.thin))
+                as u64];
+            if let Some(c) = cx.collective() {
+                c.sum_u64(&mut converged);
+            }
+            if converged[0] > 0 {
+                break;
+            }
         }
     }
     let mut counts = [ensemble.evaluations(), ensemble.nan_count()];
@@ -466,11 +593,50 @@ fn run_ensemble(
     }
     cx.evaluations = counts[0];
     cx.nan_evaluations = counts[1];
+    if leads {
+        cx.emit(Record {
+            dataset: sets.steps,
+            first_row: replicate as u64,
+            rows: 1,
+            lane: None,
+            values: Column::F64(vec![done as f64]),
+        })?;
+    }
     if let Some(acc) = summary {
-        let acceptance = ensemble.accepted().sum::<u64>() as f64 / (n * settings.steps) as f64;
+        let acceptance = ensemble.accepted().sum::<u64>() as f64 / (n * done) as f64;
         emit_summary(job, state, replicate, acc.finish(), acceptance, cx)?;
     }
     Ok(())
+}
+
+/// emcee's convergence rule, applied to the rows after burn-in: longer
+/// than `tau_lengths` τ for every parameter, and τ within `tau_change` of
+/// the previous check.
+struct StopCheck<'a> {
+    rule: &'a spec::TauStop,
+    previous: Option<Vec<f64>>,
+}
+
+impl StopCheck<'_> {
+    fn converged(&mut self, acc: &ChainAccumulator, thin: usize) -> bool {
+        let taus = acc.taus();
+        let span = acc.rows_seen() as f64;
+        let long = !taus.is_empty()
+            && taus
+                .iter()
+                .all(|&t| t.is_finite() && span > self.rule.tau_lengths * t);
+        let stable = self.previous.as_ref().is_some_and(|old| {
+            old.iter()
+                .zip(&taus)
+                .all(|(o, t)| ((o - t) / t).abs() < self.rule.tau_change)
+        });
+        tracing::trace!(
+            "stop check: τ {:?} (stored rows, thin {thin}) over {span} rows: long {long}, stable {stable}",
+            taus
+        );
+        self.previous = Some(taus);
+        long && stable
+    }
 }
 
 /// Calls `f` with the task's walker share: its collective, or none.

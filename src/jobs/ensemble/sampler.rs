@@ -32,6 +32,8 @@ pub struct EnsembleSettings {
     pub thin: usize,
     pub moves: Vec<WeightedMove>,
     pub init: Init,
+    /// Stop once converged (then `steps` is the most it may run).
+    pub stop: Option<super::spec::TauStop>,
 }
 
 impl EnsembleSettings {
@@ -432,6 +434,7 @@ mod tests {
                 center: vec![0.5, -0.5],
                 radius: vec![0.1, 0.1],
             },
+            stop: None,
         }
     }
 

@@ -14,6 +14,23 @@ pub const DEFAULT_WALKERS: usize = 32;
 pub const DEFAULT_STEPS: usize = 2000;
 pub const DEFAULT_STRETCH_A: f64 = 2.0;
 pub const DEFAULT_DE_SIGMA: f64 = 1e-5;
+/// emcee's documented rule: the chain longer than 50 τ, τ stable to 1%.
+pub const DEFAULT_TAU_LENGTHS: f64 = 50.0;
+pub const DEFAULT_TAU_CHANGE: f64 = 0.01;
+pub const DEFAULT_CHECK_EVERY: usize = 1000;
+
+/// Stop an ensemble once its chain after burn-in is longer than
+/// `tau_lengths` × τ for every parameter and τ changed by less than
+/// `tau_change` (relative) since the previous check, checked every
+/// `check_every` steps; at most `max_steps`. Each ensemble (state and
+/// replicate) decides for itself, from its own chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TauStop {
+    pub check_every: usize,
+    pub max_steps: usize,
+    pub tau_lengths: f64,
+    pub tau_change: f64,
+}
 
 /// The resolved settings of every state's ensemble.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,22 +52,77 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
                 "proposal",
                 sm.and_then(|s| s.proposal.as_ref()).map(Spanned::span),
             ),
-            ("stop", sm.and_then(|s| s.stop.as_ref()).map(Spanned::span)),
         ],
     )?;
+    let stop = resolve_stop(cx)?;
     let states = cx
         .raw_states
         .iter()
         .zip(cx.states)
-        .map(|(raw, st)| resolve_state(cx, raw, st))
+        .map(|(raw, st)| resolve_state(cx, raw, st, stop.as_ref()))
         .collect::<Result<_, _>>()?;
     Ok(Spec { states })
+}
+
+/// `[sampler.stop]` of an ensemble: emcee's rule.
+fn resolve_stop(cx: &SamplerContext<'_>) -> Result<Option<TauStop>, SpecError> {
+    let r = cx.resolver;
+    let Some(s) = cx.sampler().and_then(|s| s.stop.as_ref()) else {
+        return Ok(None);
+    };
+    let raw = s.get_ref();
+    cx.reject_keys(
+        "ensemble",
+        &[
+            ("stop.rhat", raw.rhat.as_ref().map(Spanned::span)),
+            ("stop.ess", raw.ess.as_ref().map(Spanned::span)),
+        ],
+    )?;
+    let number = |v: &Option<Spanned<f64>>, default: f64, what: &str| {
+        let value = v.as_ref().map_or(default, |v| *v.get_ref());
+        if value.is_finite() && value > 0.0 {
+            Ok(value)
+        } else {
+            let span = v.as_ref().map_or(s.span(), Spanned::span);
+            Err(r.err(
+                span,
+                format!("stop.{what} must be a positive finite number"),
+            ))
+        }
+    };
+    let tau_lengths = number(&raw.tau_lengths, DEFAULT_TAU_LENGTHS, "tau_lengths")?;
+    let tau_change = number(&raw.tau_change, DEFAULT_TAU_CHANGE, "tau_change")?;
+    let max_steps = match &raw.max_steps {
+        Some(m) if *m.get_ref() == 0 => {
+            return Err(r.err(m.span(), "stop.max_steps must be at least 1"))
+        }
+        Some(m) => *m.get_ref(),
+        None => DEFAULT_STEPS * 10,
+    };
+    let check_every = raw
+        .check_every
+        .as_ref()
+        .map_or(DEFAULT_CHECK_EVERY.min(max_steps), |v| *v.get_ref());
+    if check_every == 0 || check_every > max_steps {
+        let span = raw.check_every.as_ref().map_or(s.span(), Spanned::span);
+        return Err(r.err(
+            span,
+            format!("stop.check_every must be between 1 and max_steps ({max_steps})"),
+        ));
+    }
+    Ok(Some(TauStop {
+        check_every,
+        max_steps,
+        tau_lengths,
+        tau_change,
+    }))
 }
 
 fn resolve_state(
     cx: &SamplerContext<'_>,
     state: &Spanned<crate::spec::RawState>,
     resolved: &crate::spec::StateSpec,
+    stop: Option<&TauStop>,
 ) -> Result<EnsembleSettings, SpecError> {
     let r = cx.resolver;
     let sm = cx.sampler();
@@ -81,7 +153,8 @@ fn resolve_state(
             ),
         ));
     }
-    let (steps, burn, thin) = r.resolve_steps(state, sm, name, DEFAULT_STEPS)?;
+    let max_steps = stop.map(|s| s.max_steps);
+    let (steps, burn, thin) = r.resolve_length(state, sm, name, DEFAULT_STEPS, max_steps)?;
     let moves = match sm.and_then(|s| s.moves.as_ref()) {
         None => vec![WeightedMove {
             kind: Move::Stretch {
@@ -108,6 +181,7 @@ fn resolve_state(
         thin,
         moves,
         init,
+        stop: stop.cloned(),
     })
 }
 
