@@ -70,7 +70,7 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Rayon threads per rank (default: [parallel] threads, SLURM_CPUS_PER_TASK, or the cores).
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, value_parser = threads_arg)]
     pub threads: Option<usize>,
     /// Overwrite an existing output (or a .partial left by a failed run).
     #[arg(long)]
@@ -88,7 +88,7 @@ pub struct CheckArgs {
     #[arg(short, long)]
     pub output: Option<PathBuf>,
     /// Threads per rank to plan with, as for `run`.
-    #[arg(short = 't', long)]
+    #[arg(short = 't', long, value_parser = threads_arg)]
     pub threads: Option<usize>,
     /// MPI ranks to plan for (as in `mpiexec -n RANKS`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -96,4 +96,15 @@ pub struct CheckArgs {
     /// Ranks per node to plan for (default: all ranks on this node).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub ranks_per_node: Option<u64>,
+}
+
+/// `--threads`: 0 (decide) to [`sampo::exec::MAX_THREADS`].
+fn threads_arg(s: &str) -> Result<usize, String> {
+    let max = sampo::exec::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!(
+            "threads per rank must be a whole number from 0 (decide) to {max}"
+        )),
+    }
 }

@@ -531,3 +531,33 @@ fn stop_keys_belong_to_their_kind() {
         assert!(err.contains(&format!("s.toml:{line}:")), "{sampler}: {err}");
     }
 }
+
+#[test]
+fn absurd_thread_counts_are_refused_and_huge_plans_cost_nothing() {
+    let sb = Sandbox::new();
+    let spec = sb.write("q.toml", SMALL);
+    let o = sb.sampo(&["run", spec.to_str().unwrap(), "--threads", "100000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("from 0 (decide) to 1024"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!sb.path("q.h5.partial").exists() && !sb.path("q.h5").exists());
+    let spec = sb.write("t.toml", &format!("[parallel]\nthreads = 5000\n{SMALL}"));
+    let o = sb.sampo(&["check", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("t.toml:2:11: parallel.threads"),
+        "{}",
+        stderr(&o)
+    );
+    // 10⁸ replicates: the plan is runs of tasks, not a list of them.
+    let spec = sb.write(
+        "r.toml",
+        &SMALL.replacen("[run]", "[run]\nreplicates = 100000000", 1),
+    );
+    let o = sb.sampo(&["check", spec.to_str().unwrap()]);
+    assert_ok(&o);
+    assert!(stdout(&o).contains("tasks     200000000"), "{}", stdout(&o));
+}

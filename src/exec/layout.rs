@@ -26,6 +26,11 @@ impl fmt::Display for ThreadSource {
     }
 }
 
+/// The most threads a rank may run: more than the largest nodes' hardware
+/// threads, and a rank starts that many in well under a second. More is an
+/// error (`--threads`, `[parallel] threads`) or capped (SLURM).
+pub const MAX_THREADS: usize = 1024;
+
 /// Threads per rank: `--threads`, else `[parallel] threads` when non-zero,
 /// else `SLURM_CPUS_PER_TASK`, else this node's cores shared among its ranks.
 pub fn resolve_threads(
@@ -45,7 +50,7 @@ pub fn resolve_threads(
         .and_then(|s| s.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
     {
-        return (n, ThreadSource::Slurm);
+        return (n.min(MAX_THREADS), ThreadSource::Slurm);
     }
     let ranks_on_node = ranks_on_node.max(1);
     (

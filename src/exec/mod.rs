@@ -9,7 +9,7 @@ mod scheduler;
 pub mod transport;
 mod wire;
 
-pub use layout::{resolve_threads, ThreadSource};
+pub use layout::{resolve_threads, ThreadSource, MAX_THREADS};
 pub use scheduler::{
     layout, mode, run_root, run_worker, Failure, Mode, Monitor, RunStats, Setup, TimingSets,
     FLUSH_EVERY, STOP_GRACE,

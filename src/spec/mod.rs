@@ -130,11 +130,19 @@ impl Resolver<'_> {
             Some(r) => *r.get_ref(),
             None => 1,
         };
-        let threads = raw
-            .parallel
-            .as_ref()
-            .and_then(|p| p.threads.as_ref())
-            .map_or(0, |t| *t.get_ref());
+        let threads = match raw.parallel.as_ref().and_then(|p| p.threads.as_ref()) {
+            Some(t) if *t.get_ref() > crate::exec::MAX_THREADS => {
+                return Err(self.err(
+                    t.span(),
+                    format!(
+                        "parallel.threads must be from 0 (decide) to {} per rank",
+                        crate::exec::MAX_THREADS
+                    ),
+                ))
+            }
+            Some(t) => *t.get_ref(),
+            None => 0,
+        };
 
         let Some(states_raw) = raw.states else {
             return Err(self.source.error_at(

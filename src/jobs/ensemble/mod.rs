@@ -296,9 +296,14 @@ impl Job for EnsembleJob {
             )?;
             bytes += (e.stored_rows() * e.walkers * (st.dim() + 1) * 8) as f64;
         }
+        let bound = if settings(spec).iter().any(|e| e.stop.is_some()) {
+            "at most about"
+        } else {
+            "about"
+        };
         writeln!(
             out,
-            "size      about {} (chains and log-probabilities)",
+            "size      {bound} {} (chains and log-probabilities)",
             crate::report::human_bytes(bytes * spec.replicates as f64)
         )
     }
