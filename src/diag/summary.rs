@@ -7,10 +7,13 @@
 use super::{diagnose, summary_values, Autocorr, ParamDiagnostics};
 
 /// The most values (rows × chains × parameters) held in memory for τ and the
-/// rank-based diagnostics: 2^25 doubles, 256 MiB. Longer runs are strided
-/// for those (see [`ChainSummary::tau_stride`]); the mean and sd always use
-/// every value.
-pub const TAU_MAX_SAMPLES: usize = 1 << 25;
+/// rank-based diagnostics: 2^23 doubles, 64 MiB (plus, while one parameter
+/// is diagnosed, about 4 × its share: see `vehtari`). Longer runs are
+/// strided for those (see [`ChainSummary::tau_stride`]); the mean and sd
+/// always use every value. The same everywhere a summary is computed (an
+/// ensemble's task, rank 0 for chains, `sampo summary`), so that each gives
+/// the same table for the same rows.
+pub const TAU_MAX_SAMPLES: usize = 1 << 23;
 
 /// Mean, sd, autocorrelation time and the diagnostics of Vehtari et al.
 /// (2021) of one parameter of a set of parallel chains.

@@ -32,10 +32,6 @@ use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
 use crate::seed::TaskKey;
 use crate::spec::RunSpec;
 
-/// The most chain values (rows × walkers × parameters) a task holds for its
-/// summary: 2^22 doubles, 32 MiB. Longer chains are strided for τ only.
-pub const SUMMARY_MAX_VALUES: usize = 1 << 22;
-
 pub fn job(spec: Arc<RunSpec>) -> Box<dyn Job> {
     Box::new(EnsembleJob::new(spec))
 }
@@ -497,8 +493,7 @@ fn run_ensemble(
     let stored_rows = settings.stored_rows();
     let per_block = rows_per_block(n, d, stored_rows);
     let mut block = Block::new(per_block, n, d);
-    let mut summary = leads
-        .then(|| ChainAccumulator::with_limit(n, d, stored_rows - burn_rows, SUMMARY_MAX_VALUES));
+    let mut summary = leads.then(|| ChainAccumulator::new(n, d, stored_rows - burn_rows));
     // Per walker: acceptances at the stored iterations (emcee's convention:
     // its `sample(thin_by=…)` saves the acceptance of the last step of each
     // stored row, so that accepted / iteration is an acceptance fraction),
