@@ -485,19 +485,13 @@ impl<'a> Root<'a> {
                 }
                 let mut progressed = self.poll(shared);
                 // Local events; wait a little for one when nothing else happened.
-                let wait = if progressed {
-                    Duration::ZERO
-                } else {
-                    idle.current()
-                };
-                let mut first = rx.recv_timeout(wait).ok();
-                while let Some(event) = first.take().or_else(|| rx.try_recv().ok()) {
-                    progressed = true;
+                progressed |= drain(&rx, wait_for(progressed, &idle), |event| {
                     match event {
                         Local::Record(r) => self.write(r, shared),
                         Local::Finished(f) => self.finished(0, f, shared),
                     }
-                }
+                    true
+                });
                 if self.failure.is_some() {
                     queue.clear();
                 }
@@ -828,14 +822,8 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
             }
             let mut events = Vec::new();
             let mut bytes = 0usize;
-            let wait = if progressed {
-                Duration::ZERO
-            } else {
-                idle.current()
-            };
-            let mut first = rx.recv_timeout(wait).ok();
-            while let Some(event) = first.take().or_else(|| rx.try_recv().ok()) {
-                progressed = true;
+            // At most about 4 MiB of rows per message.
+            progressed |= drain(&rx, wait_for(progressed, &idle), |event| {
                 match event {
                     Local::Record(r) => {
                         bytes += 8 * r.values.len();
@@ -846,10 +834,8 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                         events.push(Event::Finished(f));
                     }
                 }
-                if bytes > 1 << 22 {
-                    break;
-                }
-            }
+                bytes <= 1 << 22
+            });
             if stop.is_none() {
                 forward(t, &shared, &mut sent, events);
             }
@@ -941,6 +927,29 @@ fn wait_for_root(t: &dyn Transport) -> Next {
             None => idle.wait(),
         }
     }
+}
+
+/// No wait after progress; otherwise the idle backoff.
+fn wait_for(progressed: bool, idle: &Backoff) -> Duration {
+    if progressed {
+        Duration::ZERO
+    } else {
+        idle.current()
+    }
+}
+
+/// Hands the tasks' events to `take`: waits up to `wait` for the first,
+/// then takes what is queued until `take` says enough. True if any came.
+fn drain(rx: &Receiver<Local>, wait: Duration, mut take: impl FnMut(Local) -> bool) -> bool {
+    let mut first = rx.recv_timeout(wait).ok();
+    let mut any = false;
+    while let Some(event) = first.take().or_else(|| rx.try_recv().ok()) {
+        any = true;
+        if !take(event) {
+            break;
+        }
+    }
+    any
 }
 
 #[cfg(test)]
