@@ -323,20 +323,22 @@ impl Job for ChainsJob {
             let last = it == target;
             if !log_probs.is_empty() && (last || log_probs.len() * d >= 1 << 17 || clock.due()) {
                 let rows = log_probs.len() as u64;
-                cx.emit(Record {
-                    dataset: sets.chain,
-                    first_row: snap.rows,
-                    rows,
-                    lane,
-                    values: Column::F64(std::mem::take(&mut positions)),
-                })?;
-                cx.emit(Record {
-                    dataset: sets.log_prob,
-                    first_row: snap.rows,
-                    rows,
-                    lane,
-                    values: Column::F64(std::mem::take(&mut log_probs)),
-                })?;
+                cx.emit_all(vec![
+                    Record {
+                        dataset: sets.chain,
+                        first_row: snap.rows,
+                        rows,
+                        lane,
+                        values: Column::F64(std::mem::take(&mut positions)),
+                    },
+                    Record {
+                        dataset: sets.log_prob,
+                        first_row: snap.rows,
+                        rows,
+                        lane,
+                        values: Column::F64(std::mem::take(&mut log_probs)),
+                    },
+                ])?;
                 snap.rows += rows;
             }
         }
@@ -347,13 +349,15 @@ impl Job for ChainsJob {
             lane: None,
             values,
         };
-        cx.emit(one(
-            sets.accepted,
-            Column::F64(vec![snap.stored_accepted as f64]),
-        ))?;
         let (best, best_lp) = snap.chain.best();
-        cx.emit(one(sets.best_position, Column::F64(best.to_vec())))?;
-        cx.emit(one(sets.best_log_prob, Column::F64(vec![best_lp])))?;
+        cx.emit_all(vec![
+            one(
+                sets.accepted,
+                Column::F64(vec![snap.stored_accepted as f64]),
+            ),
+            one(sets.best_position, Column::F64(best.to_vec())),
+            one(sets.best_log_prob, Column::F64(vec![best_lp])),
+        ])?;
         cx.evaluations = snap.chain.evaluations();
         cx.nan_evaluations = snap.chain.nan_count();
         if snap.chain.iteration() >= settings.steps {

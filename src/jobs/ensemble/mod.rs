@@ -515,26 +515,23 @@ fn run_ensemble(
                 let skip = burn_rows.saturating_sub(first_row as usize).min(b.rows);
                 acc.push(&b.chain[skip * n * d..]);
             }
-            cx.emit(Record {
-                dataset: sets.chain,
-                first_row,
-                rows,
-                lane,
-                values: Column::F64(b.chain),
-            })?;
-            cx.emit(Record {
-                dataset: sets.log_prob,
-                first_row,
-                rows,
-                lane,
-                values: Column::F64(b.log_prob),
-            })?;
-            cx.emit(accepted_record(
-                sets.accepted,
-                replicate,
-                lane,
-                &stored_accepted,
-            ))?;
+            cx.emit_all(vec![
+                Record {
+                    dataset: sets.chain,
+                    first_row,
+                    rows,
+                    lane,
+                    values: Column::F64(b.chain),
+                },
+                Record {
+                    dataset: sets.log_prob,
+                    first_row,
+                    rows,
+                    lane,
+                    values: Column::F64(b.log_prob),
+                },
+                accepted_record(sets.accepted, replicate, lane, &stored_accepted),
+            ])?;
             first_row += rows;
         }
     }
@@ -604,9 +601,11 @@ fn emit_summary(
         values,
     };
     let s = job.summary;
-    cx.emit(record(s.state, Column::Str(vec![st.name.clone(); d])))?;
-    cx.emit(record(s.replicate, Column::I64(vec![replicate as i64; d])))?;
-    cx.emit(record(s.param, Column::Str(st.params.clone())))?;
+    let mut records = vec![
+        record(s.state, Column::Str(vec![st.name.clone(); d])),
+        record(s.replicate, Column::I64(vec![replicate as i64; d])),
+        record(s.param, Column::Str(st.params.clone())),
+    ];
     let col = |f: &dyn Fn(&ChainSummary) -> f64| Column::F64(params.iter().map(f).collect());
     let columns = [
         col(&|p| p.mean),
@@ -617,9 +616,9 @@ fn emit_summary(
         Column::F64(vec![acceptance; d]),
     ];
     for (k, values) in columns.into_iter().enumerate() {
-        cx.emit(record(s.first_value + k, values))?;
+        records.push(record(s.first_value + k, values));
     }
-    Ok(())
+    cx.emit_all(records)
 }
 
 /// Stored rows of an ensemble not yet emitted.
