@@ -21,13 +21,15 @@
         ranks compute. For each N: the map alone, and the map with a callback
         that writes every result into an HDF5 file with h5py (one group and
         two datasets per task, as sampo does). Also the compute of one task,
-        timed serially on rank 0. Prints key=value lines from rank 0.
+        timed serially on rank 0, and rank 0's peak RSS (ru_maxrss, KB) after
+        each map. Prints key=value lines from rank 0.
 """
 
 import argparse
 import math
 import os
 import random
+import resource
 import sys
 import time
 
@@ -183,12 +185,14 @@ def pool(sizes, h5dir):
         wall = time.perf_counter() - t0
         assert len(results) == size
         print(f"map_{size}={wall:.6f}")
+        print(f"rss_{size}={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
         writer = H5Writer(os.path.join(h5dir, f"pool-{size}.h5"))
         t0 = time.perf_counter()
         pool.map(tiny_ensemble, range(size), callback=writer)
         writer.close()
         wall = time.perf_counter() - t0
         print(f"maph5_{size}={wall:.6f}")
+        print(f"rssh5_{size}={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
     pool.close()
 
 

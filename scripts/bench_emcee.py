@@ -163,7 +163,8 @@ def sampo_times(path):
         print(f"wall_seconds={float(f.attrs['wall_seconds']):.6f}")
         # Sampling and streaming the chain to the file, without the summary.
         print(f"task_seconds={float(np.max(f['timings/end'][...] - f['timings/start'][...])):.6f}")
-        print(f"acceptance={float(g['summary'].attrs['acceptance_fraction']):.4f}")
+        # The /summary table (a row per parameter, all with the state's acceptance).
+        print(f"acceptance={float(f['summary/acceptance'][0]):.4f}")
 
 
 def main(argv):

@@ -149,7 +149,7 @@ struct Shared {
 
 /// What a task on the pool tells the main thread.
 enum Local {
-    Record(Record),
+    Records(Vec<Record>),
     Finished(Finished),
 }
 
@@ -168,9 +168,9 @@ fn spawn<'s>(
     scope.spawn(move |_| {
         let start = started.elapsed().as_secs_f64();
         let records = tx.clone();
-        let mut emit = move |r: Record| {
+        let mut emit = move |r: Vec<Record>| {
             records
-                .send(Local::Record(r))
+                .send(Local::Records(r))
                 .map_err(|_| TaskError::Cancelled)
         };
         let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel);
@@ -487,7 +487,11 @@ impl<'a> Root<'a> {
                 // Local events; wait a little for one when nothing else happened.
                 progressed |= drain(&rx, wait_for(progressed, &idle), |event| {
                     match event {
-                        Local::Record(r) => self.write(r, shared),
+                        Local::Records(records) => {
+                            for r in records {
+                                self.write(r, shared);
+                            }
+                        }
                         Local::Finished(f) => self.finished(0, f, shared),
                     }
                     true
@@ -532,7 +536,7 @@ impl<'a> Root<'a> {
             while self.outstanding[0] > 0 {
                 match rx.recv() {
                     Ok(Local::Finished(f)) => self.finished(0, f, shared),
-                    Ok(Local::Record(_)) => {}
+                    Ok(Local::Records(_)) => {}
                     Err(_) => break,
                 }
             }
@@ -570,8 +574,11 @@ impl<'a> Root<'a> {
         };
         let transport = root.borrow().setup.transport;
         let mut collective = transport.collective(0, &between);
-        let mut emit = |r: Record| {
-            root.borrow_mut().write(r, shared);
+        let mut emit = |records: Vec<Record>| {
+            let mut root = root.borrow_mut();
+            for r in records {
+                root.write(r, shared);
+            }
             Ok(())
         };
         let start = started.elapsed().as_secs_f64();
@@ -825,9 +832,11 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
             // At most about 4 MiB of rows per message.
             progressed |= drain(&rx, wait_for(progressed, &idle), |event| {
                 match event {
-                    Local::Record(r) => {
-                        bytes += 8 * r.values.len();
-                        events.push(Event::Record(r));
+                    Local::Records(records) => {
+                        for r in records {
+                            bytes += 8 * r.values.len();
+                            events.push(Event::Record(r));
+                        }
                     }
                     Local::Finished(f) => {
                         running -= 1;
@@ -890,8 +899,13 @@ fn worker_group_stage(setup: &Setup<'_>, stage: u32, plan: &Plan, groups: &[Rang
         let leader = collective.member() == 0;
         let shared_ref = &shared;
         let sent_ref = &mut sent;
-        let mut emit = |r: Record| {
-            forward(t, shared_ref, sent_ref, vec![Event::Record(r)]);
+        let mut emit = |records: Vec<Record>| {
+            forward(
+                t,
+                shared_ref,
+                sent_ref,
+                records.into_iter().map(Event::Record).collect(),
+            );
             Ok(())
         };
         let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel)

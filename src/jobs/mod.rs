@@ -147,7 +147,8 @@ impl EmitClock {
 
 /// What a running task is connected to.
 pub struct TaskContext<'a> {
-    emit: &'a mut dyn FnMut(Record) -> Result<(), TaskError>,
+    /// Hands records on as one message (see [`TaskContext::emit_all`]).
+    emit: &'a mut dyn FnMut(Vec<Record>) -> Result<(), TaskError>,
     /// False on the members of a collective that do not lead it: their
     /// records would repeat the leader's and are dropped.
     leader: bool,
@@ -162,7 +163,7 @@ pub struct TaskContext<'a> {
 
 impl<'a> TaskContext<'a> {
     pub fn new(
-        emit: &'a mut dyn FnMut(Record) -> Result<(), TaskError>,
+        emit: &'a mut dyn FnMut(Vec<Record>) -> Result<(), TaskError>,
         progress: &'a AtomicU64,
         cancel: &'a AtomicBool,
     ) -> Self {
@@ -186,8 +187,17 @@ impl<'a> TaskContext<'a> {
 
     /// Hands a record to the store (through rank 0).
     pub fn emit(&mut self, record: Record) -> Result<(), TaskError> {
-        if self.leader {
-            (self.emit)(record)
+        self.emit_all(vec![record])
+    }
+
+    /// Hands several records to the store as one message. A task should
+    /// emit what it has at one moment (a block's chain, log_prob and
+    /// accepted; a summary's columns) together: each message may wake the
+    /// thread that writes or forwards them, and with tiny tasks those
+    /// wake-ups, not the sampling, were what a task cost.
+    pub fn emit_all(&mut self, records: Vec<Record>) -> Result<(), TaskError> {
+        if self.leader && !records.is_empty() {
+            (self.emit)(records)
         } else {
             Ok(())
         }

@@ -262,20 +262,22 @@ impl Job for ChainsJob {
             let last = it == target;
             if !log_probs.is_empty() && (last || log_probs.len() * d >= 1 << 17 || clock.due()) {
                 let rows = log_probs.len() as u64;
-                cx.emit(Record {
-                    dataset: sets.chain,
-                    first_row: snap.rows,
-                    rows,
-                    lane,
-                    values: Column::F64(std::mem::take(&mut positions)),
-                })?;
-                cx.emit(Record {
-                    dataset: sets.log_prob,
-                    first_row: snap.rows,
-                    rows,
-                    lane,
-                    values: Column::F64(std::mem::take(&mut log_probs)),
-                })?;
+                cx.emit_all(vec![
+                    Record {
+                        dataset: sets.chain,
+                        first_row: snap.rows,
+                        rows,
+                        lane,
+                        values: Column::F64(std::mem::take(&mut positions)),
+                    },
+                    Record {
+                        dataset: sets.log_prob,
+                        first_row: snap.rows,
+                        rows,
+                        lane,
+                        values: Column::F64(std::mem::take(&mut log_probs)),
+                    },
+                ])?;
                 snap.rows += rows;
                 // With every block, so that an unfinished file has them too.
                 emit_chain_totals(cx, sets, c, &snap)?;
@@ -474,13 +476,15 @@ fn emit_chain_totals(
         lane: None,
         values,
     };
-    cx.emit(one(
-        sets.accepted,
-        Column::F64(vec![snap.stored_accepted as f64]),
-    ))?;
     let (best, best_lp) = snap.chain.best();
-    cx.emit(one(sets.best_position, Column::F64(best.to_vec())))?;
-    cx.emit(one(sets.best_log_prob, Column::F64(vec![best_lp])))
+    cx.emit_all(vec![
+        one(
+            sets.accepted,
+            Column::F64(vec![snap.stored_accepted as f64]),
+        ),
+        one(sets.best_position, Column::F64(best.to_vec())),
+        one(sets.best_log_prob, Column::F64(vec![best_lp])),
+    ])
 }
 
 /// A chain's start: a prior draw (retried until its posterior is finite) or

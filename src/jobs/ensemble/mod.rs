@@ -21,7 +21,7 @@ pub(crate) use spec::resolve;
 pub use spec::Spec;
 
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
-use crate::diag::{self, ChainAccumulator, ChainSummary};
+use crate::diag::{self, ChainAccumulator};
 use crate::jobs::SummaryTable;
 use crate::jobs::{
     Collective, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext,
@@ -550,7 +550,7 @@ fn run_ensemble(
                 let skip = burn_rows.saturating_sub(first_row as usize).min(b.rows);
                 acc.push(&b.chain[skip * n * d..]);
             }
-            for record in [
+            cx.emit_all(vec![
                 Record {
                     dataset: sets.chain,
                     first_row,
@@ -566,9 +566,7 @@ fn run_ensemble(
                     values: Column::F64(b.log_prob),
                 },
                 accepted_record(sets.accepted, replicate, lane, &stored_accepted),
-            ] {
-                cx.emit(record)?;
-            }
+            ])?;
             first_row += rows;
         }
         if check {
@@ -593,18 +591,19 @@ fn run_ensemble(
     }
     cx.evaluations = counts[0];
     cx.nan_evaluations = counts[1];
-    if leads {
-        cx.emit(Record {
+    if let Some(acc) = summary {
+        // Only the lead holds a summary: the steps run and the summary rows.
+        let acceptance = ensemble.accepted().sum::<u64>() as f64 / (n * done) as f64;
+        let values: Vec<Vec<f64>> = acc.finish().iter().map(|p| p.values(acceptance)).collect();
+        let mut records = job.summary.records(st, state, replicate, &values);
+        records.push(Record {
             dataset: sets.steps,
             first_row: replicate as u64,
             rows: 1,
             lane: None,
             values: Column::F64(vec![done as f64]),
-        })?;
-    }
-    if let Some(acc) = summary {
-        let acceptance = ensemble.accepted().sum::<u64>() as f64 / (n * done) as f64;
-        emit_summary(job, state, replicate, acc.finish(), acceptance, cx)?;
+        });
+        cx.emit_all(records)?;
     }
     Ok(())
 }
@@ -671,24 +670,6 @@ fn accepted_record(dataset: usize, replicate: usize, lane: Option<u64>, acc: &[u
             values,
         },
     }
-}
-
-fn emit_summary(
-    job: &EnsembleJob,
-    state: usize,
-    replicate: usize,
-    params: Vec<ChainSummary>,
-    acceptance: f64,
-    cx: &mut TaskContext<'_>,
-) -> Result<(), TaskError> {
-    let values: Vec<Vec<f64>> = params.iter().map(|p| p.values(acceptance)).collect();
-    for record in job
-        .summary
-        .records(&job.spec.states[state], state, replicate, &values)
-    {
-        cx.emit(record)?;
-    }
-    Ok(())
 }
 
 /// Stored rows of an ensemble not yet emitted.
