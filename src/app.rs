@@ -21,11 +21,14 @@ use sampo::report::{self, Progress};
 use sampo::spec::RunSpec;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
-    match cli.command {
+    let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Summary(args) => summary(args),
-    }
+    };
+    // Plugins' contexts are freed (sampo_free) once nothing uses them.
+    sampo::model::plugin::release_all();
+    result
 }
 
 /// `sampo summary`: prints to stdout (a closed pipe, `| head`, ends it
@@ -58,7 +61,27 @@ fn threads_for(cli: Option<usize>, spec: &RunSpec, ranks_on_node: usize) -> (usi
     // A rank bound to part of the node (mpiexec --map-by slot:PE=n, srun
     // --cpus-per-task) owns those CPUs; one free to roam shares the node.
     let ranks_sharing = if bound < node { 1 } else { ranks_on_node };
-    resolve_threads(cli, spec.threads, slurm.as_deref(), bound, ranks_sharing)
+    let chosen = resolve_threads(cli, spec.threads, slurm.as_deref(), bound, ranks_sharing);
+    // A library with global state (Fortran COMMON blocks) runs one call at a
+    // time per process: more threads would only wait for each other.
+    let serialized = spec.states.iter().find(|st| {
+        st.plugin
+            .as_ref()
+            .is_some_and(|p| p.safety == sampo::model::plugin::ThreadSafety::Serialized)
+    });
+    match serialized {
+        Some(st) if chosen.0 > 1 => {
+            if cli.is_some_and(|n| n > 1) || spec.threads > 1 {
+                warn!(
+                    "state `{}`: its plugin is serialized (one call at a time per process), so \
+                     each rank runs 1 thread, not {}; use more ranks (mpiexec -n N) to go faster",
+                    st.name, chosen.0
+                );
+            }
+            (1, ThreadSource::SerializedPlugin)
+        }
+        _ => chosen,
+    }
 }
 
 /// Cores online on this node, whatever this process is bound to.
@@ -284,6 +307,23 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     let startup: Startup =
         serde_json::from_slice(&payload).context("decoding the spec from rank 0")?;
     let spec = Arc::new(startup.spec);
+    // Every rank loads the plugins itself (rank 0 did while validating): a
+    // library missing on one node or an init failing there stops the job
+    // here, before any work, and the rank says why.
+    let prepared_here = sampo::model::prepare_plugins(&spec.states);
+    if let Err(e) = &prepared_here {
+        eprintln!("error: rank {rank}: {e}");
+    }
+    if !mpi_exec::all_ok(world, prepared_here.is_ok()) {
+        if rank != 0 {
+            return Ok(());
+        }
+        if let Some((store, _)) = prepared.take() {
+            store.discard();
+        }
+        eprintln!("error: the plugin models could not be prepared on every rank; nothing was run");
+        return Err(PeerExit(2).into());
+    }
     let (threads, source) = threads_for(startup.threads, &spec, node_ranks);
     build_pool(threads)?;
     if node_rank == 0 && node_ranks * threads > node_cores() {

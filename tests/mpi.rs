@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -48,32 +48,6 @@ name = "g3"
 model = { kind = "gaussian", mean = [1.0, 2.0, 3.0], cov = [[1.0, 0.2, 0.0], [0.2, 1.0, 0.3], [0.0, 0.3, 1.0]] }
 prior = { kind = "uniform", low = [-20.0, -20.0, -20.0], high = [20.0, 20.0, 20.0] }
 "#;
-
-fn mpiexec(sb: &Sandbox, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new("mpiexec");
-    cmd.current_dir(sb.dir.path())
-        .args([
-            "--oversubscribe",
-            "--bind-to",
-            "none",
-            "-n",
-            &ranks.to_string(),
-        ])
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env_remove("SLURM_CPUS_PER_TASK");
-    for (k, v) in env {
-        cmd.args(["-x", k]).env(k, v);
-    }
-    cmd.arg(sampo_bin()).args(args);
-    cmd
-}
-
-fn run_mpi(sb: &Sandbox, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
-    mpiexec(sb, ranks, args, env)
-        .output()
-        .expect("mpiexec runs")
-}
 
 /// Runs `spec` locally at 1 thread and under each (ranks, threads) layout,
 /// and checks every sample dataset is bit-identical to the local run.

@@ -7,7 +7,12 @@ pub enum ThreadSource {
     CommandLine,
     Spec,
     Slurm,
-    Cores { cores: usize, ranks_on_node: usize },
+    Cores {
+        cores: usize,
+        ranks_on_node: usize,
+    },
+    /// A state's plugin declares itself serialized: one thread per rank.
+    SerializedPlugin,
 }
 
 impl fmt::Display for ThreadSource {
@@ -16,6 +21,10 @@ impl fmt::Display for ThreadSource {
             ThreadSource::CommandLine => write!(f, "--threads"),
             ThreadSource::Spec => write!(f, "[parallel] threads"),
             ThreadSource::Slurm => write!(f, "SLURM_CPUS_PER_TASK"),
+            ThreadSource::SerializedPlugin => write!(
+                f,
+                "a serialized plugin: one thread per rank; scale with ranks (mpiexec -n N)"
+            ),
             ThreadSource::Cores {
                 cores,
                 ranks_on_node,

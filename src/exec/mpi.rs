@@ -65,3 +65,14 @@ pub fn gather_threads(world: &SimpleCommunicator, threads: usize) -> Vec<usize> 
     world.all_gather_into(&(threads as u64), &mut all[..]);
     all.into_iter().map(|t| t as usize).collect()
 }
+
+/// True on every rank when `ok` is true on every rank (collective).
+pub fn all_ok(world: &SimpleCommunicator, ok: bool) -> bool {
+    let mut all = 0u64;
+    world.all_reduce_into(
+        &u64::from(!ok),
+        &mut all,
+        mpi::collective::SystemOperation::sum(),
+    );
+    all == 0
+}

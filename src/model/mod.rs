@@ -3,6 +3,7 @@
 //! emulated cost.
 
 mod builtin;
+pub mod plugin;
 mod prior;
 mod regression;
 
@@ -13,7 +14,7 @@ pub use regression::{PolynomialRegression, RegressionData};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::spec::{ModelSpec, StateSpec};
+use crate::spec::{ModelSpec, PluginSpec, StateSpec};
 
 /// A failed evaluation (as opposed to a log-density of −∞, which is a valid
 /// answer). Built-in models never fail; user models from plugins may.
@@ -89,7 +90,10 @@ impl Posterior {
 
     /// Builds the posterior of a validated state.
     pub fn from_state(state: &StateSpec) -> Result<Self, BuildError> {
-        let likelihood = build_likelihood(&state.model, state.data.as_ref())?;
+        let likelihood = match &state.plugin {
+            Some(p) => plugin_likelihood(p, state)?,
+            None => build_likelihood(&state.model, state.data.as_ref())?,
+        };
         let prior = Prior::from_spec(&state.prior)?;
         let cost = (state.cost_us > 0).then(|| Duration::from_micros(state.cost_us));
         Ok(Self::new(prior, likelihood, cost))
@@ -160,18 +164,46 @@ pub fn build_likelihood(
             let data = data.ok_or_else(|| BuildError::new("data", "data file not loaded"))?;
             Box::new(PolynomialRegression::new(data.clone(), *order, *noise_sd)?)
         }
+        ModelSpec::Plugin { .. } => {
+            return Err(BuildError::new(
+                "library",
+                "a plugin is built with its state",
+            ))
+        }
     })
 }
 
+/// Loads every plugin of a run in this process and runs its init, so that a
+/// library missing on this node, or an init failing here, stops the job
+/// before any work (under MPI, on every rank).
+pub fn prepare_plugins(states: &[StateSpec]) -> Result<(), String> {
+    for st in states.iter().filter(|st| st.plugin.is_some()) {
+        Posterior::from_state(st).map_err(|e| format!("state `{}`: model.{e}", st.name))?;
+    }
+    Ok(())
+}
+
+/// A state's plugin model (made once per process and shared by its tasks).
+pub fn plugin_likelihood(
+    p: &PluginSpec,
+    state: &StateSpec,
+) -> Result<Box<dyn LogDensity>, BuildError> {
+    let plugin = plugin::Plugin::for_state(&p.path, &state.name, state.dim(), &p.config_json)
+        .map_err(|e| BuildError::new("library", e.0))?;
+    Ok(Box::new(plugin::Shared(plugin)))
+}
+
 /// The number of parameters a model spec describes, when it can be told from
-/// the spec alone (validation compares it with the prior and `params`).
-pub fn model_dim(spec: &ModelSpec) -> usize {
-    match spec {
+/// the spec alone (validation compares it with the prior and `params`); a
+/// plugin takes its dimension from the prior.
+pub fn model_dim(spec: &ModelSpec) -> Option<usize> {
+    Some(match spec {
         ModelSpec::Gaussian { mean, .. } => mean.len(),
         ModelSpec::GaussianMixture { means, .. } => means.first().map_or(0, Vec::len),
         ModelSpec::Rosenbrock { dim, .. } | ModelSpec::Funnel { dim, .. } => *dim,
         ModelSpec::PolynomialRegression { order, .. } => order + 1,
-    }
+        ModelSpec::Plugin { .. } => return None,
+    })
 }
 
 /// Checks that every number of a list is finite, naming the first that is not.

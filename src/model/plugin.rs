@@ -102,7 +102,10 @@ impl Library {
     /// and checks its ABI version and required functions.
     pub fn load(path: &Path) -> Result<Arc<Library>, PluginError> {
         static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Library>>>> = OnceLock::new();
-        let mut loaded = LOADED.get_or_init(Default::default).lock().expect("no panics while held");
+        let mut loaded = LOADED
+            .get_or_init(Default::default)
+            .lock()
+            .expect("no panics while held");
         if let Some(lib) = loaded.get(path) {
             return Ok(lib.clone());
         }
@@ -118,21 +121,34 @@ impl Library {
         }
         // SAFETY: loading runs the library's initialisers; a plugin is code
         // the user chose to run, as with any shared library.
-        let lib = unsafe { libloading::Library::new(path) }
-            .map_err(|e| PluginError(format!("library {shown}: cannot load it as a shared library: {e}")))?;
-        fn symbol<T: Copy>(lib: &libloading::Library, path: &Path, name: &str) -> Result<Option<T>, PluginError> {
+        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
+            PluginError(format!(
+                "library {shown}: cannot load it as a shared library: {e}"
+            ))
+        })?;
+        fn symbol<T: Copy>(
+            lib: &libloading::Library,
+            path: &Path,
+            name: &str,
+        ) -> Result<Option<T>, PluginError> {
             // SAFETY: the type is the one sampo.h declares for this name.
             match unsafe { lib.get::<T>(name.as_bytes()) } {
                 Ok(f) => Ok(Some(*f)),
                 Err(libloading::Error::DlSym { .. }) => Ok(None),
-                Err(e) => Err(PluginError(format!("library {}: {name}: {e}", path.display()))),
+                Err(e) => Err(PluginError(format!(
+                    "library {}: {name}: {e}",
+                    path.display()
+                ))),
             }
         }
-        let required = |name: &str| PluginError(format!(
+        let required = |name: &str| {
+            PluginError(format!(
             "library {shown}: missing function `{name}` (every plugin exports sampo_abi_version, \
              sampo_init, sampo_log_density and sampo_free; see include/sampo.h)"
-        ));
-        let version: AbiVersionFn = symbol(&lib, path, "sampo_abi_version")?.ok_or_else(|| required("sampo_abi_version"))?;
+        ))
+        };
+        let version: AbiVersionFn = symbol(&lib, path, "sampo_abi_version")?
+            .ok_or_else(|| required("sampo_abi_version"))?;
         // SAFETY: a function of no arguments, as declared.
         let v = unsafe { version() };
         if v != ABI_VERSION {
@@ -224,7 +240,10 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("lib", &self.lib).field("state", &self.state).finish()
+        f.debug_struct("Plugin")
+            .field("lib", &self.lib)
+            .field("state", &self.state)
+            .finish()
     }
 }
 
@@ -239,8 +258,16 @@ impl Plugin {
         dim: usize,
         config_json: &str,
     ) -> Result<Arc<Plugin>, PluginError> {
-        let key = (path.to_path_buf(), state.to_string(), dim, config_json.to_string());
-        let mut made = MADE.get_or_init(Default::default).lock().expect("no panics while held");
+        let key = (
+            path.to_path_buf(),
+            state.to_string(),
+            dim,
+            config_json.to_string(),
+        );
+        let mut made = MADE
+            .get_or_init(Default::default)
+            .lock()
+            .expect("no panics while held");
         if let Some(p) = made.get(&key) {
             return Ok(p.clone());
         }
@@ -291,15 +318,25 @@ impl Plugin {
         if status != 0 {
             *err.last_mut().expect("not empty") = 0;
             // SAFETY: NUL-terminated just above at the latest.
-            let message = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
-            let message = if message.trim().is_empty() { "(no message)".to_string() } else { message };
+            let message = unsafe { CStr::from_ptr(err.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+            let message = if message.trim().is_empty() {
+                "(no message)".to_string()
+            } else {
+                message
+            };
             return Err(format!(
                 "library {}: sampo_init failed for state `{}` with status {status}: {message}",
                 self.lib.path.display(),
                 self.state.to_string_lossy()
             ));
         }
-        Ok(Context { ptr, free: self.lib.free, n_outputs })
+        Ok(Context {
+            ptr,
+            free: self.lib.free,
+            n_outputs,
+        })
     }
 
     /// The context for the calling thread.
@@ -307,7 +344,9 @@ impl Plugin {
         if let Some(c) = &self.single {
             return Ok(c);
         }
-        let slot = rayon::current_thread_index().unwrap_or(OUTSIDE_POOL).min(OUTSIDE_POOL);
+        let slot = rayon::current_thread_index()
+            .unwrap_or(OUTSIDE_POOL)
+            .min(OUTSIDE_POOL);
         self.per_thread[slot]
             .get_or_init(|| self.init())
             .as_ref()
@@ -346,9 +385,8 @@ impl Plugin {
         match self.lib.batch {
             Some(batch) => {
                 // SAFETY: x holds n × dim values and out n.
-                let status = self.call(|ctx| unsafe {
-                    batch(ctx, x.as_ptr(), n, self.dim, out.as_mut_ptr())
-                })?;
+                let status = self
+                    .call(|ctx| unsafe { batch(ctx, x.as_ptr(), n, self.dim, out.as_mut_ptr()) })?;
                 if status != 0 {
                     return Err(self.failed("sampo_log_density_batch", status));
                 }

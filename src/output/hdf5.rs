@@ -206,6 +206,14 @@ impl Hdf5Store {
     }
 
     /// Marks the file failed and leaves it as `.partial`; returns its path.
+    /// Removes the `.partial` of a run that never started (nothing in it
+    /// but the layout), so that it does not block the next run.
+    pub fn discard(self) {
+        let partial = self.partial.clone();
+        drop(self);
+        let _ = std::fs::remove_file(partial);
+    }
+
     pub fn abandon(mut self, reason: &str) -> PathBuf {
         // Best effort: the run has already failed, and the reason is what counts.
         let _ = self.set_status(&format!("failed: {reason}"));

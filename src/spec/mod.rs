@@ -60,14 +60,38 @@ pub struct StateSpec {
     pub model: ModelSpec,
     /// The regression data file's contents, read during validation.
     pub data: Option<RegressionData>,
+    /// A plugin model's library, as validation found it.
+    pub plugin: Option<PluginSpec>,
     pub prior: PriorSpec,
     /// Busy-wait per evaluation, in microseconds (emulates a costly model).
     pub cost_us: u64,
 }
 
+/// A plugin model, resolved: the library's absolute path, the `config` table
+/// as JSON, and the library's declared thread safety.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginSpec {
+    pub path: PathBuf,
+    pub config_json: String,
+    pub safety: model::plugin::ThreadSafety,
+}
+
 impl StateSpec {
     pub fn dim(&self) -> usize {
         self.params.len()
+    }
+
+    /// The model as `sampo check` shows it: its kind, and for a plugin the
+    /// library's file name and declared thread safety.
+    pub fn model_label(&self) -> String {
+        match &self.plugin {
+            Some(p) => format!(
+                "plugin {} ({})",
+                p.path.file_name().unwrap_or_default().to_string_lossy(),
+                p.safety.label()
+            ),
+            None => self.model.kind_name().to_string(),
+        }
     }
 }
 
@@ -208,8 +232,8 @@ impl Resolver<'_> {
             |e: model::BuildError| self.err(st.prior.span(), format!("state `{name}`: prior.{e}"));
 
         // Dimensions: model, prior and params must agree.
-        let dim = model::model_dim(st.model.get_ref());
         let prior = model::Prior::from_spec(st.prior.get_ref()).map_err(prior_err)?;
+        let dim = model::model_dim(st.model.get_ref()).unwrap_or(prior.dim());
         if prior.dim() != dim {
             return Err(self.err(
                 st.prior.span(),
@@ -262,13 +286,43 @@ impl Resolver<'_> {
             }
             _ => None,
         };
-        model::build_likelihood(st.model.get_ref(), data.as_ref()).map_err(model_err)?;
+        // A plugin's library, relative to the spec's directory; loaded, its
+        // ABI checked and its init run below (by `Posterior::from_state`).
+        let plugin = match st.model.get_ref() {
+            ModelSpec::Plugin { library, config } => {
+                let config_json = match config {
+                    None => "{}".to_string(),
+                    Some(c @ serde_json::Value::Object(_)) => c.to_string(),
+                    Some(_) => {
+                        return Err(self.err(
+                            st.model.span(),
+                            format!("state `{name}`: model.config must be a table"),
+                        ))
+                    }
+                };
+                let base = self.source.path.parent().unwrap_or(Path::new(""));
+                let path = base.join(library);
+                let path = std::fs::canonicalize(&path).unwrap_or(path);
+                let lib = model::plugin::Library::load(&path)
+                    .map_err(|e| self.err(st.model.span(), format!("state `{name}`: model.{e}")))?;
+                Some(PluginSpec {
+                    path,
+                    config_json,
+                    safety: lib.safety(),
+                })
+            }
+            _ => {
+                model::build_likelihood(st.model.get_ref(), data.as_ref()).map_err(model_err)?;
+                None
+            }
+        };
 
         let state = StateSpec {
             name: name.clone(),
             params,
             model: st.model.get_ref().clone(),
             data,
+            plugin,
             prior: st.prior.get_ref().clone(),
             cost_us: st.cost_us.as_ref().map_or(0, |c| *c.get_ref()),
         };

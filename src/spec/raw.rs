@@ -160,6 +160,12 @@ pub enum ModelSpec {
         order: usize,
         noise_sd: f64,
     },
+    /// A user model from a shared library (`include/sampo.h`); `config` is
+    /// handed to its init as JSON.
+    Plugin {
+        library: String,
+        config: Option<serde_json::Value>,
+    },
 }
 
 impl ModelSpec {
@@ -171,6 +177,7 @@ impl ModelSpec {
             ModelSpec::Rosenbrock { .. } => "rosenbrock",
             ModelSpec::Funnel { .. } => "funnel",
             ModelSpec::PolynomialRegression { .. } => "polynomial-regression",
+            ModelSpec::Plugin { .. } => "plugin",
         }
     }
 }

@@ -138,3 +138,31 @@ fn collect_ensembles(g: &hdf5::Group, prefix: &str, out: &mut Vec<String>) {
         }
     }
 }
+
+/// `mpiexec -n ranks sampo args…` in the sandbox (oversubscribed, unbound,
+/// allowed as root), with `env` passed to every rank.
+pub fn mpiexec(sb: &Sandbox, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new("mpiexec");
+    cmd.current_dir(sb.dir.path())
+        .args([
+            "--oversubscribe",
+            "--bind-to",
+            "none",
+            "-n",
+            &ranks.to_string(),
+        ])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env_remove("SLURM_CPUS_PER_TASK");
+    for (k, v) in env {
+        cmd.args(["-x", k]).env(k, v);
+    }
+    cmd.arg(sampo_bin()).args(args);
+    cmd
+}
+
+pub fn run_mpi(sb: &Sandbox, ranks: usize, args: &[&str], env: &[(&str, &str)]) -> Output {
+    mpiexec(sb, ranks, args, env)
+        .output()
+        .expect("mpiexec runs")
+}

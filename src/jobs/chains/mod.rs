@@ -411,7 +411,7 @@ impl Job for ChainsJob {
                 cs.burn,
                 cs.thin,
                 st.cost_us,
-                st.model.kind_name()
+                st.model_label()
             )?;
             bytes += ((cs.steps / cs.thin) * s.chains * (st.dim() + 1) * 8) as f64;
         }

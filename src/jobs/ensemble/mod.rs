@@ -288,7 +288,7 @@ impl Job for EnsembleJob {
                 e.thin,
                 st.cost_us,
                 moves.join(" + "),
-                st.model.kind_name(),
+                st.model_label(),
             )?;
             bytes += (e.stored_rows() * e.walkers * (st.dim() + 1) * 8) as f64;
         }

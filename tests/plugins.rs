@@ -1,0 +1,387 @@
+//! User models from shared libraries (include/sampo.h): the C, Fortran and
+//! Rust examples are built here and sampled locally and under mpiexec, and
+//! every way a plugin can be wrong is tried.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+use common::*;
+
+/// Builds the examples once per test binary (make, gfortran, cargo).
+fn examples() -> PathBuf {
+    static BUILT: Once = Once::new();
+    let dir = repo().join("examples/plugins");
+    BUILT.call_once(|| {
+        for sub in ["c", "fortran"] {
+            let o = Command::new("make")
+                .arg("-C")
+                .arg(dir.join(sub))
+                .output()
+                .expect("make runs");
+            assert!(
+                o.status.success(),
+                "make {sub}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let o = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(dir.join("rust/Cargo.toml"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            o.status.success(),
+            "cargo: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    });
+    dir
+}
+
+fn lib(rel: &str) -> String {
+    examples().join(rel).display().to_string()
+}
+
+/// Compiles tests/plugins/faulty.c with extra flags into the sandbox.
+fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
+    let out = sb.path(name);
+    let o = Command::new("cc")
+        .args(["-O2", "-fPIC", "-shared", "-std=c11", "-D_DEFAULT_SOURCE"])
+        .arg("-I")
+        .arg(repo().join("include"))
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(repo().join("tests/plugins/faulty.c"))
+        .arg("-lm")
+        .output()
+        .expect("cc runs");
+    assert!(
+        o.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.display().to_string()
+}
+
+fn spec(model: &str, prior: &str, extra: &str) -> String {
+    format!(
+        "[run]\nseed = 12\n[sampler]\nwalkers = 16\nsteps = 1500\n{extra}\n[[states]]\nname = \"s\"\nmodel = {model}\nprior = {prior}\n"
+    )
+}
+
+fn bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+const FUNNEL_PRIOR: &str = "{ kind = \"normal\", mean = [0.0, 0.0, 0.0], sd = [5.0, 5.0, 5.0] }";
+
+#[test]
+fn a_rust_plugin_gives_the_builtin_models_samples_bit_for_bit() {
+    let sb = Sandbox::new();
+    let plugin = format!(
+        "{{ kind = \"plugin\", library = \"{}\", config = {{ sigma = 1.5 }} }}",
+        lib("rust/target/release/libfunnel_plugin.so")
+    );
+    let builtin = "{ kind = \"funnel\", dim = 3, sigma = 1.5 }";
+    let p = sb.write("p.toml", &spec(&plugin, FUNNEL_PRIOR, ""));
+    let b = sb.write("b.toml", &spec(builtin, FUNNEL_PRIOR, ""));
+    // Per-thread contexts, two threads.
+    assert_ok(&sb.sampo(&["run", p.to_str().unwrap(), "-q", "--threads", "2"]));
+    assert_ok(&sb.sampo(&["run", b.to_str().unwrap(), "-q", "--threads", "1"]));
+    let (_, ours) = read_f64(&sb.path("p.h5"), "states/s/chain");
+    let (_, theirs) = read_f64(&sb.path("b.h5"), "states/s/chain");
+    assert_eq!(ours.len(), 1500 * 16 * 3);
+    assert!(bits(&ours) == bits(&theirs), "plugin and built-in differ");
+    // And across ranks.
+    let o = run_mpi(
+        &sb,
+        2,
+        &["run", "p.toml", "-q", "-o", "mpi.h5", "--threads", "1"],
+        &[],
+    );
+    assert_ok(&o);
+    let (_, mpi) = read_f64(&sb.path("mpi.h5"), "states/s/chain");
+    assert!(bits(&mpi) == bits(&theirs), "under mpiexec -n 2");
+}
+
+#[test]
+fn c_plugins_recover_their_posteriors() {
+    let sb = Sandbox::new();
+    let text = format!(
+        "[run]\nseed = 5\n[sampler]\nkind = \"chains\"\nchains = 4\nsteps = 12000\nburn = 2000\n\
+         [[states]]\nname = \"g\"\nparams = [\"x\", \"y\"]\n\
+         model = {{ kind = \"plugin\", library = \"{}\", config = {{ mean = [1.0, -1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }} }}\n\
+         prior = {{ kind = \"uniform\", low = [-20.0, -20.0], high = [20.0, 20.0] }}\n\
+         [[states]]\nname = \"line\"\nparams = [\"a\", \"b\"]\n\
+         model = {{ kind = \"plugin\", library = \"{}\", config = {{ data = \"{}\", noise_sd = 0.2 }} }}\n\
+         prior = {{ kind = \"uniform\", low = [-10.0, -10.0], high = [10.0, 10.0] }}\n",
+        lib("c/libgaussian.so"),
+        lib("c/libregression.so"),
+        lib("c/line.csv"),
+    );
+    let spec = sb.write("c.toml", &text);
+    assert_ok(&sb.sampo(&["run", spec.to_str().unwrap(), "-q"]));
+    let out = sb.path("c.h5");
+    let (_, mean) = read_f64(&out, "summary/mean");
+    let (_, mcse) = read_f64(&out, "summary/mcse_mean");
+    // The line's exact posterior mean under a flat prior: least squares.
+    let data = std::fs::read_to_string(lib("c/line.csv")).unwrap();
+    let pts: Vec<(f64, f64)> = data
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (x, y) = l.split_once(',').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect();
+    let n = pts.len() as f64;
+    let (sx, sy) = pts.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let sxx: f64 = pts.iter().map(|(x, _)| (x - sx / n).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|(x, y)| (x - sx / n) * (y - sy / n)).sum();
+    let slope = sxy / sxx;
+    let intercept = sy / n - slope * sx / n;
+    for (row, truth) in [1.0, -1.0, intercept, slope].iter().enumerate() {
+        assert!(
+            (mean[row] - truth).abs() < 5.0 * mcse[row],
+            "row {row}: {} ± {}, expected {truth}",
+            mean[row],
+            mcse[row]
+        );
+    }
+}
+
+/// The decays example's log-likelihood, as decays.f90 computes it.
+fn decays_log_likelihood(amplitude: f64, lifetime: f64, sigma: f64) -> f64 {
+    let mut ss = 0.0;
+    for i in 1..=50 {
+        let t = 0.1 * i as f64;
+        let y = 2.0 * (-t / 1.5f64).exp() + sigma * (12.9898 * i as f64).sin();
+        let r = (y - amplitude * (-t / lifetime).exp()) / sigma;
+        ss += r * r;
+    }
+    -0.5 * ss
+}
+
+#[test]
+fn a_serialized_fortran_plugin_runs_one_thread_per_rank_and_is_right() {
+    let sb = Sandbox::new();
+    let text = spec(
+        &format!(
+            "{{ kind = \"plugin\", library = \"{}\", config = {{ noise_sd = 0.05 }} }}",
+            lib("fortran/libdecays.so")
+        ),
+        "{ kind = \"uniform\", low = [0.0, 0.01], high = [10.0, 10.0] }",
+        "init = { kind = \"ball\", center = [2.0, 1.5], radius = 0.01 }",
+    )
+    .replace("steps = 1500", "steps = 6000");
+    let spec = sb.write("d.toml", &text);
+    let o = sb.sampo(&["check", spec.to_str().unwrap(), "--threads", "2"]);
+    assert_ok(&o);
+    assert!(
+        stdout(&o).contains("1 thread(s) (a serialized plugin"),
+        "{}",
+        stdout(&o)
+    );
+    let two = sb.sampo(&[
+        "run",
+        spec.to_str().unwrap(),
+        "-q",
+        "--threads",
+        "2",
+        "-o",
+        "t2.h5",
+    ]);
+    assert_ok(&two);
+    assert!(
+        stderr(&two).contains("its plugin is serialized"),
+        "{}",
+        stderr(&two)
+    );
+    assert_ok(&sb.sampo(&[
+        "run",
+        spec.to_str().unwrap(),
+        "-q",
+        "--threads",
+        "1",
+        "-o",
+        "t1.h5",
+    ]));
+    let o = run_mpi(&sb, 2, &["run", "d.toml", "-q", "-o", "mpi.h5"], &[]);
+    assert_ok(&o);
+    let (_, t1) = read_f64(&sb.path("t1.h5"), "states/s/chain");
+    for other in ["t2.h5", "mpi.h5"] {
+        let (_, v) = read_f64(&sb.path(other), "states/s/chain");
+        assert!(bits(&v) == bits(&t1), "{other} differs from one thread");
+    }
+    // The posterior means by quadrature on a grid (flat prior), against the
+    // samples within 5 MCSE.
+    let (mut z, mut ma, mut ml) = (0.0, 0.0, 0.0);
+    let n = 600;
+    let peak = decays_log_likelihood(2.0, 1.5, 0.05);
+    for i in 0..n {
+        let a = 1.8 + 0.4 * (i as f64 + 0.5) / n as f64;
+        for j in 0..n {
+            let l = 1.3 + 0.4 * (j as f64 + 0.5) / n as f64;
+            let w = (decays_log_likelihood(a, l, 0.05) - peak).exp();
+            z += w;
+            ma += w * a;
+            ml += w * l;
+        }
+    }
+    let out = sb.path("t1.h5");
+    let (_, mean) = read_f64(&out, "summary/mean");
+    let (_, mcse) = read_f64(&out, "summary/mcse_mean");
+    for (k, truth) in [ma / z, ml / z].iter().enumerate() {
+        assert!(
+            (mean[k] - truth).abs() < 5.0 * mcse[k],
+            "param {k}: {} ± {}, expected {truth}",
+            mean[k],
+            mcse[k]
+        );
+    }
+}
+
+fn run_fails(sb: &Sandbox, library: &str, config: &str, command: &str) -> (Option<i32>, String) {
+    let model = format!("{{ kind = \"plugin\", library = \"{library}\", config = {config} }}");
+    let p = sb.write(
+        "e.toml",
+        &spec(
+            &model,
+            "{ kind = \"uniform\", low = [-5.0, -5.0], high = [5.0, 5.0] }",
+            "init = { kind = \"ball\", center = [0.0, 0.0], radius = 0.1 }",
+        ),
+    );
+    let args: &[&str] = if command == "run" { &["-q"] } else { &[] };
+    let o = sb.sampo(&[&[command, p.to_str().unwrap()], args].concat());
+    (o.status.code(), stderr(&o))
+}
+
+#[test]
+fn broken_libraries_stop_before_any_work_with_exit_2() {
+    let sb = Sandbox::new();
+    let not_a_library = sb.write("text.so", "not a shared library\n");
+    let cases = [
+        (sb.path("missing.so").display().to_string(), "{}", "no such file"),
+        (not_a_library.display().to_string(), "{}", "cannot load it as a shared library"),
+        (faulty(&sb, "abi.so", &["-DABI=99"]), "{}", "built for sampo ABI version 99"),
+        (faulty(&sb, "nofree.so", &["-DNO_FREE"]), "{}", "missing function `sampo_free`"),
+        (faulty(&sb, "safety.so", &["-DSAFETY=7"]), "{}", "sampo_thread_safety returned 7"),
+        (
+            faulty(&sb, "init.so", &[]),
+            "{ fail_init = true }",
+            "sampo_init failed for state `s` with status 7: cannot prepare state s: fail_init was asked for",
+        ),
+    ];
+    for (library, config, message) in &cases {
+        for command in ["check", "run"] {
+            let (code, err) = run_fails(&sb, library, config, command);
+            assert_eq!(code, Some(2), "{library} {command}: {err}");
+            assert!(err.contains(message), "{library} {command}: {err}");
+            assert!(err.contains("e.toml:9:"), "located: {err}");
+        }
+        assert!(!sb.path("e.h5.partial").exists() && !sb.path("e.h5").exists());
+    }
+}
+
+#[test]
+fn failing_and_nan_evaluations_are_reported_with_their_context() {
+    let sb = Sandbox::new();
+    let lib = faulty(&sb, "f.so", &[]);
+    let (code, err) = run_fails(&sb, &lib, "{ fail_after = 500 }", "run");
+    assert_eq!(code, Some(1), "{err}");
+    for part in [
+        "state `s`",
+        "seed 12",
+        "walker",
+        "sampo_log_density of library",
+        "returned status 3",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(sb.path("e.h5.partial").exists());
+    std::fs::remove_file(sb.path("e.h5.partial")).unwrap();
+    // NaN: counted, warned, treated as −∞: from a start inside, no walker
+    // ever goes beyond the NaN edge.
+    let (code, err) = run_fails(&sb, &lib, "{ nan_above = 1.0 }", "run");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("returned NaN"), "{err}");
+    let (_, chain) = read_f64(&sb.path("e.h5"), "states/s/chain");
+    assert!(chain.chunks(2).all(|x| x[0] <= 1.0));
+}
+
+#[test]
+fn an_init_failing_on_one_rank_stops_the_mpi_job_with_exit_2() {
+    let sb = Sandbox::new();
+    let lib = faulty(&sb, "r.so", &[]);
+    let model =
+        format!("{{ kind = \"plugin\", library = \"{lib}\", config = {{ fail_on_rank = 1 }} }}");
+    sb.write(
+        "r.toml",
+        &spec(
+            &model,
+            "{ kind = \"uniform\", low = [-5.0, -5.0], high = [5.0, 5.0] }",
+            "",
+        ),
+    );
+    let o = run_mpi(&sb, 2, &["run", "r.toml", "-q"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("rank 1: state `s`") && err.contains("no data on this rank"),
+        "{err}"
+    );
+    assert!(!sb.path("r.h5.partial").exists() && !sb.path("r.h5").exists());
+}
+
+#[test]
+fn the_plugin_abi_is_reachable_directly() {
+    // The forward model and the batch call, through the library API.
+    use sampo::model::plugin::Plugin;
+    use sampo::model::LogDensity;
+    let path = PathBuf::from(lib("c/libregression.so"));
+    let config = format!("{{\"data\": \"{}\", \"noise_sd\": 0.2}}", lib("c/line.csv"));
+    let p = Plugin::for_state(Path::new(&path), "line", 2, &config).unwrap();
+    let y = p.forward(&[1.0, 2.0]).unwrap();
+    assert_eq!(y.len(), 11);
+    assert_eq!(y[2], 1.0 + 2.0 * 1.0);
+    let g = Plugin::for_state(
+        Path::new(&lib("c/libgaussian.so")),
+        "g",
+        2,
+        "{\"mean\": [1.0, -1.0], \"cov\": [[1.0, 0.5], [0.5, 2.0]]}",
+    )
+    .unwrap();
+    assert!(g.has_batch());
+    let xs = [0.0, 0.0, 1.0, -1.0, 3.0, 2.0];
+    let mut out = [0.0; 3];
+    g.log_density_batch(&xs, &mut out).unwrap();
+    let builtin =
+        sampo::model::Gaussian::new(&[1.0, -1.0], &[vec![1.0, 0.5], vec![0.5, 2.0]]).unwrap();
+    for (x, o) in xs.chunks(2).zip(out) {
+        assert_eq!(o, g.log_density(x).unwrap());
+        assert!((o - builtin.log_density(x).unwrap()).abs() < 1e-12, "{o}");
+    }
+}
+
+#[test]
+fn the_example_configs_run_as_the_readme_says() {
+    examples();
+    let sb = Sandbox::new();
+    for name in ["plugin-c", "plugin-fortran", "plugin-rust"] {
+        let out = sb.path(&format!("{name}.h5"));
+        // From the repository's root, as the README runs them.
+        let o = Command::new(sampo_bin())
+            .current_dir(repo())
+            .args(["run", &format!("configs/{name}.toml"), "-q", "-o"])
+            .arg(&out)
+            .output()
+            .expect("sampo runs");
+        assert_ok(&o);
+        let (_, mean) = read_f64(&out, "summary/mean");
+        assert!(mean.iter().all(|m| m.is_finite()), "{name}: {mean:?}");
+    }
+}

@@ -1,0 +1,75 @@
+/* A plugin for sampo's tests of what goes wrong. Compiled by tests/plugins.rs
+ * in variants:
+ *   -DABI=n        reports ABI version n (default SAMPO_ABI_VERSION)
+ *   -DNO_FREE      leaves out sampo_free (a missing required symbol)
+ *   -DSAFETY=n     sampo_thread_safety returns n (default SAMPO_SHARED)
+ * and config keys:
+ *   fail_after     evaluations fail with status 3 after this many (per context)
+ *   nan_above      the log-density is NaN where x[0] > this
+ *   fail_init      init fails with a message
+ *   fail_on_rank   init fails on this MPI rank only (OMPI_COMM_WORLD_RANK)
+ * The density is a standard normal in every parameter. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sampo.h"
+#include "../../examples/plugins/c/json_numbers.h"
+
+#ifndef ABI
+#define ABI SAMPO_ABI_VERSION
+#endif
+#ifndef SAFETY
+#define SAFETY SAMPO_SHARED
+#endif
+
+typedef struct {
+    double fail_after, nan_above;
+    unsigned long calls;
+} faulty;
+
+int sampo_abi_version(void) { return ABI; }
+int sampo_thread_safety(void) { return SAFETY; }
+
+int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
+               size_t *n_outputs, char *err, size_t err_len) {
+    (void)dim;
+    double rank = -1;
+    const char *mine = getenv("OMPI_COMM_WORLD_RANK");
+    if (strstr(config, "\"fail_init\"")) {
+        snprintf(err, err_len, "cannot prepare state %s: fail_init was asked for", state);
+        return 7;
+    }
+    if (json_numbers(config, "fail_on_rank", &rank, 1) == 1 && mine && atoi(mine) == (int)rank) {
+        snprintf(err, err_len, "no data on this rank");
+        return 8;
+    }
+    faulty *f = calloc(1, sizeof *f);
+    f->fail_after = INFINITY;
+    f->nan_above = INFINITY;
+    json_numbers(config, "fail_after", &f->fail_after, 1);
+    json_numbers(config, "nan_above", &f->nan_above, 1);
+    *ctx = f;
+    *n_outputs = 0;
+    return SAMPO_OK;
+}
+
+int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
+    faulty *f = ctx;
+    /* Shared among threads in the tests that count: a race on calls only
+     * moves the failure by a few evaluations. */
+    if ((double)(++f->calls) > f->fail_after) return 3;
+    if (x[0] > f->nan_above) {
+        *out = NAN;
+        return SAMPO_OK;
+    }
+    double s = 0;
+    for (size_t i = 0; i < dim; i++) s += x[i] * x[i];
+    *out = -0.5 * s - 0.5 * (double)dim * log(2 * M_PI);
+    return SAMPO_OK;
+}
+
+#ifndef NO_FREE
+void sampo_free(void *ctx) { free(ctx); }
+#endif
