@@ -385,3 +385,36 @@ fn the_example_configs_run_as_the_readme_says() {
         assert!(mean.iter().all(|m| m.is_finite()), "{name}: {mean:?}");
     }
 }
+
+#[test]
+fn a_plugin_crashing_one_rank_ends_the_mpi_job() {
+    let sb = Sandbox::new();
+    let lib = faulty(&sb, "crash.so", &[]);
+    let model =
+        format!("{{ kind = \"plugin\", library = \"{lib}\", config = {{ crash_on_rank = 1 }} }}");
+    // Two states, so that each rank runs one; rank 1's crashes.
+    let text = spec(&model, "{ kind = \"uniform\", low = [-5.0, -5.0], high = [5.0, 5.0] }", "")
+        .replace("steps = 1500", "steps = 200000")
+        + &format!(
+            "[[states]]\nname = \"t\"\nmodel = {model}\nprior = {{ kind = \"uniform\", low = [-5.0, -5.0], high = [5.0, 5.0] }}\n"
+        );
+    sb.write("x.toml", &text);
+    let mut child = mpiexec(&sb, 2, &["run", "x.toml", "-q", "--threads", "1"], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the job did not end within 60 s of a rank's crash");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    assert!(!sb.path("x.h5").exists(), "never marked complete");
+}

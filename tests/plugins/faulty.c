@@ -8,6 +8,7 @@
  *   nan_above      the log-density is NaN where x[0] > this
  *   fail_init      init fails with a message
  *   fail_on_rank   init fails on this MPI rank only (OMPI_COMM_WORLD_RANK)
+ *   crash_on_rank  a segmentation fault on this MPI rank at its 1000th call
  * The density is a standard normal in every parameter. */
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 typedef struct {
     double fail_after, nan_above;
+    int crash;
     unsigned long calls;
 } faulty;
 
@@ -50,6 +52,8 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     f->nan_above = INFINITY;
     json_numbers(config, "fail_after", &f->fail_after, 1);
     json_numbers(config, "nan_above", &f->nan_above, 1);
+    if (json_numbers(config, "crash_on_rank", &rank, 1) == 1 && mine && atoi(mine) == (int)rank)
+        f->crash = 1;
     *ctx = f;
     *n_outputs = 0;
     return SAMPO_OK;
@@ -60,6 +64,7 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
     /* Shared among threads in the tests that count: a race on calls only
      * moves the failure by a few evaluations. */
     if ((double)(++f->calls) > f->fail_after) return 3;
+    if (f->crash && f->calls == 1000) *(volatile int *)0 = 1; /* a real fault, not raise() */
     if (x[0] > f->nan_above) {
         *out = NAN;
         return SAMPO_OK;
