@@ -418,3 +418,58 @@ fn a_plugin_crashing_one_rank_ends_the_mpi_job() {
     assert!(!status.success());
     assert!(!sb.path("x.h5").exists(), "never marked complete");
 }
+
+#[test]
+fn a_batch_plugin_gives_the_samples_of_single_calls() {
+    let sb = Sandbox::new();
+    examples();
+    // The C Gaussian with and without sampo_log_density_batch.
+    let single = sb.path("single.so");
+    let o = Command::new("cc")
+        .args([
+            "-O2",
+            "-fPIC",
+            "-shared",
+            "-std=c11",
+            "-D_DEFAULT_SOURCE",
+            "-DNO_BATCH",
+            "-I",
+        ])
+        .arg(repo().join("include"))
+        .arg("-o")
+        .arg(&single)
+        .arg(repo().join("examples/plugins/c/gaussian.c"))
+        .arg("-lm")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config = "config = { mean = [1.0, -1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }";
+    let prior = "{ kind = \"uniform\", low = [-3.0, -4.0], high = [3.0, 3.0] }";
+    let mut chains = Vec::new();
+    for (name, library) in [
+        ("batch", lib("c/libgaussian.so")),
+        ("single", single.display().to_string()),
+    ] {
+        let model = format!("{{ kind = \"plugin\", library = \"{library}\", {config} }}");
+        let p = sb.write(&format!("{name}.toml"), &spec(&model, prior, ""));
+        for threads in ["1", "2"] {
+            let out = format!("{name}{threads}.h5");
+            assert_ok(&sb.sampo(&[
+                "run",
+                p.to_str().unwrap(),
+                "-q",
+                "--threads",
+                threads,
+                "-o",
+                &out,
+            ]));
+            let (_, chain) = read_f64(&sb.path(&out), "states/s/chain");
+            let (_, evals) = read_f64(&sb.path(&out), "timings/evaluations");
+            chains.push((format!("{name} × {threads}"), bits(&chain), evals));
+        }
+    }
+    for (name, chain, evals) in &chains[1..] {
+        assert!(*chain == chains[0].1, "{name} differs from {}", chains[0].0);
+        assert_eq!(*evals, chains[0].2, "{name}");
+    }
+}

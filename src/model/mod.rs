@@ -27,6 +27,19 @@ pub struct EvalError(pub String);
 pub trait LogDensity: Send + Sync {
     fn dim(&self) -> usize;
     fn log_density(&self, x: &[f64]) -> Result<f64, EvalError>;
+    /// Whether [`Self::log_density_batch`] is better than point by point
+    /// (a vectorised user model).
+    fn has_batch(&self) -> bool {
+        false
+    }
+    /// The log-densities of points stored one after another (`dim` values
+    /// each) into `out`; exactly what `log_density` gives for each.
+    fn log_density_batch(&self, xs: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        for (x, o) in xs.chunks_exact(self.dim().max(1)).zip(out.iter_mut()) {
+            *o = self.log_density(x)?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a model or prior could not be built from its spec; `field` names the
@@ -107,6 +120,56 @@ impl Posterior {
         &self.prior
     }
 
+    /// Whether the likelihood evaluates batches natively (see
+    /// [`Self::log_prob_batch`]).
+    pub fn has_batch(&self) -> bool {
+        self.likelihood.has_batch()
+    }
+
+    /// `log_prob` of points stored one after another, the likelihood called
+    /// once for all the points inside the prior's support: the same values
+    /// as point by point. `scratch` is reused between calls.
+    pub fn log_prob_batch(
+        &self,
+        xs: &[f64],
+        out: &mut [f64],
+        scratch: &mut BatchScratch,
+    ) -> Result<(), EvalError> {
+        let d = self.dim().max(1);
+        scratch.points.clear();
+        scratch.index.clear();
+        for (i, (x, o)) in xs.chunks_exact(d).zip(out.iter_mut()).enumerate() {
+            *o = self.prior.log_density(x);
+            if *o != f64::NEG_INFINITY {
+                scratch.points.extend_from_slice(x);
+                scratch.index.push(i);
+            }
+        }
+        let n = scratch.index.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if let Some(f) = &self.fault {
+            if f.count.fetch_add(n as u64, Ordering::Relaxed) + n as u64 > f.after {
+                return Err(EvalError(format!(
+                    "injected fault (SAMPO_INJECT_FAULT) after {} evaluations",
+                    f.after
+                )));
+            }
+        }
+        if let Some(cost) = self.cost {
+            busy_wait(cost * n as u32);
+        }
+        scratch.values.clear();
+        scratch.values.resize(n, 0.0);
+        self.likelihood
+            .log_density_batch(&scratch.points, &mut scratch.values)?;
+        for (&i, v) in scratch.index.iter().zip(&scratch.values) {
+            out[i] += v;
+        }
+        Ok(())
+    }
+
     pub fn log_prob(&self, x: &[f64]) -> Result<f64, EvalError> {
         let lp = self.prior.log_density(x);
         if lp == f64::NEG_INFINITY {
@@ -125,6 +188,15 @@ impl Posterior {
         }
         Ok(lp + self.likelihood.log_density(x)?)
     }
+}
+
+/// Buffers of [`Posterior::log_prob_batch`]: the points inside the prior's
+/// support, their indices, and their likelihoods.
+#[derive(Debug, Clone, Default)]
+pub struct BatchScratch {
+    points: Vec<f64>,
+    index: Vec<usize>,
+    values: Vec<f64>,
 }
 
 /// Emulates an expensive likelihood by spinning (not sleeping, so that a core

@@ -449,4 +449,10 @@ impl LogDensity for Shared {
     fn log_density(&self, x: &[f64]) -> Result<f64, EvalError> {
         self.0.log_density(x)
     }
+    fn has_batch(&self) -> bool {
+        self.0.has_batch()
+    }
+    fn log_density_batch(&self, xs: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+        self.0.log_density_batch(xs, out)
+    }
 }

@@ -89,9 +89,13 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
     return SAMPO_OK;
 }
 
+/* Optional: many points per call (sampo then evaluates a whole half of the
+ * ensemble in one call per thread). Build with -DNO_BATCH to leave it out. */
+#ifndef NO_BATCH
 int sampo_log_density_batch(void *ctx, const double *x, size_t n, size_t dim, double *out) {
     for (size_t i = 0; i < n; i++) sampo_log_density(ctx, x + i * dim, dim, out + i);
     return SAMPO_OK;
 }
+#endif
 
 void sampo_free(void *ctx) { free(ctx); }

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::moves::{choose, Move, WeightedMove};
-use crate::model::{EvalError, Posterior};
+use crate::model::{BatchScratch, EvalError, Posterior};
 use crate::seed::{Stream, TaskKey, ENSEMBLE_STREAM};
 use crate::spec::Init;
 
@@ -306,6 +306,9 @@ impl Ensemble {
         mv: &Move,
         posterior: &Posterior,
     ) -> Result<(), SampleError> {
+        if posterior.has_batch() {
+            return self.half_step_batched(half, owned, mv, posterior);
+        }
         let d = self.ndim;
         let range = self.half(half);
         debug_assert!(owned.start >= range.start && owned.end <= range.end);
@@ -362,6 +365,83 @@ impl Ensemble {
                 .enumerate()
                 .try_for_each(work)
         }
+    }
+
+    /// As `half_step`, for a likelihood that evaluates batches natively (a
+    /// vectorised plugin): every walker proposes, the proposals are
+    /// evaluated in one batch per thread, then every walker accepts or not.
+    /// Each walker's stream is used in the same order as in `half_step`, and
+    /// a batch gives what single calls give, so the samples are the same.
+    fn half_step_batched(
+        &mut self,
+        half: usize,
+        owned: Range<usize>,
+        mv: &Move,
+        posterior: &Posterior,
+    ) -> Result<(), SampleError> {
+        let d = self.ndim;
+        let range = self.half(half);
+        let split = self.half(1).start * d;
+        let (lo, hi) = self.positions.split_at_mut(split);
+        let (active, complement) = if half == 0 { (lo, &*hi) } else { (hi, &*lo) };
+        let active = &mut active[(owned.start - range.start) * d..(owned.end - range.start) * d];
+        let offset = owned.start;
+        let n = owned.len();
+        let log_prob = &mut self.log_prob[owned.clone()];
+        let walkers = &mut self.walkers[owned.clone()];
+        let accepted = &mut self.accepted[owned.clone()];
+        let proposals = &mut self.proposals[owned.start * d..owned.end * d];
+
+        let mut factors = vec![0.0; n];
+        active
+            .par_chunks(d)
+            .zip(walkers.par_iter_mut())
+            .zip(proposals.par_chunks_mut(d))
+            .zip(factors.par_iter_mut())
+            .for_each(|(((x, w), y), f)| *f = mv.propose(x, complement, &mut w.rng, y));
+
+        let per = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        let mut lp_new = vec![0.0; n];
+        proposals
+            .par_chunks(per * d)
+            .zip(lp_new.par_chunks_mut(per))
+            .enumerate()
+            .try_for_each(|(c, (ys, out))| {
+                let mut scratch = BatchScratch::default();
+                posterior
+                    .log_prob_batch(ys, out, &mut scratch)
+                    .map_err(|cause| SampleError::Evaluation {
+                        walker: offset + c * per,
+                        params: ys[..d].to_vec(),
+                        cause: EvalError(format!(
+                            "{cause} (in a batch of {} walkers from this one)",
+                            out.len()
+                        )),
+                    })
+            })?;
+
+        active
+            .par_chunks_mut(d)
+            .zip(log_prob.par_iter_mut())
+            .zip(walkers.par_iter_mut())
+            .zip(accepted.par_iter_mut())
+            .zip(proposals.par_chunks(d))
+            .zip(factors.par_iter().zip(lp_new.par_iter()))
+            .for_each(|(((((x, lp), w), acc), y), (factor, &new))| {
+                w.evaluations += 1;
+                let new = if new.is_nan() {
+                    w.nans += 1;
+                    f64::NEG_INFINITY
+                } else {
+                    new
+                };
+                if w.rng.random::<f64>().ln() < factor + new - *lp {
+                    x.copy_from_slice(y);
+                    *lp = new;
+                    *acc += 1;
+                }
+            });
+        Ok(())
     }
 
     pub fn ndim(&self) -> usize {
