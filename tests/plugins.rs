@@ -383,6 +383,37 @@ fn the_example_configs_run_as_the_readme_says() {
         assert_ok(&o);
         let (_, mean) = read_f64(&out, "summary/mean");
         assert!(mean.iter().all(|m| m.is_finite()), "{name}: {mean:?}");
+        // The same under mpiexec -n 2, bit for bit.
+        let mpi_out = sb.path(&format!("{name}-mpi.h5"));
+        let o = Command::new("mpiexec")
+            .current_dir(repo())
+            .args(["--oversubscribe", "--bind-to", "none", "-n", "2"])
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .arg(sampo_bin())
+            .args([
+                "run",
+                &format!("configs/{name}.toml"),
+                "-q",
+                "--threads",
+                "1",
+                "-o",
+            ])
+            .arg(&mpi_out)
+            .output()
+            .expect("mpiexec runs");
+        assert_ok(&o);
+        let local = sample_datasets(&out);
+        let mpi = sample_datasets(&mpi_out);
+        assert!(!local.is_empty());
+        assert_eq!(local.len(), mpi.len());
+        for (a, b) in local.iter().zip(&mpi) {
+            assert!(
+                bits(&a.2) == bits(&b.2),
+                "{name}: {} differs under mpiexec",
+                a.0
+            );
+        }
     }
 }
 
