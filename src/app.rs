@@ -163,7 +163,7 @@ fn command_line() -> String {
 fn run_single(args: RunArgs) -> Result<()> {
     let spec = Arc::new(RunSpec::from_file(&args.spec)?);
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
-    output::check_target(&target, args.force)?;
+    output::preflight(&target, args.force)?;
     let (threads, source) = threads_for(args.threads, &spec, 1);
     warn_if_bound(threads, 0);
     build_pool(threads)?;
@@ -267,7 +267,7 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         let attempt = (|| -> Result<(Vec<u8>, Hdf5Store, TimingSets)> {
             let spec = Arc::new(RunSpec::from_file(&args.spec)?);
             let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
-            output::check_target(&target, args.force)?;
+            output::preflight(&target, args.force)?;
             let (layout, timings) = exec::layout(jobs::build(spec.clone()).as_ref());
             let info = RunInfo {
                 ranks: size,
@@ -398,6 +398,8 @@ fn check(args: CheckArgs) -> Result<()> {
         "run       name `{}`, seed {}, {} replicate(s)",
         spec.name, spec.seed, spec.replicates
     )?;
+    // What `run` would refuse even with --force is an error here too.
+    output::preflight(&target, true)?;
     let status = match output::check_target(&target, false) {
         Ok(()) => "new".to_string(),
         Err(e) => format!("{e}"),

@@ -176,6 +176,12 @@ fn existing_output_is_never_overwritten_without_force() {
     assert_eq!(std::fs::read(&out).unwrap(), b"precious");
     assert!(!sb.path("s.h5.partial").exists());
 
+    // --force replaces only a sampo output: not these bytes.
+    let o = sb.sampo(&["run", spec, "-q", "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    std::fs::remove_file(&out).unwrap();
+    assert_ok(&sb.sampo(&["run", spec, "-q"]));
     let o = sb.sampo(&["run", spec, "-q", "--force"]);
     assert_ok(&o);
     assert_eq!(read_str_attr(&out, "/", "status"), "complete");

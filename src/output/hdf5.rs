@@ -18,8 +18,8 @@ use hdf5::{Dataset, File, H5Type, Location, SliceOrIndex};
 use ndarray::{ArrayView, IxDyn};
 
 use super::{
-    check_target, partial_path, Attr, Column, DatasetDecl, Dtype, Extents, Layout, Pending, Record,
-    Store, StoreError, TargetError,
+    check_target, partial_path, Attr, Column, DatasetDecl, Dtype, Extents, Layout, OutputLock,
+    Pending, Record, Store, StoreError, TargetError,
 };
 use crate::spec::NAME_MAX;
 
@@ -60,6 +60,8 @@ pub struct Hdf5Store {
     pending: Vec<Pending>,
     /// Extent attributes as last written, to skip unchanged ones.
     written_extents: HashMap<usize, u64>,
+    /// The output's lock, held until the file is in place (or abandoned).
+    lock: Option<OutputLock>,
 }
 
 type NameString = FixedUnicode<NAME_MAX>;
@@ -74,6 +76,8 @@ impl Hdf5Store {
         root: &[(String, Attr)],
         info: &RunInfo,
     ) -> Result<Self, CreateError> {
+        // The lock first: from here no other sampo run touches these files.
+        let lock = OutputLock::acquire(target)?;
         check_target(target, force)?;
         let partial = partial_path(target);
         let err = |cause: hdf5::Error| StoreError::Hdf5 {
@@ -96,6 +100,7 @@ impl Hdf5Store {
                 .collect(),
             pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
             written_extents: HashMap::new(),
+            lock: Some(lock),
         };
         store.write_root(root, info).map_err(err)?;
         for g in &layout.groups {
@@ -139,7 +144,7 @@ impl Hdf5Store {
             ("ranks", Attr::U64(info.ranks as u64)),
             ("threads_per_rank", Attr::U64(info.threads as u64)),
             ("command_line", Attr::Str(info.command_line.clone())),
-            ("hostname", Attr::Str(hostname())),
+            ("hostname", Attr::Str(super::target::hostname())),
             ("hdf5_version", Attr::Str(format!("{a}.{b}.{c}"))),
             ("mpi_library", Attr::Str(info.mpi_library.clone())),
             ("start_time", Attr::Str(now)),
@@ -197,11 +202,14 @@ impl Hdf5Store {
     pub fn finish(mut self) -> Result<PathBuf, StoreError> {
         self.set_status("complete")?;
         let (partial, target) = (self.partial.clone(), self.target.clone());
+        let lock = self.lock.take();
         drop(self); // closes the file before the rename
-        std::fs::rename(&partial, &target).map_err(|cause| StoreError::Hdf5 {
+        let renamed = std::fs::rename(&partial, &target).map_err(|cause| StoreError::Hdf5 {
             path: target.clone(),
             message: format!("cannot rename {} into place: {cause}", partial.display()),
-        })?;
+        });
+        drop(lock);
+        renamed?;
         Ok(target)
     }
 
@@ -281,17 +289,6 @@ impl Store for Hdf5Store {
 }
 
 /// The hostname, for provenance.
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into buf.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 fn create_dataset(file: &File, decl: &DatasetDecl) -> hdf5::Result<Dataset> {
     let rows = decl.rows.unwrap_or(0) as usize;
     let mut shape = vec![hdf5::Extent::new(rows, decl.rows.is_some().then_some(rows))];

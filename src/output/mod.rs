@@ -8,14 +8,16 @@
 
 pub mod hdf5;
 pub mod memory;
+mod target;
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::hdf5::{Hdf5Store, RunInfo};
 pub use memory::MemoryStore;
+pub use target::{check_target, partial_path, preflight, OutputLock, TargetError};
 
 /// The version written into the file and into each emcee-style group.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -372,40 +374,6 @@ impl Pending {
         self.values = 0;
         std::mem::take(&mut self.runs)
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error("{0} exists; pass --force to overwrite it")]
-    Exists(PathBuf),
-    #[error(
-        "{0} exists (left by an interrupted or failed run); pass --force to discard it, \
-         or move it away to keep it"
-    )]
-    PartialExists(PathBuf),
-}
-
-/// `<output>.partial`: where the file lives until the run completes.
-pub fn partial_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
-}
-
-/// Refuses to touch an existing output (or a partial one) without `force`.
-/// Called before any work, so a refused run costs nothing.
-pub fn check_target(target: &Path, force: bool) -> Result<(), TargetError> {
-    if force {
-        return Ok(());
-    }
-    if target.exists() {
-        return Err(TargetError::Exists(target.to_path_buf()));
-    }
-    let partial = partial_path(target);
-    if partial.exists() {
-        return Err(TargetError::PartialExists(partial));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

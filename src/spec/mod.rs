@@ -125,10 +125,24 @@ impl Resolver<'_> {
         let run = raw.run;
         let name = match run.as_ref().and_then(|r| r.name.as_ref()) {
             Some(n) => {
-                if n.get_ref().trim().is_empty() {
+                let name = n.get_ref();
+                if name.trim().is_empty() {
                     return Err(self.err(n.span(), "run.name must not be empty"));
                 }
-                n.get_ref().clone()
+                // It names the default output `<name>.h5` in the working
+                // directory: a plain file name, nothing that leaves it.
+                if name.contains(['/', '\\'])
+                    || name == "."
+                    || name == ".."
+                    || name.contains(char::is_control)
+                {
+                    return Err(self.err(
+                        n.span(),
+                        "run.name must be a plain name (no `/`, no `..`, no control characters): \
+                         it names the default output <name>.h5; use run.output or -o for a path",
+                    ));
+                }
+                name.clone()
             }
             None => self
                 .source

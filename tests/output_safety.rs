@@ -1,0 +1,211 @@
+//! An output no second run can corrupt and no `--force` can misuse: the
+//! lock beside the output, the kinds of paths refused, and `check` refusing
+//! what `run` would.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// About 6 s of work on one thread.
+const SLOW: &str = r#"
+[run]
+name = "slow"
+seed = 5
+[parallel]
+threads = 1
+[sampler]
+walkers = 16
+steps = 1500
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+cost_us = 250
+"#;
+
+fn hostname() -> String {
+    let out = Command::new("hostname").output().expect("hostname runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_second_run_on_a_live_output_is_refused_even_without_hdf5_locking() {
+    let sb = Sandbox::new();
+    let spec = sb.write("slow.toml", SLOW);
+    let mut first = Command::new(sampo_bin())
+        .current_dir(sb.dir.path())
+        .args(["run", spec.to_str().unwrap(), "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !sb.path("slow.h5.lock").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no lock appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for env in [vec![], vec![("HDF5_USE_FILE_LOCKING", "FALSE")]] {
+        for force in [false, true] {
+            let mut args = vec!["run", "slow.toml", "-q"];
+            if force {
+                args.push("--force");
+            }
+            let o = sb.sampo_env(&args, &env);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{env:?} force={force}: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains("another sampo run is writing slow.h5"),
+                "{}",
+                stderr(&o)
+            );
+            let o = sb.sampo_env(&["check", "slow.toml"], &env);
+            assert_eq!(o.status.code(), Some(2), "check: {}", stderr(&o));
+        }
+    }
+    let status = first.wait().unwrap();
+    assert!(status.success());
+    // The first run's file is whole.
+    assert_eq!(
+        read_str_attr(&sb.path("slow.h5"), "/", "status"),
+        "complete"
+    );
+    let (shape, chain) = read_f64(&sb.path("slow.h5"), "states/g/chain");
+    assert_eq!(shape, vec![1500, 16, 2]);
+    assert!(chain.iter().all(|v| v.is_finite()));
+    assert!(
+        !sb.path("slow.h5.lock").exists(),
+        "the lock is gone with its run"
+    );
+}
+
+#[test]
+fn a_stale_lock_of_a_dead_process_is_taken_over() {
+    let sb = Sandbox::new();
+    let spec = sb.write(
+        "s.toml",
+        &SLOW
+            .replace("cost_us = 250", "")
+            .replace("name = \"slow\"", "name = \"s\""),
+    );
+    // A PID that cannot be running: above the kernel's maximum.
+    sb.write("s.h5.lock", &format!("{} 2147483646\n", hostname()));
+    let o = sb.sampo(&["run", spec.to_str().unwrap(), "-q"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("removing the stale lock"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(sb.path("s.h5").exists() && !sb.path("s.h5.lock").exists());
+    // A lock of another host cannot be checked: refused, naming it.
+    std::fs::remove_file(sb.path("s.h5")).unwrap();
+    sb.write("s.h5.lock", "some-other-node 1234\n");
+    let o = sb.sampo(&["run", spec.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("process 1234 on some-other-node"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn force_replaces_only_sampo_outputs() {
+    let sb = Sandbox::new();
+    let spec = sb.write(
+        "q.toml",
+        &SLOW
+            .replace("cost_us = 250", "")
+            .replace("name = \"slow\"", "name = \"q\""),
+    );
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::create_dir(sb.path("dir.h5")).unwrap();
+    std::os::unix::fs::symlink(sb.path("nowhere.h5"), sb.path("dangling.h5")).unwrap();
+    std::os::unix::fs::symlink(sb.path("real.h5"), sb.path("link.h5")).unwrap();
+    sb.write("notes.h5", "my notes\n");
+    let cases: [(&str, &str); 6] = [
+        ("/dev/null", "is a device, socket or pipe"),
+        ("q.toml", "is not a sampo output"),
+        ("dir.h5", "is a directory"),
+        ("dangling.h5", "is a symbolic link"),
+        ("link.h5", "is a symbolic link"),
+        ("notes.h5", "is not a sampo output"),
+    ];
+    for (output, message) in cases {
+        for command in ["run", "check"] {
+            let mut args = vec![command, "q.toml", "-o", output];
+            if command == "run" {
+                args.push("--force");
+            }
+            let o = sb.sampo(&args);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{output} {command}: {}",
+                stderr(&o)
+            );
+            assert!(stderr(&o).contains(message), "{output}: {}", stderr(&o));
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(&spec).unwrap(),
+        text,
+        "the spec is untouched"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.path("notes.h5")).unwrap(),
+        "my notes\n"
+    );
+    assert!(!sb.path("nowhere.h5").exists() && !sb.path("real.h5").exists());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    // A sampo output is replaced with --force, and only then.
+    assert_ok(&sb.sampo(&["run", "q.toml", "-q"]));
+    let o = sb.sampo(&["run", "q.toml", "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_ok(&sb.sampo(&["run", "q.toml", "-q", "--force"]));
+}
+
+#[test]
+fn outputs_that_cannot_be_created_are_found_by_check_and_run_alike() {
+    let sb = Sandbox::new();
+    sb.write(
+        "q.toml",
+        &SLOW
+            .replace("cost_us = 250", "")
+            .replace("name = \"slow\"", "name = \"q\""),
+    );
+    for command in ["check", "run"] {
+        let o = sb.sampo(&[command, "q.toml", "-o", "missing/dir/out.h5"]);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    }
+    // A name that would put the default output elsewhere is a spec error.
+    let outside = sb.dir.path().parent().unwrap().join("x.h5");
+    let was_there = outside.exists();
+    let bad = SLOW.replace("name = \"slow\"", "name = \"../x\"");
+    sb.write("n.toml", &bad);
+    for command in ["check", "run"] {
+        let o = sb.sampo(&[command, "n.toml"]);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("n.toml:3:8: run.name must be a plain name"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(outside.exists(), was_there);
+}
