@@ -25,6 +25,11 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Summary(args) => summary(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "sampo", &mut std::io::stdout());
+            Ok(())
+        }
     };
     // Plugins' contexts are freed (sampo_free) once nothing uses them.
     sampo::model::plugin::release_all();
@@ -151,6 +156,7 @@ fn root_attrs(spec: &RunSpec) -> Vec<(String, Attr)> {
         ),
         ("resolved_spec".into(), Attr::Str(resolved.to_string())),
         ("seed".into(), Attr::U64(spec.seed)),
+        ("overrides".into(), Attr::Strs(spec.overrides.clone())),
         ("replicates".into(), Attr::U64(spec.replicates as u64)),
     ]
 }
@@ -161,7 +167,7 @@ fn command_line() -> String {
 
 /// One process: the scheduler with no other rank.
 fn run_single(args: RunArgs) -> Result<()> {
-    let spec = Arc::new(RunSpec::from_file(&args.spec)?);
+    let spec = Arc::new(RunSpec::from_file_with(&args.spec, &args.set)?);
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
     output::preflight(&target, args.force)?;
     let (threads, source) = threads_for(args.threads, &spec, 1);
@@ -265,7 +271,7 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     let mut rank0_error = None;
     let verdict = (rank == 0).then(|| {
         let attempt = (|| -> Result<(Vec<u8>, Hdf5Store, TimingSets)> {
-            let spec = Arc::new(RunSpec::from_file(&args.spec)?);
+            let spec = Arc::new(RunSpec::from_file_with(&args.spec, &args.set)?);
             let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
             output::preflight(&target, args.force)?;
             let (layout, timings) = exec::layout(jobs::build(spec.clone()).as_ref());
@@ -384,7 +390,7 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
 }
 
 fn check(args: CheckArgs) -> Result<()> {
-    let spec = Arc::new(RunSpec::from_file(&args.spec)?);
+    let spec = Arc::new(RunSpec::from_file_with(&args.spec, &args.set)?);
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
     let ranks = args.ranks as usize;
     let per_node = args.ranks_per_node.map_or(ranks, |n| n as usize).min(ranks);

@@ -16,7 +16,7 @@ Examples:
 Exit codes: 0 success, 2 bad spec or usage, 1 runtime failure.";
 
 #[derive(Debug, Parser)]
-#[command(name = "sampo", version, about = "Monte Carlo sampler for HPC: ensemble MCMC from a TOML run spec into one HDF5 file", after_help = EXAMPLES)]
+#[command(name = "sampo", version, long_version = long_version(), about = "Monte Carlo engine for HPC: ensembles and chains from a TOML run spec, locally or under mpiexec, into one HDF5 file", after_help = EXAMPLES)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -35,6 +35,11 @@ pub enum Command {
     /// Diagnostics of an output (finished, failed, or still being written):
     /// mean, sd, MCSE, 5/50/95%, bulk/tail ESS, R-hat, τ, acceptance, flags.
     Summary(SummaryArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -64,8 +69,12 @@ pub enum SummaryFormat {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The run spec (TOML).
+    /// The run spec (TOML; `-` reads it from standard input).
     pub spec: PathBuf,
+    /// Override a spec value, e.g. --set run.seed=3 --set sampler.steps=5000
+    /// or --set states.gauss.steps=4000 (recorded in the output).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Output file (default: [run] output, else <name>.h5).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -82,8 +91,11 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The run spec (TOML).
+    /// The run spec (TOML; `-` reads it from standard input).
     pub spec: PathBuf,
+    /// Override a spec value, as for `run`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Output file to check, as for `run`.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -107,4 +119,25 @@ fn threads_arg(s: &str) -> Result<usize, String> {
             "threads per rank must be a whole number from 0 (decide) to {max}"
         )),
     }
+}
+
+/// `sampo --version`: the version, the git commit, and the HDF5 and MPI
+/// libraries this binary runs with.
+fn long_version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(version_text)
+}
+
+fn version_text() -> String {
+    let (a, b, c) = hdf5::library_version();
+    let mpi = mpi::environment::library_version()
+        .ok()
+        .and_then(|v| v.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{} (git {})\nHDF5 {a}.{b}.{c}\nMPI: {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("SAMPO_GIT_HASH"),
+        mpi.trim()
+    )
 }

@@ -45,6 +45,8 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
 /// 2 for what the user must fix before anything runs, 1 for the rest.
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<SpecError>().is_some()
+        || e.downcast_ref::<sampo::spec::overrides::OverrideError>()
+            .is_some()
         || matches!(
             e.downcast_ref::<SummaryError>(),
             Some(SummaryError::Usage(_))

@@ -567,3 +567,76 @@ fn absurd_thread_counts_are_refused_and_huge_plans_cost_nothing() {
     assert_ok(&o);
     assert!(stdout(&o).contains("tasks     200000000"), "{}", stdout(&o));
 }
+
+#[test]
+fn set_overrides_stdin_specs_completions_and_version() {
+    let sb = Sandbox::new();
+    let spec = sb.write("q.toml", SMALL);
+    let o = sb.sampo(&[
+        "run",
+        spec.to_str().unwrap(),
+        "-q",
+        "--set",
+        "run.seed=99",
+        "--set",
+        "states.f.steps=120",
+    ]);
+    assert_ok(&o);
+    let out = sb.path("q.h5");
+    let (shape, _) = read_f64(&out, "states/f/chain");
+    assert_eq!(shape[0], 120);
+    let resolved = read_str_attr(&out, "/", "resolved_spec");
+    assert!(resolved.contains("\"seed\":99"), "{resolved}");
+    let f = hdf5::File::open(&out).unwrap();
+    let overrides: Vec<String> = f
+        .attr("overrides")
+        .unwrap()
+        .read_raw::<hdf5::types::VarLenUnicode>()
+        .unwrap()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(overrides, ["run.seed=99", "states.f.steps=120"]);
+    // A bad override is a usage error.
+    let o = sb.sampo(&["check", spec.to_str().unwrap(), "--set", "states.x.steps=1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--set states.x.steps=1: no element `x`"),
+        "{}",
+        stderr(&o)
+    );
+    // The spec from standard input; errors are located in it.
+    let mut child = std::process::Command::new(sampo_bin())
+        .current_dir(sb.dir.path())
+        .args(["check", "-", "--set", "sampler.steps=10"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(SMALL.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("error: -:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("must be less than steps (10)"),
+        "{}",
+        stderr(&o)
+    );
+    // Completions and the long version.
+    let o = sb.sampo(&["completions", "bash"]);
+    assert_ok(&o);
+    assert!(stdout(&o).contains("_sampo()"));
+    let o = sb.sampo(&["--version"]);
+    assert!(
+        stdout(&o).contains("HDF5 1.") && stdout(&o).contains("git "),
+        "{}",
+        stdout(&o)
+    );
+}

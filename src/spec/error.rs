@@ -20,10 +20,15 @@ impl SpecSource {
         }
     }
 
-    /// Reads a spec file; an unreadable file is a spec error at 1:1.
+    /// Reads a spec file (`-`: standard input); an unreadable file is a
+    /// spec error at 1:1.
     pub fn read(path: &Path) -> Result<Self, SpecError> {
-        std::fs::read_to_string(path)
-            .map(|text| Self::new(path, text))
+        let text = if path == Path::new("-") {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(path)
+        };
+        text.map(|text| Self::new(path, text))
             .map_err(|e| SpecError {
                 path: path.display().to_string(),
                 line: 1,

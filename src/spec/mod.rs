@@ -4,6 +4,7 @@
 //! data files. Every error is a [`SpecError`] naming file:line:column.
 
 mod error;
+pub mod overrides;
 mod raw;
 
 pub use error::{SpecError, SpecSource};
@@ -47,9 +48,11 @@ pub struct RunSpec {
     /// Rayon threads per rank; 0 = decide from SLURM or the machine.
     pub threads: usize,
     pub states: Vec<StateSpec>,
-    /// The spec file, as given, and its text (recorded in the output).
+    /// The spec file, as given, and its text (recorded in the output), with
+    /// the `--set` overrides applied; the overrides themselves.
     pub path: PathBuf,
     pub text: String,
+    pub overrides: Vec<String>,
 }
 
 /// One state (model): its parameters, likelihood and prior.
@@ -96,9 +99,19 @@ impl StateSpec {
 }
 
 impl RunSpec {
-    /// Reads, parses and validates a spec file.
+    /// Reads, parses and validates a spec file (`-`: standard input).
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
         Self::from_source(&SpecSource::read(path)?)
+    }
+
+    /// As [`Self::from_file`], with `--set key=value` overrides applied to
+    /// the text first (and recorded in `overrides`).
+    pub fn from_file_with(path: &Path, sets: &[String]) -> anyhow::Result<Self> {
+        let mut source = SpecSource::read(path)?;
+        source.text = overrides::apply(&source.text, sets)?;
+        let mut spec = Self::from_source(&source)?;
+        spec.overrides = sets.to_vec();
+        Ok(spec)
     }
 
     /// Parses and validates spec text. Relative data paths are taken from the
@@ -144,6 +157,7 @@ impl Resolver<'_> {
                 }
                 name.clone()
             }
+            None if self.source.path == Path::new("-") => "stdin".to_string(),
             None => self
                 .source
                 .path
@@ -219,6 +233,7 @@ impl Resolver<'_> {
             states,
             path: self.source.path.clone(),
             text: self.source.text.clone(),
+            overrides: Vec::new(),
         })
     }
 
