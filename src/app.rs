@@ -174,6 +174,7 @@ fn run_single(args: RunArgs) -> Result<()> {
     warn_if_bound(threads, 0);
     build_pool(threads)?;
     let job = jobs::build(spec.clone());
+    job.layout().check()?;
     let tasks = job.plan(0).tasks();
     info!(
         "run `{}`: {tasks} task(s), 1 rank × {threads} thread(s) ({source}), seed {}, output {}",
@@ -275,6 +276,7 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
             let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
             output::preflight(&target, args.force)?;
             let (layout, timings) = exec::layout(jobs::build(spec.clone()).as_ref());
+            layout.check()?;
             let info = RunInfo {
                 ranks: size,
                 threads: threads_for(args.threads, &spec, node_ranks).0,
@@ -396,6 +398,7 @@ fn check(args: CheckArgs) -> Result<()> {
     let per_node = args.ranks_per_node.map_or(ranks, |n| n as usize).min(ranks);
     let (threads, source) = threads_for(args.threads, &spec, per_node);
     let job = jobs::build(spec.clone());
+    job.layout().check()?;
     let plan = job.plan(0);
     let mut out = std::io::stdout().lock();
     writeln!(out, "spec      {} (ok)", spec.path.display())?;

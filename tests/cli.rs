@@ -640,3 +640,64 @@ fn set_overrides_stdin_specs_completions_and_version() {
         stdout(&o)
     );
 }
+
+#[test]
+fn check_finds_what_run_would_fail_on() {
+    let sb = Sandbox::new();
+    let spec = |walkers: &str, cov: &str, prior: &str| {
+        format!(
+            "[run]\nseed = 1\n[sampler]\nwalkers = {walkers}\nsteps = 10\n[[states]]\nname = \"g\"\n\
+             model = {{ kind = \"gaussian\", mean = [0.0], cov = [[{cov}]] }}\nprior = {prior}\n"
+        )
+    };
+    let unit = "{ kind = \"uniform\", low = [-1.0], high = [1.0] }";
+    let cases = [
+        (
+            spec("1000000000", "1.0", unit),
+            "t.toml:4:11: state `g`: walkers must be at most",
+        ),
+        (
+            spec(
+                "4",
+                "1.0",
+                "{ kind = \"uniform\", low = [-1e308], high = [1e308] }",
+            ),
+            "t.toml:9:9: state `g`: prior.high[0]: the width high − low",
+        ),
+        (
+            spec(
+                "4",
+                "1.0",
+                "{ kind = \"log-uniform\", low = [1e-300], high = [1e300] }",
+            ),
+            "prior.high[0]: the ratio high / low",
+        ),
+        (
+            spec("4", "1e-320", unit),
+            "t.toml:8:9: state `g`: none of 64 prior draws",
+        ),
+        (
+            spec(
+                "4",
+                "1.0",
+                "{ kind = \"uniform\", low = [40.0], high = [41.0] }",
+            )
+            .replace(
+                "[[states]]",
+                "init = { kind = \"ball\", center = [40.5], radius = 1e6 }\n[[states]]",
+            ),
+            "none of 64 points of the init ball",
+        ),
+    ];
+    for (text, message) in cases {
+        sb.write("t.toml", &text);
+        for command in ["check", "run"] {
+            let o = sb.sampo(&[command, "t.toml"]);
+            assert_eq!(o.status.code(), Some(2), "{command} {text}: {}", stderr(&o));
+            assert!(stderr(&o).contains(message), "{command}: {}", stderr(&o));
+        }
+        for left in ["t.h5", "t.h5.partial", "t.h5.lock"] {
+            assert!(!sb.path(left).exists(), "{left} left behind");
+        }
+    }
+}

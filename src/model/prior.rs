@@ -69,6 +69,17 @@ impl Prior {
                         format!("must be greater than low[{i}] = {}", low[i]),
                     ));
                 }
+                // The width must be a finite number for the density to be one.
+                if let Some(i) = (0..low.len()).find(|&i| !(high[i] - low[i]).is_finite()) {
+                    return Err(BuildError::new(
+                        format!("high[{i}]"),
+                        format!(
+                            "the width high − low = {:e} − ({:e}) overflows: the density would be 0 \
+                             everywhere; narrow the box",
+                            high[i], low[i]
+                        ),
+                    ));
+                }
                 Density::Uniform {
                     log_density: low
                         .iter()
@@ -98,6 +109,16 @@ impl Prior {
                     return Err(BuildError::new(
                         format!("high[{i}]"),
                         format!("must be greater than low[{i}] = {}", low[i]),
+                    ));
+                }
+                if let Some(i) = (0..low.len()).find(|&i| !(high[i] / low[i]).is_finite()) {
+                    return Err(BuildError::new(
+                        format!("high[{i}]"),
+                        format!(
+                            "the ratio high / low = {:e} / {:e} overflows: the density would be 0 \
+                             everywhere; narrow the range",
+                            high[i], low[i]
+                        ),
                     ));
                 }
                 Density::LogUniform {

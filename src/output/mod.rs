@@ -257,7 +257,54 @@ pub struct Layout {
     pub datasets: Vec<DatasetDecl>,
 }
 
+/// A layout HDF5 cannot create (a chunk over 4 GiB, a size that overflows):
+/// found before any work, exit 2.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct LayoutError(pub String);
+
 impl Layout {
+    /// Checks what HDF5 would refuse only when the file is created: every
+    /// chunk under HDF5's 4 GiB limit, and no size that overflows 64 bits.
+    pub fn check(&self) -> Result<(), LayoutError> {
+        for d in &self.datasets {
+            let too_big = |what: &str| {
+                LayoutError(format!(
+                    "dataset /{}: {what}; reduce the walkers, chains, parameters or replicates",
+                    d.path
+                ))
+            };
+            let row = d
+                .row_shape
+                .iter()
+                .try_fold(1u64, |a, &n| a.checked_mul(n.max(1) as u64))
+                .ok_or_else(|| too_big("one row's size overflows"))?;
+            if let Some(rows) = d.rows {
+                rows.checked_mul(row)
+                    .and_then(|n| n.checked_mul(d.element_size() as u64))
+                    .ok_or_else(|| too_big("its size overflows"))?;
+            }
+            let lane = if d.lanes {
+                row / d.lane_count().max(1)
+            } else {
+                row
+            };
+            let chunk = (d.chunk_rows.max(1) as u64)
+                .checked_mul(lane)
+                .and_then(|n| n.checked_mul(d.element_size() as u64));
+            match chunk {
+                Some(bytes) if bytes < (1 << 32) => {}
+                Some(bytes) => {
+                    return Err(too_big(&format!(
+                        "one row of one lane takes {bytes} bytes, over HDF5's 4 GiB chunk limit"
+                    )))
+                }
+                None => return Err(too_big("a chunk's size overflows")),
+            }
+        }
+        Ok(())
+    }
+
     /// Adds a dataset, returning its index for records.
     pub fn add(&mut self, decl: DatasetDecl) -> usize {
         self.datasets.push(decl);

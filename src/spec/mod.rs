@@ -360,6 +360,73 @@ impl Resolver<'_> {
         Ok(state)
     }
 
+    /// Refuses a state whose every starting point would be at −∞ (a prior
+    /// and likelihood that do not overlap, a density that underflows, an
+    /// init outside the posterior): draws up to 64 points as the run's
+    /// init would and evaluates them, so that `check` finds what `run`
+    /// would fail on.
+    pub(crate) fn check_start(
+        &self,
+        state: &Spanned<RawState>,
+        sampler: Option<&RawSampler>,
+        resolved: &StateSpec,
+        init: &Init,
+    ) -> Result<(), SpecError> {
+        use rand::RngExt;
+        const TRIES: usize = 64;
+        let posterior = Posterior::from_state(resolved).map_err(|e| {
+            self.err(
+                state.get_ref().model.span(),
+                format!("state `{}`: model.{e}", resolved.name),
+            )
+        })?;
+        let mut rng = crate::seed::TaskKey {
+            seed: 0,
+            state: 0,
+            replicate: u64::MAX,
+        }
+        .stream(0);
+        let mut x = vec![0.0; resolved.dim()];
+        let mut failure = None;
+        for _ in 0..TRIES {
+            match init {
+                Init::Prior => posterior.prior().sample(&mut rng, &mut x),
+                Init::Ball { center, radius } => {
+                    for ((xi, c), r) in x.iter_mut().zip(center).zip(radius) {
+                        *xi = c + r * rng.sample::<f64, _>(rand_distr::StandardNormal);
+                    }
+                }
+            }
+            match posterior.log_prob(&x) {
+                Ok(lp) if lp.is_finite() => return Ok(()),
+                Ok(_) => {}
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        let st = state.get_ref();
+        let span = st
+            .init
+            .as_ref()
+            .or_else(|| sampler.and_then(|s| s.init.as_ref()))
+            .map_or(st.model.span(), Spanned::span);
+        let from = match init {
+            Init::Prior => "prior draws",
+            Init::Ball { .. } => "points of the init ball",
+        };
+        Err(self.err(
+            span,
+            match failure {
+                Some(e) => format!("state `{}`: the model fails at its starting points: {e}", resolved.name),
+                None => format!(
+                    "state `{}`: none of {TRIES} {from} has a finite log-probability (the prior and \
+                     the likelihood do not overlap there, or the density underflows): every \
+                     walker or chain would start at −∞; check the model, the prior and the init",
+                    resolved.name
+                ),
+            },
+        ))
+    }
+
     /// How chains or walkers start, from the state's `init` or `[sampler]`'s.
     pub(crate) fn resolve_init(
         &self,

@@ -146,6 +146,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
             )
         })?;
         let init = r.resolve_init(raw, sm, &prior, name)?;
+        r.check_start(raw, sm, st, &init)?;
         let mut metropolis = MetropolisSettings {
             burn,
             ..MetropolisSettings::default()

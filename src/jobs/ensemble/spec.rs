@@ -12,6 +12,9 @@ use crate::spec::{MoveSpec, SpecError};
 
 pub const DEFAULT_WALKERS: usize = 32;
 pub const DEFAULT_STEPS: usize = 2000;
+/// More walkers than this is a mistake, not an ensemble (and its rows would
+/// outgrow HDF5's chunks).
+pub const MAX_WALKERS: usize = 1_000_000;
 pub const DEFAULT_STRETCH_A: f64 = 2.0;
 pub const DEFAULT_DE_SIGMA: f64 = 1e-5;
 /// emcee's documented rule: the chain longer than 50 τ, τ stable to 1%.
@@ -134,6 +137,12 @@ fn resolve_state(
         sm.and_then(|s| s.walkers.as_ref()),
         DEFAULT_WALKERS,
     );
+    if walkers > MAX_WALKERS {
+        return Err(r.err(
+            walkers_span,
+            format!("state `{name}`: walkers must be at most {MAX_WALKERS}, found {walkers}"),
+        ));
+    }
     if walkers < 2 * dim.max(1) {
         return Err(r.err(
             walkers_span,
@@ -174,6 +183,7 @@ fn resolve_state(
     let prior = Prior::from_spec(&resolved.prior)
         .map_err(|e| r.err(st.prior.span(), format!("state `{name}`: prior.{e}")))?;
     let init = r.resolve_init(state, sm, &prior, name)?;
+    r.check_start(state, sm, resolved, &init)?;
     Ok(EnsembleSettings {
         walkers,
         steps,
