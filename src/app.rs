@@ -138,6 +138,9 @@ fn run(args: RunArgs) -> Result<()> {
             return run_mpi(args, &world);
         }
     }
+    if let Some(copies) = mpi_exec::separate_copies() {
+        return Err(mpi_exec::SeparateCopies(copies).into());
+    }
     run_single(args)
 }
 

@@ -701,3 +701,53 @@ fn check_finds_what_run_would_fail_on() {
         }
     }
 }
+
+#[test]
+fn separate_copies_under_srun_are_refused() {
+    let sb = Sandbox::new();
+    let spec = sb.write("q.toml", SMALL);
+    let srun = [
+        ("SLURM_STEP_NUM_TASKS", "3"),
+        ("SLURM_STEP_ID", "0"),
+        ("SLURM_PROCID", "1"),
+    ];
+    let o = sb.sampo_env(&["run", spec.to_str().unwrap(), "-q"], &srun);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("srun started 3 tasks") && stderr(&o).contains("--mpi=pmix"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!sb.path("q.h5").exists() && !sb.path("q.h5.partial").exists());
+    // A plain run in a multi-task allocation (the batch step) is one process.
+    let o = sb.sampo_env(
+        &["run", spec.to_str().unwrap(), "-q"],
+        &[("SLURM_NTASKS", "4")],
+    );
+    assert_ok(&o);
+}
+
+#[test]
+fn a_layout_hdf5_cannot_chunk_is_refused_by_check_and_run() {
+    let sb = Sandbox::new();
+    let zeros = vec!["0.0"; 1000].join(", ");
+    let ones = vec!["1.0"; 1000].join(", ");
+    sb.write(
+        "big.toml",
+        &format!(
+            "[run]\nseed = 1\n[sampler]\nwalkers = 1000000\nsteps = 10\n[[states]]\nname = \"f\"\n\
+             model = {{ kind = \"funnel\", dim = 1000 }}\n\
+             prior = {{ kind = \"normal\", mean = [{zeros}], sd = [{ones}] }}\n"
+        ),
+    );
+    for command in ["check", "run"] {
+        let o = sb.sampo(&[command, "big.toml"]);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("dataset /states/f/chain") && stderr(&o).contains("4 GiB"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!sb.path("big.h5.partial").exists());
+    }
+}

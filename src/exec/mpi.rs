@@ -21,6 +21,30 @@ pub fn launched_under_mpi() -> bool {
         || VARS.iter().any(|v| std::env::var_os(v).is_some())
 }
 
+/// `srun` started several tasks for this job step (`SLURM_STEP_NUM_TASKS`)
+/// but MPI sees one rank: without a working PMI each task would run the
+/// whole job alone. Returns the number of tasks srun started. (A plain
+/// `sampo run` in a multi-task allocation is one process, and fine.)
+pub fn separate_copies() -> Option<usize> {
+    let var = |name: &str| std::env::var(name).ok();
+    // A task of an srun step: it has a numeric step id and a task rank.
+    var("SLURM_STEP_ID")?.trim().parse::<u32>().ok()?;
+    var("SLURM_PROCID")?;
+    var("SLURM_STEP_NUM_TASKS")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 1)
+}
+
+/// The error for [`separate_copies`]: what happened and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "srun started {0} tasks, but MPI sees a single rank in each: they would be {0} separate \
+     copies of the whole run. Launch with `srun --mpi=pmix` (`srun --mpi=list` shows what this \
+     Slurm supports; Debian's OpenMPI needs pmix, not pmi2), or with `mpiexec` inside the \
+     allocation"
+)]
+pub struct SeparateCopies(pub usize);
+
 /// Ranks sharing this rank's node (an MPI shared-memory split); collective.
 pub fn ranks_on_node(world: &SimpleCommunicator) -> (usize, usize) {
     let node = world.split_shared(world.rank());
