@@ -127,6 +127,7 @@ fn build_pool(threads: usize) -> Result<()> {
 }
 
 fn run(args: RunArgs) -> Result<()> {
+    exec::signals::install().context("cannot install the signal handlers")?;
     if mpi_exec::launched_under_mpi() {
         let (universe, threading) = mpi::initialize_with_threading(Threading::Funneled)
             .context("MPI could not be initialised")?;

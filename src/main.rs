@@ -42,8 +42,12 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// 2 for what the user must fix before anything runs, 1 for the rest.
+/// 2 for what the user must fix before anything runs, 128 + the signal for
+/// a run stopped by one (as a shell reports it), 1 for the rest.
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(sig) = sampo::exec::signals::received() {
+        return 128 + sig as u8;
+    }
     if e.downcast_ref::<SpecError>().is_some()
         || e.downcast_ref::<sampo::spec::overrides::OverrideError>()
             .is_some()

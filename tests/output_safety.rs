@@ -209,3 +209,114 @@ fn outputs_that_cannot_be_created_are_found_by_check_and_run_alike() {
     }
     assert_eq!(outside.exists(), was_there);
 }
+
+/// Starts `sampo run` (or mpiexec) on SLOW, waits for rows, sends `sig` to
+/// `target(pids)`, and returns the exit status.
+fn signalled(
+    sb: &Sandbox,
+    mut cmd: Command,
+    sig: &str,
+    pick_worker: bool,
+) -> std::process::ExitStatus {
+    sb.write("slow.toml", &SLOW.replace("steps = 1500", "steps = 6000"));
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // Rows on disk: the first flush has happened.
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no rows appeared"
+        );
+        // Read as a user would while it runs (sampo summary opens it
+        // without HDF5's file lock, which the writer holds).
+        let o = sb.sampo(&["summary", "slow.h5.partial", "--format", "json"]);
+        let rows = serde_json::from_str::<serde_json::Value>(&stdout(&o))
+            .ok()
+            .and_then(|v| v["states"][0]["rows"].as_u64())
+            .unwrap_or(0);
+        if rows > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = if pick_worker {
+        // The sampo process of rank 1 (OMPI_COMM_WORLD_RANK=1 in its environment).
+        let out = Command::new("pgrep")
+            .args(["-f", "sampo run slow.toml"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|p| {
+                std::fs::read(format!("/proc/{p}/environ"))
+                    .is_ok_and(|e| e.windows(22).any(|w| w == b"OMPI_COMM_WORLD_RANK=1"))
+            })
+            .expect("rank 1 is running")
+            .to_string()
+    } else {
+        child.id().to_string()
+    };
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the job did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_interrupted(sb: &Sandbox, by: &str) {
+    let partial = sb.path("slow.h5.partial");
+    let status = read_str_attr(&partial, "/", "status");
+    assert!(
+        status.starts_with("failed: ") && status.contains(&format!("interrupted by {by}")),
+        "{status}"
+    );
+    let it = read_i64_attr(&partial, "states/g", "iteration") as usize;
+    assert!(it > 0);
+    let (_, chain) = read_f64(&partial, "states/g/chain");
+    assert!(
+        chain[..it * 16 * 2].iter().all(|v| v.is_finite()),
+        "rows up to iteration are whole"
+    );
+    assert!(!sb.path("slow.h5").exists() && !sb.path("slow.h5.lock").exists());
+}
+
+#[test]
+fn sigterm_and_sigint_stop_a_run_cleanly_with_its_rows() {
+    for (sig, code) in [("TERM", 143), ("INT", 130), ("USR1", 138)] {
+        let sb = Sandbox::new();
+        let mut cmd = Command::new(sampo_bin());
+        cmd.current_dir(sb.dir.path())
+            .args(["run", "slow.toml", "-q"]);
+        let status = signalled(&sb, cmd, sig, false);
+        assert_eq!(status.code(), Some(code), "SIG{sig}");
+        assert_interrupted(&sb, &format!("SIG{sig}"));
+    }
+}
+
+#[test]
+fn a_signal_to_one_rank_stops_the_mpi_job_cleanly() {
+    let sb = Sandbox::new();
+    let cmd = mpiexec(&sb, 2, &["run", "slow.toml", "-q", "--threads", "1"], &[]);
+    let status = signalled(&sb, cmd, "TERM", true);
+    assert!(!status.success());
+    assert_interrupted(&sb, "SIGTERM");
+    let status = read_str_attr(&sb.path("slow.h5.partial"), "/", "status");
+    assert!(
+        status.contains("rank 1: interrupted by SIGTERM"),
+        "{status}"
+    );
+}

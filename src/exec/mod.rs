@@ -6,6 +6,7 @@
 mod layout;
 pub mod mpi;
 mod scheduler;
+pub mod signals;
 pub mod transport;
 mod wire;
 

@@ -404,6 +404,10 @@ impl<'a> Root<'a> {
                     match e {
                         Event::Record(r) => self.write(r, shared),
                         Event::Finished(f) => self.finished(src, f, shared),
+                        Event::Interrupted(sig) => self.fail(
+                            format!("rank {src}: {}", super::signals::stopped_by(sig)),
+                            shared,
+                        ),
                     }
                 }
             }
@@ -427,6 +431,12 @@ impl<'a> Root<'a> {
     }
 
     fn maybe_flush(&mut self, shared: &Shared) {
+        // A signal to this rank stops the job like a failure would.
+        if self.failure.is_none() {
+            if let Some(sig) = super::signals::received() {
+                self.fail(super::signals::stopped_by(sig), shared);
+            }
+        }
         if self.failure.is_none() && self.last_flush.elapsed() >= FLUSH_EVERY {
             self.flush(shared);
         }
@@ -612,6 +622,8 @@ impl<'a> Root<'a> {
                 if !me.poll(shared) {
                     idle.wait();
                 }
+                // Or this rank's own signal.
+                me.maybe_flush(shared);
             }
         }
         let mut idle = Backoff::default();
@@ -796,6 +808,7 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
     let mut sent = 0u64;
     let mut stop: Option<u8> = None;
     let mut next = None;
+    let mut interrupted = false;
     rayon::in_place_scope(|scope| {
         let mut idle = Backoff::default();
         loop {
@@ -845,6 +858,13 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                 }
                 bytes <= 1 << 22
             });
+            if !interrupted {
+                if let Some(sig) = super::signals::received() {
+                    // Rank 0 stops the job; the tasks here go on until it does.
+                    events.push(Event::Interrupted(sig));
+                    interrupted = true;
+                }
+            }
             if stop.is_none() {
                 forward(t, &shared, &mut sent, events);
             }
@@ -914,6 +934,11 @@ fn worker_group_stage(setup: &Setup<'_>, stage: u32, plan: &Plan, groups: &[Rang
         (result, cx.evaluations, cx.nan_evaluations, leader)
     };
     let end = end_of(result, false);
+    // A signal to this rank stopped its group (see `agree`): say so first.
+    let mut events: Vec<Event> = super::signals::received()
+        .map(Event::Interrupted)
+        .into_iter()
+        .collect();
     // The leader reports the task; a member reports only its own failure.
     if leader || matches!(end, End::Failed(_)) {
         let f = Finished {
@@ -924,7 +949,10 @@ fn worker_group_stage(setup: &Setup<'_>, stage: u32, plan: &Plan, groups: &[Rang
             evaluations,
             nan_evaluations,
         };
-        forward(t, &shared, &mut sent, vec![Event::Finished(f)]);
+        events.push(Event::Finished(f));
+    }
+    if !events.is_empty() {
+        forward(t, &shared, &mut sent, events);
     }
     wait_for_root(t)
 }

@@ -155,6 +155,10 @@ impl Collective for MpiCollective<'_> {
     }
     fn agree(&mut self, vote: Vote) -> Vote {
         let mut mine = vote as u64;
+        // A signal to this rank stops the group; the rank reports it.
+        if vote == Vote::Continue && super::signals::received().is_some() {
+            mine = Vote::Failed as u64;
+        }
         if self.member() == 0 && vote == Vote::Continue && (self.between)() {
             mine = Vote::Stop as u64;
         }

@@ -68,6 +68,8 @@ impl Message {
 pub enum Event {
     Record(Record),
     Finished(Finished),
+    /// This rank received a signal (its number): the job must stop.
+    Interrupted(i32),
 }
 
 /// A task that returned (done, paused, failed or cancelled), with where
