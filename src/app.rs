@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use mpi::topology::SimpleCommunicator;
@@ -199,6 +199,7 @@ fn run_single(args: RunArgs) -> Result<()> {
         transport: &Alone,
         capacity: vec![threads],
         started: Instant::now(),
+        rank_timeout: Duration::from_secs_f64(spec.rank_timeout),
     };
     let (total, unit) = job.work();
     let mut progress = Progress::new(total, unit, args.quiet);
@@ -353,6 +354,7 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         transport: &transport,
         capacity,
         started,
+        rank_timeout: Duration::from_secs_f64(spec.rank_timeout),
     };
     if rank != 0 {
         // As above: rank 0 reports a failure and exits non-zero for the job.

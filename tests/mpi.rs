@@ -350,3 +350,87 @@ fn ensembles_with_automatic_stopping_are_bit_identical_across_layouts() {
     let replicated = ENSEMBLE_STOP.replace("seed = 33", "seed = 33\nreplicates = 2");
     assert_layout_invariant(&replicated, &[(2, 1), (3, 1)]);
 }
+
+fn states(n: usize, cost_us: u64) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[states]]\nname = \"s{i}\"\nmodel = {{ kind = \"gaussian\", mean = [0.0], cov = [[1.0]] }}\n\
+                 prior = {{ kind = \"uniform\", low = [-5.0], high = [5.0] }}\ncost_us = {cost_us}\n"
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
+    let sb = Sandbox::new();
+    // Evaluations of 2.2 s against a 2 s timeout: busy, not silent.
+    sb.write(
+        "busy.toml",
+        &format!(
+            "[run]\nseed = 1\n[parallel]\nthreads = 1\ntimeout = 2\n[sampler]\nwalkers = 2\nsteps = 1\n{}",
+            states(3, 2_200_000)
+        ),
+    );
+    assert_ok(&run_mpi(&sb, 3, &["run", "busy.toml", "-q"], &[]));
+    // A rank stopped with SIGSTOP: found within the timeout, the job ends.
+    sb.write(
+        "live.toml",
+        &format!(
+            "[run]\nseed = 1\n[parallel]\nthreads = 1\ntimeout = 3\n[sampler]\nwalkers = 8\nsteps = 20000\n{}",
+            states(3, 250)
+        ),
+    );
+    let start = Instant::now();
+    let mut child = mpiexec(&sb, 3, &["run", "live.toml", "-q"], &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rank2 = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "rank 2 never started"
+        );
+        let out = Command::new("pgrep")
+            .args(["-f", "sampo run live.toml"])
+            .output()
+            .unwrap();
+        let found = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|p| {
+                std::fs::read(format!("/proc/{p}/environ"))
+                    .is_ok_and(|e| e.windows(22).any(|w| w == b"OMPI_COMM_WORLD_RANK=2"))
+            })
+            .map(str::to_string);
+        if let Some(p) = found {
+            if sb.path("live.h5.partial").exists() {
+                break p;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    Command::new("kill")
+        .args(["-STOP", &rank2])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = Command::new("kill").args(["-KILL", &rank2]).status();
+            child.kill().unwrap();
+            panic!("the job did not end after a rank stopped");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let message = read_str_attr(&sb.path("live.h5.partial"), "/", "status");
+    assert!(
+        message.contains("rank 2 has not answered for 3 s"),
+        "{message}"
+    );
+}

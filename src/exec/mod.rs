@@ -13,7 +13,7 @@ mod wire;
 pub use layout::{resolve_threads, ThreadSource, MAX_THREADS};
 pub use scheduler::{
     layout, mode, run_root, run_worker, Failure, Mode, Monitor, RunStats, Setup, TimingSets,
-    FLUSH_EVERY, STOP_GRACE,
+    FLUSH_EVERY, HEARTBEAT, RANK_TIMEOUT, STOP_GRACE,
 };
 
 #[cfg(test)]

@@ -30,6 +30,14 @@ use super::wire::{End, Event, Finished, Message};
 use crate::jobs::{Decision, Job, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
 use crate::output::{Column, DatasetDecl, Dtype, Layout, Record, Store};
 
+/// A worker in a queue stage sends at least one message this often, so that
+/// rank 0 can tell a silent rank from a busy one.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// The default of `[parallel] timeout`: long enough for a loaded node or a
+/// slow filesystem, short enough not to waste an allocation.
+pub const RANK_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// How long rank 0 waits, after a failure, for every rank to stop before it
 /// gives up on them (a rank inside one very long evaluation cannot listen).
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -138,6 +146,9 @@ pub struct Setup<'a> {
     pub capacity: Vec<usize>,
     /// When this rank started (timings are relative to it).
     pub started: Instant,
+    /// A worker not heard from for this long is taken as gone (stopped,
+    /// hung, its node lost), and the job ends naming it.
+    pub rank_timeout: Duration,
 }
 
 /// Counters shared with the tasks of this rank.
@@ -304,6 +315,9 @@ struct Root<'a> {
     failed_at: Option<Instant>,
     told_stop: Vec<bool>,
     said_bye: Vec<bool>,
+    /// When each rank was last heard from, and when rank 0 last listened.
+    last_heard: Vec<Instant>,
+    last_poll: Instant,
     remote_progress: u64,
     timing_rows: u64,
     stats: RunStats,
@@ -422,9 +436,18 @@ impl<'a> Root<'a> {
 
     /// Handles every message waiting; true if there was any.
     fn poll(&mut self, shared: &Shared) -> bool {
+        // Silence while rank 0 was not listening (writing, deciding a
+        // round) is not the workers' fault.
+        if self.last_poll.elapsed() > 2 * HEARTBEAT {
+            self.last_heard.fill(Instant::now());
+        }
+        self.last_poll = Instant::now();
         let mut any = false;
         while let Some((src, msg)) = self.setup.transport.try_recv() {
             any = true;
+            if let Some(at) = self.last_heard.get_mut(src) {
+                *at = Instant::now();
+            }
             self.handle(src, msg, shared);
         }
         any
@@ -435,6 +458,24 @@ impl<'a> Root<'a> {
         if self.failure.is_none() {
             if let Some(sig) = super::signals::received() {
                 self.fail(super::signals::stopped_by(sig), shared);
+            }
+        }
+        // Workers of a queue stage answer at least every HEARTBEAT; one that
+        // falls silent is gone. (A group's ranks are inside their shared
+        // task, rank 0 with them, and cannot be watched this way.)
+        if self.failure.is_none() && self.groups.is_empty() {
+            let timeout = self.setup.rank_timeout;
+            if let Some(r) = (1..self.size())
+                .find(|&r| !self.said_bye[r] && self.last_heard[r].elapsed() > timeout)
+            {
+                self.fail(
+                    format!(
+                        "rank {r} has not answered for {} s (stopped, hung, or its node is \
+                         gone); [parallel] timeout sets this limit",
+                        timeout.as_secs_f64()
+                    ),
+                    shared,
+                );
             }
         }
         if self.failure.is_none() && self.last_flush.elapsed() >= FLUSH_EVERY {
@@ -693,6 +734,8 @@ pub fn run_root(
         failed_at: None,
         told_stop: vec![false; size],
         said_bye: vec![false; size],
+        last_heard: vec![Instant::now(); size],
+        last_poll: Instant::now(),
         remote_progress: 0,
         timing_rows: 0,
         stats: RunStats {
@@ -809,6 +852,7 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
     let mut stop: Option<u8> = None;
     let mut next = None;
     let mut interrupted = false;
+    let mut last_sent = Instant::now();
     rayon::in_place_scope(|scope| {
         let mut idle = Backoff::default();
         loop {
@@ -866,6 +910,19 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                 }
             }
             if stop.is_none() {
+                if events.is_empty() && last_sent.elapsed() >= HEARTBEAT {
+                    // Nothing to say, but alive.
+                    t.send(
+                        0,
+                        &Message::Events {
+                            progress: 0,
+                            events: Vec::new(),
+                        },
+                    );
+                    last_sent = Instant::now();
+                } else if !events.is_empty() {
+                    last_sent = Instant::now();
+                }
                 forward(t, &shared, &mut sent, events);
             }
             if running == 0 && (stop.is_some() || next.is_some()) {

@@ -131,6 +131,7 @@ fn run(job: &TestJob, threads: usize) -> (MemoryStore, Result<super::RunStats, S
         transport: &Alone,
         capacity: vec![threads],
         started: Instant::now(),
+        rank_timeout: super::RANK_TIMEOUT,
     };
     let result = run_root(&setup, &mut store, timings, &mut ()).map_err(|f| f.message);
     (store, result)

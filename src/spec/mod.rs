@@ -47,6 +47,8 @@ pub struct RunSpec {
     pub replicates: usize,
     /// Rayon threads per rank; 0 = decide from SLURM or the machine.
     pub threads: usize,
+    /// Seconds a worker rank may stay silent (`[parallel] timeout`).
+    pub rank_timeout: f64,
     pub states: Vec<StateSpec>,
     /// The spec file, as given, and its text (recorded in the output), with
     /// the `--set` overrides applied; the overrides themselves.
@@ -196,6 +198,17 @@ impl Resolver<'_> {
             None => 0,
         };
 
+        let rank_timeout = match raw.parallel.as_ref().and_then(|p| p.timeout.as_ref()) {
+            Some(t) if !(t.get_ref().is_finite() && *t.get_ref() >= 1.0 && *t.get_ref() <= 1e7) => {
+                return Err(self.err(
+                    t.span(),
+                    "parallel.timeout must be a number of seconds from 1 to 10000000",
+                ))
+            }
+            Some(t) => *t.get_ref(),
+            None => crate::exec::RANK_TIMEOUT.as_secs_f64(),
+        };
+
         let Some(states_raw) = raw.states else {
             return Err(self.source.error_at(
                 None,
@@ -230,6 +243,7 @@ impl Resolver<'_> {
             output,
             replicates,
             threads,
+            rank_timeout,
             states,
             path: self.source.path.clone(),
             text: self.source.text.clone(),

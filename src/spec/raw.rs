@@ -27,6 +27,8 @@ pub struct RawRun {
 #[serde(deny_unknown_fields)]
 pub struct RawParallel {
     pub threads: Option<Spanned<usize>>,
+    /// Seconds a rank may stay silent before the job ends naming it.
+    pub timeout: Option<Spanned<f64>>,
 }
 
 /// The `[sampler]` table: `kind` and the keys of every kind. Each kind's
