@@ -28,10 +28,20 @@ impl Progress {
             let bar = ProgressBar::new(total);
             let template = format!(
                 "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{percent:>3}}% \
-                 {{human_pos}}/{{human_len}} {unit}, {{per_sec}}, ETA {{eta}}"
+                 {{human_pos}}/{{human_len}} {unit}, {{per_sec}}, ETA {{honest_eta}}"
             );
             bar.set_style(
-                ProgressStyle::with_template(&template).expect("valid progress template"),
+                ProgressStyle::with_template(&template)
+                    .expect("valid progress template")
+                    .with_key(
+                        "honest_eta",
+                        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let done = state.pos();
+                            let secs = state.elapsed().as_secs_f64();
+                            let total = state.len().unwrap_or(done);
+                            let _ = write!(w, "{}", eta_text(done, total, secs));
+                        },
+                    ),
             );
             bar
         });
@@ -66,15 +76,50 @@ impl Monitor for Progress {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = done as f64 / secs.max(1e-9);
         let unit = self.unit;
-        let eta = (self.total.saturating_sub(done)) as f64 / rate.max(1e-9);
         tracing::info!(
-            "progress: {:.1}% ({done}/{} {unit}), {:.3e} {unit}/s, ETA {:.0} s",
+            "progress: {:.1}% ({done}/{} {unit}), {:.3e} {unit}/s, ETA {}",
             100.0 * done as f64 / self.total.max(1) as f64,
             self.total,
             rate,
-            eta
+            eta_text(done, self.total, secs)
         );
     }
+}
+
+/// The time left at the rate measured so far, in units a person reads
+/// ("3 h 20 min", "40 years"); unknown until some work is done, instead of
+/// an estimate from nothing.
+pub fn eta_text(done: u64, total: u64, elapsed_secs: f64) -> String {
+    if done == 0 {
+        return format!("unknown (no step done in {})", duration_text(elapsed_secs));
+    }
+    let left = total.saturating_sub(done) as f64 * elapsed_secs / done as f64;
+    duration_text(left)
+}
+
+fn duration_text(secs: f64) -> String {
+    const UNITS: [(f64, &str); 5] = [
+        (365.25 * 86400.0, "years"),
+        (86400.0, "d"),
+        (3600.0, "h"),
+        (60.0, "min"),
+        (1.0, "s"),
+    ];
+    if secs < 60.0 {
+        return format!("{:.0} s", secs.max(0.0));
+    }
+    for (i, (unit, name)) in UNITS.iter().enumerate() {
+        if secs >= *unit {
+            let whole = (secs / unit).floor();
+            if i + 1 < UNITS.len() && whole < 10.0 {
+                let (next, next_name) = UNITS[i + 1];
+                let rest = ((secs - whole * unit) / next).floor();
+                return format!("{whole:.0} {name} {rest:.0} {next_name}");
+            }
+            return format!("{whole:.0} {name}");
+        }
+    }
+    format!("{secs:.0} s")
 }
 
 /// One line on how evenly the ranks were loaded: seconds of task time on
@@ -106,4 +151,18 @@ pub fn human_bytes(b: f64) -> String {
         i += 1;
     }
     format!("{v:.1} {}", UNITS[i])
+}
+
+#[cfg(test)]
+mod eta_tests {
+    use super::eta_text;
+
+    #[test]
+    fn the_eta_is_unknown_until_work_is_done_and_then_readable() {
+        assert_eq!(eta_text(0, 100, 12.0), "unknown (no step done in 12 s)");
+        assert_eq!(eta_text(50, 100, 30.0), "30 s");
+        assert_eq!(eta_text(1, 100, 60.0), "1 h 39 min");
+        // One step of 10⁶ in a day: years, not "10 s".
+        assert_eq!(eta_text(1, 1_000_000, 86400.0), "2737 years");
+    }
 }
