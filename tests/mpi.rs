@@ -404,14 +404,17 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
                     .is_ok_and(|e| e.windows(22).any(|w| w == b"OMPI_COMM_WORLD_RANK=2"))
             })
             .map(str::to_string);
-        if let Some(p) = found {
-            if sb.path("live.h5.partial").exists() {
-                break p;
-            }
+        // Rows on disk: every rank is past start-up, in the scheduler.
+        let o = sb.sampo(&["summary", "live.h5.partial", "--format", "json"]);
+        let rows = serde_json::from_str::<serde_json::Value>(&stdout(&o))
+            .ok()
+            .and_then(|v| v["states"][0]["rows"].as_u64())
+            .unwrap_or(0);
+        if let Some(p) = found.filter(|_| rows > 0) {
+            break p;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    std::thread::sleep(Duration::from_secs(1));
     Command::new("kill")
         .args(["-STOP", &rank2])
         .status()

@@ -417,9 +417,39 @@ impl Pending {
         self.runs.push(r);
     }
 
+    /// The runs to write: sorted by lane and row and merged where they meet,
+    /// so that rows arriving interleaved from several ranks still cost few
+    /// writes. Records of the same rows keep their order (the sort is
+    /// stable); if two runs overlap only in part, nothing is reordered.
     pub(crate) fn take(&mut self) -> Vec<Record> {
         self.values = 0;
-        std::mem::take(&mut self.runs)
+        let mut runs = std::mem::take(&mut self.runs);
+        if runs.len() < 2 {
+            return runs;
+        }
+        let original = runs.clone();
+        runs.sort_by_key(|r| (r.lane, r.first_row));
+        let partial_overlap = runs.windows(2).any(|w| {
+            let (a, b) = (&w[0], &w[1]);
+            a.lane == b.lane
+                && b.first_row < a.first_row + a.rows
+                && !(a.first_row == b.first_row && a.rows == b.rows)
+        });
+        if partial_overlap {
+            return original;
+        }
+        let mut merged: Vec<Record> = Vec::with_capacity(runs.len());
+        for r in runs {
+            if let Some(last) = merged.last_mut() {
+                if last.lane == r.lane && last.first_row + last.rows == r.first_row {
+                    last.rows += r.rows;
+                    last.values.extend(r.values);
+                    continue;
+                }
+            }
+            merged.push(r);
+        }
+        merged
     }
 }
 
@@ -460,9 +490,33 @@ mod tests {
         p.push(rec(7, 1, None));
         p.push(rec(8, 1, Some(1)));
         let runs = p.take();
+        // (2 lanes: None then Some(1); None's rows 0..5 and 7..8.)
         assert_eq!(runs.len(), 3);
         assert_eq!((runs[0].first_row, runs[0].rows), (0, 5));
         assert_eq!(runs[0].values.len(), 5);
         assert!(p.take().is_empty());
+        // Interleaved arrivals (two ranks) merge when taken; rewrites of the
+        // same rows keep their order.
+        for first in [2, 0, 3, 1] {
+            p.push(rec(first, 1, None));
+        }
+        p.push(rec(1, 1, None));
+        let runs = p.take();
+        assert_eq!(
+            runs.iter()
+                .map(|r| (r.first_row, r.rows))
+                .collect::<Vec<_>>(),
+            [(0, 2), (1, 3)]
+        );
+        // A partial overlap keeps the arrival order.
+        p.push(rec(2, 2, None));
+        p.push(rec(0, 3, None));
+        let runs = p.take();
+        assert_eq!(
+            runs.iter()
+                .map(|r| (r.first_row, r.rows))
+                .collect::<Vec<_>>(),
+            [(2, 2), (0, 3)]
+        );
     }
 }
