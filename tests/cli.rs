@@ -435,6 +435,10 @@ fn chains_spec_errors_are_located() {
             CHAINS.replace("burn = 3000", "burn = 3000\n[sampler.stop]\nrhat = 1.02"),
             "with [sampler.stop], the length is stop.max_steps: leave `steps` out",
         ),
+        (
+            CHAINS.replace("seed = 17", "seed = 17\nreplicates = 3"),
+            "run.replicates is not supported by kind = \"chains\"",
+        ),
     ] {
         let spec = sb.write("bad.toml", &bad);
         let o = sb.sampo(&["check", spec.to_str().unwrap()]);

@@ -337,6 +337,8 @@ pub(crate) struct SamplerContext<'a> {
     pub raw: Option<&'a Spanned<RawSampler>>,
     pub raw_states: &'a [Spanned<RawState>],
     pub states: &'a [StateSpec],
+    /// `[run] replicates` and where it was written.
+    pub replicates: (usize, Option<Range<usize>>),
 }
 
 impl SamplerContext<'_> {

@@ -184,6 +184,10 @@ impl Resolver<'_> {
             Some(r) => *r.get_ref(),
             None => 1,
         };
+        let replicates_span = run
+            .as_ref()
+            .and_then(|r| r.replicates.as_ref())
+            .map(Spanned::span);
         let threads = match raw.parallel.as_ref().and_then(|p| p.threads.as_ref()) {
             Some(t) if *t.get_ref() > crate::exec::MAX_THREADS => {
                 return Err(self.err(
@@ -235,6 +239,7 @@ impl Resolver<'_> {
             raw: raw.sampler.as_ref(),
             raw_states: states_raw.get_ref(),
             states: &states,
+            replicates: (replicates, replicates_span),
         })?;
         Ok(RunSpec {
             name,

@@ -80,6 +80,15 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
             ),
         ));
     }
+    if let (n, Some(span)) = &cx.replicates {
+        if *n > 1 {
+            return Err(r.err(
+                span.clone(),
+                "run.replicates is not supported by kind = \"chains\": chains are already \
+                 independent repeats, each with its own stream; raise `chains` instead",
+            ));
+        }
+    }
     let chains = match sm.and_then(|s| s.chains.as_ref()) {
         Some(c) if *c.get_ref() == 0 || *c.get_ref() > 1_000_000 => {
             return Err(r.err(c.span(), "chains must be between 1 and 1000000"))
