@@ -117,6 +117,16 @@ struct Walker {
     nans: u64,
 }
 
+/// See [`Ensemble::parts`].
+struct HalfParts<'a> {
+    active: &'a mut [f64],
+    complement: &'a [f64],
+    log_prob: &'a mut [f64],
+    walkers: &'a mut [Walker],
+    accepted: &'a mut [u64],
+    proposals: &'a mut [f64],
+}
+
 /// The whole state of an ensemble, as plain data.
 #[derive(Debug, Clone)]
 pub struct Ensemble {
@@ -298,6 +308,26 @@ impl Ensemble {
         }
     }
 
+    /// The slices a half-step updates: the `owned` walkers of half `half`
+    /// (positions, log-probabilities, streams, acceptances, proposal
+    /// buffers), and the other half's positions, read only.
+    fn parts(&mut self, half: usize, owned: Range<usize>) -> HalfParts<'_> {
+        let d = self.ndim;
+        let range = self.half(half);
+        debug_assert!(owned.start >= range.start && owned.end <= range.end);
+        let split = self.half(1).start * d;
+        let (lo, hi) = self.positions.split_at_mut(split);
+        let (active, complement) = if half == 0 { (lo, &*hi) } else { (hi, &*lo) };
+        HalfParts {
+            active: &mut active[(owned.start - range.start) * d..(owned.end - range.start) * d],
+            complement,
+            log_prob: &mut self.log_prob[owned.clone()],
+            walkers: &mut self.walkers[owned.clone()],
+            accepted: &mut self.accepted[owned.clone()],
+            proposals: &mut self.proposals[owned.start * d..owned.end * d],
+        }
+    }
+
     /// Updates the walkers `owned` (a sub-range of half `half`).
     fn half_step(
         &mut self,
@@ -310,17 +340,15 @@ impl Ensemble {
             return self.half_step_batched(half, owned, mv, posterior);
         }
         let d = self.ndim;
-        let range = self.half(half);
-        debug_assert!(owned.start >= range.start && owned.end <= range.end);
-        let split = self.half(1).start * d;
-        let (lo, hi) = self.positions.split_at_mut(split);
-        let (active, complement) = if half == 0 { (lo, &*hi) } else { (hi, &*lo) };
-        let active = &mut active[(owned.start - range.start) * d..(owned.end - range.start) * d];
         let offset = owned.start;
-        let log_prob = &mut self.log_prob[owned.clone()];
-        let walkers = &mut self.walkers[owned.clone()];
-        let accepted = &mut self.accepted[owned.clone()];
-        let proposals = &mut self.proposals[owned.start * d..owned.end * d];
+        let HalfParts {
+            active,
+            complement,
+            log_prob,
+            walkers,
+            accepted,
+            proposals,
+        } = self.parts(half, owned);
 
         type Item<'a> = (
             usize,
@@ -380,17 +408,16 @@ impl Ensemble {
         posterior: &Posterior,
     ) -> Result<(), SampleError> {
         let d = self.ndim;
-        let range = self.half(half);
-        let split = self.half(1).start * d;
-        let (lo, hi) = self.positions.split_at_mut(split);
-        let (active, complement) = if half == 0 { (lo, &*hi) } else { (hi, &*lo) };
-        let active = &mut active[(owned.start - range.start) * d..(owned.end - range.start) * d];
         let offset = owned.start;
         let n = owned.len();
-        let log_prob = &mut self.log_prob[owned.clone()];
-        let walkers = &mut self.walkers[owned.clone()];
-        let accepted = &mut self.accepted[owned.clone()];
-        let proposals = &mut self.proposals[owned.start * d..owned.end * d];
+        let HalfParts {
+            active,
+            complement,
+            log_prob,
+            walkers,
+            accepted,
+            proposals,
+        } = self.parts(half, owned);
 
         let mut factors = vec![0.0; n];
         active
