@@ -393,23 +393,9 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
             start.elapsed() < Duration::from_secs(30),
             "rank 2 never started"
         );
-        let out = Command::new("pgrep")
-            .args(["-f", "sampo run live.toml"])
-            .output()
-            .unwrap();
-        let found = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find(|p| {
-                std::fs::read(format!("/proc/{p}/environ"))
-                    .is_ok_and(|e| e.windows(22).any(|w| w == b"OMPI_COMM_WORLD_RANK=2"))
-            })
-            .map(str::to_string);
+        let found = pid_of_rank("live.toml", 2);
         // Rows on disk: every rank is past start-up, in the scheduler.
-        let o = sb.sampo(&["summary", "live.h5.partial", "--format", "json"]);
-        let rows = serde_json::from_str::<serde_json::Value>(&stdout(&o))
-            .ok()
-            .and_then(|v| v["states"][0]["rows"].as_u64())
-            .unwrap_or(0);
+        let rows = rows_in(&sb, "live.h5.partial");
         if let Some(p) = found.filter(|_| rows > 0) {
             break p;
         }

@@ -231,32 +231,14 @@ fn signalled(
             start.elapsed() < Duration::from_secs(30),
             "no rows appeared"
         );
-        // Read as a user would while it runs (sampo summary opens it
-        // without HDF5's file lock, which the writer holds).
-        let o = sb.sampo(&["summary", "slow.h5.partial", "--format", "json"]);
-        let rows = serde_json::from_str::<serde_json::Value>(&stdout(&o))
-            .ok()
-            .and_then(|v| v["states"][0]["rows"].as_u64())
-            .unwrap_or(0);
+        let rows = rows_in(sb, "slow.h5.partial");
         if rows > 0 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let pid = if pick_worker {
-        // The sampo process of rank 1 (OMPI_COMM_WORLD_RANK=1 in its environment).
-        let out = Command::new("pgrep")
-            .args(["-f", "sampo run slow.toml"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find(|p| {
-                std::fs::read(format!("/proc/{p}/environ"))
-                    .is_ok_and(|e| e.windows(22).any(|w| w == b"OMPI_COMM_WORLD_RANK=1"))
-            })
-            .expect("rank 1 is running")
-            .to_string()
+        pid_of_rank("slow.toml", 1).expect("rank 1 is running")
     } else {
         child.id().to_string()
     };

@@ -166,3 +166,30 @@ pub fn run_mpi(sb: &Sandbox, ranks: usize, args: &[&str], env: &[(&str, &str)]) 
         .output()
         .expect("mpiexec runs")
 }
+
+/// The PID of MPI rank `rank` of a running `sampo run <spec>` (found by its
+/// `OMPI_COMM_WORLD_RANK`), if it is running.
+pub fn pid_of_rank(spec: &str, rank: usize) -> Option<String> {
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("sampo run {spec}")])
+        .output()
+        .ok()?;
+    let marker = format!("OMPI_COMM_WORLD_RANK={rank}\0");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .is_ok_and(|e| e.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        })
+        .map(str::to_string)
+}
+
+/// Stored rows of the first state of `file` (in the sandbox), read with
+/// `sampo summary` as a user would while a run writes it; 0 if unreadable.
+pub fn rows_in(sb: &Sandbox, file: &str) -> u64 {
+    let o = sb.sampo(&["summary", file, "--format", "json"]);
+    serde_json::from_str::<serde_json::Value>(&stdout(&o))
+        .ok()
+        .and_then(|v| v["states"][0]["rows"].as_u64())
+        .unwrap_or(0)
+}
