@@ -302,3 +302,71 @@ fn a_signal_to_one_rank_stops_the_mpi_job_cleanly() {
         "{status}"
     );
 }
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: std::path::PathBuf, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(&dir).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_in_one_line_and_leaves_a_readable_file() {
+    let sb = Sandbox::new();
+    let Some(disk) = Tmpfs::mount(sb.path("small"), "8m") else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs (needs root)");
+        return;
+    };
+    // About 10 MB of chain on an 8 MB filesystem.
+    std::fs::write(
+        disk.0.join("f.toml"),
+        SLOW.replace("cost_us = 250", "")
+            .replace("name = \"slow\"", "name = \"f\"")
+            .replace("walkers = 16\nsteps = 1500", "walkers = 32\nsteps = 20000"),
+    )
+    .unwrap();
+    let o = Command::new(sampo_bin())
+        .current_dir(&disk.0)
+        .args(["run", "f.toml", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(
+        line.contains("no space left on device") && line.contains("f.h5.partial"),
+        "{err}"
+    );
+    assert!(!err.contains("errno"), "no HDF5 dump: {err}");
+    let partial = disk.0.join("f.h5.partial");
+    let status = read_str_attr(&partial, "/", "status");
+    assert!(
+        status.starts_with("failed: ") && status.contains("no space left on device"),
+        "{status}"
+    );
+    // The extent is the rows that are in the file, and every one of them reads back.
+    let it = read_i64_attr(&partial, "states/g", "iteration") as usize;
+    assert!(it > 0);
+    let (_, chain) = read_f64(&partial, "states/g/chain");
+    let (_, log_prob) = read_f64(&partial, "states/g/log_prob");
+    assert!(chain.len() >= it * 32 * 2 && log_prob.len() >= it * 32);
+    assert!(chain[..it * 32 * 2]
+        .iter()
+        .all(|v| v.is_finite() && *v != 0.0));
+    assert!(log_prob[..it * 32].iter().all(|v| v.is_finite()));
+}

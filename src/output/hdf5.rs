@@ -58,6 +58,9 @@ pub struct Hdf5Store {
     allocated: Vec<u64>,
     extents: Vec<Extents>,
     pending: Vec<Pending>,
+    /// Rows handed to HDF5 per dataset (`extents` counts rows received,
+    /// some perhaps still pending): what a failed run's extents may claim.
+    written: Vec<Extents>,
     /// Extent attributes as last written, to skip unchanged ones.
     written_extents: HashMap<usize, u64>,
     /// The output's lock, held until the file is in place (or abandoned).
@@ -65,6 +68,24 @@ pub struct Hdf5Store {
 }
 
 type NameString = FixedUnicode<NAME_MAX>;
+
+/// Free space kept on the output's filesystem for metadata and the final
+/// status (see `ensure_space`).
+const SPACE_RESERVE: u64 = 4 << 20;
+
+/// Bytes available to this process on the filesystem holding `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a struct of the right type.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
 
 impl Hdf5Store {
     /// Creates `<target>.partial` (replacing one only when `force`) with the
@@ -99,6 +120,11 @@ impl Hdf5Store {
                 .map(|d| Extents::new(d.lane_count()))
                 .collect(),
             pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
+            written: layout
+                .datasets
+                .iter()
+                .map(|d| Extents::new(d.lane_count()))
+                .collect(),
             written_extents: HashMap::new(),
             lock: Some(lock),
         };
@@ -125,10 +151,40 @@ impl Hdf5Store {
     }
 
     fn err(&self, cause: impl ToString) -> StoreError {
+        let message = cause.to_string();
+        // HDF5's report of a full disk is a page of detail: say it in words.
+        let message = if message.contains("errno = 28") || message.contains("No space left") {
+            "no space left on device".to_string()
+        } else {
+            message
+        };
         StoreError::Hdf5 {
             path: self.partial.clone(),
-            message: cause.to_string(),
+            message,
         }
+    }
+
+    /// Refuses to write `bytes` more when the disk would be left with less
+    /// than `SPACE_RESERVE`: a write that fails half-way leaves an HDF5 file
+    /// whose metadata points past its end, unreadable; refusing first keeps
+    /// the file as of its last flush, and room for its status.
+    fn ensure_space(&self, bytes: u64) -> Result<(), StoreError> {
+        let Some(free) = free_bytes(&self.partial) else {
+            return Ok(());
+        };
+        let needed = bytes + bytes / 4 + SPACE_RESERVE;
+        if free < needed {
+            return Err(StoreError::Hdf5 {
+                path: self.partial.clone(),
+                message: format!(
+                    "no space left on device ({} free, {} needed for the next rows); the rows \
+                     flushed before are kept",
+                    crate::report::human_bytes(free as f64),
+                    crate::report::human_bytes(needed as f64)
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn write_root(&self, root: &[(String, Attr)], info: &RunInfo) -> hdf5::Result<()> {
@@ -159,6 +215,10 @@ impl Hdf5Store {
 
     /// Writes the buffered records of dataset `i`.
     fn write_pending(&mut self, i: usize) -> Result<(), StoreError> {
+        let bytes = (self.pending[i].values * 8) as u64;
+        if bytes > 0 {
+            self.ensure_space(bytes)?;
+        }
         for r in self.pending[i].take() {
             let end = r.first_row + r.rows;
             if self.decls[i].rows.is_none() && end > self.allocated[i] {
@@ -168,16 +228,41 @@ impl Hdf5Store {
                 self.allocated[i] = end;
             }
             write_record(&self.datasets[i], &self.decls[i], &r).map_err(|e| self.err(e))?;
+            self.written[i].advance(r.first_row, r.rows);
         }
         Ok(())
     }
 
     fn update_extent_attrs(&mut self) -> Result<(), StoreError> {
+        self.write_extent_attrs(false)
+    }
+
+    /// Extent attributes from the rows received (after a flush, all are
+    /// written) or, for a failed run, from the rows actually written.
+    fn write_extent_attrs(&mut self, written_only: bool) -> Result<(), StoreError> {
         for (i, decl) in self.decls.iter().enumerate() {
             let Some((group, name)) = &decl.extent_attr else {
                 continue;
             };
-            let rows = self.extents[i].complete();
+            // The rows complete in every growing dataset of the group (a
+            // chain and its log-probabilities), so that no reader is told
+            // of a row one of them lacks.
+            let counted = if written_only {
+                &self.written
+            } else {
+                &self.extents
+            };
+            let prefix = format!("{group}/");
+            let rows = self
+                .decls
+                .iter()
+                .enumerate()
+                .filter(|(j, d)| {
+                    *j == i || (d.rows.is_none() && d.path.starts_with(&prefix))
+                })
+                .map(|(j, _)| counted[j].complete())
+                .min()
+                .unwrap_or(0);
             if self.written_extents.get(&i) == Some(&rows) {
                 continue;
             }
@@ -223,7 +308,12 @@ impl Hdf5Store {
     }
 
     pub fn abandon(mut self, reason: &str) -> PathBuf {
-        // Best effort: the run has already failed, and the reason is what counts.
+        // Best effort: the run has already failed, and the reason is what
+        // counts. Rows received are written if they can be; the extents
+        // then say exactly the rows that reached the file.
+        if self.flush().is_err() {
+            let _ = self.write_extent_attrs(true);
+        }
         let _ = self.set_status(&format!("failed: {reason}"));
         self.partial.clone()
     }
