@@ -257,9 +257,7 @@ impl Hdf5Store {
                 .decls
                 .iter()
                 .enumerate()
-                .filter(|(j, d)| {
-                    *j == i || (d.rows.is_none() && d.path.starts_with(&prefix))
-                })
+                .filter(|(j, d)| *j == i || (d.rows.is_none() && d.path.starts_with(&prefix)))
                 .map(|(j, _)| counted[j].complete())
                 .min()
                 .unwrap_or(0);
