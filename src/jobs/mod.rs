@@ -9,7 +9,7 @@ pub mod chains;
 pub mod ensemble;
 mod table;
 
-pub(crate) use table::SummaryTable;
+pub(crate) use table::{describe_states, StateLine, SummaryTable};
 
 use std::io::Write;
 use std::ops::Range;

@@ -130,3 +130,63 @@ impl SummaryTable {
             .collect())
     }
 }
+
+/// One state's row of the table `sampo check` prints (see
+/// [`describe_states`]).
+pub(crate) struct StateLine {
+    /// Walkers or chains.
+    pub count: usize,
+    pub steps: usize,
+    pub burn: usize,
+    pub thin: usize,
+    /// How the state is sampled, before its init and model (e.g. the
+    /// moves); empty for none.
+    pub how: String,
+    pub init: &'static str,
+}
+
+/// `sampo check`'s table of states, one row each: name, dimension, walkers
+/// or chains (`count` names the column), steps, burn, thin, cost, then how
+/// it is sampled (`how` names that part, if any), its init and its model.
+pub(crate) fn describe_states(
+    out: &mut dyn std::io::Write,
+    states: &[StateSpec],
+    count: &str,
+    how: Option<&str>,
+    lines: &[StateLine],
+) -> std::io::Result<()> {
+    let width = states
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(5);
+    let head = how.map_or(String::new(), |h| format!("{h} / "));
+    writeln!(out, "states")?;
+    writeln!(
+        out,
+        "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  {head}init / model",
+        "name", "dim", count, "steps", "burn", "thin", "cost_us"
+    )?;
+    for (st, l) in states.iter().zip(lines) {
+        let how = if how.is_some() {
+            format!("{} / ", l.how)
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  {how}{} / {}",
+            st.name,
+            st.dim(),
+            l.count,
+            l.steps,
+            l.burn,
+            l.thin,
+            st.cost_us,
+            l.init,
+            st.model_label(),
+        )?;
+    }
+    Ok(())
+}

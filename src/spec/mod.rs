@@ -36,6 +36,16 @@ pub enum Init {
     Ball { center: Vec<f64>, radius: Vec<f64> },
 }
 
+impl Init {
+    /// As `sampo check` shows it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Init::Prior => "prior",
+            Init::Ball { .. } => "ball",
+        }
+    }
+}
+
 /// A validated run spec with every default resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {

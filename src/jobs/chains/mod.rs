@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use self::metropolis::{Chain, ChainError};
 use crate::diag::{self, ChainAccumulator, ChainSummary};
 use crate::jobs::{
-    Decision, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, SummaryTable,
-    TaskContext, TaskError, TaskId,
+    describe_states, Decision, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun,
+    StateLine, SummaryTable, TaskContext, TaskError, TaskId,
 };
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
@@ -381,40 +381,26 @@ impl Job for ChainsJob {
                 stop.rhat, stop.ess, stop.check_every, stop.max_steps
             )?;
         }
-        writeln!(out, "states")?;
-        let width = self
+        let lines: Vec<StateLine> = s
+            .states
+            .iter()
+            .map(|cs| StateLine {
+                count: s.chains,
+                steps: cs.steps,
+                burn: cs.burn,
+                thin: cs.thin,
+                how: String::new(),
+                init: cs.init.label(),
+            })
+            .collect();
+        describe_states(out, &self.spec.states, "chains", None, &lines)?;
+        let bytes: f64 = self
             .spec
             .states
             .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(5);
-        writeln!(
-            out,
-            "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  init / model",
-            "name", "dim", "chains", "steps", "burn", "thin", "cost_us"
-        )?;
-        let mut bytes = 0.0;
-        for (st, cs) in self.spec.states.iter().zip(&s.states) {
-            let init = match cs.init {
-                Init::Prior => "prior",
-                Init::Ball { .. } => "ball",
-            };
-            writeln!(
-                out,
-                "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  {init} / {}",
-                st.name,
-                st.dim(),
-                s.chains,
-                cs.steps,
-                cs.burn,
-                cs.thin,
-                st.cost_us,
-                st.model_label()
-            )?;
-            bytes += ((cs.steps / cs.thin) * s.chains * (st.dim() + 1) * 8) as f64;
-        }
+            .zip(&s.states)
+            .map(|(st, cs)| ((cs.steps / cs.thin) * s.chains * (st.dim() + 1) * 8) as f64)
+            .sum();
         writeln!(
             out,
             "size      at most about {} (chains and log-probabilities)",

@@ -22,7 +22,7 @@ pub use spec::Spec;
 
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
 use crate::diag::{self, ChainAccumulator};
-use crate::jobs::SummaryTable;
+use crate::jobs::{describe_states, StateLine, SummaryTable};
 use crate::jobs::{
     Collective, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext,
     TaskError, TaskId, Vote,
@@ -253,45 +253,29 @@ impl Job for EnsembleJob {
                 rule.tau_lengths, rule.tau_change, rule.check_every, rule.max_steps
             )?;
         }
-        writeln!(out, "states")?;
-        let width = spec
+        let lines: Vec<StateLine> = settings(spec)
+            .iter()
+            .map(|e| StateLine {
+                count: e.walkers,
+                steps: e.steps,
+                burn: e.burn,
+                thin: e.thin,
+                how: e
+                    .moves
+                    .iter()
+                    .map(|m| format!("{}×{}", m.weight, m.kind.label()))
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                init: e.init.label(),
+            })
+            .collect();
+        describe_states(out, &spec.states, "walkers", Some("moves"), &lines)?;
+        let bytes: f64 = spec
             .states
             .iter()
-            .map(|s| s.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(5);
-        writeln!(
-            out,
-            "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  moves / init / model",
-            "name", "dim", "walkers", "steps", "burn", "thin", "cost_us"
-        )?;
-        let mut bytes = 0.0;
-        for (st, e) in spec.states.iter().zip(settings(spec)) {
-            let moves: Vec<String> = e
-                .moves
-                .iter()
-                .map(|m| format!("{}×{}", m.weight, m.kind.label()))
-                .collect();
-            let init = match &e.init {
-                crate::spec::Init::Prior => "prior",
-                crate::spec::Init::Ball { .. } => "ball",
-            };
-            writeln!(
-                out,
-                "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  {} / {init} / {}",
-                st.name,
-                st.dim(),
-                e.walkers,
-                e.steps,
-                e.burn,
-                e.thin,
-                st.cost_us,
-                moves.join(" + "),
-                st.model_label(),
-            )?;
-            bytes += (e.stored_rows() * e.walkers * (st.dim() + 1) * 8) as f64;
-        }
+            .zip(settings(spec))
+            .map(|(st, e)| (e.stored_rows() * e.walkers * (st.dim() + 1) * 8) as f64)
+            .sum();
         let bound = if settings(spec).iter().any(|e| e.stop.is_some()) {
             "at most about"
         } else {
