@@ -364,14 +364,7 @@ impl Ensemble {
                 params: y.to_vec(),
                 cause: source,
             })?;
-            // Accept with probability min(1, factor · p(y)/p(x)); −∞ − −∞ is
-            // NaN, which compares false, so a walker stuck at −∞ is not moved
-            // to another −∞.
-            if w.rng.random::<f64>().ln() < factor + lp_new - *lp {
-                x.copy_from_slice(y);
-                *lp = lp_new;
-                *acc += 1;
-            }
+            accept(x, lp, acc, w, y, factor, lp_new);
             Ok(())
         };
         if rayon::current_num_threads() == 1 {
@@ -454,19 +447,9 @@ impl Ensemble {
             .zip(accepted.par_iter_mut())
             .zip(proposals.par_chunks(d))
             .zip(factors.par_iter().zip(lp_new.par_iter()))
-            .for_each(|(((((x, lp), w), acc), y), (factor, &new))| {
-                w.evaluations += 1;
-                let new = if new.is_nan() {
-                    w.nans += 1;
-                    f64::NEG_INFINITY
-                } else {
-                    new
-                };
-                if w.rng.random::<f64>().ln() < factor + new - *lp {
-                    x.copy_from_slice(y);
-                    *lp = new;
-                    *acc += 1;
-                }
+            .for_each(|(((((x, lp), w), acc), y), (&factor, &new))| {
+                let new = counted(new, w);
+                accept(x, lp, acc, w, y, factor, new);
             });
         Ok(())
     }
@@ -505,13 +488,37 @@ impl Ensemble {
 
 /// Evaluates the posterior, counting the evaluation; NaN counts and becomes −∞.
 fn evaluate(posterior: &Posterior, x: &[f64], w: &mut Walker) -> Result<f64, EvalError> {
+    Ok(counted(posterior.log_prob(x)?, w))
+}
+
+/// Counts an evaluation of walker `w`'s proposal; NaN counts and becomes −∞.
+fn counted(lp: f64, w: &mut Walker) -> f64 {
     w.evaluations += 1;
-    let lp = posterior.log_prob(x)?;
     if lp.is_nan() {
         w.nans += 1;
-        return Ok(f64::NEG_INFINITY);
+        return f64::NEG_INFINITY;
     }
-    Ok(lp)
+    lp
+}
+
+/// Moves the walker at `x` to `y` with probability min(1, factor · p(y)/p(x))
+/// (`factor` and the log-probabilities in logs), drawing from its stream.
+/// −∞ − −∞ is NaN, which compares false, so a walker stuck at −∞ is not moved
+/// to another −∞.
+fn accept(
+    x: &mut [f64],
+    lp: &mut f64,
+    acc: &mut u64,
+    w: &mut Walker,
+    y: &[f64],
+    factor: f64,
+    lp_new: f64,
+) {
+    if w.rng.random::<f64>().ln() < factor + lp_new - *lp {
+        x.copy_from_slice(y);
+        *lp = lp_new;
+        *acc += 1;
+    }
 }
 
 #[cfg(test)]
