@@ -130,10 +130,12 @@ fn stirling_remainder(z: f64) -> f64 {
     series / z
 }
 
+/// How close to 0 Lentz's method lets its terms come.
+const TINY: f64 = 1e-300;
+
 /// The continued fraction of I_x(a, b) · a B(a, b) / (x^a (1 − x)^b)
 /// (Numerical Recipes' `betacf`, modified Lentz), run to convergence.
 fn continued_fraction(x: f64, a: f64, b: f64) -> f64 {
-    const TINY: f64 = 1e-300;
     let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
     let mut c = 1.0;
     let mut d = 1.0 - qab * x / qap;
@@ -149,33 +151,31 @@ fn continued_fraction(x: f64, a: f64, b: f64) -> f64 {
         let m = m as f64;
         let m2 = 2.0 * m;
         let aa = m * (b - m) * x / ((qam + m2) * (a + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        h *= d * c;
+        h *= lentz(aa, &mut c, &mut d);
         let aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-        d = 1.0 + aa * d;
-        if d.abs() < TINY {
-            d = TINY;
-        }
-        c = 1.0 + aa / c;
-        if c.abs() < TINY {
-            c = TINY;
-        }
-        d = 1.0 / d;
-        let delta = d * c;
+        let delta = lentz(aa, &mut c, &mut d);
         h *= delta;
         if (delta - 1.0).abs() <= f64::EPSILON {
             break;
         }
     }
     h
+}
+
+/// One step of Lentz's method for a continued fraction: folds the
+/// coefficient `aa` into `c` and `d` (kept away from 0) and returns the
+/// factor d·c that multiplies the fraction's value.
+fn lentz(aa: f64, c: &mut f64, d: &mut f64) -> f64 {
+    *d = 1.0 + aa * *d;
+    if d.abs() < TINY {
+        *d = TINY;
+    }
+    *c = 1.0 + aa / *c;
+    if c.abs() < TINY {
+        *c = TINY;
+    }
+    *d = 1.0 / *d;
+    *d * *c
 }
 
 #[cfg(test)]
