@@ -8,17 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Where the value of "key" starts (just after its colon), or NULL. */
+static inline const char *json_value(const char *json, const char *key) {
+    char pattern[128];
+    snprintf(pattern, sizeof pattern, "\"%s\"", key);
+    const char *p = strstr(json, pattern);
+    if (!p) return NULL;
+    p = strchr(p + strlen(pattern), ':');
+    return p ? p + 1 : NULL;
+}
+
 /* Reads up to max numbers of the value of "key" (a number, or an array of
  * numbers, nested arrays flattened) into out; returns how many, or -1 if
  * the key is missing. */
 static inline int json_numbers(const char *json, const char *key, double *out, int max) {
-    char pattern[128];
-    snprintf(pattern, sizeof pattern, "\"%s\"", key);
-    const char *p = strstr(json, pattern);
+    const char *p = json_value(json, key);
     if (!p) return -1;
-    p = strchr(p + strlen(pattern), ':');
-    if (!p) return -1;
-    p++;
     int depth = 0, n = 0;
     while (*p) {
         if (*p == '[') depth++;
@@ -43,11 +48,7 @@ static inline int json_numbers(const char *json, const char *key, double *out, i
 /* The string value of "key" into out (at most len bytes with the NUL);
  * returns 0, or -1 if missing. */
 static inline int json_string(const char *json, const char *key, char *out, size_t len) {
-    char pattern[128];
-    snprintf(pattern, sizeof pattern, "\"%s\"", key);
-    const char *p = strstr(json, pattern);
-    if (!p) return -1;
-    p = strchr(p + strlen(pattern), ':');
+    const char *p = json_value(json, key);
     if (!p) return -1;
     p = strchr(p, '"');
     if (!p) return -1;
