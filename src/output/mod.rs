@@ -423,23 +423,26 @@ impl Pending {
     /// stable); if two runs overlap only in part, nothing is reordered.
     pub(crate) fn take(&mut self) -> Vec<Record> {
         self.values = 0;
-        let mut runs = std::mem::take(&mut self.runs);
+        let runs = std::mem::take(&mut self.runs);
         if runs.len() < 2 {
             return runs;
         }
-        let original = runs.clone();
-        runs.sort_by_key(|r| (r.lane, r.first_row));
-        let partial_overlap = runs.windows(2).any(|w| {
-            let (a, b) = (&w[0], &w[1]);
+        // The order is decided on indices, so that the records are moved,
+        // never copied.
+        let mut order: Vec<usize> = (0..runs.len()).collect();
+        order.sort_by_key(|&i| (runs[i].lane, runs[i].first_row));
+        let partial_overlap = order.windows(2).any(|w| {
+            let (a, b) = (&runs[w[0]], &runs[w[1]]);
             a.lane == b.lane
                 && b.first_row < a.first_row + a.rows
                 && !(a.first_row == b.first_row && a.rows == b.rows)
         });
         if partial_overlap {
-            return original;
+            return runs;
         }
-        let mut merged: Vec<Record> = Vec::with_capacity(runs.len());
-        for r in runs {
+        let mut slots: Vec<Option<Record>> = runs.into_iter().map(Some).collect();
+        let mut merged: Vec<Record> = Vec::with_capacity(slots.len());
+        for r in order.into_iter().filter_map(|i| slots[i].take()) {
             if let Some(last) = merged.last_mut() {
                 if last.lane == r.lane && last.first_row + last.rows == r.first_row {
                     last.rows += r.rows;
