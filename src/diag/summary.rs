@@ -211,15 +211,29 @@ impl ChainAccumulator {
     /// τ of every parameter (in stored rows) from the rows pushed so far,
     /// as [`Self::finish`] would give it: for a stopping rule.
     pub fn taus(&self) -> Vec<f64> {
-        let (w, kept) = (self.walkers, self.kept);
-        let filled = (self.rows_seen / self.tau_stride).min(kept);
-        let mut autocorr = Autocorr::new(filled);
+        let mut autocorr = Autocorr::new(self.filled());
         (0..self.ndim)
-            .map(|k| {
-                let series = (0..w).map(|walker| &self.series[(k * w + walker) * kept..][..filled]);
-                autocorr.integrated_time(series) * self.tau_stride as f64
-            })
+            .map(|k| self.tau(&mut autocorr, &self.walker_series(k)))
             .collect()
+    }
+
+    /// Rows kept so far per series (only the rows pushed count, should
+    /// fewer than announced come).
+    fn filled(&self) -> usize {
+        (self.rows_seen / self.tau_stride).min(self.kept)
+    }
+
+    /// Parameter k's kept rows, walker by walker.
+    fn walker_series(&self, k: usize) -> Vec<&[f64]> {
+        let (w, kept, filled) = (self.walkers, self.kept, self.filled());
+        (0..w)
+            .map(|walker| &self.series[(k * w + walker) * kept..][..filled])
+            .collect()
+    }
+
+    /// τ in stored rows (emcee's estimator on the kept rows, times the stride).
+    fn tau(&self, autocorr: &mut Autocorr, series: &[&[f64]]) -> f64 {
+        autocorr.integrated_time(series.iter().copied()) * self.tau_stride as f64
     }
 
     /// Rows pushed so far.
@@ -229,19 +243,14 @@ impl ChainAccumulator {
 
     /// The summaries of the rows pushed, one per parameter.
     pub fn finish(self) -> Vec<ChainSummary> {
-        let (w, kept) = (self.walkers, self.kept);
-        // Only the rows pushed count, should fewer than announced come.
-        let filled = (self.rows_seen / self.tau_stride).min(kept);
-        let mut autocorr = Autocorr::new(filled);
+        let w = self.walkers;
+        let mut autocorr = Autocorr::new(self.filled());
         self.moments
             .iter()
             .enumerate()
             .map(|(k, m)| {
-                let walker_series: Vec<&[f64]> = (0..w)
-                    .map(|walker| &self.series[(k * w + walker) * kept..][..filled])
-                    .collect();
-                let tau = autocorr.integrated_time(walker_series.iter().copied())
-                    * self.tau_stride as f64;
+                let walker_series = self.walker_series(k);
+                let tau = self.tau(&mut autocorr, &walker_series);
                 ChainSummary {
                     diagnostics: diagnose(&walker_series),
                     mean: if m.count == 0 { f64::NAN } else { m.mean },
