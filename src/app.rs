@@ -14,8 +14,11 @@ use crate::cli::{CheckArgs, Cli, Command, RunArgs, SummaryArgs, SummaryFormat};
 use sampo::exec::mpi as mpi_exec;
 use sampo::exec::mpi::PeerExit;
 use sampo::exec::transport::{Alone, MpiTransport};
-use sampo::exec::{self, resolve_threads, RunStats, Setup, ThreadSource, TimingSets};
+use sampo::exec::{
+    self, resolve_threads, Checkpoint, CheckpointPolicy, RunEnd, Setup, ThreadSource, TimingSets,
+};
 use sampo::jobs;
+use sampo::output::hdf5::CreateError;
 use sampo::output::{self, Attr, Hdf5Store, RunInfo};
 use sampo::report::{self, Progress};
 use sampo::spec::RunSpec;
@@ -169,11 +172,115 @@ fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
 }
 
+/// A run that paused (a signal, the wall time) with its checkpoint written:
+/// exit 75, and how to go on.
+#[derive(Debug)]
+pub(crate) struct Paused(pub String);
+
+impl std::fmt::Display for Paused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Paused {}
+
+/// The command that resumes this run: the same, with `--resume` (and
+/// without `--force`).
+fn resume_command() -> String {
+    let mut args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--force")
+        .collect();
+    if !args.iter().any(|a| a == "--resume") {
+        let at = args.iter().position(|a| a == "run").map_or(0, |i| i + 1);
+        args.insert(at, "--resume".into());
+    }
+    format!("sampo {}", args.join(" "))
+}
+
+/// The output store: created, or with `--resume` reopened (the spec must
+/// be the file's but for free settings), with the checkpoint to go on from.
+fn open_output(
+    args: &RunArgs,
+    spec: &RunSpec,
+    target: &std::path::Path,
+    layout: &output::Layout,
+    info: &RunInfo,
+) -> Result<(Hdf5Store, Option<Checkpoint>)> {
+    if !args.resume {
+        output::preflight(target, args.force)?;
+        let store = Hdf5Store::create(target, args.force, layout, &root_attrs(spec), info)?;
+        return Ok((store, None));
+    }
+    let accept = |recorded: &str| {
+        let changed = sampo::spec::resume::changed_keys(recorded, spec)?;
+        if changed.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "cannot resume {}: the spec differs from the run's in what decides the results \
+             (only threads, timeouts, checkpoint_every and walltime may change):\n  {}",
+            output::partial_path(target).display(),
+            changed.join("\n  ")
+        ))
+    };
+    let (store, state) = Hdf5Store::reopen(target, layout, info, &accept)?;
+    let checkpoint = match state {
+        Some(bytes) => Some(
+            Checkpoint::decode(&bytes)
+                .map_err(|e| CreateError::Refused(format!("{}: {e}", store.partial().display())))?,
+        ),
+        None => {
+            warn!(
+                "{} has no checkpoint (the run stopped before its first): starting again from \
+                 the beginning",
+                store.partial().display()
+            );
+            None
+        }
+    };
+    if let Some(cp) = &checkpoint {
+        info!(
+            "resuming from the checkpoint of {}: stage {}, {} task(s) done, {} to go on from \
+             their snapshot",
+            store.partial().display(),
+            cp.stage,
+            cp.done.iter().map(|r| r.end - r.start).sum::<u64>(),
+            cp.ready.len() + cp.waiting.len()
+        );
+    }
+    Ok((store, checkpoint))
+}
+
+/// Periodic checkpoints and the wall-time deadline: `--walltime`, `[run]
+/// walltime`, or SLURM's job end time (`SLURM_JOB_END_TIME`, seconds since
+/// the epoch) when it is set.
+fn checkpoint_policy(spec: &RunSpec, walltime: Option<f64>, started: Instant) -> CheckpointPolicy {
+    let budget = walltime.or(spec.walltime).or_else(|| {
+        let end: f64 = std::env::var("SLURM_JOB_END_TIME")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        (end > now).then(|| end - now + started.elapsed().as_secs_f64())
+    });
+    CheckpointPolicy {
+        every: spec.checkpoint_every.map(Duration::from_secs_f64),
+        deadline: budget
+            .map(|b| CheckpointPolicy::deadline_for(started, Duration::from_secs_f64(b))),
+    }
+}
+
 /// One process: the scheduler with no other rank.
 fn run_single(args: RunArgs) -> Result<()> {
+    let started = Instant::now();
     let spec = Arc::new(RunSpec::from_file_with(&args.spec, &args.set)?);
     let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
-    output::preflight(&target, args.force)?;
     let (threads, source) = threads_for(args.threads, &spec, 1);
     warn_if_bound(threads, 0);
     build_pool(threads)?;
@@ -193,17 +300,24 @@ fn run_single(args: RunArgs) -> Result<()> {
         command_line: command_line(),
         mpi_library: String::new(),
     };
-    let mut store = Hdf5Store::create(&target, args.force, &layout, &root_attrs(&spec), &info)?;
+    let (mut store, checkpoint) = open_output(&args, &spec, &target, &layout, &info)?;
     let setup = Setup {
         job: job.as_ref(),
         transport: &Alone,
         capacity: vec![threads],
         started: Instant::now(),
         rank_timeout: Duration::from_secs_f64(spec.rank_timeout),
+        checkpoints: checkpoint_policy(&spec, args.walltime, started),
     };
     let (total, unit) = job.work();
     let mut progress = Progress::new(total, unit, args.quiet);
-    let result = exec::run_root(&setup, &mut store, timings, &mut progress);
+    let result = exec::run_root(
+        &setup,
+        &mut store,
+        timings,
+        &mut progress,
+        checkpoint.as_ref(),
+    );
     progress.finish();
     conclude(
         job.as_ref(),
@@ -215,16 +329,30 @@ fn run_single(args: RunArgs) -> Result<()> {
 }
 
 /// Rank 0 after the scheduler: the closing report, rename into place.
-/// On failure the output stays `.partial`, marked failed.
+/// On failure the output stays `.partial`, marked failed; paused, it stays
+/// `.partial` with its checkpoint, marked paused (exit 75).
 fn conclude(
     job: &dyn jobs::Job,
     mut store: Hdf5Store,
-    result: std::result::Result<RunStats, String>,
+    result: std::result::Result<RunEnd, String>,
     ranks: usize,
     quiet: bool,
 ) -> Result<()> {
+    let stats = match result {
+        Ok(RunEnd::Paused { why, .. }) => {
+            let partial = store.pause(&why)?;
+            return Err(Paused(format!(
+                "{why}: checkpoint written to {}; go on with: {}",
+                partial.display(),
+                resume_command()
+            ))
+            .into());
+        }
+        Ok(RunEnd::Complete(stats)) => Ok(stats),
+        Err(message) => Err(message),
+    };
     let mut table = Vec::new();
-    let finished = result.and_then(|stats| {
+    let finished = stats.and_then(|stats| {
         job.report(&mut store, &mut table)
             .map_err(|e| format!("writing the summary: {e}"))?;
         Ok(stats)
@@ -262,6 +390,8 @@ fn conclude(
 struct Startup {
     spec: RunSpec,
     threads: Option<usize>,
+    /// The stage a resumed run begins with, and its carry.
+    start: (u32, Vec<u8>),
 }
 
 /// Rank 0 reads the spec and creates the output; every rank then runs its
@@ -276,10 +406,10 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     let mut prepared = None;
     let mut rank0_error = None;
     let verdict = (rank == 0).then(|| {
-        let attempt = (|| -> Result<(Vec<u8>, Hdf5Store, TimingSets)> {
+        type Prepared = (Vec<u8>, Hdf5Store, TimingSets, Option<Checkpoint>);
+        let attempt = (|| -> Result<Prepared> {
             let spec = Arc::new(RunSpec::from_file_with(&args.spec, &args.set)?);
             let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
-            output::preflight(&target, args.force)?;
             let (layout, timings) = exec::layout(jobs::build(spec.clone()).as_ref());
             layout.check()?;
             let info = RunInfo {
@@ -288,16 +418,19 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
                 command_line: command_line(),
                 mpi_library: mpi::environment::library_version().unwrap_or_default(),
             };
-            let store = Hdf5Store::create(&target, args.force, &layout, &root_attrs(&spec), &info)?;
+            let (store, checkpoint) = open_output(&args, &spec, &target, &layout, &info)?;
             let startup = Startup {
                 spec: (*spec).clone(),
                 threads: args.threads,
+                start: checkpoint
+                    .as_ref()
+                    .map_or((0, Vec::new()), |cp| (cp.stage, cp.carry.clone())),
             };
-            Ok((serde_json::to_vec(&startup)?, store, timings))
+            Ok((serde_json::to_vec(&startup)?, store, timings, checkpoint))
         })();
         match attempt {
-            Ok((bytes, store, timings)) => {
-                prepared = Some((store, timings));
+            Ok((bytes, store, timings, checkpoint)) => {
+                prepared = Some((store, timings, checkpoint));
                 Ok(bytes)
             }
             Err(e) => {
@@ -331,8 +464,20 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         if rank != 0 {
             return Ok(());
         }
-        if let Some((store, _)) = prepared.take() {
-            store.discard();
+        if let Some((store, _, checkpoint)) = prepared.take() {
+            if args.resume {
+                // A resumed file keeps everything: it is only left paused.
+                let _ = store.pause(&format!(
+                    "not resumed: plugins could not be prepared{}",
+                    if checkpoint.is_some() {
+                        ""
+                    } else {
+                        " (no checkpoint)"
+                    }
+                ));
+            } else {
+                store.discard();
+            }
         }
         eprintln!("error: the plugin models could not be prepared on every rank; nothing was run");
         return Err(PeerExit(2).into());
@@ -355,13 +500,14 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         capacity,
         started,
         rank_timeout: Duration::from_secs_f64(spec.rank_timeout),
+        checkpoints: checkpoint_policy(&spec, args.walltime, started),
     };
     if rank != 0 {
         // As above: rank 0 reports a failure and exits non-zero for the job.
-        exec::run_worker(&setup);
+        exec::run_worker(&setup, startup.start);
         return Ok(());
     }
-    let (mut store, timings) = prepared.expect("rank 0 prepared the run");
+    let (mut store, timings, checkpoint) = prepared.expect("rank 0 prepared the run");
     let plan = job.plan(0);
     info!(
         "run `{}`: {} task(s), {size} ranks × {threads} thread(s) ({source}), {}, seed {}",
@@ -375,7 +521,13 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     );
     let (total, unit) = job.work();
     let mut progress = Progress::new(total, unit, args.quiet);
-    let result = exec::run_root(&setup, &mut store, timings, &mut progress);
+    let result = exec::run_root(
+        &setup,
+        &mut store,
+        timings,
+        &mut progress,
+        checkpoint.as_ref(),
+    );
     progress.finish();
     match result {
         Ok(stats) => conclude(job.as_ref(), store, Ok(stats), size, args.quiet),

@@ -82,11 +82,29 @@ pub struct RunArgs {
     #[arg(short = 't', long, value_parser = threads_arg)]
     pub threads: Option<usize>,
     /// Overwrite an existing output (or a .partial left by a failed run).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// Go on with a paused (or killed) run from the last checkpoint in its
+    /// <output>.partial, with any number of ranks × threads; the results are
+    /// those of an uninterrupted run.
+    #[arg(long)]
+    pub resume: bool,
+    /// Wall-time budget (e.g. 4h, 90m): checkpoint and exit 75 before it is
+    /// up (default: [run] walltime, else SLURM's job end time if known).
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub walltime: Option<f64>,
     /// No progress and no summary table; errors and warnings only.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+fn duration_arg(s: &str) -> Result<f64, String> {
+    match sampo::spec::parse_duration(s) {
+        Some(secs) if secs >= 1.0 => Ok(secs),
+        _ => Err(format!(
+            "`{s}` is not a duration of at least 1 s (e.g. 90s, 10m, 4h 30m)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]

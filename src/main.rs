@@ -27,6 +27,12 @@ fn main() -> ExitCode {
         }
         // stdout closed early (`sampo summary … | head`): nothing to say.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        // Paused with a checkpoint: one line saying how to go on; 75
+        // (EX_TEMPFAIL) tells a batch script to requeue.
+        Err(e) if e.downcast_ref::<app::Paused>().is_some() => {
+            eprintln!("sampo: {e}");
+            ExitCode::from(75)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit_code(&e))
@@ -59,6 +65,12 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
         || e.downcast_ref::<sampo::exec::mpi::SeparateCopies>()
             .is_some()
     {
+        return 2;
+    }
+    if matches!(
+        e.downcast_ref::<CreateError>(),
+        Some(CreateError::Refused(_))
+    ) {
         return 2;
     }
     let target = e

@@ -3,6 +3,7 @@
 //! threads a rank uses. It knows tasks, records and datasets — never a
 //! kind's internals.
 
+mod checkpoint;
 mod layout;
 pub mod mpi;
 mod scheduler;
@@ -10,10 +11,11 @@ pub mod signals;
 pub mod transport;
 mod wire;
 
+pub use checkpoint::{Checkpoint, CheckpointPolicy};
 pub use layout::{resolve_threads, ThreadSource, MAX_THREADS};
 pub use scheduler::{
-    layout, mode, run_root, run_worker, Failure, Mode, Monitor, RunStats, Setup, TimingSets,
-    FLUSH_EVERY, HEARTBEAT, RANK_TIMEOUT, STOP_GRACE,
+    layout, mode, run_root, run_worker, Failure, Mode, Monitor, RunEnd, RunStats, Setup,
+    TimingSets, FLUSH_EVERY, HEARTBEAT, RANK_TIMEOUT, STOP_GRACE,
 };
 
 #[cfg(test)]

@@ -25,9 +25,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
+use super::checkpoint::{Checkpoint, CheckpointPolicy, Pausing, RangeSet};
 use super::transport::{Backoff, Every, Transport, STOP_TAG};
-use super::wire::{End, Event, Finished, Message};
-use crate::jobs::{Decision, Job, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
+use super::wire::{tag, End, Event, Finished, Message};
+use crate::jobs::{Decision, Job, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId, Vote};
 use crate::output::{Column, DatasetDecl, Dtype, Layout, Record, Store};
 
 /// A worker in a queue stage sends at least one message this often, so that
@@ -149,6 +150,19 @@ pub struct Setup<'a> {
     /// A worker not heard from for this long is taken as gone (stopped,
     /// hung, its node lost), and the job ends naming it.
     pub rank_timeout: Duration,
+    /// Periodic checkpoints and the wall-time deadline (rank 0).
+    pub checkpoints: CheckpointPolicy,
+}
+
+/// How rank 0's run ended, when it did not fail.
+#[derive(Debug)]
+pub enum RunEnd {
+    Complete(RunStats),
+    /// Paused (a signal, the wall time): the checkpoint is written.
+    Paused {
+        why: String,
+        stats: RunStats,
+    },
 }
 
 /// Counters shared with the tasks of this rank.
@@ -156,6 +170,8 @@ pub struct Setup<'a> {
 struct Shared {
     progress: AtomicU64,
     cancel: AtomicBool,
+    /// Tasks pause at their next step (a checkpoint is being taken).
+    pause: AtomicBool,
 }
 
 /// What a task on the pool tells the main thread.
@@ -184,7 +200,8 @@ fn spawn<'s>(
                 .send(Local::Records(r))
                 .map_err(|_| TaskError::Cancelled)
         };
-        let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel);
+        let mut cx =
+            TaskContext::new(&mut emit, &shared.progress, &shared.cancel).pausable(&shared.pause);
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             job.run(task, resume.as_deref(), &mut cx)
         }));
@@ -203,13 +220,14 @@ fn spawn<'s>(
 }
 
 /// How a task ended, from what `Job::run` returned or the panic it raised.
-/// Shared tasks cannot pause yet (their snapshot would need every member's).
+/// Shared tasks have no rounds (`Outcome::Paused`); they yield like any.
 fn end_of(result: std::thread::Result<Result<Outcome, TaskError>>, can_pause: bool) -> End {
     match result {
         Ok(Ok(Outcome::Done)) => End::Done,
+        Ok(Ok(Outcome::Yielded(s))) => End::Yielded(Some(s)),
         Ok(Ok(Outcome::Paused(s))) if can_pause => End::Paused(s),
         Ok(Ok(Outcome::Paused(_))) => {
-            End::Failed("a shared task cannot pause (not supported yet)".into())
+            End::Failed("a shared task cannot pause for a round (not supported)".into())
         }
         Ok(Err(TaskError::Cancelled)) => End::Cancelled,
         Ok(Err(TaskError::Failed(m))) => End::Failed(m),
@@ -230,14 +248,20 @@ fn channel(capacity: usize) -> (SyncSender<Local>, Receiver<Local>) {
     mpsc::sync_channel(4 + 2 * capacity)
 }
 
-/// The tasks of a round not yet handed out: the plan's runs, longest first,
-/// or the tasks paused in the previous round, in task order.
+/// The tasks of a round not yet handed out: the tasks to go on from a
+/// snapshot (paused in the previous round, or at a checkpoint) in task
+/// order, then the plan's runs, longest first, less the tasks a checkpoint
+/// accounted for.
 struct Queue {
     runs: Vec<PlanRun>,
     run: usize,
     next: u64,
-    resumes: VecDeque<(TaskId, Vec<u8>)>,
+    resumes: VecDeque<(TaskId, Option<Vec<u8>>)>,
     stage: u32,
+    /// Indices of the plan not to hand out (sorted, disjoint), and how many
+    /// of them are still ahead.
+    skip: Vec<Range<u64>>,
+    skip_ahead: u64,
 }
 
 impl Queue {
@@ -253,20 +277,62 @@ impl Queue {
             next,
             resumes: VecDeque::new(),
             stage,
+            skip: Vec::new(),
+            skip_ahead: 0,
         }
     }
 
-    fn resume(&mut self, mut paused: Vec<(TaskId, Vec<u8>)>) {
-        paused.sort_by_key(|p| p.0);
-        self.resumes = paused.into();
+    /// The queue of a stage resumed from a checkpoint: its ready tasks
+    /// first; the plan less every task the checkpoint accounts for.
+    fn restored(stage: u32, plan: Plan, cp: &Checkpoint) -> Self {
+        let mut q = Self::new(stage, plan);
+        q.skip = cp.accounted();
+        q.skip_ahead = q
+            .runs
+            .iter()
+            .flat_map(|run| {
+                q.skip.iter().map(move |s| {
+                    s.end
+                        .min(run.tasks.end)
+                        .saturating_sub(s.start.max(run.tasks.start))
+                })
+            })
+            .sum();
+        let task = |index| TaskId { stage, index };
+        q.requeue(
+            cp.ready
+                .iter()
+                .map(|(i, snap)| (task(*i), Some(snap.clone())))
+                .collect(),
+        );
+        q
+    }
+
+    fn resume(&mut self, paused: Vec<(TaskId, Vec<u8>)>) {
+        self.requeue(paused.into_iter().map(|(t, s)| (t, Some(s))).collect());
+    }
+
+    /// Puts tasks back at the front, in task order (`None`: from its start).
+    fn requeue(&mut self, mut tasks: Vec<(TaskId, Option<Vec<u8>>)>) {
+        tasks.sort_by_key(|p| p.0);
+        tasks.extend(self.resumes.drain(..));
+        self.resumes = tasks.into();
     }
 
     fn pop(&mut self) -> Option<(TaskId, Option<Vec<u8>>)> {
         if let Some((task, snapshot)) = self.resumes.pop_front() {
-            return Some((task, Some(snapshot)));
+            return Some((task, snapshot));
         }
         while let Some(run) = self.runs.get(self.run) {
             if self.next < run.tasks.end {
+                // Past the indices a checkpoint accounted for.
+                let k = self.skip.partition_point(|s| s.end <= self.next);
+                if let Some(s) = self.skip.get(k).filter(|s| s.start <= self.next) {
+                    let to = s.end.min(run.tasks.end);
+                    self.skip_ahead -= to - self.next;
+                    self.next = to;
+                    continue;
+                }
                 self.next += 1;
                 let task = TaskId {
                     stage: self.stage,
@@ -291,12 +357,20 @@ impl Queue {
             .runs
             .get(self.run)
             .map_or(0, |r| r.tasks.end - self.next);
-        self.resumes.len() as u64 + current + rest
+        self.resumes.len() as u64 + current + rest - self.skip_ahead
+    }
+
+    /// The tasks waiting to go on from a snapshot (for a checkpoint).
+    fn ready(&self) -> impl Iterator<Item = (u64, &Vec<u8>)> {
+        self.resumes
+            .iter()
+            .filter_map(|(t, s)| s.as_ref().map(|s| (t.index, s)))
     }
 
     fn clear(&mut self) {
         self.resumes.clear();
         self.run = self.runs.len();
+        self.skip_ahead = 0;
     }
 }
 
@@ -324,6 +398,20 @@ struct Root<'a> {
     last_flush: Instant,
     /// The groups of ranks of a stage run in group mode.
     groups: Vec<Range<usize>>,
+    /// Tasks are being paused for a checkpoint, and why.
+    pausing: Option<Pausing>,
+    /// Tasks of this round that paused when asked, or came back unstarted.
+    yielded: Vec<(TaskId, Option<Vec<u8>>)>,
+    /// Tasks of the stage done.
+    done: RangeSet,
+    /// The carry the stage began with.
+    carry: Vec<u8>,
+    last_checkpoint: Instant,
+    /// Progress from before a resume.
+    base_progress: u64,
+    pauses: u64,
+    /// Set once a pause that ends the run has its checkpoint written.
+    paused_for: Option<String>,
 }
 
 impl<'a> Root<'a> {
@@ -372,8 +460,14 @@ impl<'a> Root<'a> {
                 return;
             }
             End::Cancelled => return,
+            End::Yielded(None) => {
+                // Handed back before it started: nothing ran.
+                self.yielded.push((f.task, None));
+                return;
+            }
+            End::Yielded(Some(snapshot)) => self.yielded.push((f.task, Some(snapshot))),
             End::Paused(snapshot) => self.paused.push((f.task, snapshot)),
-            End::Done => {}
+            End::Done => self.done.insert(f.task.index),
         }
         self.stats.tasks += 1;
         self.stats.evaluations += f.evaluations;
@@ -418,8 +512,11 @@ impl<'a> Root<'a> {
                     match e {
                         Event::Record(r) => self.write(r, shared),
                         Event::Finished(f) => self.finished(src, f, shared),
-                        Event::Interrupted(sig) => self.fail(
-                            format!("rank {src}: {}", super::signals::stopped_by(sig)),
+                        Event::Interrupted(sig) => self.pause(
+                            Pausing::Stop(format!(
+                                "{} (on rank {src})",
+                                super::signals::paused_by(sig)
+                            )),
                             shared,
                         ),
                     }
@@ -453,12 +550,116 @@ impl<'a> Root<'a> {
         any
     }
 
-    fn maybe_flush(&mut self, shared: &Shared) {
-        // A signal to this rank stops the job like a failure would.
-        if self.failure.is_none() {
-            if let Some(sig) = super::signals::received() {
-                self.fail(super::signals::stopped_by(sig), shared);
+    /// Asks every task to pause at its next step, for a checkpoint.
+    fn pause(&mut self, why: Pausing, shared: &Shared) {
+        if self.failure.is_some() {
+            return;
+        }
+        match (&self.pausing, &why) {
+            (None, _) => {
+                shared.pause.store(true, Ordering::Relaxed);
+                for r in 1..self.size() {
+                    if !self.told_stop[r] {
+                        self.setup.transport.send(r, &Message::Pause { on: true });
+                    }
+                }
+                self.pausing = Some(why);
             }
+            // A stop asked during a periodic checkpoint ends the run after it.
+            (Some(Pausing::Checkpoint), Pausing::Stop(_)) => self.pausing = Some(why),
+            _ => {}
+        }
+    }
+
+    /// Pauses the run when it is due: a signal, the wall time, a periodic
+    /// checkpoint.
+    fn maybe_pause(&mut self, shared: &Shared) {
+        if super::signals::hurried() {
+            self.fail(super::signals::stopped_at_once(), shared);
+            return;
+        }
+        if let Some(sig) = super::signals::received() {
+            self.pause(Pausing::Stop(super::signals::paused_by(sig)), shared);
+        }
+        let policy = self.setup.checkpoints;
+        if policy.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.pause(
+                Pausing::Stop("paused before the wall-time limit".into()),
+                shared,
+            );
+        }
+        if policy
+            .every
+            .is_some_and(|every| self.last_checkpoint.elapsed() >= every)
+        {
+            self.pause(Pausing::Checkpoint, shared);
+        }
+    }
+
+    /// Once every task has ended after a pause: flushes the rows, writes the
+    /// checkpoint, and either ends the run (paused) or lets it go on. The
+    /// tasks that paused go back to the queue's front.
+    fn checkpoint(&mut self, stage: u32, queue: &mut Queue, shared: &Shared) {
+        let Some(why) = self.pausing.take() else {
+            return;
+        };
+        queue.requeue(std::mem::take(&mut self.yielded));
+        if self.failure.is_some() {
+            return;
+        }
+        let cp = Checkpoint {
+            stage,
+            carry: self.carry.clone(),
+            done: self.done.ranges(),
+            ready: queue.ready().map(|(t, s)| (t, s.clone())).collect(),
+            waiting: self
+                .paused
+                .iter()
+                .map(|(t, s)| (t.index, s.clone()))
+                .collect(),
+            timing_rows: self.timing_rows,
+            units_done: self.units_done(shared),
+            pauses: self.pauses + u64::from(matches!(why, Pausing::Stop(_))),
+        };
+        let started = Instant::now();
+        // Rows first, then the record that says where they end.
+        let written = self
+            .store
+            .flush()
+            .and_then(|()| self.store.checkpoint(&cp.encode()));
+        if let Err(e) = written {
+            self.fail(format!("writing a checkpoint failed: {e}"), shared);
+            return;
+        }
+        tracing::debug!(
+            "checkpoint written in {:.3} s ({} done, {} ready, {} waiting)",
+            started.elapsed().as_secs_f64(),
+            cp.done.len(),
+            cp.ready.len(),
+            cp.waiting.len()
+        );
+        self.last_checkpoint = Instant::now();
+        self.last_flush = Instant::now();
+        match why {
+            Pausing::Stop(why) => self.paused_for = Some(why),
+            Pausing::Checkpoint => {
+                shared.pause.store(false, Ordering::Relaxed);
+                for r in 1..self.size() {
+                    if self.groups.is_empty() {
+                        self.setup.transport.send(r, &Message::Pause { on: false });
+                    }
+                }
+            }
+        }
+    }
+
+    fn units_done(&self, shared: &Shared) -> u64 {
+        self.base_progress + shared.progress.load(Ordering::Relaxed) + self.remote_progress
+    }
+
+    fn maybe_flush(&mut self, shared: &Shared) {
+        if self.failure.is_none() {
+            self.maybe_pause(shared);
         }
         // Workers of a queue stage answer at least every HEARTBEAT; one that
         // falls silent is gone. (A group's ranks are inside their shared
@@ -491,7 +692,7 @@ impl<'a> Root<'a> {
     }
 
     fn tick(&mut self, shared: &Shared) {
-        let done = shared.progress.load(Ordering::Relaxed) + self.remote_progress;
+        let done = self.units_done(shared);
         self.monitor.tick(done);
     }
 
@@ -500,7 +701,10 @@ impl<'a> Root<'a> {
     fn fill_worker(&mut self, r: usize, queue: &mut Queue) {
         loop {
             let ahead = usize::from(queue.len() > self.size() as u64);
-            if self.failure.is_some() || self.outstanding[r] >= self.setup.capacity[r] + ahead {
+            if self.failure.is_some()
+                || self.pausing.is_some()
+                || self.outstanding[r] >= self.setup.capacity[r] + ahead
+            {
                 return;
             }
             let Some((task, resume)) = queue.pop() else {
@@ -515,15 +719,17 @@ impl<'a> Root<'a> {
     }
 
     /// Runs one stage in queue mode, round after round.
-    fn queue_stage(&mut self, stage: u32, shared: &Shared) {
+    fn queue_stage(&mut self, stage: u32, mut queue: Queue, shared: &Shared) {
         let job = self.setup.job;
-        let mut queue = Queue::new(stage, job.plan(stage));
         let (tx, rx) = channel(self.setup.capacity[0]);
         let started = self.setup.started;
         rayon::in_place_scope(|scope| {
             let mut idle = Backoff::default();
             loop {
-                while self.failure.is_none() && self.outstanding[0] < self.setup.capacity[0] {
+                while self.failure.is_none()
+                    && self.pausing.is_none()
+                    && self.outstanding[0] < self.setup.capacity[0]
+                {
                     let Some((task, resume)) = queue.pop() else {
                         break;
                     };
@@ -556,6 +762,13 @@ impl<'a> Root<'a> {
                 // told); only this rank's tasks must end before `finish`.
                 if self.failure.is_some() && self.outstanding[0] == 0 {
                     break;
+                }
+                if self.pausing.is_some() && self.unfinished == 0 {
+                    self.checkpoint(stage, &mut queue, shared);
+                    if self.paused_for.is_some() {
+                        break;
+                    }
+                    progressed = true;
                 }
                 if self.unfinished == 0 && queue.len() == 0 {
                     if self.failure.is_some() || self.paused.is_empty() {
@@ -594,23 +807,109 @@ impl<'a> Root<'a> {
         });
     }
 
-    /// Runs one stage in group mode: rank 0 leads group 0's task on its
-    /// main thread, serving the other groups between collective steps.
-    fn group_stage(&mut self, stage: u32, groups: &[Range<usize>], shared: &Shared) {
+    /// Runs one stage in group mode: group g runs the plan's g-th task, rank
+    /// 0 leading group 0's on its main thread and serving the other groups
+    /// between collective steps. Each round every rank is told its group's
+    /// task (or none); a checkpoint pauses every task, and those not done
+    /// run again from their snapshots in the next round.
+    fn group_stage(
+        &mut self,
+        stage: u32,
+        groups: &[Range<usize>],
+        restore: Option<&Checkpoint>,
+        shared: &Shared,
+    ) {
         let job = self.setup.job;
-        let tasks: Vec<TaskId> = job
-            .plan(stage)
-            .runs
-            .iter()
-            .flat_map(|r| r.tasks.clone())
-            .map(|index| TaskId { stage, index })
-            .collect();
-        self.unfinished = tasks.len() as u64;
         self.groups = groups.to_vec();
-        for range in groups.iter().skip(1) {
-            self.outstanding[range.start] += 1;
+        let tasks = plan_order(job, stage);
+        // What each group runs next: its task and snapshot, or nothing (done).
+        let mut next: Vec<Option<(TaskId, Option<Vec<u8>>)>> = tasks
+            .iter()
+            .map(|&task| match restore {
+                None => Some((task, None)),
+                Some(cp) if cp.done.iter().any(|r| r.contains(&task.index)) => None,
+                Some(cp) => Some((
+                    task,
+                    cp.ready
+                        .iter()
+                        .find(|(i, _)| *i == task.index)
+                        .map(|(_, s)| s.clone()),
+                )),
+            })
+            .collect();
+        while next.iter().any(Option::is_some) {
+            for (g, range) in groups.iter().enumerate() {
+                let (task, resume) = match &next[g] {
+                    Some((t, r)) => (Some(*t), r.clone()),
+                    None => (None, None),
+                };
+                for r in range.clone().filter(|&r| r != 0) {
+                    let msg = Message::Group {
+                        task,
+                        resume: resume.clone(),
+                    };
+                    self.setup.transport.send(r, &msg);
+                }
+                if g > 0 && task.is_some() {
+                    self.outstanding[range.start] += 1;
+                    self.unfinished += 1;
+                }
+            }
+            match next[0].take() {
+                Some((task, resume)) => {
+                    self.unfinished += 1;
+                    self.outstanding[0] += 1;
+                    self.lead_group_task(task, resume, shared);
+                }
+                // Rank 0's group has nothing left: it joins the split only.
+                None => drop(self.setup.transport.collective(0, &|| Vote::Continue)),
+            }
+            next.iter_mut().for_each(|n| *n = None);
+            let mut idle = Backoff::default();
+            while self.unfinished > 0 && self.failure.is_none() {
+                if self.poll(shared) {
+                    idle.reset();
+                } else {
+                    idle.wait();
+                }
+                self.maybe_flush(shared);
+                self.tick(shared);
+            }
+            if self.failure.is_some() || self.yielded.is_empty() {
+                break;
+            }
+            if self.pausing.is_none() {
+                // A signal to a rank of a group paused it (`agree`); its
+                // report is on the way.
+                let since = Instant::now();
+                while self.pausing.is_none() && since.elapsed() < STOP_GRACE {
+                    if !self.poll(shared) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    self.maybe_pause(shared);
+                }
+                if self.pausing.is_none() {
+                    self.pause(Pausing::Stop("paused by a signal".into()), shared);
+                }
+            }
+            let mut resumes = Queue::new(stage, Plan { runs: Vec::new() });
+            self.checkpoint(stage, &mut resumes, shared);
+            if self.failure.is_some() || self.paused_for.is_some() {
+                break;
+            }
+            while let Some((task, resume)) = resumes.pop() {
+                if let Some(g) = tasks.iter().position(|t| *t == task) {
+                    next[g] = Some((task, resume));
+                }
+            }
         }
-        self.outstanding[0] += 1;
+        // The workers' group loop ends on the next STAGE or STOP.
+    }
+
+    /// Runs group 0's task on rank 0's main thread (rank 0 leads it),
+    /// serving the other ranks between collective steps.
+    fn lead_group_task(&mut self, task: TaskId, resume: Option<Vec<u8>>, shared: &Shared) {
+        let job = self.setup.job;
         let started = self.setup.started;
         let root = std::cell::RefCell::new(&mut *self);
         let every = Every::new(Duration::from_millis(2));
@@ -621,7 +920,14 @@ impl<'a> Root<'a> {
                 r.maybe_flush(shared);
                 r.tick(shared);
             }
-            root.borrow().failure.is_some()
+            let r = root.borrow();
+            if r.failure.is_some() {
+                Vote::Stop
+            } else if r.pausing.is_some() {
+                Vote::Pause
+            } else {
+                Vote::Continue
+            }
         };
         let transport = root.borrow().setup.transport;
         let mut collective = transport.collective(0, &between);
@@ -635,8 +941,9 @@ impl<'a> Root<'a> {
         let start = started.elapsed().as_secs_f64();
         let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel)
             .shared(collective.as_mut());
-        let result =
-            std::panic::catch_unwind(AssertUnwindSafe(|| job.run(tasks[0], None, &mut cx)));
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            job.run(task, resume.as_deref(), &mut cx)
+        }));
         let (evaluations, nan_evaluations) = (cx.evaluations, cx.nan_evaluations);
         drop(collective);
         let end = end_of(result, false);
@@ -645,7 +952,7 @@ impl<'a> Root<'a> {
         me.finished(
             0,
             Finished {
-                task: tasks[0],
+                task,
                 end,
                 start,
                 finish: started.elapsed().as_secs_f64(),
@@ -666,16 +973,6 @@ impl<'a> Root<'a> {
                 // Or this rank's own signal.
                 me.maybe_flush(shared);
             }
-        }
-        let mut idle = Backoff::default();
-        while me.unfinished > 0 && me.failure.is_none() {
-            if me.poll(shared) {
-                idle.reset();
-            } else {
-                idle.wait();
-            }
-            me.maybe_flush(shared);
-            me.tick(shared);
         }
     }
 
@@ -703,6 +1000,16 @@ impl<'a> Root<'a> {
     }
 }
 
+/// The tasks of a stage in plan order (group g runs the g-th).
+fn plan_order(job: &dyn Job, stage: u32) -> Vec<TaskId> {
+    job.plan(stage)
+        .runs
+        .iter()
+        .flat_map(|r| r.tasks.clone())
+        .map(|index| TaskId { stage, index })
+        .collect()
+}
+
 fn timing_record(dataset: usize, row: u64, values: Column) -> Record {
     Record {
         dataset,
@@ -713,13 +1020,15 @@ fn timing_record(dataset: usize, row: u64, values: Column) -> Record {
     }
 }
 
-/// Rank 0: runs every stage of the job across all ranks, writing to `store`.
+/// Rank 0: runs every stage of the job across all ranks, writing to `store`,
+/// from the start or from a checkpoint.
 pub fn run_root(
     setup: &Setup<'_>,
     store: &mut dyn Store,
     timings: TimingSets,
     monitor: &mut dyn Monitor,
-) -> Result<RunStats, Failure> {
+    restore: Option<&Checkpoint>,
+) -> Result<RunEnd, Failure> {
     let size = setup.transport.size();
     let shared = Shared::default();
     let mut root = Root {
@@ -737,17 +1046,35 @@ pub fn run_root(
         last_heard: vec![Instant::now(); size],
         last_poll: Instant::now(),
         remote_progress: 0,
-        timing_rows: 0,
+        timing_rows: restore.map_or(0, |cp| cp.timing_rows),
         stats: RunStats {
             busy: vec![0.0; size],
             ..RunStats::default()
         },
         last_flush: Instant::now(),
         groups: Vec::new(),
+        pausing: None,
+        yielded: Vec::new(),
+        done: RangeSet::default(),
+        carry: restore.map_or_else(Vec::new, |cp| cp.carry.clone()),
+        last_checkpoint: Instant::now(),
+        base_progress: restore.map_or(0, |cp| cp.units_done),
+        pauses: restore.map_or(0, |cp| cp.pauses),
+        paused_for: None,
     };
     let job = setup.job;
-    for stage in 0..job.stages() {
-        if stage > 0 {
+    let first = restore.map_or(0, |cp| cp.stage);
+    if first > 0 {
+        if let Err(e) = job.begin_stage(first, &root.carry) {
+            root.fail(format!("starting stage {first}: {e}"), &shared);
+        }
+    }
+    for stage in first..job.stages() {
+        if root.failure.is_some() {
+            break;
+        }
+        let restore = restore.filter(|cp| cp.stage == stage);
+        if stage > first {
             let carry = match job.finish_stage(stage - 1, &mut *root.store) {
                 Ok(c) => c,
                 Err(e) => {
@@ -766,43 +1093,80 @@ pub fn run_root(
                 root.fail(format!("starting stage {stage}: {e}"), &shared);
                 break;
             }
+            root.carry = carry;
         }
+        root.done.clear();
+        root.groups.clear();
         let plan = job.plan(stage);
         match mode(plan.tasks(), size, job.shareable(stage)) {
-            Mode::Queue => root.queue_stage(stage, &shared),
-            Mode::Groups(groups) => root.group_stage(stage, &groups, &shared),
+            Mode::Queue => {
+                let queue = match restore {
+                    Some(cp) => {
+                        for r in &cp.done {
+                            root.done.insert_range(r.clone());
+                        }
+                        let task = |index| TaskId { stage, index };
+                        root.paused = cp
+                            .waiting
+                            .iter()
+                            .map(|(i, s)| (task(*i), s.clone()))
+                            .collect();
+                        Queue::restored(stage, plan, cp)
+                    }
+                    None => Queue::new(stage, plan),
+                };
+                root.queue_stage(stage, queue, &shared)
+            }
+            Mode::Groups(groups) => {
+                if let Some(cp) = restore {
+                    for r in &cp.done {
+                        root.done.insert_range(r.clone());
+                    }
+                }
+                root.group_stage(stage, &groups, restore, &shared)
+            }
         }
-        if root.failure.is_some() {
+        if root.failure.is_some() || root.paused_for.is_some() {
             break;
         }
         root.flush(&shared);
     }
-    if root.failure.is_none() {
+    if root.failure.is_none() && root.paused_for.is_none() {
         if let Err(e) = job.finish_stage(job.stages() - 1, &mut *root.store) {
             root.fail(format!("finishing the last stage: {e}"), &shared);
         }
     }
     let unresponsive = root.finish(&shared);
-    match root.failure.take() {
-        Some(message) => Err(Failure {
+    match (root.failure.take(), root.paused_for.take()) {
+        (Some(message), _) => Err(Failure {
             message,
             unresponsive,
         }),
-        None => Ok(std::mem::take(&mut root.stats)),
+        (None, Some(why)) => Ok(RunEnd::Paused {
+            why,
+            stats: std::mem::take(&mut root.stats),
+        }),
+        (None, None) => Ok(RunEnd::Complete(std::mem::take(&mut root.stats))),
     }
 }
 
 /// A worker rank (rank > 0): runs what rank 0 hands it, stage after stage,
 /// and returns the exit code rank 0 sent with STOP (0, or 1 on failure).
-pub fn run_worker(setup: &Setup<'_>) -> u8 {
+/// `start` is the stage (and its carry) a resumed run begins with.
+pub fn run_worker(setup: &Setup<'_>, start: (u32, Vec<u8>)) -> u8 {
     let job = setup.job;
     let t = setup.transport;
-    let mut stage = 0;
+    let mut stage = start.0;
+    if stage > 0 {
+        if let Err(e) = job.begin_stage(stage, &start.1) {
+            tracing::error!("rank {}: starting stage {stage}: {e}", t.rank());
+        }
+    }
     loop {
         let plan = job.plan(stage);
         let next = match mode(plan.tasks(), t.size(), job.shareable(stage)) {
             Mode::Queue => worker_queue_stage(setup),
-            Mode::Groups(groups) => worker_group_stage(setup, stage, &plan, &groups),
+            Mode::Groups(groups) => worker_group_stage(setup, &groups),
         };
         match next {
             Next::Stage(s, carry) => {
@@ -817,14 +1181,17 @@ pub fn run_worker(setup: &Setup<'_>) -> u8 {
                 t.send(0, &Message::Bye);
                 return code;
             }
+            Next::Run(..) => unreachable!("group tasks are run inside the group stage"),
         }
     }
 }
 
-/// What a worker does after a stage.
+/// What a worker does after a stage (or, in group mode, next).
 enum Next {
     Stage(u32, Vec<u8>),
     Stop(u8),
+    /// Group mode: this round's task of the rank's group, if any.
+    Run(Option<TaskId>, Option<Vec<u8>>),
 }
 
 /// Sends everything a worker's tasks produced since the last call.
@@ -862,6 +1229,7 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                     progressed = true;
                     match msg {
                         Ok(Message::Assign { task, resume }) => assigned.push_back((task, resume)),
+                        Ok(Message::Pause { on }) => shared.pause.store(on, Ordering::Relaxed),
                         Ok(Message::Stage { stage, carry }) => next = Some((stage, carry)),
                         Ok(Message::Stop { code }) => stop = Some(code),
                         Ok(other) => tracing::error!("rank {}: unexpected {other:?}", t.rank()),
@@ -876,6 +1244,20 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                 shared.cancel.store(true, Ordering::Relaxed);
                 assigned.clear();
             }
+            let mut events = Vec::new();
+            if shared.pause.load(Ordering::Relaxed) {
+                // A checkpoint: tasks not started go back as they came.
+                for (task, resume) in assigned.drain(..) {
+                    events.push(Event::Finished(Finished {
+                        task,
+                        end: End::Yielded(resume),
+                        start: 0.0,
+                        finish: 0.0,
+                        evaluations: 0,
+                        nan_evaluations: 0,
+                    }));
+                }
+            }
             while running < capacity {
                 let Some((task, resume)) = assigned.pop_front() else {
                     break;
@@ -884,7 +1266,6 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                 running += 1;
                 progressed = true;
             }
-            let mut events = Vec::new();
             let mut bytes = 0usize;
             // At most about 4 MiB of rows per message.
             progressed |= drain(&rx, wait_for(progressed, &idle), |event| {
@@ -942,79 +1323,87 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
     }
 }
 
-fn worker_group_stage(setup: &Setup<'_>, stage: u32, plan: &Plan, groups: &[Range<usize>]) -> Next {
+fn worker_group_stage(setup: &Setup<'_>, groups: &[Range<usize>]) -> Next {
     let (job, t) = (setup.job, setup.transport);
     let rank = t.rank();
     let g = groups
         .iter()
         .position(|r| r.contains(&rank))
         .expect("every rank is in a group");
-    let task = TaskId {
-        stage,
-        index: plan
-            .runs
-            .iter()
-            .flat_map(|r| r.tasks.clone())
-            .nth(g)
-            .expect("one task per group"),
-    };
-    let shared = Shared::default();
-    // Between collective steps the leader looks (at most every 20 ms) for
-    // rank 0's STOP; it is left in the queue for the loop below to take.
-    let every = Every::new(Duration::from_millis(20));
-    let stop_seen = std::cell::Cell::new(false);
-    let between = || {
-        if !stop_seen.get() && every.due() {
-            stop_seen.set(t.peek_from_root(STOP_TAG));
-        }
-        stop_seen.get()
-    };
-    let mut sent = 0u64;
-    let start = setup.started.elapsed().as_secs_f64();
-    let (result, evaluations, nan_evaluations, leader) = {
+    loop {
+        let (task, resume) = match wait_for_root(t) {
+            Next::Run(task, resume) => (task, resume),
+            other => return other,
+        };
+        let shared = Shared::default();
+        // Between collective steps the leader looks (at most every 20 ms)
+        // for rank 0's STOP or PAUSE; they are left in the queue for
+        // `wait_for_root` to take.
+        let every = Every::new(Duration::from_millis(20));
+        let seen = std::cell::Cell::new(Vote::Continue);
+        let between = || {
+            if seen.get() != Vote::Stop && every.due() {
+                if t.peek_from_root(STOP_TAG) {
+                    seen.set(Vote::Stop);
+                } else if t.peek_from_root(tag::PAUSE) {
+                    seen.set(Vote::Pause);
+                }
+            }
+            seen.get()
+        };
         let mut collective = t.collective(g, &between);
+        let Some(task) = task else {
+            // Nothing for this group this round: the split only.
+            continue;
+        };
+        let mut sent = 0u64;
+        let start = setup.started.elapsed().as_secs_f64();
         let leader = collective.member() == 0;
-        let shared_ref = &shared;
-        let sent_ref = &mut sent;
-        let mut emit = |records: Vec<Record>| {
-            forward(
-                t,
-                shared_ref,
-                sent_ref,
-                records.into_iter().map(Event::Record).collect(),
-            );
-            Ok(())
+        let (result, evaluations, nan_evaluations) = {
+            let shared_ref = &shared;
+            let sent_ref = &mut sent;
+            let mut emit = |records: Vec<Record>| {
+                forward(
+                    t,
+                    shared_ref,
+                    sent_ref,
+                    records.into_iter().map(Event::Record).collect(),
+                );
+                Ok(())
+            };
+            let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel)
+                .shared(collective.as_mut());
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                job.run(task, resume.as_deref(), &mut cx)
+            }));
+            (result, cx.evaluations, cx.nan_evaluations)
         };
-        let mut cx = TaskContext::new(&mut emit, &shared.progress, &shared.cancel)
-            .shared(collective.as_mut());
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| job.run(task, None, &mut cx)));
-        (result, cx.evaluations, cx.nan_evaluations, leader)
-    };
-    let end = end_of(result, false);
-    // A signal to this rank stopped its group (see `agree`): say so first.
-    let mut events: Vec<Event> = super::signals::received()
-        .map(Event::Interrupted)
-        .into_iter()
-        .collect();
-    // The leader reports the task; a member reports only its own failure.
-    if leader || matches!(end, End::Failed(_)) {
-        let f = Finished {
-            task,
-            end,
-            start,
-            finish: setup.started.elapsed().as_secs_f64(),
-            evaluations,
-            nan_evaluations,
-        };
-        events.push(Event::Finished(f));
+        drop(collective);
+        let end = end_of(result, false);
+        // A signal to this rank paused its group (see `agree`): say so.
+        let mut events: Vec<Event> = super::signals::received()
+            .map(Event::Interrupted)
+            .into_iter()
+            .collect();
+        // The leader reports the task; a member reports only its own failure.
+        if leader || matches!(end, End::Failed(_)) {
+            let f = Finished {
+                task,
+                end,
+                start,
+                finish: setup.started.elapsed().as_secs_f64(),
+                evaluations,
+                nan_evaluations,
+            };
+            events.push(Event::Finished(f));
+        }
+        if !events.is_empty() {
+            forward(t, &shared, &mut sent, events);
+        }
     }
-    if !events.is_empty() {
-        forward(t, &shared, &mut sent, events);
-    }
-    wait_for_root(t)
 }
 
-/// Waits for rank 0's next STAGE or STOP, polling with short sleeps rather
+/// Waits for rank 0's next STAGE, STOP or group task, polling with short sleeps rather
 /// than blocking in MPI_Recv (which OpenMPI busy-waits in).
 fn wait_for_root(t: &dyn Transport) -> Next {
     let mut idle = Backoff::default();
@@ -1022,6 +1411,7 @@ fn wait_for_root(t: &dyn Transport) -> Next {
         match t.try_recv_from_root(None) {
             Some(Ok(Message::Stop { code })) => return Next::Stop(code),
             Some(Ok(Message::Stage { stage, carry })) => return Next::Stage(stage, carry),
+            Some(Ok(Message::Group { task, resume })) => return Next::Run(task, resume),
             Some(_) => idle.reset(),
             None => idle.wait(),
         }

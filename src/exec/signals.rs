@@ -1,29 +1,27 @@
 //! SIGTERM (what SLURM sends at a time limit, and `kill`), SIGINT (Ctrl-C)
 //! and SIGUSR1 (`#SBATCH --signal=B:USR1@300`): the handler only records the
-//! signal; the scheduler polls it and stops the job cleanly — every task
-//! cancelled, every row written so far flushed, the status `failed:
-//! interrupted by …` — within seconds, on one rank or all. A second SIGINT
-//! stops the process at once. (Checkpointing, so that such a run can be
-//! resumed, is not there yet.)
+//! signal; the scheduler polls it and pauses the job — every task stops at
+//! its next step, every row is flushed, a checkpoint is written, the status
+//! becomes `paused`, and the run exits 75 so that `sampo run --resume`
+//! continues it. A second SIGINT stops at once without a checkpoint (status
+//! `failed: interrupted…`, the rows kept); a third ends the process.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static SIGINTS: AtomicU32 = AtomicU32::new(0);
 
 /// Installs the handlers (once per process, before the run starts).
 pub fn install() -> std::io::Result<()> {
     for sig in [SIGINT, SIGTERM, SIGUSR1] {
-        // SAFETY: the action only touches an atomic, or, for a second
-        // SIGINT, restores and raises the default action; both are
-        // async-signal-safe.
+        // SAFETY: the action only touches atomics, or, for a third SIGINT,
+        // restores and raises the default action; all are async-signal-safe.
         unsafe {
             signal_hook::low_level::register(sig, move || {
-                let first = RECEIVED
-                    .compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok();
-                if !first && sig == SIGINT {
+                let _ = RECEIVED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+                if sig == SIGINT && SIGINTS.fetch_add(1, Ordering::SeqCst) >= 2 {
                     let _ = signal_hook::low_level::emulate_default_handler(SIGINT);
                 }
             })?;
@@ -40,6 +38,11 @@ pub fn received() -> Option<i32> {
     }
 }
 
+/// True after a second SIGINT: stop now, without a checkpoint.
+pub fn hurried() -> bool {
+    SIGINTS.load(Ordering::SeqCst) >= 2
+}
+
 pub fn name(sig: i32) -> &'static str {
     match sig {
         SIGINT => "SIGINT",
@@ -49,11 +52,14 @@ pub fn name(sig: i32) -> &'static str {
     }
 }
 
-/// The message of a run stopped by `sig`.
-pub fn stopped_by(sig: i32) -> String {
-    format!(
-        "interrupted by {}; every row written up to now is kept (no checkpoint: a resume is not \
-         possible yet)",
-        name(sig)
-    )
+/// Why a run paused on `sig`.
+pub fn paused_by(sig: i32) -> String {
+    format!("paused by {}", name(sig))
+}
+
+/// The message of a run stopped at once by a second SIGINT.
+pub fn stopped_at_once() -> String {
+    "interrupted by a second SIGINT: stopped at once, without a checkpoint (every row flushed \
+     before is kept; `--resume` goes on from the last periodic checkpoint)"
+        .to_string()
 }

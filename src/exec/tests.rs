@@ -5,7 +5,8 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use super::scheduler::{layout, run_root, Setup};
+use super::checkpoint::{Checkpoint, CheckpointPolicy};
+use super::scheduler::{layout, run_root, RunEnd, Setup};
 use super::transport::Alone;
 use crate::jobs::{
     Decision, Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId,
@@ -124,17 +125,88 @@ impl Job for TestJob {
 }
 
 fn run(job: &TestJob, threads: usize) -> (MemoryStore, Result<super::RunStats, String>) {
+    run_from(job, threads, None, &[])
+}
+
+/// Runs `job` from `restore`, with the store holding `written` (the rows
+/// the file of the paused run would have).
+fn run_from(
+    job: &TestJob,
+    threads: usize,
+    restore: Option<&Checkpoint>,
+    written: &[Record],
+) -> (MemoryStore, Result<super::RunStats, String>) {
     let (layout, timings) = layout(job);
     let mut store = MemoryStore::new(layout);
+    for r in written {
+        store.write(r.clone()).unwrap();
+    }
+    let before = store.records.len();
     let setup = Setup {
         job,
         transport: &Alone,
         capacity: vec![threads],
         started: Instant::now(),
         rank_timeout: super::RANK_TIMEOUT,
+        checkpoints: CheckpointPolicy::NONE,
     };
-    let result = run_root(&setup, &mut store, timings, &mut ()).map_err(|f| f.message);
+    let result = run_root(&setup, &mut store, timings, &mut (), restore).map_err(|f| f.message);
+    let result = result.map(|end| match end {
+        RunEnd::Complete(stats) => stats,
+        RunEnd::Paused { why, .. } => panic!("paused: {why}"),
+    });
+    store.records.drain(..before);
     (store, result)
+}
+
+#[test]
+fn a_run_resumed_from_a_checkpoint_runs_only_what_was_left() {
+    let job = TestJob::new(5, 2);
+    let round1 = 1u32.to_le_bytes().to_vec();
+    let cp = Checkpoint {
+        // Tasks 0 and 1 are done; 3 goes on in this round; 4 waits for the
+        // round's decision; 2 never started.
+        done: std::iter::once(0..2).collect(),
+        ready: vec![(3, round1.clone())],
+        waiting: vec![(4, round1)],
+        timing_rows: 7,
+        ..Checkpoint::default()
+    };
+    // The file holds both rounds of tasks 0 and 1, round 0 of 3 and 4.
+    let row = |r: u64, rounds: usize| Record {
+        dataset: 0,
+        first_row: r,
+        rows: 1,
+        lane: None,
+        values: Column::F64(
+            (0..2)
+                .map(|k| {
+                    if k < rounds {
+                        r as f64 + 100.0 * k as f64
+                    } else {
+                        f64::NAN
+                    }
+                })
+                .collect(),
+        ),
+    };
+    let written: Vec<Record> = (0..6)
+        .map(|r| row(r, 2))
+        .chain((9..15).map(|r| row(r, 1)))
+        .collect();
+    let (store, result) = run_from(&job, 1, Some(&cp), &written);
+    result.unwrap();
+    assert_eq!(job.rounds_decided.load(Ordering::SeqCst), 1);
+    // Task 3 from its snapshot, task 2 afresh; after the round 2 and 4.
+    let tasks = store.f64_rows("timings/task");
+    assert_eq!(&tasks[7..], [3.0, 2.0, 2.0, 4.0]);
+    // Only what the run wrote (the file's rows are left out).
+    let values = store.f64_rows("values");
+    assert!(values[..6 * 2].iter().all(|v| v.is_nan()), "tasks 0, 1 ran");
+    // Task 2 wrote both rounds; 3 and 4 only the round after their snapshot.
+    assert_eq!(&values[6 * 2..6 * 2 + 2], [6.0, 106.0]);
+    assert_eq!(&values[9 * 2..9 * 2 + 2], [9.0, 109.0]);
+    assert_eq!(&values[12 * 2..12 * 2 + 2], [12.0, 112.0]);
 }
 
 #[test]

@@ -25,11 +25,11 @@ pub trait Transport {
     fn peek_from_root(&self, tag: i32) -> bool;
     /// The collective of the ranks with colour `group` (called by every rank
     /// with its own group). `between` is asked at every vote of the group's
-    /// leader: true stops the group.
+    /// leader: what rank 0 wants of the group (go on, pause, stop).
     fn collective<'a>(
         &'a self,
         group: usize,
-        between: &'a dyn Fn() -> bool,
+        between: &'a dyn Fn() -> Vote,
     ) -> Box<dyn Collective + 'a>;
 }
 
@@ -55,7 +55,7 @@ impl Transport for Alone {
     fn peek_from_root(&self, _: i32) -> bool {
         false
     }
-    fn collective<'a>(&'a self, _: usize, _: &'a dyn Fn() -> bool) -> Box<dyn Collective + 'a> {
+    fn collective<'a>(&'a self, _: usize, _: &'a dyn Fn() -> Vote) -> Box<dyn Collective + 'a> {
         unreachable!("a single process never shares a task")
     }
 }
@@ -104,13 +104,17 @@ impl Transport for MpiTransport<'_> {
     fn collective<'a>(
         &'a self,
         group: usize,
-        between: &'a dyn Fn() -> bool,
+        between: &'a dyn Fn() -> Vote,
     ) -> Box<dyn Collective + 'a> {
         let comm = self
             .world
             .split_by_color(Color::with_value(group as i32))
             .expect("every rank has a colour");
-        Box::new(MpiCollective { comm, between })
+        Box::new(MpiCollective {
+            comm,
+            between,
+            paused: false,
+        })
     }
 }
 
@@ -118,7 +122,9 @@ impl Transport for MpiTransport<'_> {
 /// thread calls it (Funneled).
 struct MpiCollective<'a> {
     comm: SimpleCommunicator,
-    between: &'a dyn Fn() -> bool,
+    between: &'a dyn Fn() -> Vote,
+    /// A vote came out `Pause`.
+    paused: bool,
 }
 
 impl MpiCollective<'_> {
@@ -154,21 +160,28 @@ impl Collective for MpiCollective<'_> {
         self.comm.all_gather_varcount_into(mine, &mut partition);
     }
     fn agree(&mut self, vote: Vote) -> Vote {
-        let mut mine = vote as u64;
-        // A signal to this rank stops the group; the rank reports it.
-        if vote == Vote::Continue && super::signals::received().is_some() {
-            mine = Vote::Failed as u64;
+        let mut mine = vote;
+        // A signal to this rank pauses the group (a checkpoint); the rank
+        // reports it to rank 0 once the task has paused.
+        if super::signals::received().is_some() {
+            mine = mine.max(Vote::Pause);
         }
-        if self.member() == 0 && vote == Vote::Continue && (self.between)() {
-            mine = Vote::Stop as u64;
+        if self.member() == 0 {
+            mine = mine.max((self.between)());
         }
         let mut all = vec![0u64; self.members()];
-        self.comm.all_gather_into(&mine, &mut all[..]);
-        match all.into_iter().max().unwrap_or(0) {
+        self.comm.all_gather_into(&(mine as u64), &mut all[..]);
+        let agreed = match all.into_iter().max().unwrap_or(0) {
             0 => Vote::Continue,
-            1 => Vote::Stop,
+            1 => Vote::Pause,
+            2 => Vote::Stop,
             _ => Vote::Failed,
-        }
+        };
+        self.paused |= agreed == Vote::Pause;
+        agreed
+    }
+    fn paused(&self) -> bool {
+        self.paused
     }
     fn sum_u64(&mut self, values: &mut [u64]) {
         let mine = values.to_vec();

@@ -19,6 +19,8 @@ pub mod tag {
     pub const STOP: i32 = 4;
     /// any → 0: stopped; the last message a rank sends.
     pub const BYE: i32 = 5;
+    /// 0 → worker: pause every task at its next step (a checkpoint), or go on.
+    pub const PAUSE: i32 = 6;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,13 @@ pub enum Message {
     Assign {
         task: TaskId,
         /// The snapshot the task paused with in the previous round.
+        resume: Option<Vec<u8>>,
+    },
+    /// 0 → every rank of a group (group mode), each round: the group's
+    /// task and its snapshot, or none (the rank only joins the group's
+    /// communicator).
+    Group {
+        task: Option<TaskId>,
         resume: Option<Vec<u8>>,
     },
     Events {
@@ -40,16 +49,21 @@ pub enum Message {
     Stop {
         code: u8,
     },
+    /// Tasks pause at their next step and report (`on`), or may run again.
+    Pause {
+        on: bool,
+    },
     Bye,
 }
 
 impl Message {
     pub fn tag(&self) -> i32 {
         match self {
-            Message::Assign { .. } => tag::ASSIGN,
+            Message::Assign { .. } | Message::Group { .. } => tag::ASSIGN,
             Message::Events { .. } => tag::EVENTS,
             Message::Stage { .. } => tag::STAGE,
             Message::Stop { .. } => tag::STOP,
+            Message::Pause { .. } => tag::PAUSE,
             Message::Bye => tag::BYE,
         }
     }
@@ -88,7 +102,11 @@ pub struct Finished {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum End {
     Done,
+    /// Paused at the end of a round (`Outcome::Paused`).
     Paused(Vec<u8>),
+    /// Paused when asked (`Outcome::Yielded`), or handed back unstarted
+    /// (`None`) because a pause came before it could start.
+    Yielded(Option<Vec<u8>>),
     Failed(String),
     Cancelled,
 }

@@ -57,7 +57,14 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Done,
+    /// Paused at the end of a round: rank 0 decides (`Job::round`) whether
+    /// it goes on.
     Paused(Vec<u8>),
+    /// Paused because the executor asked ([`TaskContext::pause_requested`]:
+    /// a checkpoint, a signal, the wall time). It goes on from the snapshot
+    /// with no decision, now or in a resumed run. Every row up to the
+    /// snapshot must have been emitted.
+    Yielded(Vec<u8>),
 }
 
 /// Rank 0's decision after a round.
@@ -96,10 +103,13 @@ pub enum JobError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Vote {
     Continue = 0,
+    /// Go on to the end of the step, then pause (a checkpoint): the
+    /// collective remembers it ([`Collective::paused`]).
+    Pause = 1,
     /// Stop without error (the job is being stopped).
-    Stop = 1,
+    Stop = 2,
     /// This member failed.
-    Failed = 2,
+    Failed = 3,
 }
 
 /// The ranks that share one task (a shared ensemble, an SMC population).
@@ -117,6 +127,9 @@ pub trait Collective {
     fn agree(&mut self, vote: Vote) -> Vote;
     /// Sums counters over the members (counts, never floats).
     fn sum_u64(&mut self, values: &mut [u64]);
+    /// True once a vote has come out [`Vote::Pause`]: every member learns
+    /// it at the same vote, so all pause at the same step.
+    fn paused(&self) -> bool;
 }
 
 /// How long a task may hold rows before handing them on, so that the rows
@@ -154,6 +167,8 @@ pub struct TaskContext<'a> {
     leader: bool,
     progress: &'a AtomicU64,
     cancel: &'a AtomicBool,
+    /// Set when the executor wants every task to pause (a checkpoint).
+    pause: Option<&'a AtomicBool>,
     collective: Option<&'a mut dyn Collective>,
     /// Evaluations made by this process for the task (for /timings).
     pub evaluations: u64,
@@ -172,10 +187,17 @@ impl<'a> TaskContext<'a> {
             leader: true,
             progress,
             cancel,
+            pause: None,
             collective: None,
             evaluations: 0,
             nan_evaluations: 0,
         }
+    }
+
+    /// Lets the executor ask the task to pause (see [`Self::pause_requested`]).
+    pub fn pausable(mut self, pause: &'a AtomicBool) -> Self {
+        self.pause = Some(pause);
+        self
     }
 
     /// The same, for a member of a collective.
@@ -211,6 +233,17 @@ impl<'a> TaskContext<'a> {
     /// True once the executor wants the task to stop.
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// True when the executor wants the task to pause: a task that can
+    /// asks at each step boundary and, if so, emits its rows and returns
+    /// [`Outcome::Yielded`] with its snapshot. The members of a shared task
+    /// all get the same answer at the same step.
+    pub fn pause_requested(&self) -> bool {
+        match &self.collective {
+            Some(c) => c.paused(),
+            None => self.pause.is_some_and(|p| p.load(Ordering::Relaxed)),
+        }
     }
 
     /// Counts units of work done, for progress.

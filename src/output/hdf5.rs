@@ -44,6 +44,10 @@ pub enum CreateError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `--resume` found nothing to resume, or a spec that would change
+    /// the results: nothing was touched (exit 2).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The output file.
@@ -281,8 +285,12 @@ impl Hdf5Store {
         self.flush()
     }
 
-    /// Marks the file complete, closes it and renames it into place.
+    /// Marks the file complete, closes it and renames it into place. A
+    /// checkpoint it had is removed: there is nothing left to resume.
     pub fn finish(mut self) -> Result<PathBuf, StoreError> {
+        if self.file.link_exists(CHECKPOINT) {
+            self.file.unlink(CHECKPOINT).map_err(|e| self.err(e))?;
+        }
         self.set_status("complete")?;
         let (partial, target) = (self.partial.clone(), self.target.clone());
         let lock = self.lock.take();
@@ -315,6 +323,176 @@ impl Hdf5Store {
         let _ = self.set_status(&format!("failed: {reason}"));
         self.partial.clone()
     }
+}
+
+/// The store's part of a checkpoint: the rows written per dataset, beside
+/// the executor's state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoreCheckpoint {
+    extents: Vec<Extents>,
+    state: Vec<u8>,
+}
+
+/// The group holding the checkpoint: two slots, written in turn, and the
+/// attributes `slot` (the one that is whole), `bytes` and `checksum`.
+const CHECKPOINT: &str = "checkpoint";
+
+/// FNV-1a of the checkpoint's bytes: a torn slot is never taken for whole.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Hdf5Store {
+    /// Opens the `.partial` of a paused or killed run to go on with it:
+    /// takes the output's lock, checks that the file has the job's layout,
+    /// and returns the store with the rows its last checkpoint accounts for,
+    /// and the executor's state from that checkpoint (`None` if the run
+    /// never wrote one: it starts again, writing the same rows).
+    /// `accept` is shown the resolved spec recorded in the file first, and
+    /// may refuse it (nothing is changed then).
+    pub fn reopen(
+        target: &Path,
+        layout: &Layout,
+        info: &RunInfo,
+        accept: &dyn Fn(&str) -> Result<(), String>,
+    ) -> Result<(Self, Option<Vec<u8>>), CreateError> {
+        let lock = OutputLock::acquire(target)?;
+        let partial = partial_path(target);
+        if !partial.exists() {
+            return Err(CreateError::Refused(if target.exists() {
+                format!(
+                    "{} is complete: there is nothing to resume",
+                    target.display()
+                )
+            } else {
+                format!(
+                    "nothing to resume: {} does not exist (start the run without --resume)",
+                    partial.display()
+                )
+            }));
+        }
+        let err = |message: String| StoreError::Hdf5 {
+            path: partial.clone(),
+            message,
+        };
+        let file = File::open_rw(&partial).map_err(|e| err(e.to_string()))?;
+        let recorded = file
+            .attr("resolved_spec")
+            .and_then(|a| a.read_scalar::<VarLenUnicode>())
+            .map_err(|_| {
+                CreateError::Refused(format!(
+                    "{} has no resolved spec: it was not written by sampo run",
+                    partial.display()
+                ))
+            })?;
+        accept(recorded.as_str()).map_err(CreateError::Refused)?;
+        let mut datasets = Vec::with_capacity(layout.datasets.len());
+        let mut allocated = Vec::with_capacity(layout.datasets.len());
+        for decl in &layout.datasets {
+            let ds = file.dataset(&decl.path).map_err(|_| {
+                err(format!(
+                    "has no dataset /{}: it was not written by this spec",
+                    decl.path
+                ))
+            })?;
+            let shape = ds.shape();
+            if shape.get(1..) != Some(&decl.row_shape[..]) {
+                return Err(err(format!(
+                    "dataset /{} has shape {shape:?}, not rows × {:?}: it was not written by \
+                     this spec",
+                    decl.path, decl.row_shape
+                ))
+                .into());
+            }
+            allocated.push(shape[0] as u64);
+            datasets.push(ds);
+        }
+        let fresh = || -> Vec<Extents> {
+            layout
+                .datasets
+                .iter()
+                .map(|d| Extents::new(d.lane_count()))
+                .collect()
+        };
+        let saved = read_checkpoint(&file).map_err(err)?;
+        let (extents, state) = match saved {
+            Some(c) if c.extents.len() == layout.datasets.len() => (c.extents, Some(c.state)),
+            Some(_) => {
+                return Err(err("its checkpoint does not match the spec's layout".into()).into())
+            }
+            None => (fresh(), None),
+        };
+        let mut store = Self {
+            file,
+            target: target.to_path_buf(),
+            partial: partial.clone(),
+            started: Instant::now(),
+            decls: layout.datasets.clone(),
+            datasets,
+            allocated,
+            written: extents.clone(),
+            extents,
+            pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
+            written_extents: HashMap::new(),
+            lock: Some(lock),
+        };
+        let resumes = match store.file.attr("resumes") {
+            Ok(a) => a.read_scalar::<u64>().unwrap_or(0),
+            Err(_) => 0,
+        };
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        for (name, value) in [
+            ("status", Attr::Str("running".into())),
+            ("resumes", Attr::U64(resumes + 1)),
+            ("resumed_at", Attr::Str(now)),
+            ("resume_command_line", Attr::Str(info.command_line.clone())),
+            ("ranks", Attr::U64(info.ranks as u64)),
+            ("threads_per_rank", Attr::U64(info.threads as u64)),
+        ] {
+            store.set_attr("/", name, value)?;
+        }
+        store.update_extent_attrs()?;
+        store.file.flush().map_err(|e| store.err(e))?;
+        Ok((store, state))
+    }
+
+    /// Marks the file paused (its checkpoint written) and leaves it as
+    /// `.partial`, unlocked, for `--resume`; returns its path.
+    pub fn pause(mut self, why: &str) -> Result<PathBuf, StoreError> {
+        self.set_attr("/", "paused_reason", Attr::Str(why.into()))?;
+        self.set_status("paused")?;
+        Ok(self.partial.clone())
+    }
+}
+
+/// The last whole checkpoint of a file, if any.
+fn read_checkpoint(file: &File) -> Result<Option<StoreCheckpoint>, String> {
+    let Ok(group) = file.group(CHECKPOINT) else {
+        return Ok(None);
+    };
+    let read = || -> hdf5::Result<(u64, u64, u64)> {
+        Ok((
+            group.attr("slot")?.read_scalar::<u64>()?,
+            group.attr("bytes")?.read_scalar::<u64>()?,
+            group.attr("checksum")?.read_scalar::<u64>()?,
+        ))
+    };
+    // A run killed while writing its first checkpoint has the group only.
+    let Ok((slot, bytes, sum)) = read() else {
+        return Ok(None);
+    };
+    let data = group
+        .dataset(&format!("slot{slot}"))
+        .and_then(|d| d.read_raw::<u8>())
+        .map_err(|e| format!("its checkpoint cannot be read: {e}"))?;
+    if data.len() as u64 != bytes || checksum(&data) != sum {
+        return Err("its checkpoint is damaged (size or checksum)".into());
+    }
+    postcard::from_bytes(&data)
+        .map(Some)
+        .map_err(|e| format!("its checkpoint cannot be decoded: {e}"))
 }
 
 impl Store for Hdf5Store {
@@ -362,6 +540,48 @@ impl Store for Hdf5Store {
 
     fn rows_written(&self, dataset: usize) -> u64 {
         self.extents[dataset].complete()
+    }
+
+    fn checkpoint(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        self.flush()?;
+        let record = StoreCheckpoint {
+            extents: self.extents.clone(),
+            state: state.to_vec(),
+        };
+        let bytes = postcard::to_stdvec(&record).map_err(|e| self.err(e))?;
+        self.ensure_space(bytes.len() as u64)?;
+        let group = match self.file.group(CHECKPOINT) {
+            Ok(g) => g,
+            Err(_) => self
+                .file
+                .create_group(CHECKPOINT)
+                .map_err(|e| self.err(e))?,
+        };
+        let current = group.attr("slot").and_then(|a| a.read_scalar::<u64>()).ok();
+        // The slot not in use is written whole and flushed before `slot`
+        // points at it.
+        let slot = current.map_or(0, |c| 1 - c);
+        let name = format!("slot{slot}");
+        if group.link_exists(&name) {
+            group.unlink(&name).map_err(|e| self.err(e))?;
+        }
+        let ds = group
+            .new_dataset::<u8>()
+            .shape(bytes.len())
+            .create(name.as_str())
+            .map_err(|e| self.err(e))?;
+        ds.write_raw(&bytes).map_err(|e| self.err(e))?;
+        self.file.flush().map_err(|e| self.err(e))?;
+        for (attr, value) in [
+            ("bytes", bytes.len() as u64),
+            ("checksum", checksum(&bytes)),
+            ("slot", slot),
+        ] {
+            write_attr(&group, attr, &Attr::U64(value)).map_err(|e| self.err(e))?;
+        }
+        let now = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+        write_attr(&group, "time", &Attr::Str(now)).map_err(|e| self.err(e))?;
+        self.file.flush().map_err(|e| self.err(e))
     }
 
     fn set_attr(&mut self, group: &str, name: &str, value: Attr) -> Result<(), StoreError> {

@@ -14,6 +14,8 @@ pub struct MemoryStore {
     pub records: Vec<Record>,
     pub attrs: BTreeMap<(String, String), Attr>,
     pub flushes: usize,
+    /// The checkpoints recorded, in order.
+    pub checkpoints: Vec<Vec<u8>>,
     extents: Vec<Extents>,
 }
 
@@ -29,6 +31,7 @@ impl MemoryStore {
             records: Vec::new(),
             attrs: BTreeMap::new(),
             flushes: 0,
+            checkpoints: Vec::new(),
             extents,
         }
     }
@@ -106,6 +109,12 @@ impl Store for MemoryStore {
 
     fn set_attr(&mut self, group: &str, name: &str, value: Attr) -> Result<(), StoreError> {
         self.attrs.insert((group.into(), name.into()), value);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        self.flush()?;
+        self.checkpoints.push(state.to_vec());
         Ok(())
     }
 }

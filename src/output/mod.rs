@@ -352,13 +352,18 @@ pub trait Store {
     fn rows_written(&self, dataset: usize) -> u64;
     /// Sets (or replaces) an attribute of a declared group, or of the root ("/").
     fn set_attr(&mut self, group: &str, name: &str, value: Attr) -> Result<(), StoreError>;
+    /// Records the executor's checkpoint `state` with the store's own
+    /// account of the rows written, after every record written so far has
+    /// been flushed. A crash at any instant leaves the previous checkpoint
+    /// or this one, never a mixture.
+    fn checkpoint(&mut self, state: &[u8]) -> Result<(), StoreError>;
 }
 
 /// Rows written per lane, kept as a count of lanes at each extent so that a
 /// dataset with 10⁸ lanes costs as little as one with a single lane: lanes
 /// are written in order, so a record moves one lane from `first_row` to
 /// `first_row + rows`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Extents {
     lanes_at: std::collections::BTreeMap<u64, u64>,
     /// The largest row written in any lane.

@@ -6,6 +6,7 @@
 mod error;
 pub mod overrides;
 mod raw;
+pub mod resume;
 
 pub use error::{SpecError, SpecSource};
 pub use raw::{InitSpec, ModelSpec, MoveSpec, PriorSpec, ProposalSpec, Radius, RawStop};
@@ -46,6 +47,21 @@ impl Init {
     }
 }
 
+/// `[run] checkpoint_every` by default: ten minutes of work at most lost to
+/// a kill -9 or a lost node.
+pub const DEFAULT_CHECKPOINT_EVERY: f64 = 600.0;
+
+/// Seconds in a duration like "90s", "10m", "4h 30m", "1day" (humantime's
+/// forms) or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Option<f64> {
+    if let Ok(secs) = text.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then_some(secs);
+    }
+    humantime::parse_duration(text)
+        .ok()
+        .map(|d| d.as_secs_f64())
+}
+
 /// A validated run spec with every default resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
@@ -59,6 +75,10 @@ pub struct RunSpec {
     pub threads: usize,
     /// Seconds a worker rank may stay silent (`[parallel] timeout`).
     pub rank_timeout: f64,
+    /// Seconds between checkpoints (`[run] checkpoint_every`; `None`: off).
+    pub checkpoint_every: Option<f64>,
+    /// Wall-time budget in seconds (`[run] walltime`).
+    pub walltime: Option<f64>,
     pub states: Vec<StateSpec>,
     /// The spec file, as given, and its text (recorded in the output), with
     /// the `--set` overrides applied; the overrides themselves.
@@ -198,6 +218,35 @@ impl Resolver<'_> {
             .as_ref()
             .and_then(|r| r.replicates.as_ref())
             .map(Spanned::span);
+        let duration = |key: &str, value: Option<&Spanned<String>>, off: bool| {
+            let Some(v) = value else {
+                return Ok(None);
+            };
+            let text = v.get_ref().trim();
+            if off && matches!(text, "off" | "never" | "0") {
+                return Ok(None);
+            }
+            match parse_duration(text) {
+                Some(secs) if secs >= 1.0 => Ok(Some(secs)),
+                _ => Err(self.err(
+                    v.span(),
+                    format!(
+                        "run.{key} must be a duration of at least 1 s, like \"90s\", \"10m\" or \
+                         \"4h 30m\"{}",
+                        if off { " (or \"off\")" } else { "" }
+                    ),
+                )),
+            }
+        };
+        let checkpoint_every = match run.as_ref().and_then(|r| r.checkpoint_every.as_ref()) {
+            None => Some(DEFAULT_CHECKPOINT_EVERY),
+            some => duration("checkpoint_every", some, true)?,
+        };
+        let walltime = duration(
+            "walltime",
+            run.as_ref().and_then(|r| r.walltime.as_ref()),
+            false,
+        )?;
         let threads = match raw.parallel.as_ref().and_then(|p| p.threads.as_ref()) {
             Some(t) if *t.get_ref() > crate::exec::MAX_THREADS => {
                 return Err(self.err(
@@ -259,6 +308,8 @@ impl Resolver<'_> {
             replicates,
             threads,
             rank_timeout,
+            checkpoint_every,
+            walltime,
             states,
             path: self.source.path.clone(),
             text: self.source.text.clone(),

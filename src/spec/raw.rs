@@ -21,6 +21,10 @@ pub struct RawRun {
     pub seed: Option<Spanned<u64>>,
     pub output: Option<Spanned<String>>,
     pub replicates: Option<Spanned<usize>>,
+    /// Time between checkpoints ("10m"; "off").
+    pub checkpoint_every: Option<Spanned<String>>,
+    /// Wall-time budget ("4h"): checkpoint and exit 75 before it is up.
+    pub walltime: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

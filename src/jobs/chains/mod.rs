@@ -248,6 +248,16 @@ impl Job for ChainsJob {
             if cx.cancelled() {
                 return Err(TaskError::Cancelled);
             }
+            if cx.pause_requested() {
+                // Asked to pause (a checkpoint): the rows held go first.
+                emit_rows(cx, sets, lane, &mut snap, &mut positions, &mut log_probs)?;
+                emit_chain_totals(cx, sets, c, &snap)?;
+                cx.evaluations = snap.chain.evaluations();
+                cx.nan_evaluations = snap.chain.nan_count();
+                let bytes = postcard::to_stdvec(&snap)
+                    .map_err(|e| fail(format!("cannot snapshot: {e}")))?;
+                return Ok(Outcome::Yielded(bytes));
+            }
             let before = snap.chain.accepted();
             snap.chain
                 .step(&posterior, &settings.metropolis)
@@ -261,24 +271,7 @@ impl Job for ChainsJob {
             }
             let last = it == target;
             if !log_probs.is_empty() && (last || log_probs.len() * d >= 1 << 17 || clock.due()) {
-                let rows = log_probs.len() as u64;
-                cx.emit_all(vec![
-                    Record {
-                        dataset: sets.chain,
-                        first_row: snap.rows,
-                        rows,
-                        lane,
-                        values: Column::F64(std::mem::take(&mut positions)),
-                    },
-                    Record {
-                        dataset: sets.log_prob,
-                        first_row: snap.rows,
-                        rows,
-                        lane,
-                        values: Column::F64(std::mem::take(&mut log_probs)),
-                    },
-                ])?;
-                snap.rows += rows;
+                emit_rows(cx, sets, lane, &mut snap, &mut positions, &mut log_probs)?;
                 // With every block, so that an unfinished file has them too.
                 emit_chain_totals(cx, sets, c, &snap)?;
             }
@@ -449,6 +442,39 @@ impl Job for ChainsJob {
 }
 
 /// A chain's acceptances at stored rows and best point so far.
+/// Emits the rows a chain holds (none: nothing) and counts them.
+fn emit_rows(
+    cx: &mut TaskContext<'_>,
+    sets: StateSets,
+    lane: Option<u64>,
+    snap: &mut Snapshot,
+    positions: &mut Vec<f64>,
+    log_probs: &mut Vec<f64>,
+) -> Result<(), TaskError> {
+    if log_probs.is_empty() {
+        return Ok(());
+    }
+    let rows = log_probs.len() as u64;
+    cx.emit_all(vec![
+        Record {
+            dataset: sets.chain,
+            first_row: snap.rows,
+            rows,
+            lane,
+            values: Column::F64(std::mem::take(positions)),
+        },
+        Record {
+            dataset: sets.log_prob,
+            first_row: snap.rows,
+            rows,
+            lane,
+            values: Column::F64(std::mem::take(log_probs)),
+        },
+    ])?;
+    snap.rows += rows;
+    Ok(())
+}
+
 fn emit_chain_totals(
     cx: &mut TaskContext<'_>,
     sets: StateSets,

@@ -17,6 +17,8 @@ use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 pub(crate) use spec::resolve;
 pub use spec::Spec;
 
@@ -230,12 +232,11 @@ impl Job for EnsembleJob {
     fn run(
         &self,
         task: TaskId,
-        _resume: Option<&[u8]>,
+        resume: Option<&[u8]>,
         cx: &mut TaskContext<'_>,
     ) -> Result<Outcome, TaskError> {
         let (state, replicate) = self.task_of(task.index);
-        run_ensemble(self, state, replicate, cx)?;
-        Ok(Outcome::Done)
+        run_ensemble(self, state, replicate, resume, cx)
     }
 
     fn describe(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -414,7 +415,8 @@ impl WalkerShare for CollectiveShare<'_, '_> {
                 ))
             }
             Vote::Stop => return Err(SampleError::Stopped("stopped by rank 0".into())),
-            Vote::Continue => {}
+            // A pause waits for the end of the step (`Collective::paused`).
+            Vote::Continue | Vote::Pause => {}
         }
         let d = self.ndim;
         let mine = self.owned(v.walkers.clone());
@@ -429,20 +431,107 @@ impl WalkerShare for CollectiveShare<'_, '_> {
         self.collective.gather_u64(&send, v.accepted, &counts);
         Ok(())
     }
+
+    fn gather_words(
+        &mut self,
+        half: Range<usize>,
+        per_walker: usize,
+        mine: &[u64],
+        all: &mut [u64],
+    ) {
+        let counts = self.counts(&half, per_walker);
+        self.collective.gather_u64(mine, all, &counts);
+    }
 }
 
-/// Runs one ensemble to the end, emitting its chain block by block and
+/// An ensemble task's whole state at a step boundary, as plain data: what
+/// it pauses with and resumes from (every row up to it has been emitted).
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    ensemble: Ensemble,
+    /// The lead's summary of the rows so far (absent on other members).
+    summary: Option<ChainAccumulator>,
+    stored_accepted: Vec<u64>,
+    /// Rows emitted.
+    first_row: u64,
+    /// τ at the last stop check.
+    previous_taus: Option<Vec<f64>>,
+}
+
+/// Where an ensemble task's rows go, and what it keeps of them.
+struct Rows {
+    sets: StateSets,
+    lane: Option<u64>,
+    replicate: usize,
+    burn_rows: usize,
+    per_block: usize,
+    block: Block,
+    first_row: u64,
+    summary: Option<ChainAccumulator>,
+    /// Per walker: acceptances at the stored iterations (emcee's
+    /// convention: its `sample(thin_by=…)` saves the acceptance of the last
+    /// step of each stored row, so that accepted / iteration is an
+    /// acceptance fraction).
+    stored_accepted: Vec<u64>,
+}
+
+impl Rows {
+    /// Emits the rows held (chain, log_prob, accepted as one message) and
+    /// adds those past the burn-in to the summary.
+    fn emit(&mut self, cx: &mut TaskContext<'_>, n: usize, d: usize) -> Result<(), TaskError> {
+        if self.block.rows == 0 {
+            return Ok(());
+        }
+        let rows = self.block.rows as u64;
+        let b = std::mem::replace(&mut self.block, Block::new(self.per_block, n, d));
+        if let Some(acc) = self.summary.as_mut() {
+            let skip = self
+                .burn_rows
+                .saturating_sub(self.first_row as usize)
+                .min(b.rows);
+            acc.push(&b.chain[skip * n * d..]);
+        }
+        let (first_row, lane) = (self.first_row, self.lane);
+        cx.emit_all(vec![
+            Record {
+                dataset: self.sets.chain,
+                first_row,
+                rows,
+                lane,
+                values: Column::F64(b.chain),
+            },
+            Record {
+                dataset: self.sets.log_prob,
+                first_row,
+                rows,
+                lane,
+                values: Column::F64(b.log_prob),
+            },
+            accepted_record(
+                self.sets.accepted,
+                self.replicate,
+                lane,
+                &self.stored_accepted,
+            ),
+        ])?;
+        self.first_row += rows;
+        Ok(())
+    }
+}
+
+/// Runs one ensemble to the end (or until the executor asks it to pause),
+/// from its start or from a snapshot, emitting its chain block by block and
 /// its summary rows at the end.
 fn run_ensemble(
     job: &EnsembleJob,
     state: usize,
     replicate: usize,
+    resume: Option<&[u8]>,
     cx: &mut TaskContext<'_>,
-) -> Result<(), TaskError> {
+) -> Result<Outcome, TaskError> {
     let spec = &job.spec;
     let st = &spec.states[state];
     let settings = job.settings(state);
-    let sets = job.sets[state];
     let fail = |message: String| {
         TaskError::Failed(format!(
             "ensemble: state `{}` (replicate {replicate}, seed {}): {message}",
@@ -466,34 +555,71 @@ fn run_ensemble(
         replicate: replicate as u64,
     };
     let leads = cx.leads();
-    let lane = (spec.replicates > 1).then_some(replicate as u64);
     let ndim = st.dim();
-    let mut ensemble = with_share(cx, ndim, |share| {
-        Ensemble::start_shared(&posterior, settings, key, share)
-    })
-    .map_err(sample_err)?;
-    let (n, d) = (ensemble.walkers(), ensemble.ndim());
     let burn_rows = settings.burn_rows();
     let stored_rows = settings.stored_rows();
+    let (mut ensemble, summary, stored_accepted, first_row, previous) = match resume {
+        Some(bytes) => {
+            let snap: Snapshot = postcard::from_bytes(bytes)
+                .map_err(|e| fail(format!("undecodable snapshot: {e}")))?;
+            let summary = if leads { snap.summary } else { None };
+            (
+                snap.ensemble.resumed(),
+                summary,
+                snap.stored_accepted,
+                snap.first_row,
+                snap.previous_taus,
+            )
+        }
+        None => {
+            let ensemble = with_share(cx, ndim, |share| {
+                Ensemble::start_shared(&posterior, settings, key, share)
+            })
+            .map_err(sample_err)?;
+            let (n, d) = (ensemble.walkers(), ensemble.ndim());
+            let summary = leads.then(|| ChainAccumulator::new(n, d, stored_rows - burn_rows));
+            (ensemble, summary, vec![0u64; n], 0, None)
+        }
+    };
+    let (n, d) = (ensemble.walkers(), ensemble.ndim());
     let per_block = rows_per_block(n, d, stored_rows);
-    let mut block = Block::new(per_block, n, d);
-    let mut summary = leads.then(|| ChainAccumulator::new(n, d, stored_rows - burn_rows));
-    // Per walker: acceptances at the stored iterations (emcee's convention:
-    // its `sample(thin_by=…)` saves the acceptance of the last step of each
-    // stored row, so that accepted / iteration is an acceptance fraction),
-    // and the walker's count before the iteration being stored.
-    let mut stored_accepted = vec![0u64; n];
+    let mut rows = Rows {
+        sets: job.sets[state],
+        lane: (spec.replicates > 1).then_some(replicate as u64),
+        replicate,
+        burn_rows,
+        per_block,
+        block: Block::new(per_block, n, d),
+        first_row,
+        summary,
+        stored_accepted,
+    };
+    // Per walker: its count of acceptances before the iteration being stored.
     let mut accepted_before = vec![0u64; n];
-    let mut first_row = 0u64;
     let mut clock = EmitClock::default();
-    let mut stop = settings.stop.as_ref().map(|rule| StopCheck {
-        rule,
-        previous: None,
-    });
-    let mut done = 0;
-    for it in 1..=settings.steps {
+    let mut stop = settings
+        .stop
+        .as_ref()
+        .map(|rule| StopCheck { rule, previous });
+    let mut done = ensemble.iteration();
+    for it in done + 1..=settings.steps {
         if cx.cancelled() {
             return Err(TaskError::Cancelled);
+        }
+        if cx.pause_requested() {
+            rows.emit(cx, n, d)?;
+            count_evaluations(cx, &ensemble);
+            with_share(cx, ndim, |share| ensemble.gather_streams(share));
+            let snap = Snapshot {
+                ensemble,
+                summary: rows.summary,
+                stored_accepted: rows.stored_accepted,
+                first_row: rows.first_row,
+                previous_taus: stop.and_then(|s| s.previous),
+            };
+            let bytes =
+                postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
+            return Ok(Outcome::Yielded(bytes));
         }
         let stored = leads && it % settings.thin == 0;
         if stored {
@@ -510,54 +636,32 @@ fn run_ensemble(
             cx.add_progress(n as u64);
         }
         if stored {
-            for ((s, b), a) in stored_accepted
+            for ((s, b), a) in rows
+                .stored_accepted
                 .iter_mut()
                 .zip(&accepted_before)
                 .zip(ensemble.accepted())
             {
                 *s += a - b;
             }
-            block.chain.extend_from_slice(ensemble.positions());
-            block.log_prob.extend_from_slice(ensemble.log_prob());
-            block.rows += 1;
+            rows.block.chain.extend_from_slice(ensemble.positions());
+            rows.block.log_prob.extend_from_slice(ensemble.log_prob());
+            rows.block.rows += 1;
         }
         let check = stop
             .as_ref()
             .is_some_and(|s| it % s.rule.check_every == 0 && it < settings.steps);
         let due = stored
-            && (block.rows == per_block || it + settings.thin > settings.steps || clock.due());
-        if block.rows > 0 && (check || due) {
-            let rows = block.rows as u64;
-            let b = std::mem::replace(&mut block, Block::new(per_block, n, d));
-            if let Some(acc) = summary.as_mut() {
-                // Rows of this block past the burn-in, for the summary.
-                let skip = burn_rows.saturating_sub(first_row as usize).min(b.rows);
-                acc.push(&b.chain[skip * n * d..]);
-            }
-            cx.emit_all(vec![
-                Record {
-                    dataset: sets.chain,
-                    first_row,
-                    rows,
-                    lane,
-                    values: Column::F64(b.chain),
-                },
-                Record {
-                    dataset: sets.log_prob,
-                    first_row,
-                    rows,
-                    lane,
-                    values: Column::F64(b.log_prob),
-                },
-                accepted_record(sets.accepted, replicate, lane, &stored_accepted),
-            ])?;
-            first_row += rows;
+            && (rows.block.rows == per_block || it + settings.thin > settings.steps || clock.due());
+        if check || due {
+            rows.emit(cx, n, d)?;
         }
         if check {
             let check = stop.as_mut().expect("checked above");
             // The lead holds the rows; the members of a shared ensemble
             // learn its verdict (a count summed over the members).
-            let mut converged = [summary
+            let mut converged = [rows
+                .summary
                 .as_ref()
                 .is_some_and(|acc| check.converged(acc, settings.thin))
                 as u64];
@@ -569,19 +673,14 @@ fn run_ensemble(
             }
         }
     }
-    let mut counts = [ensemble.evaluations(), ensemble.nan_count()];
-    if let Some(c) = cx.collective() {
-        c.sum_u64(&mut counts);
-    }
-    cx.evaluations = counts[0];
-    cx.nan_evaluations = counts[1];
-    if let Some(acc) = summary {
+    count_evaluations(cx, &ensemble);
+    if let Some(acc) = rows.summary {
         // Only the lead holds a summary: the steps run and the summary rows.
         let acceptance = ensemble.accepted().sum::<u64>() as f64 / (n * done) as f64;
         let values: Vec<Vec<f64>> = acc.finish().iter().map(|p| p.values(acceptance)).collect();
         let mut records = job.summary.records(st, state, replicate, &values);
         records.push(Record {
-            dataset: sets.steps,
+            dataset: rows.sets.steps,
             first_row: replicate as u64,
             rows: 1,
             lane: None,
@@ -589,7 +688,18 @@ fn run_ensemble(
         });
         cx.emit_all(records)?;
     }
-    Ok(())
+    Ok(Outcome::Done)
+}
+
+/// The task's evaluations (since it started or resumed), summed over the
+/// members of a shared ensemble.
+fn count_evaluations(cx: &mut TaskContext<'_>, ensemble: &Ensemble) {
+    let mut counts = [ensemble.evaluations(), ensemble.nan_count()];
+    if let Some(c) = cx.collective() {
+        c.sum_u64(&mut counts);
+    }
+    cx.evaluations = counts[0];
+    cx.nan_evaluations = counts[1];
 }
 
 /// emcee's convergence rule, applied to the rows after burn-in: longer

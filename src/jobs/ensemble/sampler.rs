@@ -87,6 +87,15 @@ pub trait WalkerShare {
     /// ([`SampleError::Stopped`]) if any process failed or the group is
     /// told to stop.
     fn exchange(&mut self, failed: bool, half: HalfView<'_>) -> Result<(), SampleError>;
+    /// Gathers `per_walker` words of every walker of `half` from its owner:
+    /// `mine` holds this process's owned walkers', `all` receives the half's.
+    fn gather_words(
+        &mut self,
+        half: Range<usize>,
+        per_walker: usize,
+        mine: &[u64],
+        all: &mut [u64],
+    );
 }
 
 /// Member `member`'s contiguous part of `range` when it is split as evenly
@@ -107,15 +116,25 @@ impl WalkerShare for Whole {
     fn exchange(&mut self, _: bool, _: HalfView<'_>) -> Result<(), SampleError> {
         Ok(())
     }
+    fn gather_words(&mut self, _: Range<usize>, _: usize, mine: &[u64], all: &mut [u64]) {
+        all.copy_from_slice(mine);
+    }
 }
 
 /// Per-walker data that is not a position: its random stream and counters.
-#[derive(Debug, Clone)]
+/// The counters are this process's since the task (re)started: a snapshot
+/// leaves them out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Walker {
     rng: Stream,
+    #[serde(skip)]
     evaluations: u64,
+    #[serde(skip)]
     nans: u64,
 }
+
+/// Words of a walker's stream state, to move it through a [`WalkerShare`].
+const RNG_WORDS: usize = 4;
 
 /// See [`Ensemble::parts`].
 struct HalfParts<'a> {
@@ -127,12 +146,15 @@ struct HalfParts<'a> {
     proposals: &'a mut [f64],
 }
 
-/// The whole state of an ensemble, as plain data.
-#[derive(Debug, Clone)]
+/// The whole state of an ensemble, as plain data (serde: it is the heart
+/// of the ensemble's snapshot).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ensemble {
     ndim: usize,
     positions: Vec<f64>,
     log_prob: Vec<f64>,
+    /// Scratch, sized again on resume.
+    #[serde(skip)]
     proposals: Vec<f64>,
     walkers: Vec<Walker>,
     accepted: Vec<u64>,
@@ -454,6 +476,34 @@ impl Ensemble {
         Ok(())
     }
 
+    /// Makes a deserialised ensemble ready to step (its scratch).
+    pub fn resumed(mut self) -> Self {
+        self.proposals = vec![0.0; self.positions.len()];
+        self
+    }
+
+    /// Brings the streams of every walker to this process from the ones
+    /// owning them (a shared ensemble advances each stream only where it is
+    /// owned), so that a snapshot taken here is whole. Every process of the
+    /// share calls it.
+    pub fn gather_streams(&mut self, share: &mut dyn WalkerShare) {
+        for half in 0..2 {
+            let range = self.half(half);
+            let mine: Vec<u64> = self.walkers[share.owned(range.clone())]
+                .iter()
+                .flat_map(|w| stream_words(&w.rng))
+                .collect();
+            let mut all = vec![0u64; range.len() * RNG_WORDS];
+            share.gather_words(range.clone(), RNG_WORDS, &mine, &mut all);
+            for (w, words) in self.walkers[range]
+                .iter_mut()
+                .zip(all.chunks_exact(RNG_WORDS))
+            {
+                w.rng = stream_from_words(words);
+            }
+        }
+    }
+
     pub fn ndim(&self) -> usize {
         self.ndim
     }
@@ -484,6 +534,19 @@ impl Ensemble {
     pub fn nan_count(&self) -> u64 {
         self.walkers.iter().map(|w| w.nans).sum()
     }
+}
+
+/// A stream's state as words (its serde form is its four state words).
+fn stream_words(rng: &Stream) -> [u64; RNG_WORDS] {
+    let bytes = postcard::to_stdvec(rng).expect("a stream serialises");
+    postcard::from_bytes(&bytes).expect("a stream is four words")
+}
+
+fn stream_from_words(words: &[u64]) -> Stream {
+    let bytes = postcard::to_stdvec(words).expect("words serialise");
+    // A slice is written with its length first; the stream reads the
+    // four words after it.
+    postcard::from_bytes(&bytes[1..]).expect("four words make a stream")
 }
 
 /// Evaluates the posterior, counting the evaluation; NaN counts and becomes −∞.
@@ -566,6 +629,49 @@ mod tests {
             chain.extend_from_slice(e.positions());
         }
         (e, chain)
+    }
+
+    #[test]
+    fn a_snapshot_resumes_the_same_samples_and_streams_survive_words() {
+        let p = posterior(
+            Box::new(Gaussian::new(&[0.0, 0.0], &[vec![1.0, 0.3], vec![0.3, 1.0]]).unwrap()),
+            2,
+        );
+        let s = settings(
+            16,
+            40,
+            vec![WeightedMove {
+                kind: Move::Stretch { a: 2.0 },
+                weight: 1.0,
+            }],
+        );
+        let (straight, _) = run(&p, &s, 3);
+        let key = TaskKey {
+            seed: 3,
+            state: 0,
+            replicate: 0,
+        };
+        let mut e = Ensemble::start(&p, &s, key).unwrap();
+        for _ in 0..17 {
+            e.step(&p, &s).unwrap();
+        }
+        let bytes = postcard::to_stdvec(&e).unwrap();
+        let mut resumed = postcard::from_bytes::<Ensemble>(&bytes).unwrap().resumed();
+        for _ in 17..40 {
+            resumed.step(&p, &s).unwrap();
+        }
+        let bits = |e: &Ensemble| {
+            e.positions()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&straight), bits(&resumed));
+        assert_eq!(straight.log_prob(), resumed.log_prob());
+        let mut rng = key.stream(5);
+        rng.random::<u64>();
+        let mut back = stream_from_words(&stream_words(&rng));
+        assert_eq!(rng.random::<u64>(), back.random::<u64>());
     }
 
     #[test]
@@ -674,6 +780,9 @@ mod tests {
     impl WalkerShare for ThreadShare {
         fn owned(&self, half: Range<usize>) -> Range<usize> {
             split_range(half, self.member, self.members)
+        }
+        fn gather_words(&mut self, _: Range<usize>, _: usize, _: &[u64], _: &mut [u64]) {
+            unreachable!("the threads of this test never pause")
         }
         fn exchange(&mut self, failed: bool, v: HalfView<'_>) -> Result<(), SampleError> {
             assert!(!failed);

@@ -1,0 +1,175 @@
+//! What the executor writes at a checkpoint, for any job: where the run is
+//! (stage, carry), which tasks are done, and the snapshot of every task that
+//! paused. Tasks in none of these sets have not started. With the store's
+//! own record of the rows written, it is all `--resume` needs.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// The executor's state at a checkpoint, as plain data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The stage under way.
+    pub stage: u32,
+    /// The carry the stage began with (for `Job::begin_stage`).
+    pub carry: Vec<u8>,
+    /// Tasks of the stage done, as runs of indices.
+    pub done: Vec<Range<u64>>,
+    /// Tasks to go on from their snapshot in the current round.
+    pub ready: Vec<(u64, Vec<u8>)>,
+    /// Tasks paused at the end of the round, waiting for `Job::round`.
+    pub waiting: Vec<(u64, Vec<u8>)>,
+    /// Rows of `/timings` written.
+    pub timing_rows: u64,
+    /// Units of work done (for progress).
+    pub units_done: u64,
+    /// How many times the run was paused before.
+    pub pauses: u64,
+}
+
+impl Checkpoint {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("a checkpoint is plain serde data")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("undecodable checkpoint: {e}"))
+    }
+
+    /// Every task index the checkpoint accounts for (done, ready, waiting),
+    /// sorted and merged: the ones the plan must not hand out afresh.
+    pub fn accounted(&self) -> Vec<Range<u64>> {
+        let mut set = RangeSet::default();
+        for r in &self.done {
+            set.insert_range(r.clone());
+        }
+        for (t, _) in self.ready.iter().chain(&self.waiting) {
+            set.insert(*t);
+        }
+        set.ranges()
+    }
+}
+
+/// A set of task indices kept as merged runs: tasks end roughly in order,
+/// so 10⁸ done tasks cost a few runs.
+#[derive(Debug, Clone, Default)]
+pub struct RangeSet {
+    /// start → end of each run.
+    runs: BTreeMap<u64, u64>,
+}
+
+impl RangeSet {
+    pub fn insert(&mut self, i: u64) {
+        self.insert_range(i..i + 1);
+    }
+
+    pub fn insert_range(&mut self, r: Range<u64>) {
+        if r.is_empty() {
+            return;
+        }
+        let (mut start, mut end) = (r.start, r.end);
+        // A run that starts at or before `start` and reaches it.
+        if let Some((&s, &e)) = self.runs.range(..=start).next_back() {
+            if e >= start {
+                start = s;
+                end = end.max(e);
+                self.runs.remove(&s);
+            }
+        }
+        // Runs starting inside [start, end].
+        while let Some((&s, &e)) = self.runs.range(start..=end).next() {
+            end = end.max(e);
+            self.runs.remove(&s);
+        }
+        self.runs.insert(start, end);
+    }
+
+    pub fn ranges(&self) -> Vec<Range<u64>> {
+        self.runs.iter().map(|(&s, &e)| s..e).collect()
+    }
+
+    pub fn clear(&mut self) {
+        self.runs.clear();
+    }
+}
+
+/// Why the executor is pausing its tasks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pausing {
+    /// A periodic checkpoint: the run goes on once it is written.
+    Checkpoint,
+    /// A signal or the wall time: the run ends, paused, once it is written.
+    Stop(String),
+}
+
+/// When rank 0 takes checkpoints and when it must stop.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointPolicy {
+    /// Between periodic checkpoints (`None`: only when pausing).
+    pub every: Option<Duration>,
+    /// Pause (checkpoint and exit 75) at this instant: the wall-time budget
+    /// less a margin for the checkpoint.
+    pub deadline: Option<Instant>,
+}
+
+impl CheckpointPolicy {
+    pub const NONE: Self = Self {
+        every: None,
+        deadline: None,
+    };
+
+    /// The instant to pause for a wall-time budget of `walltime` from
+    /// `started`: a twentieth of it is left for the tasks to reach a step
+    /// boundary and the checkpoint to be written, between 1 s and 2 min.
+    pub fn deadline_for(started: Instant, walltime: Duration) -> Instant {
+        let margin = (walltime / 20).clamp(Duration::from_secs(1), Duration::from_secs(120));
+        started + walltime.saturating_sub(margin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_sets_merge_runs_in_any_order() {
+        let mut s = RangeSet::default();
+        for i in [5, 3, 4, 0, 10, 1, 11] {
+            s.insert(i);
+        }
+        assert_eq!(s.ranges(), vec![0..2, 3..6, 10..12]);
+        s.insert_range(1..11);
+        assert_eq!(s.ranges(), vec![0..12]);
+        s.insert(12);
+        assert_eq!(s.ranges(), vec![0..13]);
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_account_for_their_tasks() {
+        let c = Checkpoint {
+            stage: 0,
+            carry: vec![],
+            done: vec![0..3, 7..8],
+            ready: vec![(3, vec![1, 2])],
+            waiting: vec![(5, vec![3])],
+            timing_rows: 9,
+            units_done: 100,
+            pauses: 1,
+        };
+        assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
+        assert_eq!(c.accounted(), vec![0..4, 5..6, 7..8]);
+        assert!(Checkpoint::decode(&[0xff]).is_err());
+    }
+
+    #[test]
+    fn the_deadline_leaves_a_margin() {
+        let t = Instant::now();
+        let d = CheckpointPolicy::deadline_for(t, Duration::from_secs(4 * 3600));
+        assert_eq!(d - t, Duration::from_secs(4 * 3600 - 120));
+        let d = CheckpointPolicy::deadline_for(t, Duration::from_secs(10));
+        assert_eq!(d - t, Duration::from_secs(9));
+    }
+}

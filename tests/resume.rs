@@ -1,0 +1,401 @@
+//! Checkpoint and resume: a run paused by a signal or its wall time, or
+//! killed with kill -9 after a periodic checkpoint, goes on with
+//! `--resume` — with any ranks × threads — to datasets bit-identical to an
+//! uninterrupted run's.
+
+mod common;
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Two states, so that a run has several tasks, each slow enough to be
+/// caught half-way (16 walkers × 200 µs a step).
+const SPEC: &str = r#"
+[run]
+name = "long"
+seed = 5
+[parallel]
+threads = 1
+[sampler]
+walkers = 16
+steps = 1500
+burn = 100
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+cost_us = 100
+[[states]]
+name = "h"
+model = { kind = "gaussian", mean = [2.0], cov = [[0.5]] }
+prior = { kind = "uniform", low = [-10.0], high = [10.0] }
+cost_us = 100
+"#;
+
+/// Chains that advance in rounds (a stop rule that is never met before
+/// `max_steps`): pauses fall inside rounds and between them.
+const CHAINS: &str = r#"
+[run]
+name = "long"
+seed = 11
+[parallel]
+threads = 1
+[sampler]
+kind = "chains"
+chains = 3
+burn = 100
+stop = { check_every = 500, rhat = 1.0000001, ess = 1e9, max_steps = 6000 }
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+cost_us = 400
+"#;
+
+/// Every dataset that must not depend on interruptions: the samples and
+/// the summary table.
+fn results(path: &std::path::Path) -> Vec<(String, Vec<usize>, Vec<u64>)> {
+    let mut out: Vec<(String, Vec<usize>, Vec<u64>)> = sample_datasets(path)
+        .into_iter()
+        .map(|(p, s, v)| (p, s, v.iter().map(|x| x.to_bits()).collect()))
+        .collect();
+    let f = hdf5::File::open(path).unwrap();
+    let summary = f.group("summary").unwrap();
+    for name in summary.member_names().unwrap() {
+        let ds = summary.dataset(&name).unwrap();
+        if let Ok(v) = ds.read_raw::<f64>() {
+            out.push((
+                format!("summary/{name}"),
+                ds.shape(),
+                v.iter().map(|x| x.to_bits()).collect(),
+            ));
+        }
+    }
+    out
+}
+
+/// The same datasets, bit for bit (named on failure).
+fn assert_same(reference: &std::path::Path, resumed: &std::path::Path) {
+    let (a, b) = (results(reference), results(resumed));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        assert_eq!(x.1, y.1, "{}: shape", x.0);
+        assert!(x.2 == y.2, "{}: values differ after the resume", x.0);
+    }
+}
+
+fn spawn(mut cmd: Command) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the `.partial` has rows, and at least `checkpoint` when
+/// asked (a periodic checkpoint has been written).
+fn wait_for_rows(sb: &Sandbox, file: &str, checkpoint: bool) {
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no rows appeared"
+        );
+        let has_checkpoint = !checkpoint || has_checkpoint(&sb.path(file));
+        if has_checkpoint && rows_in(sb, file) > 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn has_checkpoint(path: &std::path::Path) -> bool {
+    // The file may be open for writing: read it as `sampo summary` does,
+    // without HDF5's lock (HDF5 reads this at every open).
+    std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
+    let Ok(f) = hdf5::File::open(path) else {
+        return false;
+    };
+    f.group("checkpoint").and_then(|g| g.attr("slot")).is_ok()
+}
+
+fn kill(pid: &str, sig: &str) {
+    Command::new("kill")
+        .args([&format!("-{sig}"), pid])
+        .status()
+        .unwrap();
+}
+
+/// The child's exit status and stderr; it must end within a minute.
+fn finish(mut child: Child) -> (ExitStatus, String) {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            return (
+                out.status,
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn local(sb: &Sandbox, args: &[&str]) -> Command {
+    let mut cmd = Command::new(sampo_bin());
+    cmd.current_dir(sb.dir.path())
+        .env_remove("SLURM_CPUS_PER_TASK")
+        .args(args);
+    cmd
+}
+
+/// An uninterrupted run of `spec` into `ref.h5`.
+fn reference(sb: &Sandbox) {
+    assert_ok(&sb.sampo(&["run", "long.toml", "-q", "-o", "ref.h5"]));
+}
+
+fn assert_paused(sb: &Sandbox, status: ExitStatus, err: &str, why: &str) {
+    assert_eq!(status.code(), Some(75), "{err}");
+    assert!(
+        err.contains(why) && err.contains("sampo run --resume long.toml"),
+        "{err}"
+    );
+    let partial = sb.path("long.h5.partial");
+    assert_eq!(read_str_attr(&partial, "/", "status"), "paused");
+    assert!(has_checkpoint(&partial));
+    assert!(!sb.path("long.h5").exists() && !sb.path("long.h5.lock").exists());
+}
+
+#[test]
+fn each_signal_pauses_the_run_and_resume_gives_the_same_samples() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    reference(&sb);
+    for (sig, threads) in [("TERM", "2"), ("INT", "1"), ("USR1", "2")] {
+        let child = spawn(local(&sb, &["run", "long.toml", "-q"]));
+        wait_for_rows(&sb, "long.h5.partial", false);
+        kill(&child.id().to_string(), sig);
+        let (status, err) = finish(child);
+        assert_paused(&sb, status, &err, &format!("paused by SIG{sig}"));
+        // The rows written up to the pause are whole.
+        let partial = sb.path("long.h5.partial");
+        let it = read_i64_attr(&partial, "states/g", "iteration") as usize;
+        let (_, chain) = read_f64(&partial, "states/g/chain");
+        assert!(it > 0 && chain[..it * 16 * 2].iter().all(|v| v.is_finite()));
+        // Resumed with another thread count.
+        let o = sb.sampo(&["run", "--resume", "long.toml", "-q", "--threads", threads]);
+        assert_ok(&o);
+        assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+        let f = sb.path("long.h5");
+        assert_eq!(read_str_attr(&f, "/", "status"), "complete");
+        assert_eq!(read_i64_attr(&f, "/", "resumes"), 1);
+        assert!(!hdf5::File::open(&f).unwrap().link_exists("checkpoint"));
+        std::fs::remove_file(f).unwrap();
+    }
+}
+
+#[test]
+fn chains_paused_inside_and_between_rounds_resume_to_the_same_samples() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", CHAINS);
+    reference(&sb);
+    // Two pauses in one run: each resume goes on from the latest.
+    let child = spawn(local(&sb, &["run", "long.toml", "-q"]));
+    wait_for_rows(&sb, "long.h5.partial", false);
+    kill(&child.id().to_string(), "TERM");
+    let (status, err) = finish(child);
+    assert_paused(&sb, status, &err, "paused by SIGTERM");
+    let before = rows_in(&sb, "long.h5.partial");
+    let child = spawn(local(&sb, &["run", "--resume", "long.toml", "-q"]));
+    let start = Instant::now();
+    while rows_in(&sb, "long.h5.partial") <= before + 100 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no progress");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    kill(&child.id().to_string(), "USR1");
+    let (status, err) = finish(child);
+    assert_paused(&sb, status, &err, "paused by SIGUSR1");
+    let o = sb.sampo(&["run", "--resume", "long.toml", "-q", "--threads", "2"]);
+    assert_ok(&o);
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+    assert_eq!(read_i64_attr(&sb.path("long.h5"), "/", "resumes"), 2);
+}
+
+#[test]
+fn kill_9_resumes_from_the_last_periodic_checkpoint() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    reference(&sb);
+    let child = spawn(local(
+        &sb,
+        &[
+            "run",
+            "long.toml",
+            "-q",
+            "--set",
+            "run.checkpoint_every=\"1s\"",
+        ],
+    ));
+    wait_for_rows(&sb, "long.h5.partial", true);
+    std::thread::sleep(Duration::from_millis(700));
+    kill(&child.id().to_string(), "KILL");
+    let (status, _) = finish(child);
+    assert_eq!(status.code(), None, "killed by the signal");
+    let partial = sb.path("long.h5.partial");
+    assert_eq!(read_str_attr(&partial, "/", "status"), "running");
+    // The lock of the dead run is stale: the resume takes it over. The
+    // checkpoint interval is free to change on resume.
+    let o = sb.sampo(&[
+        "run",
+        "--resume",
+        "long.toml",
+        "-q",
+        "--set",
+        "run.checkpoint_every=\"off\"",
+    ]);
+    assert_ok(&o);
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+}
+
+#[test]
+fn periodic_checkpoints_leave_the_results_unchanged() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    reference(&sb);
+    let o = sb.sampo(&[
+        "-v",
+        "run",
+        "long.toml",
+        "--set",
+        "run.checkpoint_every=\"1s\"",
+    ]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("checkpoint written"), "{}", stderr(&o));
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+}
+
+#[test]
+fn the_wall_time_pauses_the_run_in_time() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    let start = Instant::now();
+    let o = sb.sampo(&["run", "long.toml", "-q", "--walltime", "2s"]);
+    let took = start.elapsed();
+    assert_paused(
+        &sb,
+        o.status,
+        &stderr(&o),
+        "paused before the wall-time limit",
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    reference(&sb);
+    let o = sb.sampo(&["run", "--resume", "long.toml", "-q"]);
+    assert_ok(&o);
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+}
+
+#[test]
+fn a_second_sigint_stops_at_once_without_a_checkpoint() {
+    let sb = Sandbox::new();
+    // Each step slow (16 × 20 ms), so that the first SIGINT is still
+    // finishing its step when the second comes.
+    sb.write(
+        "long.toml",
+        &SPEC.replace("cost_us = 100", "cost_us = 20000"),
+    );
+    let child = spawn(local(&sb, &["run", "long.toml", "-q"]));
+    wait_for_rows(&sb, "long.h5.partial", false);
+    let pid = child.id().to_string();
+    kill(&pid, "INT");
+    kill(&pid, "INT");
+    let (status, err) = finish(child);
+    assert_eq!(status.code(), Some(130), "{err}");
+    let status = read_str_attr(&sb.path("long.h5.partial"), "/", "status");
+    assert!(
+        status.starts_with("failed: interrupted by a second SIGINT"),
+        "{status}"
+    );
+}
+
+#[test]
+fn resume_refuses_a_changed_spec_and_nothing_to_resume() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    let o = sb.sampo(&["run", "--resume", "long.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("nothing to resume: long.h5.partial does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.sampo(&["run", "long.toml", "-q", "--walltime", "1s"]);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    let o = sb.sampo(&[
+        "run",
+        "--resume",
+        "long.toml",
+        "--set",
+        "run.seed=6",
+        "--set",
+        "sampler.walkers=20",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("seed: 5 → 6") && err.contains("walkers: 16 → 20"),
+        "{err}"
+    );
+    // Nothing was touched: the file is still paused and resumable.
+    let partial = sb.path("long.h5.partial");
+    assert_eq!(read_str_attr(&partial, "/", "status"), "paused");
+    assert_ok(&sb.sampo(&["run", "--resume", "long.toml", "-q"]));
+    let o = sb.sampo(&["run", "--resume", "long.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("long.h5 is complete"), "{}", stderr(&o));
+    let o = sb.sampo(&["run", "--resume", "--force", "long.toml"]);
+    assert_eq!(o.status.code(), Some(2), "--resume and --force conflict");
+}
+
+/// Under MPI: a signal to one rank (or to mpiexec) pauses every rank; the
+/// run resumes with another number of ranks — queue mode and shared
+/// ensembles (group mode) both ways — to the same samples.
+#[test]
+fn mpi_runs_pause_and_resume_with_another_layout() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    reference(&sb);
+    let run = ["run", "long.toml", "-q", "--threads", "1"];
+    let resume = ["run", "--resume", "long.toml", "-q", "--threads", "1"];
+    // 2 ranks (queue) → 3 ranks (two tasks shared by groups of 2 and 1).
+    let child = spawn(mpiexec(&sb, 2, &run, &[]));
+    wait_for_rows(&sb, "long.h5.partial", false);
+    kill(&pid_of_rank("long.toml", 1).expect("rank 1 runs"), "TERM");
+    let (status, err) = finish(child);
+    assert_paused(&sb, status, &err, "paused by SIGTERM (on rank 1)");
+    let o = run_mpi(&sb, 3, &resume, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+    std::fs::remove_file(sb.path("long.h5")).unwrap();
+    // 3 ranks (groups), SIGUSR1 to mpiexec (as a batch script forwards
+    // SLURM's warning) → one process.
+    let child = spawn(mpiexec(&sb, 3, &run, &[]));
+    wait_for_rows(&sb, "long.h5.partial", false);
+    kill(&child.id().to_string(), "USR1");
+    let (status, err) = finish(child);
+    assert_paused(&sb, status, &err, "paused by SIGUSR1");
+    assert_ok(&sb.sampo(&["run", "--resume", "long.toml", "-q", "--threads", "2"]));
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+    std::fs::remove_file(sb.path("long.h5")).unwrap();
+    // Periodic checkpoints in group mode go on without changing anything.
+    let mut every: Vec<&str> = run.to_vec();
+    every.extend(["--set", "run.checkpoint_every=\"1s\""]);
+    let o = run_mpi(&sb, 3, &every, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+}
