@@ -361,10 +361,7 @@ fn conclude(
         Ok(stats) => stats,
         Err(message) => {
             let partial = store.abandon(&message);
-            anyhow::bail!(
-                "{message}\nrun failed; the incomplete output is left at {}",
-                partial.display()
-            );
+            anyhow::bail!("{}", failure_text(&message, &partial));
         }
     };
     let path = store.finish()?;
@@ -383,6 +380,32 @@ fn conclude(
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
+}
+
+/// A failed run's message: one line that says what happened and what to
+/// do, then the details.
+fn failure_text(message: &str, partial: &std::path::Path) -> String {
+    let (what, advice) = if message.contains("no space left") {
+        ("no space left on device", "free space on its filesystem")
+    } else if message.contains("has not answered") {
+        (
+            "a rank stopped answering",
+            "find out why (or raise [parallel] timeout)",
+        )
+    } else if message.contains("evaluation failed") {
+        (
+            "an evaluation failed",
+            "fix the model (or its prior) at the parameters below",
+        )
+    } else {
+        ("see the cause below", "fix it")
+    };
+    format!(
+        "the run failed ({what}); every row written so far is kept in {} (status `failed`): \
+         {advice}, then start again with `--force`, or go on from its last checkpoint with \
+         `--resume`\n  cause: {message}",
+        partial.display()
+    )
 }
 
 /// What rank 0 sends the other ranks once the spec is good.
@@ -537,12 +560,10 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         Err(failure) => {
             let partial = store.abandon(&failure.message);
             eprintln!(
-                "error: {}; rank(s) {:?} did not stop within {} s, aborting the job; \
-                 the incomplete output is left at {}",
-                failure.message,
+                "error: {}\n  rank(s) {:?} did not stop within {} s: aborting the job",
+                failure_text(&failure.message, &partial),
                 failure.unresponsive,
                 exec::STOP_GRACE.as_secs(),
-                partial.display()
             );
             world.abort(1)
         }

@@ -230,7 +230,8 @@ fn chains_paused_inside_and_between_rounds_resume_to_the_same_samples() {
 #[test]
 fn kill_9_resumes_from_the_last_periodic_checkpoint() {
     let sb = Sandbox::new();
-    sb.write("long.toml", SPEC);
+    // Long enough for a few periodic checkpoints before the kill.
+    sb.write("long.toml", &SPEC.replace("steps = 1500", "steps = 5000"));
     reference(&sb);
     let child = spawn(local(
         &sb,

@@ -421,7 +421,8 @@ impl<'a> Root<'a> {
 
     fn fail(&mut self, message: String, shared: &Shared) {
         if self.failure.is_none() {
-            tracing::error!("{message}");
+            // Said once, at the end, by the caller (`debug` shows when).
+            tracing::debug!("failing: {message}");
             self.failure = Some(message);
             self.failed_at = Some(Instant::now());
             shared.cancel.store(true, Ordering::Relaxed);
