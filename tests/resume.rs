@@ -399,4 +399,16 @@ fn mpi_runs_pause_and_resume_with_another_layout() {
     let o = run_mpi(&sb, 3, &every, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+    std::fs::remove_file(sb.path("long.h5")).unwrap();
+    // And in queue mode with more tasks than slots: the tasks a worker holds
+    // ahead go back unstarted at each checkpoint.
+    let reps = ["--set", "run.replicates=3", "--set", "sampler.steps=800"];
+    let mut args = vec!["run", "long.toml", "-q", "-o", "reps.h5", "--threads", "2"];
+    args.extend(reps);
+    assert_ok(&sb.sampo(&args));
+    let mut args = every.clone();
+    args.extend(reps);
+    let o = run_mpi(&sb, 2, &args, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_same(&sb.path("reps.h5"), &sb.path("long.h5"));
 }

@@ -224,7 +224,7 @@ fn spawn<'s>(
 fn end_of(result: std::thread::Result<Result<Outcome, TaskError>>, can_pause: bool) -> End {
     match result {
         Ok(Ok(Outcome::Done)) => End::Done,
-        Ok(Ok(Outcome::Yielded(s))) => End::Yielded(Some(s)),
+        Ok(Ok(Outcome::Yielded(s))) => End::Yielded(s),
         Ok(Ok(Outcome::Paused(s))) if can_pause => End::Paused(s),
         Ok(Ok(Outcome::Paused(_))) => {
             End::Failed("a shared task cannot pause for a round (not supported)".into())
@@ -461,12 +461,12 @@ impl<'a> Root<'a> {
                 return;
             }
             End::Cancelled => return,
-            End::Yielded(None) => {
+            End::Returned(resume) => {
                 // Handed back before it started: nothing ran.
-                self.yielded.push((f.task, None));
+                self.yielded.push((f.task, resume));
                 return;
             }
-            End::Yielded(Some(snapshot)) => self.yielded.push((f.task, Some(snapshot))),
+            End::Yielded(snapshot) => self.yielded.push((f.task, Some(snapshot))),
             End::Paused(snapshot) => self.paused.push((f.task, snapshot)),
             End::Done => self.done.insert(f.task.index),
         }
@@ -1251,7 +1251,7 @@ fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                 for (task, resume) in assigned.drain(..) {
                     events.push(Event::Finished(Finished {
                         task,
-                        end: End::Yielded(resume),
+                        end: End::Returned(resume),
                         start: 0.0,
                         finish: 0.0,
                         evaluations: 0,

@@ -104,9 +104,11 @@ pub enum End {
     Done,
     /// Paused at the end of a round (`Outcome::Paused`).
     Paused(Vec<u8>),
-    /// Paused when asked (`Outcome::Yielded`), or handed back unstarted
-    /// (`None`) because a pause came before it could start.
-    Yielded(Option<Vec<u8>>),
+    /// Paused when asked (`Outcome::Yielded`).
+    Yielded(Vec<u8>),
+    /// Handed back unstarted, with the snapshot it was assigned with (if
+    /// any), because a pause came before it could start.
+    Returned(Option<Vec<u8>>),
     Failed(String),
     Cancelled,
 }
