@@ -21,13 +21,15 @@
 #      checkpoint and exits 75, the script requeues the job, the job restarts,
 #      resumes (sampo run --resume) and completes; its chain, log_prob and
 #      accepted datasets must be identical (h5diff) to an uninterrupted local
-#      run of the same spec. This needs a sampo with `run --resume`: without
-#      one the case is reported as SKIPPED, which fails the script only when
-#      SAMPO_SLURM_REQUIRE_RESUME=1 (CI sets it).
+#      run of the same spec. Then a 2-element array whose element 2 gets
+#      SIGUSR1: only that element may be requeued, and both must give the
+#      uninterrupted run's samples. These need a sampo with `run --resume`:
+#      without one they are reported as SKIPPED, which fails the script only
+#      when SAMPO_SLURM_REQUIRE_RESUME=1 (CI sets it).
 #
 # Prints a PASS/FAIL line per check and a summary ("slurm: N passed, N failed");
-# exits non-zero on any failure. Takes about 2 minutes, nearly all of it the
-# requeue case; every wait has a deadline.
+# exits non-zero on any failure. Takes about 3 minutes (10 s without the
+# requeue cases); every wait has a deadline, under 10 minutes in all.
 #
 # Environment:
 #   SAMPO_BIN                    the sampo binary (default: the release build)
@@ -178,11 +180,16 @@ munge -S "$tmp/munge/munge.socket" -n | unmunge -S "$tmp/munge/munge.socket" >/d
 
 # Two free TCP ports for slurmctld and slurmd (not SLURM's usual 6817/6818,
 # which a real SLURM on this machine may use).
-read -r ctld_port slurmd_port < <(python3 -c '
+if command -v python3 >/dev/null; then
+    read -r ctld_port slurmd_port < <(python3 -c '
 import socket
 s = [socket.socket() for _ in range(2)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*(x.getsockname()[1] for x in s))')
+else
+    ctld_port=$((20000 + RANDOM % 20000))
+    slurmd_port=$((ctld_port + 1))
+fi
 
 node="$(hostname -s)"
 # This machine as SLURM sees it: "NodeName=<host> CPUs=… RealMemory=…".
@@ -326,9 +333,9 @@ printf '# the array test\nqs-one.toml\n\n  qs-two.toml\n' >"$tmp/work/specs.txt"
 array=$(submit --array=1-2 --cpus-per-task=1 "$repo/slurm/array.sbatch" specs.txt results "${small[@]}")
 say "submitted: single-node $single, multi-node ${multi_srun:-(no pmix)} (srun) and $multi_mpiexec (mpiexec), array $array"
 
-# Two minutes for all four (each takes seconds).
+# 90 s for all four (each takes seconds).
 w="$tmp/work"
-deadline=$((SECONDS + 120))
+deadline=$((SECONDS + 90))
 states="$(wait_job "$single" "$deadline")" || true
 if all_completed "$states" && is_complete "$w/quickstart.h5"; then
     pass "single-node.sbatch: job $single COMPLETED, quickstart.h5 complete"
@@ -423,7 +430,7 @@ EOF
     (cd "$w" && nice -n 19 "$sampo" run requeue.toml --threads 1 -o reference.h5 --quiet) \
         >"$w/reference.out" 2>&1 &
     ref_pid=$!
-    states="$(wait_job "$job" $((SECONDS + 300)))" || true
+    states="$(wait_job "$job" $((SECONDS + 240)))" || true
     rc=0
     wait "$ref_pid" || rc=$?
     ref_pid=""
@@ -467,16 +474,85 @@ EOF
     fi
 }
 
+# One element of an array paused and requeued: only that element may be
+# requeued (not the whole array), and it must resume to the same samples.
+# The requeue case's spec, shortened to about 22 s per element; element 2 is
+# sent SIGUSR1 by hand (scancel --batch --signal=USR1 <array>_2), as --signal
+# would, once its sampo is running.
+array_requeue_case() {
+    local job short=(--set sampler.steps=700) e states r1 r2 log1 log2 i ok st ds differ=()
+    cp "$w/requeue.toml" "$w/elem-one.toml"
+    cp "$w/requeue.toml" "$w/elem-two.toml"
+    printf 'elem-one.toml\nelem-two.toml\n' >"$w/elems.txt"
+    job=$(SAMPO_MAX_REQUEUES=4 submit --array=1-2 --cpus-per-task=1 "$repo/slurm/array.sbatch" \
+        elems.txt elems "${short[@]}" --quiet)
+    say "array requeue case: job $job submitted"
+    ok=""
+    for i in $(seq 1 120); do
+        if [ -e "$w/elems/elem-two.h5.partial" ] && [ -e "$w/elems/elem-one.h5.partial" ]; then
+            ok=1
+            break
+        fi
+        sleep 0.5
+    done
+    if [ -z "$ok" ]; then
+        fail "array requeue: the elements did not start within 60 s"
+        return
+    fi
+    sleep 3
+    scancel --batch --signal=USR1 "${job}_2"
+    (cd "$w" && nice -n 19 "$sampo" run elem-two.toml "${short[@]}" --threads 1 -o elem-reference.h5 --quiet) \
+        >"$w/elem-reference.out" 2>&1 &
+    ref_pid=$!
+    states="$(wait_job "$job" $((SECONDS + 150)))" || true
+    wait "$ref_pid" || true
+    ref_pid=""
+    # Each element's record: "<task id> <restarts>".
+    r1="$(scontrol show job -o "$job" | sed -n 's/.*ArrayTaskId=1 .*Restarts=\([0-9]*\).*/\1/p')"
+    r2="$(scontrol show job -o "$job" | sed -n 's/.*ArrayTaskId=2 .*Restarts=\([0-9]*\).*/\1/p')"
+    log1="$w/sampo-${job}_1.out"
+    log2="$w/sampo-${job}_2.out"
+    if all_completed "$states" && [ "$(wc -w <<<"$states")" -eq 2 ] && [ "$r1" = 0 ] && [ "${r2:-0}" -ge 1 ] &&
+        is_complete "$w/elems/elem-one.h5" && is_complete "$w/elems/elem-two.h5" &&
+        grep -q "element ${job}_2 requeued" "$log2" && grep -q 'resuming from the checkpoint' "$log2" &&
+        ! grep -q 'got SIG' "$log1"; then
+        pass "array requeue: element ${job}_2 paused, requeued alone ($r2 time(s)), resumed; element 1 untouched; both COMPLETED"
+    else
+        fail "array requeue: job $job: states $states; restarts element 1 '$r1', element 2 '$r2'"
+        show_log "$log1"
+        show_log "$log2"
+    fi
+    if ! is_complete "$w/elem-reference.h5"; then
+        fail "array requeue: the reference run failed"
+        tail -n 5 "$w/elem-reference.out"
+        return
+    fi
+    for e in one two; do
+        for st in a b; do
+            for ds in chain log_prob accepted; do
+                h5diff -q "$w/elem-reference.h5" "$w/elems/elem-$e.h5" "/states/$st/$ds" "/states/$st/$ds" \
+                    >/dev/null 2>&1 || differ+=("elem-$e:/states/$st/$ds")
+            done
+        done
+    done
+    if [ ${#differ[@]} -eq 0 ]; then
+        pass "array requeue: both elements' chain, log_prob and accepted identical to the uninterrupted run"
+    else
+        fail "array requeue: differ from the uninterrupted run (or missing): ${differ[*]}"
+    fi
+}
+
 if [ "${SAMPO_SLURM_SKIP_REQUEUE:-0}" = 1 ]; then
-    skip "requeue: left out (SAMPO_SLURM_SKIP_REQUEUE=1)"
+    skip "requeue cases: left out (SAMPO_SLURM_SKIP_REQUEUE=1)"
 elif ! "$sampo" run --help 2>/dev/null | grep -q -- '--resume'; then
     if [ "$require_resume" = 1 ]; then
-        fail "requeue: this sampo has no 'run --resume' (SAMPO_SLURM_REQUIRE_RESUME=1)"
+        fail "requeue cases: this sampo has no 'run --resume' (SAMPO_SLURM_REQUIRE_RESUME=1)"
     else
-        skip "requeue: this sampo has no 'run --resume'; the requeue-and-resume case is NOT tested (set SAMPO_SLURM_REQUIRE_RESUME=1 to make this a failure)"
+        skip "requeue cases: this sampo has no 'run --resume'; requeue and resume are NOT tested (SAMPO_SLURM_REQUIRE_RESUME=1 makes this a failure)"
     fi
 else
     requeue_case
+    array_requeue_case
 fi
 
 say "took $((SECONDS - started_at)) s"
