@@ -113,11 +113,11 @@ slurmd_pid=""
 ref_pid=""
 
 stop_pid() { # stop_pid NAME PID: SIGTERM, up to 15 s, then SIGKILL
-    local name="$1" pid="$2" i
+    local name="$1" pid="$2"
     [ -n "$pid" ] || return 0
     kill -0 "$pid" 2>/dev/null || return 0
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 30); do
+    for _ in $(seq 1 30); do
         kill -0 "$pid" 2>/dev/null || return 0
         sleep 0.5
     done
@@ -480,7 +480,7 @@ EOF
 # sent SIGUSR1 by hand (scancel --batch --signal=USR1 <array>_2), as --signal
 # would, once its sampo is running.
 array_requeue_case() {
-    local job short=(--set sampler.steps=700) e states r1 r2 log1 log2 i ok st ds differ=()
+    local job short=(--set sampler.steps=700) e states r1 r2 log1 log2 ok st ds differ=()
     cp "$w/requeue.toml" "$w/elem-one.toml"
     cp "$w/requeue.toml" "$w/elem-two.toml"
     printf 'elem-one.toml\nelem-two.toml\n' >"$w/elems.txt"
@@ -488,7 +488,7 @@ array_requeue_case() {
         elems.txt elems "${short[@]}" --quiet)
     say "array requeue case: job $job submitted"
     ok=""
-    for i in $(seq 1 120); do
+    for _ in $(seq 1 120); do
         if [ -e "$w/elems/elem-two.h5.partial" ] && [ -e "$w/elems/elem-one.h5.partial" ]; then
             ok=1
             break
