@@ -201,6 +201,25 @@ fn each_signal_pauses_the_run_and_resume_gives_the_same_samples() {
 }
 
 #[test]
+fn a_pause_at_start_up_resumes_too() {
+    // As soon as the output exists: the tasks are starting, or about to.
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    reference(&sb);
+    let child = spawn(local(&sb, &["run", "long.toml", "-q", "--threads", "2"]));
+    let start = Instant::now();
+    while !sb.path("long.h5.partial").exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no output");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    kill(&child.id().to_string(), "TERM");
+    let (status, err) = finish(child);
+    assert_paused(&sb, status, &err, "paused by SIGTERM");
+    assert_ok(&sb.sampo(&["run", "--resume", "long.toml", "-q"]));
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+}
+
+#[test]
 fn chains_paused_inside_and_between_rounds_resume_to_the_same_samples() {
     let sb = Sandbox::new();
     sb.write("long.toml", CHAINS);

@@ -355,3 +355,26 @@ prior = { kind = "normal", mean = [0.0, 0.0], sd = [5.0, 5.0] }
         "{e}"
     );
 }
+
+#[test]
+fn checkpoint_and_walltime_durations_are_checked_where_written() {
+    let spec = parse(STATE).unwrap();
+    assert_eq!(spec.checkpoint_every, Some(DEFAULT_CHECKPOINT_EVERY));
+    assert_eq!(spec.walltime, None);
+    let text = format!("[run]\ncheckpoint_every = \"90s\"\nwalltime = \"4h 30m\"\n{STATE}");
+    let spec = parse(&text).unwrap();
+    assert_eq!(spec.checkpoint_every, Some(90.0));
+    assert_eq!(spec.walltime, Some(4.5 * 3600.0));
+    let off = parse(&format!("[run]\ncheckpoint_every = \"off\"\n{STATE}")).unwrap();
+    assert_eq!(off.checkpoint_every, None);
+    let text = format!("[run]\ncheckpoint_every = \"soon\"\n{STATE}");
+    error_at(&text, "\"soon\"", "run.checkpoint_every must be a duration");
+    let text = format!("[run]\nwalltime = \"0.5s\"\n{STATE}");
+    error_at(
+        &text,
+        "\"0.5s\"",
+        "run.walltime must be a duration of at least 1 s",
+    );
+    let text = format!("[run]\nwalltime = \"off\"\n{STATE}");
+    error_at(&text, "\"off\"", "run.walltime must be a duration");
+}
