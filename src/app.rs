@@ -514,7 +514,13 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         );
     }
     warn_if_bound(threads, rank);
-    let capacity = mpi_exec::gather_threads(world, threads);
+    // From here a rank blocked in a collective for longer than the rank
+    // timeout ends the job (see `exec::watchdog`).
+    exec::watchdog::watch(rank as usize, Duration::from_secs_f64(spec.rank_timeout));
+    let capacity = {
+        let _in = exec::watchdog::enter(|| "gathering every rank's thread count".into());
+        mpi_exec::gather_threads(world, threads)
+    };
     let job = jobs::build(spec.clone());
     let transport = MpiTransport { world };
     let setup = Setup {

@@ -423,3 +423,58 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
         "{message}"
     );
 }
+
+/// Ranks sharing one task wait for each other inside MPI collectives, where
+/// rank 0 cannot listen: a stopped member must still end the job (the
+/// watchdog of each rank), not hang it.
+#[test]
+fn a_stopped_rank_sharing_a_task_ends_the_job() {
+    let sb = Sandbox::new();
+    sb.write(
+        "shared.toml",
+        &format!(
+            "[run]\nseed = 1\n[parallel]\nthreads = 1\ntimeout = 3\n[sampler]\nwalkers = 12\nsteps = 40000\n{}",
+            states(1, 100)
+        ),
+    );
+    let start = Instant::now();
+    let child = mpiexec(&sb, 3, &["run", "shared.toml", "-q"], &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rank2 = loop {
+        assert!(start.elapsed() < Duration::from_secs(30), "no rows");
+        let found = pid_of_rank("shared.toml", 2);
+        if let Some(p) = found.filter(|_| rows_in(&sb, "shared.h5.partial") > 0) {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Command::new("kill")
+        .args(["-STOP", &rank2])
+        .status()
+        .unwrap();
+    let stopped = Instant::now();
+    let mut child = child;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if stopped.elapsed() > Duration::from_secs(60) {
+            let _ = Command::new("kill").args(["-KILL", &rank2]).status();
+            child.kill().unwrap();
+            panic!("the job hung after a rank sharing a task stopped");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = Command::new("kill").args(["-KILL", &rank2]).status();
+    assert!(!status.success());
+    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    assert!(
+        err.contains("sharing task group 0 has not completed for 3 s"),
+        "{err}"
+    );
+    // What was flushed stays readable.
+    assert!(rows_in(&sb, "shared.h5.partial") > 0);
+}

@@ -9,6 +9,7 @@ pub mod mpi;
 mod scheduler;
 pub mod signals;
 pub mod transport;
+pub mod watchdog;
 mod wire;
 
 pub use checkpoint::{Checkpoint, CheckpointPolicy};

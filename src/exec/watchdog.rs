@@ -1,0 +1,91 @@
+//! Liveness inside MPI collectives. A rank's main thread blocked in a
+//! collective (a shared ensemble's all-gather, a group's split) cannot
+//! answer rank 0, and MPI collectives have no timeout: one stopped or hung
+//! member would hang its whole group, and the job, for ever. A watchdog
+//! thread per rank notices a collective that has not returned within the
+//! rank timeout, says which group it was in, and ends this process (no MPI
+//! call: only the main thread may make them), so that the launcher ends the
+//! job. The output keeps every row up to its last flush, and `--resume`
+//! goes on from its last checkpoint.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Milliseconds since `epoch()` at which the current collective began; 0
+/// when the main thread is not in one.
+static SINCE_MS: AtomicU64 = AtomicU64::new(0);
+/// The timeout, in milliseconds (0: not watching).
+static TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
+static WHAT: Mutex<String> = Mutex::new(String::new());
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64 + 1
+}
+
+/// Marks the main thread inside a collective of `what` until dropped.
+#[must_use]
+pub struct InCollective {
+    outer: bool,
+}
+
+impl Drop for InCollective {
+    fn drop(&mut self) {
+        if self.outer {
+            SINCE_MS.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Enters a collective (nested calls keep the outer one's start).
+pub fn enter(what: impl FnOnce() -> String) -> InCollective {
+    let outer = SINCE_MS
+        .compare_exchange(0, now_ms(), Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok();
+    if outer {
+        if let Ok(mut w) = WHAT.lock() {
+            *w = what();
+        }
+    }
+    InCollective { outer }
+}
+
+/// Starts watching (once per process; later calls change the timeout).
+pub fn watch(rank: usize, timeout: Duration) {
+    let first = TIMEOUT_MS.swap(timeout.as_millis().max(1) as u64, Ordering::SeqCst) == 0;
+    if !first {
+        return;
+    }
+    epoch();
+    let spawned = std::thread::Builder::new()
+        .name("sampo-watchdog".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let since = SINCE_MS.load(Ordering::SeqCst);
+            let limit = TIMEOUT_MS.load(Ordering::SeqCst);
+            if since == 0 || now_ms().saturating_sub(since) <= limit {
+                continue;
+            }
+            let what = WHAT.lock().map(|w| w.clone()).unwrap_or_default();
+            eprintln!(
+                "error: rank {rank}: {what} has not completed for {} s: a rank sharing it has \
+                 stopped answering (stopped, hung, or its node is gone); ending this rank so \
+                 that the launcher ends the job ([parallel] timeout sets this limit). The \
+                 output keeps every row flushed so far; `sampo run --resume` goes on from its \
+                 last checkpoint",
+                limit as f64 / 1000.0
+            );
+            // SAFETY: ends the process at once, without running exit
+            // handlers that could wait on the MPI library this rank's main
+            // thread is blocked in.
+            unsafe { libc::_exit(1) };
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the collective watchdog: {e}");
+    }
+}
