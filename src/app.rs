@@ -309,16 +309,7 @@ fn run_single(args: RunArgs) -> Result<()> {
         rank_timeout: Duration::from_secs_f64(spec.rank_timeout),
         checkpoints: checkpoint_policy(&spec, args.walltime, started),
     };
-    let (total, unit) = job.work();
-    let mut progress = Progress::new(total, unit, args.quiet);
-    let result = exec::run_root(
-        &setup,
-        &mut store,
-        timings,
-        &mut progress,
-        checkpoint.as_ref(),
-    );
-    progress.finish();
+    let result = execute(&setup, &mut store, timings, checkpoint.as_ref(), args.quiet);
     conclude(
         job.as_ref(),
         store,
@@ -326,6 +317,21 @@ fn run_single(args: RunArgs) -> Result<()> {
         1,
         args.quiet,
     )
+}
+
+/// Rank 0: the scheduler with a progress bar, from the start or a checkpoint.
+fn execute(
+    setup: &Setup<'_>,
+    store: &mut Hdf5Store,
+    timings: TimingSets,
+    checkpoint: Option<&Checkpoint>,
+    quiet: bool,
+) -> std::result::Result<RunEnd, exec::Failure> {
+    let (total, unit) = setup.job.work();
+    let mut progress = Progress::new(total, unit, quiet);
+    let result = exec::run_root(setup, store, timings, &mut progress, checkpoint);
+    progress.finish();
+    result
 }
 
 /// Rank 0 after the scheduler: the closing report, rename into place.
@@ -548,16 +554,7 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         },
         spec.seed
     );
-    let (total, unit) = job.work();
-    let mut progress = Progress::new(total, unit, args.quiet);
-    let result = exec::run_root(
-        &setup,
-        &mut store,
-        timings,
-        &mut progress,
-        checkpoint.as_ref(),
-    );
-    progress.finish();
+    let result = execute(&setup, &mut store, timings, checkpoint.as_ref(), args.quiet);
     match result {
         Ok(stats) => conclude(job.as_ref(), store, Ok(stats), size, args.quiet),
         Err(failure) if failure.unresponsive.is_empty() => {

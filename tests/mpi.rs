@@ -362,6 +362,28 @@ fn states(n: usize, cost_us: u64) -> String {
         .collect()
 }
 
+/// Waits for a job whose rank `stopped` was sent SIGSTOP to end (within a
+/// minute of `since`), then makes sure that rank is gone too.
+fn ended_after_stop(
+    child: &mut std::process::Child,
+    stopped: &str,
+    since: Instant,
+) -> std::process::ExitStatus {
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if since.elapsed() > Duration::from_secs(60) {
+            let _ = Command::new("kill").args(["-KILL", stopped]).status();
+            child.kill().unwrap();
+            panic!("the job did not end after a rank stopped");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = Command::new("kill").args(["-KILL", stopped]).status();
+    status
+}
+
 #[test]
 fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
     let sb = Sandbox::new();
@@ -405,17 +427,7 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
         .args(["-STOP", &rank2])
         .status()
         .unwrap();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = Command::new("kill").args(["-KILL", &rank2]).status();
-            child.kill().unwrap();
-            panic!("the job did not end after a rank stopped");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = ended_after_stop(&mut child, &rank2, start);
     assert!(!status.success());
     let message = read_str_attr(&sb.path("live.h5.partial"), "/", "status");
     assert!(
@@ -455,20 +467,8 @@ fn a_stopped_rank_sharing_a_task_ends_the_job() {
         .args(["-STOP", &rank2])
         .status()
         .unwrap();
-    let stopped = Instant::now();
     let mut child = child;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if stopped.elapsed() > Duration::from_secs(60) {
-            let _ = Command::new("kill").args(["-KILL", &rank2]).status();
-            child.kill().unwrap();
-            panic!("the job hung after a rank sharing a task stopped");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = Command::new("kill").args(["-KILL", &rank2]).status();
+    let status = ended_after_stop(&mut child, &rank2, Instant::now());
     assert!(!status.success());
     let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
     assert!(

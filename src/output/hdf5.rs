@@ -110,28 +110,14 @@ impl Hdf5Store {
             message: cause.to_string(),
         };
         let file = File::create(&partial).map_err(err)?;
-        let mut store = Self {
+        let mut store = Self::assemble(
             file,
-            target: target.to_path_buf(),
-            partial: partial.clone(),
-            started: Instant::now(),
-            decls: layout.datasets.clone(),
-            datasets: Vec::with_capacity(layout.datasets.len()),
-            allocated: Vec::with_capacity(layout.datasets.len()),
-            extents: layout
-                .datasets
-                .iter()
-                .map(|d| Extents::new(d.lane_count()))
-                .collect(),
-            pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
-            written: layout
-                .datasets
-                .iter()
-                .map(|d| Extents::new(d.lane_count()))
-                .collect(),
-            written_extents: HashMap::new(),
-            lock: Some(lock),
-        };
+            target,
+            layout,
+            (Vec::new(), Vec::new()),
+            fresh_extents(layout),
+            lock,
+        );
         store.write_root(root, info).map_err(err)?;
         for g in &layout.groups {
             let group = store.file.create_group(&g.path).map_err(err)?;
@@ -148,6 +134,32 @@ impl Hdf5Store {
         }
         store.file.flush().map_err(err)?;
         Ok(store)
+    }
+
+    /// The store of an open file: its datasets (with the rows each has),
+    /// empty to be created, and the rows known written.
+    fn assemble(
+        file: File,
+        target: &Path,
+        layout: &Layout,
+        (datasets, allocated): (Vec<Dataset>, Vec<u64>),
+        extents: Vec<Extents>,
+        lock: OutputLock,
+    ) -> Self {
+        Self {
+            file,
+            target: target.to_path_buf(),
+            partial: partial_path(target),
+            started: Instant::now(),
+            decls: layout.datasets.clone(),
+            datasets,
+            allocated,
+            written: extents.clone(),
+            extents,
+            pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
+            written_extents: HashMap::new(),
+            lock: Some(lock),
+        }
     }
 
     pub fn partial(&self) -> &Path {
@@ -409,35 +421,15 @@ impl Hdf5Store {
             allocated.push(shape[0] as u64);
             datasets.push(ds);
         }
-        let fresh = || -> Vec<Extents> {
-            layout
-                .datasets
-                .iter()
-                .map(|d| Extents::new(d.lane_count()))
-                .collect()
-        };
         let saved = read_checkpoint(&file).map_err(err)?;
         let (extents, state) = match saved {
             Some(c) if c.extents.len() == layout.datasets.len() => (c.extents, Some(c.state)),
             Some(_) => {
                 return Err(err("its checkpoint does not match the spec's layout".into()).into())
             }
-            None => (fresh(), None),
+            None => (fresh_extents(layout), None),
         };
-        let mut store = Self {
-            file,
-            target: target.to_path_buf(),
-            partial: partial.clone(),
-            started: Instant::now(),
-            decls: layout.datasets.clone(),
-            datasets,
-            allocated,
-            written: extents.clone(),
-            extents,
-            pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
-            written_extents: HashMap::new(),
-            lock: Some(lock),
-        };
+        let mut store = Self::assemble(file, target, layout, (datasets, allocated), extents, lock);
         let resumes = match store.file.attr("resumes") {
             Ok(a) => a.read_scalar::<u64>().unwrap_or(0),
             Err(_) => 0,
@@ -465,6 +457,15 @@ impl Hdf5Store {
         self.set_status("paused")?;
         Ok(self.partial.clone())
     }
+}
+
+/// No rows written in any dataset.
+fn fresh_extents(layout: &Layout) -> Vec<Extents> {
+    layout
+        .datasets
+        .iter()
+        .map(|d| Extents::new(d.lane_count()))
+        .collect()
 }
 
 /// The last whole checkpoint of a file, if any.
