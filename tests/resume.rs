@@ -322,20 +322,42 @@ fn the_wall_time_pauses_the_run_in_time() {
 
 #[test]
 fn a_second_sigint_stops_at_once_without_a_checkpoint() {
+    use std::io::BufRead;
     let sb = Sandbox::new();
-    // Each step slow (16 × 20 ms), so that the first SIGINT is still
-    // finishing its step when the second comes.
-    sb.write(
-        "long.toml",
-        &SPEC.replace("cost_us = 100", "cost_us = 20000"),
-    );
-    let child = spawn(local(&sb, &["run", "long.toml", "-q"]));
-    wait_for_rows(&sb, "long.h5.partial", false);
+    // Steps of 8 s (8 walkers × 1 s), so that the first SIGINT's pause is
+    // still waiting for its step when the second comes.
+    let slow = SPEC
+        .replace("cost_us = 100", "cost_us = 1000000")
+        .replace("walkers = 16", "walkers = 8");
+    sb.write("long.toml", &slow);
+    let mut child = spawn(local(&sb, &["run", "long.toml", "-q"]));
+    let start = Instant::now();
+    while !sb.path("long.h5.partial").exists() {
+        assert!(start.elapsed() < Duration::from_secs(30), "no output");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let pid = child.id().to_string();
     kill(&pid, "INT");
+    // The second once the first is being handled (signals of one kind sent
+    // together may arrive as one).
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut err = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        err.push_str(&line);
+        err.push('\n');
+        if line.contains("finishing the current step") {
+            break;
+        }
+    }
     kill(&pid, "INT");
-    let (status, err) = finish(child);
+    err.extend(lines.map_while(Result::ok).map(|l| l + "\n"));
+    let (status, _) = finish(child);
     assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("paused by SIGINT: finishing the current step"),
+        "{err}"
+    );
     let status = read_str_attr(&sb.path("long.h5.partial"), "/", "status");
     assert!(
         status.starts_with("failed: interrupted by a second SIGINT"),

@@ -558,6 +558,13 @@ impl<'a> Root<'a> {
         }
         match (&self.pausing, &why) {
             (None, _) => {
+                if let Pausing::Stop(why) = &why {
+                    // Said at once: a step may take a while.
+                    tracing::warn!(
+                        "{why}: finishing the current step, then writing a checkpoint (a second \
+                         Ctrl-C stops at once, without one)"
+                    );
+                }
                 shared.pause.store(true, Ordering::Relaxed);
                 for r in 1..self.size() {
                     if !self.told_stop[r] {

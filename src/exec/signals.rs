@@ -3,8 +3,9 @@
 //! signal; the scheduler polls it and pauses the job — every task stops at
 //! its next step, every row is flushed, a checkpoint is written, the status
 //! becomes `paused`, and the run exits 75 so that `sampo run --resume`
-//! continues it. A second SIGINT stops at once without a checkpoint (status
-//! `failed: interrupted…`, the rows kept); a third ends the process.
+//! continues it. A second SIGINT stops without writing the checkpoint (the
+//! tasks end at their current step; status `failed: interrupted…`, the rows
+//! kept); a third ends the process at once.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
@@ -59,7 +60,7 @@ pub fn paused_by(sig: i32) -> String {
 
 /// The message of a run stopped at once by a second SIGINT.
 pub fn stopped_at_once() -> String {
-    "interrupted by a second SIGINT: stopped at once, without a checkpoint (every row flushed \
+    "interrupted by a second SIGINT: stopped without writing a checkpoint (every row flushed \
      before is kept; `--resume` goes on from the last periodic checkpoint)"
         .to_string()
 }

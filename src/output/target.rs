@@ -13,8 +13,8 @@ pub enum TargetError {
     #[error("{0} exists; pass --force to overwrite it")]
     Exists(PathBuf),
     #[error(
-        "{0} exists (left by an interrupted or failed run); pass --force to discard it, \
-         or move it away to keep it"
+        "{0} exists (left by a paused, interrupted or failed run): run again with --resume \
+         to go on from its last checkpoint, or --force to discard it"
     )]
     PartialExists(PathBuf),
     #[error("{0} is a symbolic link; sampo does not write through links: give the real path")]
