@@ -596,6 +596,22 @@ fn check(args: CheckArgs) -> Result<()> {
         Err(e) => format!("{e}"),
     };
     writeln!(out, "output    {} ({status})", target.display())?;
+    let every = spec.checkpoint_every.map_or("off".to_string(), |s| {
+        humantime::format_duration(Duration::from_secs_f64(s)).to_string()
+    });
+    let walltime = spec.walltime.map_or(
+        "none (SIGTERM/SIGUSR1 also pause: exit 75, then --resume)".to_string(),
+        |s| {
+            format!(
+                "{} (pause with a checkpoint before it, exit 75)",
+                humantime::format_duration(Duration::from_secs_f64(s))
+            )
+        },
+    );
+    writeln!(
+        out,
+        "pauses    checkpoint every {every}; wall time {walltime}"
+    )?;
     let mode = match exec::mode(plan.tasks(), ranks, job.shareable(0)) {
         _ if ranks == 1 => "one process".to_string(),
         exec::Mode::Queue => "tasks from rank 0's queue, longest first".to_string(),

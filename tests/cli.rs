@@ -251,7 +251,7 @@ fn check_prints_the_plan_without_sampling() {
     let sb = Sandbox::new();
     let spec = sb.write(
         "s.toml",
-        &SMALL.replace("seed = 7", "seed = 7\nreplicates = 3"),
+        &SMALL.replace("seed = 7", "seed = 7\nreplicates = 3\nwalltime = \"2h\""),
     );
     let o = sb.sampo(&["check", spec.to_str().unwrap(), "--threads", "2"]);
     assert_ok(&o);
@@ -259,6 +259,7 @@ fn check_prints_the_plan_without_sampling() {
     for needle in [
         "seed 7",
         "3 replicate(s)",
+        "pauses    checkpoint every 10m; wall time 2h (pause with a checkpoint before it",
         "2 thread(s) (--threads)",
         "tasks     6",
         "size      about",
