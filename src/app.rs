@@ -524,7 +524,8 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     // timeout ends the job (see `exec::watchdog`).
     exec::watchdog::watch(rank as usize, Duration::from_secs_f64(spec.rank_timeout));
     let capacity = {
-        let _in = exec::watchdog::enter(|| "gathering every rank's thread count".into());
+        exec::watchdog::label("gathering every rank's thread count");
+        let _in = exec::watchdog::enter();
         mpi_exec::gather_threads(world, threads)
     };
     let job = jobs::build(spec.clone());

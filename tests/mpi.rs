@@ -362,6 +362,27 @@ fn states(n: usize, cost_us: u64) -> String {
         .collect()
 }
 
+/// Sends SIGSTOP to rank 2 of `sampo run <name>.toml` once rows are on disk
+/// (every rank is past start-up, in the scheduler); returns its PID.
+fn stop_rank_2_once_sampling(sb: &Sandbox, name: &str, start: Instant) -> String {
+    let rank2 = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "rank 2 never started sampling"
+        );
+        let found = pid_of_rank(&format!("{name}.toml"), 2);
+        if let Some(p) = found.filter(|_| rows_in(sb, &format!("{name}.h5.partial")) > 0) {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Command::new("kill")
+        .args(["-STOP", &rank2])
+        .status()
+        .unwrap();
+    rank2
+}
+
 /// Waits for a job whose rank `stopped` was sent SIGSTOP to end (within a
 /// minute of `since`), then makes sure that rank is gone too.
 fn ended_after_stop(
@@ -410,23 +431,7 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let rank2 = loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "rank 2 never started"
-        );
-        let found = pid_of_rank("live.toml", 2);
-        // Rows on disk: every rank is past start-up, in the scheduler.
-        let rows = rows_in(&sb, "live.h5.partial");
-        if let Some(p) = found.filter(|_| rows > 0) {
-            break p;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    Command::new("kill")
-        .args(["-STOP", &rank2])
-        .status()
-        .unwrap();
+    let rank2 = stop_rank_2_once_sampling(&sb, "live", start);
     let status = ended_after_stop(&mut child, &rank2, start);
     assert!(!status.success());
     let message = read_str_attr(&sb.path("live.h5.partial"), "/", "status");
@@ -450,24 +455,12 @@ fn a_stopped_rank_sharing_a_task_ends_the_job() {
         ),
     );
     let start = Instant::now();
-    let child = mpiexec(&sb, 3, &["run", "shared.toml", "-q"], &[])
+    let mut child = mpiexec(&sb, 3, &["run", "shared.toml", "-q"], &[])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let rank2 = loop {
-        assert!(start.elapsed() < Duration::from_secs(30), "no rows");
-        let found = pid_of_rank("shared.toml", 2);
-        if let Some(p) = found.filter(|_| rows_in(&sb, "shared.h5.partial") > 0) {
-            break p;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    Command::new("kill")
-        .args(["-STOP", &rank2])
-        .status()
-        .unwrap();
-    let mut child = child;
+    let rank2 = stop_rank_2_once_sampling(&sb, "shared", start);
     let status = ended_after_stop(&mut child, &rank2, Instant::now());
     assert!(!status.success());
     let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();

@@ -26,8 +26,6 @@ pub struct Checkpoint {
     pub timing_rows: u64,
     /// Units of work done (for progress).
     pub units_done: u64,
-    /// How many times the run was paused before.
-    pub pauses: u64,
 }
 
 impl Checkpoint {
@@ -157,7 +155,6 @@ mod tests {
             waiting: vec![(5, vec![3])],
             timing_rows: 9,
             units_done: 100,
-            pauses: 1,
         };
         assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
         assert_eq!(c.accounted(), vec![0..4, 5..6, 7..8]);

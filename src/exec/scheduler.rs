@@ -409,7 +409,6 @@ struct Root<'a> {
     last_checkpoint: Instant,
     /// Progress from before a resume.
     base_progress: u64,
-    pauses: u64,
     /// Set once a pause that ends the run has its checkpoint written.
     paused_for: Option<String>,
 }
@@ -431,12 +430,8 @@ impl<'a> Root<'a> {
     }
 
     fn stop_all(&mut self, code: u8) {
-        for r in 1..self.size() {
-            if !self.told_stop[r] {
-                self.setup.transport.send(r, &Message::Stop { code });
-                self.told_stop[r] = true;
-            }
-        }
+        self.tell_workers(&Message::Stop { code });
+        self.told_stop.fill(true);
     }
 
     fn write(&mut self, record: Record, shared: &Shared) {
@@ -551,6 +546,13 @@ impl<'a> Root<'a> {
         any
     }
 
+    /// Sends `msg` to every worker not yet told to stop.
+    fn tell_workers(&self, msg: &Message) {
+        for r in (1..self.size()).filter(|&r| !self.told_stop[r]) {
+            self.setup.transport.send(r, msg);
+        }
+    }
+
     /// Asks every task to pause at its next step, for a checkpoint.
     fn pause(&mut self, why: Pausing, shared: &Shared) {
         if self.failure.is_some() {
@@ -566,11 +568,7 @@ impl<'a> Root<'a> {
                     );
                 }
                 shared.pause.store(true, Ordering::Relaxed);
-                for r in 1..self.size() {
-                    if !self.told_stop[r] {
-                        self.setup.transport.send(r, &Message::Pause { on: true });
-                    }
-                }
+                self.tell_workers(&Message::Pause { on: true });
                 self.pausing = Some(why);
             }
             // A stop asked during a periodic checkpoint ends the run after it.
@@ -627,7 +625,6 @@ impl<'a> Root<'a> {
                 .collect(),
             timing_rows: self.timing_rows,
             units_done: self.units_done(shared),
-            pauses: self.pauses + u64::from(matches!(why, Pausing::Stop(_))),
         };
         let started = Instant::now();
         // Rows first, then the record that says where they end.
@@ -652,10 +649,10 @@ impl<'a> Root<'a> {
             Pausing::Stop(why) => self.paused_for = Some(why),
             Pausing::Checkpoint => {
                 shared.pause.store(false, Ordering::Relaxed);
-                for r in 1..self.size() {
-                    if self.groups.is_empty() {
-                        self.setup.transport.send(r, &Message::Pause { on: false });
-                    }
+                // Workers of a queue stage hold the pause until told; a
+                // group's ranks learn it per task, from their leader.
+                if self.groups.is_empty() {
+                    self.tell_workers(&Message::Pause { on: false });
                 }
             }
         }
@@ -1067,7 +1064,6 @@ pub fn run_root(
         carry: restore.map_or_else(Vec::new, |cp| cp.carry.clone()),
         last_checkpoint: Instant::now(),
         base_progress: restore.map_or(0, |cp| cp.units_done),
-        pauses: restore.map_or(0, |cp| cp.pauses),
         paused_for: None,
     };
     let job = setup.job;

@@ -107,13 +107,17 @@ impl Transport for MpiTransport<'_> {
         between: &'a dyn Fn() -> Vote,
     ) -> Box<dyn Collective + 'a> {
         let comm = {
-            let _in = super::watchdog::enter(|| "forming the groups of ranks".to_string());
+            super::watchdog::label("forming the groups of ranks");
+            let _in = super::watchdog::enter();
             self.world
                 .split_by_color(Color::with_value(group as i32))
                 .expect("every rank has a colour")
         };
+        super::watchdog::label(format!(
+            "a collective step of the {} ranks sharing task group {group}",
+            comm.size()
+        ));
         Box::new(MpiCollective {
-            group,
             comm,
             between,
             paused: false,
@@ -124,7 +128,6 @@ impl Transport for MpiTransport<'_> {
 /// The ranks of one group, over their own communicator. Only the main
 /// thread calls it (Funneled).
 struct MpiCollective<'a> {
-    group: usize,
     comm: SimpleCommunicator,
     between: &'a dyn Fn() -> Vote,
     /// A vote came out `Pause`.
@@ -132,14 +135,6 @@ struct MpiCollective<'a> {
 }
 
 impl MpiCollective<'_> {
-    /// Marks a collective step for the watchdog.
-    fn watch(&self) -> super::watchdog::InCollective {
-        let (group, size) = (self.group, self.comm.size());
-        super::watchdog::enter(move || {
-            format!("a collective step of the {size} ranks sharing task group {group}")
-        })
-    }
-
     fn displacements(counts: &[usize]) -> (Vec<Count>, Vec<Count>) {
         let counts: Vec<Count> = counts.iter().map(|&c| c as Count).collect();
         let displs = counts
@@ -162,13 +157,13 @@ impl Collective for MpiCollective<'_> {
         self.comm.size() as usize
     }
     fn gather_f64(&mut self, mine: &[f64], all: &mut [f64], counts: &[usize]) {
-        let _in = self.watch();
+        let _in = super::watchdog::enter();
         let (counts, displs) = Self::displacements(counts);
         let mut partition = PartitionMut::new(all, counts, &displs[..]);
         self.comm.all_gather_varcount_into(mine, &mut partition);
     }
     fn gather_u64(&mut self, mine: &[u64], all: &mut [u64], counts: &[usize]) {
-        let _in = self.watch();
+        let _in = super::watchdog::enter();
         let (counts, displs) = Self::displacements(counts);
         let mut partition = PartitionMut::new(all, counts, &displs[..]);
         self.comm.all_gather_varcount_into(mine, &mut partition);
@@ -185,7 +180,7 @@ impl Collective for MpiCollective<'_> {
         }
         let mut all = vec![0u64; self.members()];
         {
-            let _in = self.watch();
+            let _in = super::watchdog::enter();
             self.comm.all_gather_into(&(mine as u64), &mut all[..]);
         }
         let agreed = match all.into_iter().max().unwrap_or(0) {
@@ -201,7 +196,7 @@ impl Collective for MpiCollective<'_> {
         self.paused
     }
     fn sum_u64(&mut self, values: &mut [u64]) {
-        let _in = self.watch();
+        let _in = super::watchdog::enter();
         let mine = values.to_vec();
         self.comm
             .all_reduce_into(&mine[..], values, mpi::collective::SystemOperation::sum());

@@ -28,7 +28,7 @@ fn now_ms() -> u64 {
     epoch().elapsed().as_millis() as u64 + 1
 }
 
-/// Marks the main thread inside a collective of `what` until dropped.
+/// Marks the main thread inside a collective until dropped.
 #[must_use]
 pub struct InCollective {
     outer: bool,
@@ -42,16 +42,19 @@ impl Drop for InCollective {
     }
 }
 
+/// Names the collectives entered from now on, for the watchdog's message
+/// (set when a group forms, not at each step: `enter` is on the hot path).
+pub fn label(what: impl Into<String>) {
+    if let Ok(mut w) = WHAT.lock() {
+        *w = what.into();
+    }
+}
+
 /// Enters a collective (nested calls keep the outer one's start).
-pub fn enter(what: impl FnOnce() -> String) -> InCollective {
+pub fn enter() -> InCollective {
     let outer = SINCE_MS
         .compare_exchange(0, now_ms(), Ordering::SeqCst, Ordering::SeqCst)
         .is_ok();
-    if outer {
-        if let Ok(mut w) = WHAT.lock() {
-            *w = what();
-        }
-    }
     InCollective { outer }
 }
 
