@@ -200,10 +200,12 @@ fn resume_command() -> String {
 }
 
 /// The output store: created, or with `--resume` reopened (the spec must
-/// be the file's but for free settings), with the checkpoint to go on from.
+/// be the file's but for free settings, or ask for more steps: then the
+/// run is extended), with the checkpoint to go on from.
 fn open_output(
     args: &RunArgs,
     spec: &RunSpec,
+    job: &dyn jobs::Job,
     target: &std::path::Path,
     layout: &output::Layout,
     info: &RunInfo,
@@ -213,19 +215,55 @@ fn open_output(
         let store = Hdf5Store::create(target, args.force, layout, &root_attrs(spec), info)?;
         return Ok((store, None));
     }
+    let partial = output::partial_path(target);
+    // Set when the spec asks for more steps than the file's run took.
+    let extending = std::cell::Cell::new(false);
     let accept = |recorded: &str| {
         let changed = sampo::spec::resume::changed_keys(recorded, spec)?;
         if changed.is_empty() {
             return Ok(());
         }
+        let why = if changed.iter().all(|c| c.starts_with("sampler.")) {
+            let old: RunSpec = serde_json::from_str(recorded)
+                .map_err(|e| format!("the file's resolved spec is unreadable: {e}"))?;
+            match job.extends(&old) {
+                Ok(()) => {
+                    extending.set(true);
+                    return Ok(());
+                }
+                Err(why) => format!(" ({why})"),
+            }
+        } else {
+            String::new()
+        };
         Err(format!(
             "cannot resume {}: the spec differs from the run's in what decides the results \
-             (only threads, timeouts, checkpoint_every and walltime may change):\n  {}",
-            output::partial_path(target).display(),
+             (only threads, timeouts, checkpoint_every and walltime may change, and steps may \
+             rise){why}:\n  {}",
+            if partial.exists() { &partial } else { target }.display(),
             changed.join("\n  ")
         ))
     };
-    let (store, state) = Hdf5Store::reopen(target, layout, info, &accept)?;
+    let (mut store, state) = if !partial.exists() && target.exists() {
+        let accept_complete = |recorded: &str| {
+            accept(recorded)?;
+            if extending.get() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} is complete: there is nothing to resume (a spec with more steps \
+                     extends it)",
+                    target.display()
+                ))
+            }
+        };
+        Hdf5Store::extend(target, layout, info, &accept_complete)?
+    } else {
+        Hdf5Store::reopen(target, layout, info, &accept)?
+    };
+    if extending.get() {
+        store.restamp(&root_attrs(spec), layout)?;
+    }
     let checkpoint = match state {
         Some(bytes) => Some(
             Checkpoint::decode(&bytes)
@@ -239,6 +277,12 @@ fn open_output(
             );
             None
         }
+    };
+    let checkpoint = match checkpoint {
+        Some(cp) if extending.get() => Some(cp.extended(job, &mut store).map_err(|e| {
+            CreateError::Refused(format!("cannot extend {}: {e}", target.display()))
+        })?),
+        other => other,
     };
     if let Some(cp) = &checkpoint {
         info!(
@@ -300,7 +344,7 @@ fn run_single(args: RunArgs) -> Result<()> {
         command_line: command_line(),
         mpi_library: String::new(),
     };
-    let (mut store, checkpoint) = open_output(&args, &spec, &target, &layout, &info)?;
+    let (mut store, checkpoint) = open_output(&args, &spec, job.as_ref(), &target, &layout, &info)?;
     let setup = Setup {
         job: job.as_ref(),
         transport: &Alone,
@@ -439,7 +483,8 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
         let attempt = (|| -> Result<Prepared> {
             let spec = Arc::new(RunSpec::from_file_with(&args.spec, &args.set)?);
             let target = args.output.clone().unwrap_or_else(|| spec.output.clone());
-            let (layout, timings) = exec::layout(jobs::build(spec.clone()).as_ref());
+            let job = jobs::build(spec.clone());
+            let (layout, timings) = exec::layout(job.as_ref());
             layout.check()?;
             let info = RunInfo {
                 ranks: size,
@@ -447,7 +492,8 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
                 command_line: command_line(),
                 mpi_library: mpi::environment::library_version().unwrap_or_default(),
             };
-            let (store, checkpoint) = open_output(&args, &spec, &target, &layout, &info)?;
+            let (store, checkpoint) =
+                open_output(&args, &spec, job.as_ref(), &target, &layout, &info)?;
             let startup = Startup {
                 spec: (*spec).clone(),
                 threads: args.threads,

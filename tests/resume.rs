@@ -195,7 +195,9 @@ fn each_signal_pauses_the_run_and_resume_gives_the_same_samples() {
         let f = sb.path("long.h5");
         assert_eq!(read_str_attr(&f, "/", "status"), "complete");
         assert_eq!(read_i64_attr(&f, "/", "resumes"), 1);
-        assert!(!hdf5::File::open(&f).unwrap().link_exists("checkpoint"));
+        // Only the final checkpoint (the tasks' last states) is kept.
+        let cp = hdf5::File::open(&f).unwrap().group("checkpoint").unwrap();
+        assert_eq!(cp.member_names().unwrap().len(), 1);
         std::fs::remove_file(f).unwrap();
     }
 }
@@ -452,4 +454,200 @@ fn mpi_runs_pause_and_resume_with_another_layout() {
     let o = run_mpi(&sb, 2, &args, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_same(&sb.path("reps.h5"), &sb.path("long.h5"));
+}
+
+/// Quick runs to extend: replicates (rows in lanes), thinning and the
+/// default burn-in (a quarter of steps, so it moves when steps rise).
+const SHORT: &str = r#"
+[run]
+name = "short"
+seed = 3
+replicates = 2
+[sampler]
+walkers = 12
+steps = 300
+thin = 2
+[[states]]
+name = "g"
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+[[states]]
+name = "h"
+model = { kind = "gaussian", mean = [2.0], cov = [[0.5]] }
+prior = { kind = "uniform", low = [-10.0], high = [10.0] }
+"#;
+
+/// `sampo run <spec> -o <out> --set …`, which must succeed.
+fn run_to(sb: &Sandbox, spec: &str, out: &str, sets: &[&str]) {
+    let mut args = vec!["run", spec, "-q", "-o", out];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    assert_ok(&sb.sampo(&args));
+}
+
+/// `sampo run --resume <spec> -o <out> --set …`.
+fn extend(sb: &Sandbox, spec: &str, out: &str, sets: &[&str]) -> std::process::Output {
+    let mut args = vec!["run", "--resume", spec, "-q", "-o", out];
+    for s in sets {
+        args.extend(["--set", s]);
+    }
+    sb.sampo(&args)
+}
+
+/// The extended file is the longer run's: samples, summary, and the spec
+/// it records.
+fn assert_extended(sb: &Sandbox, reference: &str, extended: &str) {
+    let (a, b) = (sb.path(reference), sb.path(extended));
+    assert_same(&a, &b);
+    assert_eq!(
+        read_str_attr(&a, "/", "resolved_spec"),
+        read_str_attr(&b, "/", "resolved_spec")
+    );
+    assert_eq!(read_str_attr(&b, "/", "status"), "complete");
+    assert!(!sb.path(&format!("{extended}.partial")).exists());
+}
+
+/// Raising `steps` (or `stop.max_steps`) and `--resume` extend a complete
+/// run — or a paused one, or an extended one, under MPI too — to the
+/// datasets of the run that asked for the longer length from the start
+/// (emcee's `run_mcmc(None, n)`); the complete file stays untouched until
+/// the longer run completes.
+#[test]
+fn more_steps_extend_a_run_to_the_longer_runs_samples() {
+    let sb = Sandbox::new();
+    sb.write("short.toml", SHORT);
+    // Ensembles with replicates: 300 → 700 steps (burn 75 → 175).
+    run_to(&sb, "short.toml", "ref700.h5", &["sampler.steps=700"]);
+    run_to(&sb, "short.toml", "e.h5", &[]);
+    let o = extend(&sb, "short.toml", "e.h5", &["sampler.steps=700"]);
+    assert_ok(&o);
+    assert_extended(&sb, "ref700.h5", "e.h5");
+    assert_eq!(
+        read_i64_attr(&sb.path("e.h5"), "/replicates/g", "iteration"),
+        350
+    );
+    assert_eq!(
+        read_i64_attr(&sb.path("e.h5"), "/replicates/g", "burn"),
+        175
+    );
+    // Again, with another layout: 700 → 1000 on 3 ranks.
+    run_to(&sb, "short.toml", "ref1000.h5", &["sampler.steps=1000"]);
+    let resume = [
+        "run",
+        "--resume",
+        "short.toml",
+        "-q",
+        "-o",
+        "e.h5",
+        "--threads",
+        "1",
+        "--set",
+        "sampler.steps=1000",
+    ];
+    let o = run_mpi(&sb, 3, &resume, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_extended(&sb, "ref1000.h5", "e.h5");
+
+    // Refusals leave the file as it is: fewer steps, another change, the
+    // same spec.
+    let o = extend(&sb, "short.toml", "e.h5", &["sampler.steps=900"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("extended, not shortened"),
+        "{}",
+        stderr(&o)
+    );
+    let o = extend(
+        &sb,
+        "short.toml",
+        "e.h5",
+        &["sampler.steps=1200", "sampler.walkers=14"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("walkers: 12 → 14"), "{}", stderr(&o));
+    let o = extend(&sb, "short.toml", "e.h5", &["sampler.steps=1000"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("e.h5 is complete"), "{}", stderr(&o));
+    assert!(!sb.path("e.h5.partial").exists());
+    assert_extended(&sb, "ref1000.h5", "e.h5");
+
+    // Shared ensembles (3 ranks, groups) paused by the wall time, then
+    // resumed asking for more steps.
+    sb.write("long.toml", SPEC);
+    run_to(&sb, "long.toml", "ref.h5", &["sampler.steps=2000"]);
+    let run = [
+        "run",
+        "long.toml",
+        "-q",
+        "--threads",
+        "1",
+        "--walltime",
+        "2s",
+    ];
+    let o = run_mpi(&sb, 3, &run, &[]);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    let o = extend(&sb, "long.toml", "long.h5", &["sampler.steps=2000"]);
+    assert_ok(&o);
+    assert_extended(&sb, "ref.h5", "long.h5");
+}
+
+/// Chains: in rounds (a stop rule never met, so max_steps is reached) and
+/// without; burn-in, during which they adapt, must stay as it was.
+#[test]
+fn more_steps_extend_chains_in_rounds_and_without() {
+    let sb = Sandbox::new();
+    sb.write("c.toml", CHAINS);
+    let cheap = "states.0.cost_us=0";
+    run_to(
+        &sb,
+        "c.toml",
+        "ref.h5",
+        &[cheap, "sampler.stop.max_steps=2000"],
+    );
+    // 1250 steps: the last round is cut short; the longer run goes on.
+    run_to(
+        &sb,
+        "c.toml",
+        "c.h5",
+        &[cheap, "sampler.stop.max_steps=1250"],
+    );
+    assert_ok(&extend(
+        &sb,
+        "c.toml",
+        "c.h5",
+        &[cheap, "sampler.stop.max_steps=1500"],
+    ));
+    // 1500 steps end a round: the longer run decides it again.
+    assert_ok(&extend(
+        &sb,
+        "c.toml",
+        "c.h5",
+        &[cheap, "sampler.stop.max_steps=2000"],
+    ));
+    assert_extended(&sb, "ref.h5", "c.h5");
+
+    // Without a stop rule, with burn-in by default (a quarter of steps).
+    let no_stop = CHAINS
+        .replace("burn = 100\n", "steps = 400\n")
+        .replace("stop = {", "# stop = {");
+    sb.write("n.toml", &no_stop);
+    run_to(&sb, "n.toml", "n.h5", &[cheap]);
+    let o = extend(&sb, "n.toml", "n.h5", &[cheap, "sampler.steps=900"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("set burn = 100"), "{}", stderr(&o));
+    let burn = "sampler.burn=100";
+    run_to(
+        &sb,
+        "n.toml",
+        "nref.h5",
+        &[cheap, burn, "sampler.steps=900"],
+    );
+    assert_ok(&extend(
+        &sb,
+        "n.toml",
+        "n.h5",
+        &[cheap, burn, "sampler.steps=900"],
+    ));
+    assert_extended(&sb, "nref.h5", "n.h5");
 }

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::jobs::{Extension, Job, TaskId};
+use crate::output::Store;
+
 /// The executor's state at a checkpoint, as plain data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -22,6 +25,11 @@ pub struct Checkpoint {
     pub ready: Vec<(u64, Vec<u8>)>,
     /// Tasks paused at the end of the round, waiting for `Job::round`.
     pub waiting: Vec<(u64, Vec<u8>)>,
+    /// The last state of tasks done (`Outcome::Final`), from which a run
+    /// asking for more steps goes on (`Job::extend`). Kept while they take
+    /// at most [`FINALS_MAX_BYTES`]; beyond that, none (the run cannot be
+    /// extended).
+    pub finals: Vec<(u64, Vec<u8>)>,
     /// Rows of `/timings` written.
     pub timing_rows: u64,
     /// Units of work done (for progress).
@@ -37,6 +45,55 @@ impl Checkpoint {
         postcard::from_bytes(bytes).map_err(|e| format!("undecodable checkpoint: {e}"))
     }
 
+    /// The checkpoint of a run whose spec asks for more steps, going on from
+    /// this one (of the run the file holds): every task's snapshot or last
+    /// state is placed in the longer run by `Job::extend` (rank 0, with the
+    /// store). Only a run's last stage can be extended.
+    pub fn extended(&self, job: &dyn Job, store: &mut dyn Store) -> Result<Self, String> {
+        if self.stage + 1 != job.stages() {
+            return Err("only the last stage of a run can be extended".into());
+        }
+        let done: u64 = self.done.iter().map(|r| r.end - r.start).sum();
+        if (self.finals.len() as u64) < done {
+            return Err(format!(
+                "the last states of its {done} finished task(s) were not kept (they took more \
+                 than {} MiB)",
+                FINALS_MAX_BYTES >> 20
+            ));
+        }
+        let mut out = Self {
+            stage: self.stage,
+            carry: self.carry.clone(),
+            timing_rows: self.timing_rows,
+            units_done: self.units_done,
+            ..Self::default()
+        };
+        let mut finished = RangeSet::default();
+        let finals = self.finals.iter().map(|f| (f, true));
+        let others = self.ready.iter().chain(&self.waiting).map(|f| (f, false));
+        for ((index, snapshot), last) in finals.chain(others) {
+            let task = TaskId {
+                stage: self.stage,
+                index: *index,
+            };
+            match job
+                .extend(task, snapshot, store)
+                .map_err(|e| e.to_string())?
+            {
+                Extension::Ready(s) => out.ready.push((*index, s)),
+                Extension::Waiting(s) => out.waiting.push((*index, s)),
+                Extension::Done => {
+                    finished.insert(*index);
+                    if last {
+                        out.finals.push((*index, snapshot.clone()));
+                    }
+                }
+            }
+        }
+        out.done = finished.ranges();
+        Ok(out)
+    }
+
     /// Every task index the checkpoint accounts for (done, ready, waiting),
     /// sorted and merged: the ones the plan must not hand out afresh.
     pub fn accounted(&self) -> Vec<Range<u64>> {
@@ -50,6 +107,9 @@ impl Checkpoint {
         set.ranges()
     }
 }
+
+/// The most bytes of tasks' final states a checkpoint keeps.
+pub const FINALS_MAX_BYTES: usize = 64 << 20;
 
 /// A set of task indices kept as merged runs: tasks end roughly in order,
 /// so 10⁸ done tasks cost a few runs.
@@ -153,6 +213,7 @@ mod tests {
             done: vec![0..3, 7..8],
             ready: vec![(3, vec![1, 2])],
             waiting: vec![(5, vec![3])],
+            finals: vec![(0, vec![4])],
             timing_rows: 9,
             units_done: 100,
         };

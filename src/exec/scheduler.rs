@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
-use super::checkpoint::{Checkpoint, CheckpointPolicy, Pausing, RangeSet};
+use super::checkpoint::{Checkpoint, CheckpointPolicy, Pausing, RangeSet, FINALS_MAX_BYTES};
 use super::transport::{Backoff, Every, Transport, STOP_TAG};
 use super::wire::{tag, End, Event, Finished, Message};
 use crate::jobs::{Decision, Job, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId, Vote};
@@ -224,6 +224,7 @@ fn spawn<'s>(
 fn end_of(result: std::thread::Result<Result<Outcome, TaskError>>, can_pause: bool) -> End {
     match result {
         Ok(Ok(Outcome::Done)) => End::Done,
+        Ok(Ok(Outcome::Final(s))) => End::Final(s),
         Ok(Ok(Outcome::Yielded(s))) => End::Yielded(s),
         Ok(Ok(Outcome::Paused(s))) if can_pause => End::Paused(s),
         Ok(Ok(Outcome::Paused(_))) => {
@@ -411,6 +412,11 @@ struct Root<'a> {
     base_progress: u64,
     /// Set once a pause that ends the run has its checkpoint written.
     paused_for: Option<String>,
+    /// The last states of the stage's tasks done, while they are few
+    /// enough to keep (see [`Root::keep_final`]).
+    finals: Vec<(u64, Vec<u8>)>,
+    finals_bytes: usize,
+    finals_kept: bool,
 }
 
 impl<'a> Root<'a> {
@@ -464,6 +470,10 @@ impl<'a> Root<'a> {
             End::Yielded(snapshot) => self.yielded.push((f.task, Some(snapshot))),
             End::Paused(snapshot) => self.paused.push((f.task, snapshot)),
             End::Done => self.done.insert(f.task.index),
+            End::Final(snapshot) => {
+                self.done.insert(f.task.index);
+                self.keep_final(f.task.index, snapshot);
+            }
         }
         self.stats.tasks += 1;
         self.stats.evaluations += f.evaluations;
@@ -497,6 +507,51 @@ impl<'a> Root<'a> {
         for (k, v) in [f.start, f.finish].into_iter().enumerate() {
             let dataset = t + TIMING_INTS.len() + k;
             self.write(timing_record(dataset, row, Column::F64(vec![v])), shared);
+        }
+    }
+
+    /// Keeps a task's last state for the checkpoints (a run asking for more
+    /// steps goes on from them), until they would take more than
+    /// [`FINALS_MAX_BYTES`]: then none is kept, and the run cannot be
+    /// extended (rather than checkpoints that grow without bound).
+    fn keep_final(&mut self, task: u64, snapshot: Vec<u8>) {
+        if !self.finals_kept {
+            return;
+        }
+        self.finals_bytes += snapshot.len();
+        if self.finals_bytes > FINALS_MAX_BYTES {
+            tracing::info!(
+                "the tasks' last states take more than {} MiB: they are not kept, and this run \
+                 cannot be extended with more steps",
+                FINALS_MAX_BYTES >> 20
+            );
+            self.finals_kept = false;
+            self.finals = Vec::new();
+        } else {
+            self.finals.push((task, snapshot));
+        }
+    }
+
+    /// The executor's state as a checkpoint records it.
+    fn checkpoint_record(
+        &self,
+        stage: u32,
+        ready: Vec<(u64, Vec<u8>)>,
+        shared: &Shared,
+    ) -> Checkpoint {
+        Checkpoint {
+            stage,
+            carry: self.carry.clone(),
+            done: self.done.ranges(),
+            ready,
+            waiting: self
+                .paused
+                .iter()
+                .map(|(t, s)| (t.index, s.clone()))
+                .collect(),
+            finals: self.finals.clone(),
+            timing_rows: self.timing_rows,
+            units_done: self.units_done(shared),
         }
     }
 
@@ -613,19 +668,8 @@ impl<'a> Root<'a> {
         if self.failure.is_some() {
             return;
         }
-        let cp = Checkpoint {
-            stage,
-            carry: self.carry.clone(),
-            done: self.done.ranges(),
-            ready: queue.ready().map(|(t, s)| (t, s.clone())).collect(),
-            waiting: self
-                .paused
-                .iter()
-                .map(|(t, s)| (t.index, s.clone()))
-                .collect(),
-            timing_rows: self.timing_rows,
-            units_done: self.units_done(shared),
-        };
+        let ready = queue.ready().map(|(t, s)| (t, s.clone())).collect();
+        let cp = self.checkpoint_record(stage, ready, shared);
         let started = Instant::now();
         // Rows first, then the record that says where they end.
         let written = self
@@ -785,7 +829,11 @@ impl<'a> Root<'a> {
                     match decision {
                         Ok(Decision::Continue) => queue.resume(std::mem::take(&mut self.paused)),
                         Ok(Decision::Finish) => {
-                            self.paused.clear();
+                            // Their snapshots are their last states.
+                            for (task, snapshot) in std::mem::take(&mut self.paused) {
+                                self.done.insert(task.index);
+                                self.keep_final(task.index, snapshot);
+                            }
                             break;
                         }
                         Err(e) => {
@@ -1065,6 +1113,9 @@ pub fn run_root(
         last_checkpoint: Instant::now(),
         base_progress: restore.map_or(0, |cp| cp.units_done),
         paused_for: None,
+        finals: restore.map_or_else(Vec::new, |cp| cp.finals.clone()),
+        finals_bytes: restore.map_or(0, |cp| cp.finals.iter().map(|(_, s)| s.len()).sum()),
+        finals_kept: true,
     };
     let job = setup.job;
     let first = restore.map_or(0, |cp| cp.stage);
@@ -1101,6 +1152,11 @@ pub fn run_root(
         }
         root.done.clear();
         root.groups.clear();
+        if restore.is_none() {
+            // A stage's final states are kept for the last stage only.
+            root.finals.clear();
+            root.finals_bytes = 0;
+        }
         let plan = job.plan(stage);
         match mode(plan.tasks(), size, job.shareable(stage)) {
             Mode::Queue => {
@@ -1138,6 +1194,18 @@ pub fn run_root(
     if root.failure.is_none() && root.paused_for.is_none() {
         if let Err(e) = job.finish_stage(job.stages() - 1, &mut *root.store) {
             root.fail(format!("finishing the last stage: {e}"), &shared);
+        }
+    }
+    if root.failure.is_none() && root.paused_for.is_none() {
+        // A complete run's checkpoint holds its tasks' last states: a run
+        // asking for more steps goes on from them (`Job::extend`).
+        let cp = root.checkpoint_record(job.stages() - 1, Vec::new(), &shared);
+        let written = root
+            .store
+            .flush()
+            .and_then(|()| root.store.checkpoint(&cp.encode()));
+        if let Err(e) = written {
+            root.fail(format!("writing the final checkpoint failed: {e}"), &shared);
         }
     }
     let unresponsive = root.finish(&shared);

@@ -102,6 +102,8 @@ pub struct Finished {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum End {
     Done,
+    /// Done, with the task's last state (`Outcome::Final`).
+    Final(Vec<u8>),
     /// Paused at the end of a round (`Outcome::Paused`).
     Paused(Vec<u8>),
     /// Paused when asked (`Outcome::Yielded`).

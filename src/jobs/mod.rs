@@ -57,6 +57,9 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Done,
+    /// Done, with the task's last state: a run whose spec asks for more
+    /// steps goes on from it ([`Job::extend`]).
+    Final(Vec<u8>),
     /// Paused at the end of a round: rank 0 decides (`Job::round`) whether
     /// it goes on.
     Paused(Vec<u8>),
@@ -74,6 +77,19 @@ pub enum Decision {
     Continue,
     /// The stage is over.
     Finish,
+}
+
+/// Where a task stands in a run whose spec asks for more steps than the
+/// run it goes on from ([`Job::extend`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Extension {
+    /// It goes on from this snapshot.
+    Ready(Vec<u8>),
+    /// It paused at the end of a round of the longer run: rank 0 decides
+    /// (`Job::round`) before it goes on.
+    Waiting(Vec<u8>),
+    /// The longer run would have ended it here too.
+    Done,
 }
 
 /// Why a task did not finish.
@@ -298,6 +314,29 @@ pub trait Job: Send + Sync {
     fn begin_stage(&self, _stage: u32, _carry: &[u8]) -> Result<(), JobError> {
         Ok(())
     }
+    /// Whether this job (built from the new spec) can go on from a run of
+    /// `old` that differs from it only in its `[sampler]` table: only counts
+    /// of steps may rise (emcee's `run_mcmc(None, n)`). The error says why
+    /// not.
+    fn extends(&self, _old: &RunSpec) -> Result<(), String> {
+        Err("this kind of run cannot be extended".into())
+    }
+    /// Rank 0, resuming a run of a spec `extends` accepted: where the task
+    /// of `snapshot` (a final state, or one it paused or yielded with) stands
+    /// in the longer run. The result must be what the longer run, started
+    /// afresh, would hold at that point; the job may read the rows written
+    /// so far, and write the task's rows that the longer run changes (its
+    /// summary).
+    fn extend(
+        &self,
+        _task: TaskId,
+        _snapshot: &[u8],
+        _store: &mut dyn Store,
+    ) -> Result<Extension, JobError> {
+        Err(JobError::Other(
+            "this kind of run cannot be extended".into(),
+        ))
+    }
     /// The plan as `sampo check` shows it: a table of the states and the
     /// kind's settings, and the expected size of the output.
     fn describe(&self, out: &mut dyn Write) -> std::io::Result<()>;
@@ -305,6 +344,17 @@ pub trait Job: Send + Sync {
     fn work(&self) -> (u64, &'static str);
     /// Rank 0, at the end: the closing report (tables) and warnings.
     fn report(&self, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), JobError>;
+}
+
+/// A state's count of steps in a run that goes on from one of `old` steps:
+/// the same or more.
+pub(crate) fn check_extension(state: &str, old: usize, new: usize) -> Result<(), String> {
+    if new < old {
+        return Err(format!(
+            "state `{state}`: steps {old} → {new}: a run can be extended, not shortened"
+        ));
+    }
+    Ok(())
 }
 
 /// Declares the group of one state's chain in emcee's HDFBackend layout

@@ -297,11 +297,18 @@ impl Hdf5Store {
         self.flush()
     }
 
-    /// Marks the file complete, closes it and renames it into place. A
-    /// checkpoint it had is removed: there is nothing left to resume.
+    /// Marks the file complete, closes it and renames it into place. Its
+    /// last checkpoint is kept (the executor writes one with the tasks' last
+    /// states at the end: a run asking for more steps goes on from it); the
+    /// other slot is removed.
     pub fn finish(mut self) -> Result<PathBuf, StoreError> {
-        if self.file.link_exists(CHECKPOINT) {
-            self.file.unlink(CHECKPOINT).map_err(|e| self.err(e))?;
+        if let Ok(group) = self.file.group(CHECKPOINT) {
+            if let Ok(slot) = group.attr("slot").and_then(|a| a.read_scalar::<u64>()) {
+                let stale = format!("slot{}", 1 - slot.min(1));
+                if group.link_exists(&stale) {
+                    group.unlink(&stale).map_err(|e| self.err(e))?;
+                }
+            }
         }
         self.set_status("complete")?;
         let (partial, target) = (self.partial.clone(), self.target.clone());
@@ -385,6 +392,96 @@ impl Hdf5Store {
                 )
             }));
         }
+        Self::open_partial(target, layout, info, accept, lock)
+    }
+
+    /// Goes on from the complete `target` with a longer run: `accept` is
+    /// shown the resolved spec recorded in it first (and may refuse it:
+    /// nothing is changed then); the file is then copied to `.partial` and
+    /// reopened as for a resume. The complete file stays as it is until the
+    /// longer run completes and replaces it.
+    pub fn extend(
+        target: &Path,
+        layout: &Layout,
+        info: &RunInfo,
+        accept: &dyn Fn(&str) -> Result<(), String>,
+    ) -> Result<(Self, Option<Vec<u8>>), CreateError> {
+        let lock = OutputLock::acquire(target)?;
+        let partial = partial_path(target);
+        if partial.exists() {
+            return Err(CreateError::Refused(format!(
+                "{} exists: resume it (or remove it) first",
+                partial.display()
+            )));
+        }
+        {
+            let refused =
+                |why: String| CreateError::Refused(format!("{}: {why}", target.display()));
+            let file = File::open(target).map_err(|e| refused(e.to_string()))?;
+            let attr = |name: &str| {
+                file.attr(name)
+                    .and_then(|a| a.read_scalar::<VarLenUnicode>())
+                    .map(|v| v.as_str().to_string())
+            };
+            let recorded = attr("resolved_spec").map_err(|_| {
+                refused("it has no resolved spec: it was not written by sampo run".into())
+            })?;
+            if attr("status").ok().as_deref() != Some("complete") {
+                return Err(refused(
+                    "it is not complete: there is nothing to extend".into(),
+                ));
+            }
+            if read_checkpoint(&file).map_err(&refused)?.is_none() {
+                return Err(refused(
+                    "it holds no final state of its tasks (written by an older sampo): it \
+                     cannot be extended"
+                        .into(),
+                ));
+            }
+            accept(&recorded).map_err(CreateError::Refused)?;
+        }
+        if let Err(e) = std::fs::copy(target, &partial) {
+            let _ = std::fs::remove_file(&partial);
+            return Err(StoreError::Hdf5 {
+                path: partial,
+                message: format!("cannot copy {} to extend it: {e}", target.display()),
+            }
+            .into());
+        }
+        let opened = Self::open_partial(target, layout, info, &|_| Ok(()), lock);
+        if opened.is_err() {
+            let _ = std::fs::remove_file(&partial);
+        }
+        opened
+    }
+
+    /// Writes the root attributes of a longer run's spec (`root`) and the
+    /// layout's group attributes again, over those of the run it goes on
+    /// from.
+    pub fn restamp(&mut self, root: &[(String, Attr)], layout: &Layout) -> Result<(), StoreError> {
+        for (name, value) in root {
+            self.set_attr("/", name, value.clone())?;
+        }
+        for g in &layout.groups {
+            for (name, value) in &g.attrs {
+                self.set_attr(&g.path, name, value.clone())?;
+            }
+        }
+        // The extent attributes were overwritten with the layout's zeros.
+        self.written_extents.clear();
+        self.update_extent_attrs()?;
+        self.file.flush().map_err(|e| self.err(e))
+    }
+
+    /// The `.partial` of `target`, opened to go on writing (see `reopen`).
+    fn open_partial(
+        target: &Path,
+        layout: &Layout,
+        info: &RunInfo,
+        accept: &dyn Fn(&str) -> Result<(), String>,
+        lock: OutputLock,
+    ) -> Result<(Self, Option<Vec<u8>>), CreateError> {
+        let partial = partial_path(target);
         let err = |message: String| StoreError::Hdf5 {
             path: partial.clone(),
             message,

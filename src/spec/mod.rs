@@ -83,6 +83,8 @@ pub struct RunSpec {
     /// The spec file, as given, and its text (recorded in the output), with
     /// the `--set` overrides applied; the overrides themselves.
     pub path: PathBuf,
+    /// Left out of the resolved spec a file records (it has `spec`).
+    #[serde(default)]
     pub text: String,
     pub overrides: Vec<String>,
 }

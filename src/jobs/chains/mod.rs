@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use self::metropolis::{Chain, ChainError};
 use crate::diag::{self, ChainAccumulator, ChainSummary};
 use crate::jobs::{
-    describe_states, Decision, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun,
-    StateLine, SummaryTable, TaskContext, TaskError, TaskId,
+    check_extension, describe_states, Decision, EmceeGroup, EmitClock, Extension, Job, JobError,
+    Outcome, Plan, PlanRun, StateLine, SummaryTable, TaskContext, TaskError, TaskId,
 };
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
@@ -279,13 +279,81 @@ impl Job for ChainsJob {
         emit_chain_totals(cx, sets, c, &snap)?;
         cx.evaluations = snap.chain.evaluations();
         cx.nan_evaluations = snap.chain.nan_count();
+        let bytes =
+            postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
         if snap.chain.iteration() >= settings.steps {
-            Ok(Outcome::Done)
+            // Its last state, for a run asking for more steps.
+            Ok(Outcome::Final(bytes))
         } else {
-            let bytes =
-                postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
             Ok(Outcome::Paused(bytes))
         }
+    }
+
+    fn extends(&self, old: &RunSpec) -> Result<(), String> {
+        let crate::jobs::SamplerSpec::Chains(old) = &old.sampler else {
+            return Err("the run was not a chains run".into());
+        };
+        let new = spec_of(&self.spec);
+        if old.chains != new.chains {
+            return Err(format!(
+                "chains {} → {}: the number of chains cannot change",
+                old.chains, new.chains
+            ));
+        }
+        let mut same_stop = old.stop.clone();
+        if let (Some(a), Some(b)) = (&mut same_stop, &new.stop) {
+            a.max_steps = b.max_steps;
+        }
+        if same_stop != new.stop {
+            return Err("only stop.max_steps may change in [sampler.stop]".into());
+        }
+        for ((st, o), n) in self.spec.states.iter().zip(&old.states).zip(&new.states) {
+            check_extension(&st.name, o.steps, n.steps)?;
+            if o.burn != n.burn {
+                return Err(format!(
+                    "state `{}`: burn {} → {} (a quarter of steps unless set): the chains \
+                     adapt during burn-in, so a longer run keeps it: set burn = {}",
+                    st.name, o.burn, n.burn, o.burn
+                ));
+            }
+            let mut same = o.clone();
+            same.steps = n.steps;
+            if same != *n {
+                return Err(format!(
+                    "state `{}`: only steps (stop.max_steps) may change when a run is extended",
+                    st.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn extend(
+        &self,
+        task: TaskId,
+        snapshot: &[u8],
+        _store: &mut dyn Store,
+    ) -> Result<Extension, JobError> {
+        let (state, _) = self.task_of(task.index);
+        let snap: Snapshot = postcard::from_bytes(snapshot)
+            .map_err(|e| JobError::Other(format!("undecodable snapshot: {e}")))?;
+        let it = snap.chain.iteration();
+        let total = self.settings(state).steps;
+        if it >= total {
+            return Ok(Extension::Done);
+        }
+        // At the end of a round of the longer run (where a run that ended
+        // there had converged or reached its steps), rank 0 decides again,
+        // from the same rows; elsewhere the chain goes on.
+        let round_end = spec_of(&self.spec)
+            .stop
+            .as_ref()
+            .is_some_and(|stop| it > 0 && it.is_multiple_of(stop.check_every));
+        Ok(if round_end {
+            Extension::Waiting(snapshot.to_vec())
+        } else {
+            Extension::Ready(snapshot.to_vec())
+        })
     }
 
     fn round(&self, _stage: u32, store: &mut dyn Store) -> Result<Decision, JobError> {

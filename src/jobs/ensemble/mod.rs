@@ -24,11 +24,11 @@ pub use spec::Spec;
 
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
 use crate::diag::{self, ChainAccumulator};
-use crate::jobs::{describe_states, StateLine, SummaryTable};
 use crate::jobs::{
-    Collective, EmceeGroup, EmitClock, Job, JobError, Outcome, Plan, PlanRun, TaskContext,
-    TaskError, TaskId, Vote,
+    check_extension, Collective, EmceeGroup, EmitClock, Extension, Job, JobError, Outcome, Plan,
+    PlanRun, TaskContext, TaskError, TaskId, Vote,
 };
+use crate::jobs::{describe_states, StateLine, SummaryTable};
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
 use crate::seed::TaskKey;
@@ -157,6 +157,32 @@ impl EnsembleJob {
         }
     }
 
+    /// The rows a finished ensemble ends with: its summary (from `acc`, its
+    /// rows after burn-in) and the steps it ran.
+    fn final_records(
+        &self,
+        state: usize,
+        replicate: usize,
+        acc: ChainAccumulator,
+        ensemble: &Ensemble,
+        done: usize,
+    ) -> Vec<Record> {
+        let n = ensemble.walkers();
+        let acceptance = ensemble.accepted().sum::<u64>() as f64 / (n * done) as f64;
+        let values: Vec<Vec<f64>> = acc.finish().iter().map(|p| p.values(acceptance)).collect();
+        let mut records = self
+            .summary
+            .records(&self.spec.states[state], state, replicate, &values);
+        records.push(Record {
+            dataset: self.sets[state].steps,
+            first_row: replicate as u64,
+            rows: 1,
+            lane: None,
+            values: Column::F64(vec![done as f64]),
+        });
+        records
+    }
+
     /// With a stop rule: how many replicates of a state stopped before
     /// `max_steps` (converged), and the steps of each if there is one.
     fn stopped(&self, store: &mut dyn Store, state: usize) -> Result<(u64, Vec<u64>), JobError> {
@@ -237,6 +263,103 @@ impl Job for EnsembleJob {
     ) -> Result<Outcome, TaskError> {
         let (state, replicate) = self.task_of(task.index);
         run_ensemble(self, state, replicate, resume, cx)
+    }
+
+    fn extends(&self, old: &RunSpec) -> Result<(), String> {
+        let crate::jobs::SamplerSpec::Ensemble(old) = &old.sampler else {
+            return Err("the run was not an ensemble run".into());
+        };
+        for ((st, o), n) in self
+            .spec
+            .states
+            .iter()
+            .zip(&old.states)
+            .zip(settings(&self.spec))
+        {
+            check_extension(&st.name, o.steps, n.steps)?;
+            // Burn-in decides only the summary, which is rebuilt.
+            let mut same = o.clone();
+            same.steps = n.steps;
+            same.burn = n.burn;
+            if let (Some(a), Some(b)) = (&mut same.stop, &n.stop) {
+                a.max_steps = b.max_steps;
+            }
+            if same != *n {
+                return Err(format!(
+                    "state `{}`: only steps (stop.max_steps) and burn may change when a run \
+                     is extended",
+                    st.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn extend(
+        &self,
+        task: TaskId,
+        snapshot: &[u8],
+        store: &mut dyn Store,
+    ) -> Result<Extension, JobError> {
+        let (state, replicate) = self.task_of(task.index);
+        let e = self.settings(state);
+        let st = &self.spec.states[state];
+        let mut snap: Snapshot = postcard::from_bytes(snapshot)
+            .map_err(|err| JobError::Other(format!("undecodable snapshot: {err}")))?;
+        let (n, d) = (snap.ensemble.walkers(), snap.ensemble.ndim());
+        let reached = snap.ensemble.iteration();
+        // The summary of the longer run, fed the rows written so far, with
+        // its stop checks replayed: they must agree with the steps run.
+        let mut acc = ChainAccumulator::new(n, d, e.stored_rows() - e.burn_rows());
+        let mut stop = e.stop.as_ref().map(|rule| StopCheck {
+            rule,
+            previous: None,
+        });
+        let lane = (self.spec.replicates > 1).then_some(replicate as u64);
+        let chain = self.sets[state].chain;
+        let per_block = rows_per_block(n, d, e.stored_rows()) as u64;
+        let mut fed = e.burn_rows() as u64;
+        let mut feed = |acc: &mut ChainAccumulator, upto: u64| -> Result<(), JobError> {
+            while fed < upto {
+                let end = (fed + per_block).min(upto);
+                acc.push(&store.read_f64(chain, fed..end, lane)?);
+                fed = end;
+            }
+            Ok(())
+        };
+        // True when the longer run's stop rule ends the ensemble here.
+        let mut met = false;
+        if let Some(check) = stop.as_mut() {
+            let every = check.rule.check_every;
+            for it in (every..=reached.min(e.steps - 1)).step_by(every) {
+                feed(&mut acc, (it / e.thin) as u64)?;
+                if check.converged(&acc, e.thin) {
+                    if it < reached {
+                        return Err(JobError::Other(format!(
+                            "state `{}` (replicate {replicate}): with the new settings its \
+                             stop rule is met at step {it}, before the {reached} steps the run \
+                             has taken (τ is estimated over a longer run's grid): start the \
+                             longer run afresh instead",
+                            st.name
+                        )));
+                    }
+                    met = true;
+                    break;
+                }
+            }
+        }
+        feed(&mut acc, snap.first_row)?;
+        if met || reached >= e.steps {
+            for record in self.final_records(state, replicate, acc, &snap.ensemble, reached) {
+                store.write(record)?;
+            }
+            return Ok(Extension::Done);
+        }
+        snap.summary = Some(acc);
+        snap.previous_taus = stop.and_then(|s| s.previous);
+        postcard::to_stdvec(&snap)
+            .map(Extension::Ready)
+            .map_err(|err| JobError::Other(format!("cannot snapshot: {err}")))
     }
 
     fn describe(&self, out: &mut dyn Write) -> std::io::Result<()> {
@@ -674,21 +797,22 @@ fn run_ensemble(
         }
     }
     count_evaluations(cx, &ensemble);
-    if let Some(acc) = rows.summary {
+    if let Some(acc) = rows.summary.take() {
         // Only the lead holds a summary: the steps run and the summary rows.
-        let acceptance = ensemble.accepted().sum::<u64>() as f64 / (n * done) as f64;
-        let values: Vec<Vec<f64>> = acc.finish().iter().map(|p| p.values(acceptance)).collect();
-        let mut records = job.summary.records(st, state, replicate, &values);
-        records.push(Record {
-            dataset: rows.sets.steps,
-            first_row: replicate as u64,
-            rows: 1,
-            lane: None,
-            values: Column::F64(vec![done as f64]),
-        });
-        cx.emit_all(records)?;
+        cx.emit_all(job.final_records(state, replicate, acc, &ensemble, done))?;
     }
-    Ok(Outcome::Done)
+    // The last state, for a run asking for more steps (`Job::extend`
+    // rebuilds the summary from the rows).
+    with_share(cx, ndim, |share| ensemble.gather_streams(share));
+    let snap = Snapshot {
+        ensemble,
+        summary: None,
+        stored_accepted: rows.stored_accepted,
+        first_row: rows.first_row,
+        previous_taus: stop.and_then(|s| s.previous),
+    };
+    let bytes = postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
+    Ok(Outcome::Final(bytes))
 }
 
 /// The task's evaluations (since it started or resumed), summed over the
