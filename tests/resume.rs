@@ -572,6 +572,27 @@ fn more_steps_extend_a_run_to_the_longer_runs_samples() {
     assert!(!sb.path("e.h5.partial").exists());
     assert_extended(&sb, "ref1000.h5", "e.h5");
 
+    // With a stop rule, met at 300, 400 and 500 steps by the longer run's
+    // replicates: its checks are replayed (the longer run makes one at 400,
+    // which the shorter could not, and compares τ at 500 with it).
+    let stop = SHORT.replace(
+        "steps = 300",
+        "burn = 50\nstop = { check_every = 100, max_steps = 400, tau_lengths = 20, \
+         tau_change = 0.2 }",
+    );
+    sb.write("stop.toml", &stop);
+    run_to(&sb, "stop.toml", "sref.h5", &["sampler.stop.max_steps=900"]);
+    run_to(&sb, "stop.toml", "s.h5", &[]);
+    assert_ok(&extend(
+        &sb,
+        "stop.toml",
+        "s.h5",
+        &["sampler.stop.max_steps=900"],
+    ));
+    assert_extended(&sb, "sref.h5", "s.h5");
+    let (_, steps) = read_f64(&sb.path("s.h5"), "replicates/h/steps");
+    assert_eq!(steps, [300.0, 500.0]);
+
     // Shared ensembles (3 ranks, groups) paused by the wall time, then
     // resumed asking for more steps.
     sb.write("long.toml", SPEC);
