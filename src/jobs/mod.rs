@@ -8,6 +8,7 @@
 pub mod chains;
 pub mod ensemble;
 mod table;
+pub mod transc;
 
 pub(crate) use table::{describe_states, StateLine, SummaryTable};
 
@@ -472,13 +473,23 @@ macro_rules! registry {
             }
         }
 
-        /// The job of a resolved spec.
-        pub fn build(spec: Arc<RunSpec>) -> Box<dyn Job> {
+        /// The job of a resolved spec's `[sampler]`.
+        fn build_kind(spec: Arc<RunSpec>) -> Box<dyn Job> {
             match &spec.sampler {
                 $(SamplerSpec::$variant(_) => $module::job(spec.clone())),*
             }
         }
     };
+}
+
+/// The job of a resolved spec: its kind's, followed by the
+/// trans-conceptual stage when it has `[transc]`.
+pub fn build(spec: Arc<RunSpec>) -> Box<dyn Job> {
+    let job = build_kind(spec.clone());
+    match spec.transc {
+        Some(_) => transc::wrap(spec, job),
+        None => job,
+    }
 }
 
 registry! {

@@ -21,7 +21,7 @@ use toml::Spanned;
 use crate::jobs::SamplerSpec;
 use crate::model::{self, Posterior, RegressionData};
 use raw::RawSpec;
-pub(crate) use raw::{RawSampler, RawState};
+pub(crate) use raw::{RawSampler, RawState, RawTransc};
 
 /// The longest state or parameter name, in bytes: names are stored as
 /// fixed-length strings of this width.
@@ -80,6 +80,9 @@ pub struct RunSpec {
     /// Wall-time budget in seconds (`[run] walltime`).
     pub walltime: Option<f64>,
     pub states: Vec<StateSpec>,
+    /// `[transc]`: trans-conceptual sampling after the per-state stage.
+    #[serde(default)]
+    pub transc: Option<crate::jobs::transc::TranscSpec>,
     /// The spec file, as given, and its text (recorded in the output), with
     /// the `--set` overrides applied; the overrides themselves.
     pub path: PathBuf,
@@ -302,6 +305,7 @@ impl Resolver<'_> {
             states: &states,
             replicates: (replicates, replicates_span),
         })?;
+        let transc = crate::jobs::transc::resolve(self, raw.transc.as_ref(), &states, replicates)?;
         Ok(RunSpec {
             name,
             seed,
@@ -313,6 +317,7 @@ impl Resolver<'_> {
             checkpoint_every,
             walltime,
             states,
+            transc,
             path: self.source.path.clone(),
             text: self.source.text.clone(),
             overrides: Vec::new(),

@@ -12,6 +12,33 @@ pub struct RawSpec {
     pub parallel: Option<RawParallel>,
     pub sampler: Option<Spanned<RawSampler>>,
     pub states: Option<Spanned<Vec<Spanned<RawState>>>>,
+    pub transc: Option<Spanned<RawTransc>>,
+}
+
+/// `[transc]`: trans-conceptual sampling over the states, after the
+/// per-state stage (`jobs::transc`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransc {
+    pub method: Option<Spanned<String>>,
+    pub walkers: Option<Spanned<usize>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub thin: Option<Spanned<usize>>,
+    pub pseudo_prior: Option<Spanned<RawPseudoPrior>>,
+    pub state_weights: Option<Spanned<Vec<Vec<f64>>>>,
+    pub state_priors: Option<Spanned<Vec<f64>>>,
+    pub prob_state: Option<Spanned<f64>>,
+    /// Which first-stage samples feed the pseudo-priors: "stage" (its
+    /// burn-in and thinning) or "auto" (from τ).
+    pub samples: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPseudoPrior {
+    pub kind: Spanned<String>,
+    pub components: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Deserialize)]
