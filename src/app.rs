@@ -19,7 +19,7 @@ use sampo::exec::{
 };
 use sampo::jobs;
 use sampo::output::hdf5::CreateError;
-use sampo::output::{self, Attr, Hdf5Store, RunInfo};
+use sampo::output::{self, Attr, Hdf5Store, RunInfo, Store};
 use sampo::report::{self, Progress};
 use sampo::spec::RunSpec;
 
@@ -210,6 +210,9 @@ fn open_output(
     layout: &output::Layout,
     info: &RunInfo,
 ) -> Result<(Hdf5Store, Option<Checkpoint>)> {
+    if let Some(source) = &args.from {
+        return derive_output(args, spec, job, source, target, layout, info);
+    }
     if !args.resume {
         output::preflight(target, args.force)?;
         let store = Hdf5Store::create(target, args.force, layout, &root_attrs(spec), info)?;
@@ -295,6 +298,104 @@ fn open_output(
         );
     }
     Ok((store, checkpoint))
+}
+
+/// `--from SOURCE`: a new output holding SOURCE's earlier stages, and the
+/// checkpoint that starts the last stage (its carry computed from them).
+fn derive_output(
+    args: &RunArgs,
+    spec: &RunSpec,
+    job: &dyn jobs::Job,
+    source: &std::path::Path,
+    target: &std::path::Path,
+    layout: &output::Layout,
+    info: &RunInfo,
+) -> Result<(Hdf5Store, Option<Checkpoint>)> {
+    let last = job.stages() - 1;
+    if last == 0 {
+        return Err(CreateError::Refused(
+            "--from redoes the last stage of a run of several (a [transc] table): this spec has one"
+                .into(),
+        )
+        .into());
+    }
+    let same = |a: &std::path::Path, b: &std::path::Path| {
+        std::fs::canonicalize(a)
+            .ok()
+            .is_some_and(|a| Some(a) == std::fs::canonicalize(b).ok())
+    };
+    if same(source, target) || same(source, &output::partial_path(target)) {
+        return Err(CreateError::Refused(format!(
+            "--from {} would write over its source: choose another output with -o",
+            source.display()
+        ))
+        .into());
+    }
+    output::preflight(target, args.force)?;
+    let accept = |recorded: &str| {
+        let changed = sampo::spec::resume::changed_keys(recorded, spec)?;
+        let other: Vec<&String> = changed
+            .iter()
+            .filter(|c| !c.starts_with("transc"))
+            .collect();
+        if other.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "cannot redo the last stage from {}: the spec differs from its run in more than \
+             [transc]:\n  {}",
+            source.display(),
+            other
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ))
+    };
+    let mut store = Hdf5Store::derive(
+        source,
+        target,
+        args.force,
+        layout,
+        &["transc", "checkpoint"],
+        &accept,
+    )?;
+    store.restamp(&root_attrs(spec), layout)?;
+    for (name, value) in [
+        ("from", Attr::Str(source.display().to_string())),
+        ("status", Attr::Str("running".into())),
+        ("ranks", Attr::U64(info.ranks as u64)),
+        ("threads_per_rank", Attr::U64(info.threads as u64)),
+        ("command_line", Attr::Str(info.command_line.clone())),
+        ("mpi_library", Attr::Str(info.mpi_library.clone())),
+    ] {
+        store.set_attr("/", name, value)?;
+    }
+    let carry = match job.finish_stage(last - 1, &mut store) {
+        Ok(c) => c,
+        Err(e) => {
+            store.discard();
+            return Err(CreateError::Refused(format!(
+                "{}: the earlier stages cannot be used: {e}",
+                source.display()
+            ))
+            .into());
+        }
+    };
+    let timing_rows = layout
+        .find("timings/stage")
+        .map_or(0, |d| store.rows_written(d));
+    info!(
+        "redoing stage {last} from the samples of {}",
+        source.display()
+    );
+    let checkpoint = Checkpoint {
+        stage: last,
+        carry,
+        timing_rows,
+        ..Checkpoint::default()
+    };
+    Ok((store, Some(checkpoint)))
 }
 
 /// Periodic checkpoints and the wall-time deadline: `--walltime`, `[run]

@@ -89,6 +89,11 @@ pub struct RunArgs {
     /// those of an uninterrupted run.
     #[arg(long)]
     pub resume: bool,
+    /// Redo only the last stage (the trans-conceptual one) on the samples of
+    /// a complete output, into a new output (SOURCE is only read). The spec
+    /// may differ from SOURCE's in its [transc] table only.
+    #[arg(long, value_name = "SOURCE", conflicts_with = "resume")]
+    pub from: Option<PathBuf>,
     /// Wall-time budget (e.g. 4h, 90m): checkpoint and exit 75 before it is
     /// up (default: [run] walltime, else SLURM's job end time if known).
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]

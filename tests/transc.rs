@@ -170,3 +170,204 @@ fn bad_transc_tables_are_located_errors() {
         );
     }
 }
+
+/// A second problem with a closed-form evidence of another kind: which
+/// polynomial order explains `configs/data/line.csv` (a straight line with
+/// Gaussian noise of known sd). With a uniform prior box of volume V on the
+/// p coefficients that holds the whole posterior (checked: 6 posterior sd
+/// from every face), Z = (1/V) (2πσ²)^(−(n−p)/2)
+/// exp(−RSS/2σ²) |XᵀX|^(−1/2): computed here, and compared with what the
+/// resampler and the state-jump sampler find.
+#[test]
+fn polynomial_orders_get_their_exact_probabilities() {
+    let sb = Sandbox::new();
+    let data = repo().join("configs/data/line.csv");
+    let sigma: f64 = 0.5;
+    // The prior box of each coefficient c_0 … c_3.
+    let boxes: [(f64, f64); 4] = [(0.5, 2.5), (-1.6, 0.2), (-0.2, 0.2), (-0.1, 0.14)];
+    let orders = [1usize, 2, 3];
+    let mut text = String::from(
+        "[run]\nseed = 4\n[sampler]\nwalkers = 32\nsteps = 4000\n[transc]\nwalkers = 32\nsteps = 20000\n",
+    );
+    for o in orders {
+        let p = o + 1;
+        let low = boxes[..p]
+            .iter()
+            .map(|b| format!("{:?}", b.0))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let high = boxes[..p]
+            .iter()
+            .map(|b| format!("{:?}", b.1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        text += &format!(
+            "[[states]]\nname = \"order{o}\"\nmodel = {{ kind = \"polynomial-regression\", data = \
+             \"{}\", order = {o}, noise_sd = {sigma} }}\nprior = {{ kind = \"uniform\", low = \
+             [{low}], high = [{high}] }}\n",
+            data.display()
+        );
+    }
+    sb.write("poly.toml", &text);
+    // The exact evidences.
+    let (x, y) = read_xy(&data);
+    let n = x.len();
+    let log_z: Vec<f64> = orders
+        .iter()
+        .map(|&o| {
+            let p = o + 1;
+            let xm = nalgebra::DMatrix::from_fn(n, p, |i, j| x[i].powi(j as i32));
+            let yv = nalgebra::DVector::from_vec(y.clone());
+            let xtx = xm.transpose() * &xm;
+            let beta = xtx
+                .clone()
+                .cholesky()
+                .unwrap()
+                .solve(&(xm.transpose() * &yv));
+            let rss = (&yv - &xm * &beta).norm_squared();
+            let inv = xtx.clone().try_inverse().unwrap();
+            for j in 0..p {
+                let sd = sigma * inv[(j, j)].sqrt();
+                let (lo, hi) = boxes[j];
+                assert!(
+                    beta[j] - 6.0 * sd > lo && beta[j] + 6.0 * sd < hi,
+                    "order {o}, c{j}"
+                );
+            }
+            let log_v: f64 = boxes[..p].iter().map(|(lo, hi)| (hi - lo).ln()).sum();
+            let s2 = sigma * sigma;
+            -log_v
+                - 0.5 * (n - p) as f64 * (2.0 * std::f64::consts::PI * s2).ln()
+                - rss / (2.0 * s2)
+                - 0.5 * xtx.determinant().ln()
+        })
+        .collect();
+    let max = log_z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = log_z.iter().map(|z| (z - max).exp()).sum();
+    let exact: Vec<f64> = log_z.iter().map(|z| (z - max).exp() / total).collect();
+    assert!(
+        exact[1] > 0.02 && exact[2] > 0.002,
+        "{exact:?}: a test worth having"
+    );
+    for method in ["resample", "state-jump"] {
+        let m = format!("transc.method=\"{method}\"");
+        assert_ok(&sb.sampo(&[
+            "run",
+            "poly.toml",
+            "-q",
+            "-o",
+            "p.h5",
+            "--force",
+            "--set",
+            &m,
+        ]));
+        let p = read_f64(&sb.path("p.h5"), "transc/probability").1;
+        let e = read_f64(&sb.path("p.h5"), "transc/probability_err").1;
+        eprintln!("{method}: {p:?} ± {e:?}, exact {exact:?}");
+        for k in 0..3 {
+            assert!(
+                (p[k] - exact[k]).abs() < 3.0 * e[k],
+                "{method}: order {}: {} ± {} vs {}",
+                orders[k],
+                p[k],
+                e[k],
+                exact[k]
+            );
+        }
+    }
+}
+
+fn read_xy(path: &std::path::Path) -> (Vec<f64>, Vec<f64>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().unwrap().split(',').map(str::trim).collect();
+    let ix = header.iter().position(|h| *h == "x").unwrap();
+    let iy = header.iter().position(|h| *h == "y").unwrap();
+    lines
+        .map(|l| {
+            let f: Vec<f64> = l.split(',').map(|v| v.trim().parse().unwrap()).collect();
+            (f[ix], f[iy])
+        })
+        .unzip()
+}
+
+/// `--from` redoes only the trans-conceptual stage on the samples of a
+/// complete file, into a new output: the same `/transc` as a whole run,
+/// the source untouched; a spec that differs in more than `[transc]`, or
+/// an output over the source, is refused.
+#[test]
+fn from_redoes_the_last_stage_on_a_files_samples() {
+    let sb = Sandbox::new();
+    let spec = spec(&sb);
+    let text = std::fs::read_to_string(sb.path(spec)).unwrap();
+    let (a, b) = (
+        text.find("[transc]").unwrap(),
+        text.find("[[states]]").unwrap(),
+    );
+    sb.write("plain.toml", &format!("{}{}", &text[..a], &text[b..]));
+    assert_ok(&sb.sampo(&["run", "plain.toml", "-q", "-o", "src.h5"]));
+    assert_ok(&sb.sampo(&["run", spec, "-q", "-o", "full.h5"]));
+    let before = std::fs::read(sb.path("src.h5")).unwrap();
+    assert_ok(&sb.sampo(&["run", spec, "-q", "--from", "src.h5", "-o", "from.h5"]));
+    assert_eq!(
+        std::fs::read(sb.path("src.h5")).unwrap(),
+        before,
+        "the source changed"
+    );
+    for name in [
+        "state",
+        "member",
+        "visits",
+        "moves",
+        "probability",
+        "probability_err",
+    ] {
+        let path = format!("transc/{name}");
+        assert!(
+            read_dataset_bits(&sb.path("full.h5"), &path)
+                == read_dataset_bits(&sb.path("from.h5"), &path),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        read_str_attr(&sb.path("from.h5"), "/", "status"),
+        "complete"
+    );
+    assert_eq!(read_str_attr(&sb.path("from.h5"), "/", "from"), "src.h5");
+    // Another method on the same samples.
+    let m = "transc.method=\"state-jump\"";
+    assert_ok(&sb.sampo(&[
+        "run", spec, "-q", "--from", "full.h5", "-o", "jump.h5", "--set", m,
+    ]));
+    let p = read_f64(&sb.path("jump.h5"), "transc/probability").1;
+    assert!((p[0] - EXACT[0]).abs() < 0.02, "{p:?}");
+    // Refusals.
+    let o = sb.sampo(&[
+        "run",
+        spec,
+        "--from",
+        "src.h5",
+        "-o",
+        "x.h5",
+        "--set",
+        "sampler.steps=100",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("more than [transc]") && stderr(&o).contains("steps"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.sampo(&["run", spec, "--from", "src.h5", "-o", "src.h5", "--force"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("would write over its source"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.sampo(&["run", "plain.toml", "--from", "src.h5", "-o", "y.h5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!sb.path("x.h5.partial").exists() && !sb.path("y.h5.partial").exists());
+}

@@ -455,6 +455,112 @@ impl Hdf5Store {
         opened
     }
 
+    /// A new output from the complete file `source`, for a run that redoes
+    /// its last stage (`--from`): `accept` is shown the resolved spec
+    /// recorded in `source` first (and may refuse it); the file is copied to
+    /// `<target>.partial`, the groups `drop` (what the stage rewrites, the
+    /// old checkpoint) are removed, and what the layout has that the copy
+    /// lacks is created. Every dataset the copy keeps counts as written.
+    /// `source` itself is only read.
+    pub fn derive(
+        source: &Path,
+        target: &Path,
+        force: bool,
+        layout: &Layout,
+        drop: &[&str],
+        accept: &dyn Fn(&str) -> Result<(), String>,
+    ) -> Result<Self, CreateError> {
+        let lock = OutputLock::acquire(target)?;
+        check_target(target, force)?;
+        let refused = |why: String| CreateError::Refused(format!("{}: {why}", source.display()));
+        {
+            let file = File::open(source).map_err(|e| refused(e.to_string()))?;
+            let attr = |name: &str| {
+                file.attr(name)
+                    .and_then(|a| a.read_scalar::<VarLenUnicode>())
+                    .map(|v| v.as_str().to_string())
+            };
+            let recorded = attr("resolved_spec").map_err(|_| {
+                refused("it has no resolved spec: it was not written by sampo run".into())
+            })?;
+            if attr("status").ok().as_deref() != Some("complete") {
+                return Err(refused("it is not complete".into()));
+            }
+            accept(&recorded).map_err(CreateError::Refused)?;
+        }
+        let partial = partial_path(target);
+        let err = |message: String| StoreError::Hdf5 {
+            path: partial.clone(),
+            message,
+        };
+        std::fs::copy(source, &partial).map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            err(format!("cannot copy {}: {e}", source.display()))
+        })?;
+        type Opened = (File, Vec<Dataset>, Vec<u64>, Vec<Extents>);
+        let opened = (|| -> hdf5::Result<Opened> {
+            let file = File::open_rw(&partial)?;
+            for g in drop {
+                if file.link_exists(g) {
+                    file.unlink(g)?;
+                }
+            }
+            for g in &layout.groups {
+                let group = match file.group(&g.path) {
+                    Ok(group) => group,
+                    Err(_) => file.create_group(&g.path)?,
+                };
+                for (name, value) in &g.attrs {
+                    write_attr(&group, name, value)?;
+                }
+            }
+            let (mut datasets, mut allocated, mut extents) = (Vec::new(), Vec::new(), Vec::new());
+            for decl in &layout.datasets {
+                let (ds, ext) = match file.dataset(&decl.path) {
+                    Ok(ds) => {
+                        let mut ext = Extents::new(decl.lane_count());
+                        let rows = ds.shape().first().copied().unwrap_or(0) as u64;
+                        for _ in 0..decl.lane_count() {
+                            ext.advance(0, rows);
+                        }
+                        (ds, ext)
+                    }
+                    Err(_) => (
+                        create_dataset(&file, decl)?,
+                        Extents::new(decl.lane_count()),
+                    ),
+                };
+                if ds.shape().get(1..) != Some(&decl.row_shape[..]) {
+                    return Err(hdf5::Error::from(format!(
+                        "dataset /{} has shape {:?}, not rows × {:?}",
+                        decl.path,
+                        ds.shape(),
+                        decl.row_shape
+                    )));
+                }
+                allocated.push(ds.shape().first().copied().unwrap_or(0) as u64);
+                datasets.push(ds);
+                extents.push(ext);
+            }
+            file.flush()?;
+            Ok((file, datasets, allocated, extents))
+        })();
+        match opened {
+            Ok((file, datasets, allocated, extents)) => Ok(Self::assemble(
+                file,
+                target,
+                layout,
+                (datasets, allocated),
+                extents,
+                lock,
+            )),
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                Err(err(format!("{} cannot be reused: {e}", source.display())).into())
+            }
+        }
+    }
+
     /// Writes the root attributes of a longer run's spec (`root`) and the
     /// layout's group attributes again, over those of the run it goes on
     /// from.
