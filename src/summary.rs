@@ -91,6 +91,9 @@ pub struct FileSummary {
     pub path: PathBuf,
     pub status: String,
     pub states: Vec<StateSummary>,
+    /// The trans-conceptual results, when the file has them (with the spec
+    /// that made them).
+    pub transc: Option<(crate::spec::RunSpec, crate::jobs::transc::Results)>,
 }
 
 /// Reads and summarises a file (retrying reads of a file being written).
@@ -186,11 +189,42 @@ fn read_file(path: &Path, options: &Options) -> Result<FileSummary, SummaryError
             summarise_group(path_in_file, name, group, &status, options).map_err(read_err)?,
         );
     }
+    let transc = read_transc(&file).map_err(read_err)?;
     Ok(FileSummary {
         path: path.to_path_buf(),
         status,
         states,
+        transc,
     })
+}
+
+/// The trans-conceptual results of a file whose last stage wrote them.
+fn read_transc(
+    file: &File,
+) -> hdf5::Result<Option<(crate::spec::RunSpec, crate::jobs::transc::Results)>> {
+    let Ok(group) = file.group("transc") else {
+        return Ok(None);
+    };
+    let spec = file
+        .attr("resolved_spec")
+        .and_then(|a| a.read_scalar::<VarLenUnicode>())
+        .ok()
+        .and_then(|s| serde_json::from_str::<crate::spec::RunSpec>(s.as_str()).ok());
+    let Some(spec) = spec.filter(|s| s.transc.is_some()) else {
+        return Ok(None);
+    };
+    // Until every walker has its counts (rows not written read as NaN),
+    // there is nothing to show.
+    let visits = group.dataset("visits")?.read_raw::<f64>()?;
+    if visits.iter().any(|v| v.is_nan()) {
+        return Ok(None);
+    }
+    let taus = group.dataset("tau")?.read_raw::<f64>()?;
+    let moves = group.dataset("moves")?.read_raw::<f64>()?;
+    let t = spec.transc.as_ref().expect("filtered");
+    let results =
+        crate::jobs::transc::Results::from_counts(t, spec.states.len(), &visits, &moves, &taus);
+    Ok(Some((spec, results)))
 }
 
 /// Opens a file for reading without HDF5's file lock, which the writer of a
@@ -467,6 +501,9 @@ fn write_table(out: &mut dyn Write, s: &FileSummary) -> io::Result<()> {
         }
         diag::write_table(out, &st.params, st.span, !st.independent)?;
     }
+    if let Some((spec, results)) = &s.transc {
+        crate::jobs::transc::write_table(out, spec, results)?;
+    }
     Ok(())
 }
 
@@ -555,9 +592,29 @@ fn to_json(s: &FileSummary) -> Value {
             })
         })
         .collect();
+    let transc = s.transc.as_ref().map(|(spec, r)| {
+        let rows: Vec<Value> = spec
+            .states
+            .iter()
+            .enumerate()
+            .map(|(k, st)| {
+                json!({
+                    "state": st.name,
+                    "dim": st.dim(),
+                    "probability": number(r.probability[k]),
+                    "probability_err": number(r.probability_err[k]),
+                    "log_evidence": number(r.log_evidence[k]),
+                    "log_evidence_err": number(r.log_evidence_err[k]),
+                    "acceptance_between": number(r.between[k]),
+                })
+            })
+            .collect();
+        json!({ "tau": number(r.tau), "states": rows })
+    });
     json!({
         "file": s.path.display().to_string(),
         "status": s.status,
         "states": states,
+        "transc": transc,
     })
 }

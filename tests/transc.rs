@@ -336,6 +336,15 @@ fn from_redoes_the_last_stage_on_a_files_samples() {
         "complete"
     );
     assert_eq!(read_str_attr(&sb.path("from.h5"), "/", "from"), "src.h5");
+    // `sampo summary` shows the table of the run's end, from the file.
+    let o = sb.sampo(&["summary", "from.h5"]);
+    assert_ok(&o);
+    let p = read_f64(&sb.path("from.h5"), "transc/probability").1;
+    let table = stdout(&o);
+    assert!(
+        table.contains("trans-conceptual (resample") && table.contains(&format!("{:.4}", p[2])),
+        "{table}"
+    );
     // Another method on the same samples.
     let m = "transc.method=\"state-jump\"";
     assert_ok(&sb.sampo(&[
@@ -370,4 +379,90 @@ fn from_redoes_the_last_stage_on_a_files_samples() {
     let o = sb.sampo(&["run", "plain.toml", "--from", "src.h5", "-o", "y.h5"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!sb.path("x.h5.partial").exists() && !sb.path("y.h5.partial").exists());
+}
+
+/// A run paused (SIGTERM) during the trans-conceptual stage resumes — the
+/// carry rebuilt from the checkpoint — to the same `/transc`.
+#[test]
+fn a_pause_in_the_second_stage_resumes_to_the_same_results() {
+    let sb = Sandbox::new();
+    let spec = spec(&sb);
+    // Slow walkers (100 µs an evaluation), so that the signal falls among them.
+    let sets = [
+        "--set",
+        "transc.method=\"state-jump\"",
+        "--set",
+        "transc.walkers=8",
+        "--set",
+        "transc.steps=10000",
+        "--set",
+        "sampler.steps=200",
+        "--set",
+        "states.s1.cost_us=100",
+        "--set",
+        "states.s2.cost_us=100",
+        "--set",
+        "states.s3.cost_us=100",
+    ];
+    let mut args = vec!["run", spec, "-q", "--threads", "1", "-o", "ref.h5"];
+    args.extend(sets);
+    assert_ok(&sb.sampo(&args));
+    let mut args = vec!["run", spec, "-q", "--threads", "1", "-o", "p.h5"];
+    args.extend(sets);
+    let child = std::process::Command::new(sampo_bin())
+        .current_dir(sb.dir.path())
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first stage takes about 2 s, the second about 8 s.
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Paused in the second stage: the pseudo-priors were fitted, some
+    // walkers are done and some not.
+    std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
+    let partial = sb.path("p.h5.partial");
+    let (_, w) = read_f64(&partial, "transc/pseudo_prior/s1/weights");
+    assert_eq!(w, [1.0]);
+    // Rows not written read as NaN; a walker's visits after burn-in total
+    // steps − burn = 7500.
+    let (_, visits) = read_f64(&partial, "transc/visits");
+    let done = visits
+        .chunks(visits.len() / 8)
+        .filter(|v| v.iter().sum::<f64>() == 7500.0)
+        .count();
+    assert!(
+        done > 0 && done < 8,
+        "{done} of 8 walkers done at the pause"
+    );
+    let mut args = vec![
+        "run",
+        "--resume",
+        spec,
+        "-q",
+        "--threads",
+        "2",
+        "-o",
+        "p.h5",
+    ];
+    args.extend(sets);
+    assert_ok(&sb.sampo(&args));
+    for name in ["state", "visits", "moves", "probability", "probability_err"] {
+        let path = format!("transc/{name}");
+        assert!(
+            read_dataset_bits(&sb.path("ref.h5"), &path)
+                == read_dataset_bits(&sb.path("p.h5"), &path),
+            "{path}"
+        );
+    }
 }
