@@ -57,6 +57,22 @@ fn each_method_finds_the_exact_state_probabilities() {
         let sum: f64 = p.iter().sum();
         assert!((sum - 1.0).abs() < 1e-12);
     }
+    // Chains as the first stage.
+    let text = std::fs::read_to_string(sb.path("a.toml")).unwrap().replace(
+        "kind = \"ensemble\"\nwalkers = 32\nsteps = 3000",
+        "kind = \"chains\"\nchains = 8\nsteps = 20000",
+    );
+    assert!(text.contains("chains = 8"));
+    sb.write("c.toml", &text);
+    assert_ok(&sb.sampo(&["run", "c.toml", "-q", "-o", "c.h5"]));
+    let p = read_f64(&sb.path("c.h5"), "transc/probability").1;
+    let e = read_f64(&sb.path("c.h5"), "transc/probability_err").1;
+    for k in 0..3 {
+        assert!(
+            (p[k] - EXACT[k]).abs() < 3.0 * e[k],
+            "chains: {p:?} ± {e:?}"
+        );
+    }
 }
 
 /// Over 20 seeds, about 95% of the ±2σ intervals hold the exact answer
