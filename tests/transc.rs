@@ -361,6 +361,36 @@ fn from_redoes_the_last_stage_on_a_files_samples() {
         table.contains("trans-conceptual (resample") && table.contains(&format!("{:.4}", p[2])),
         "{table}"
     );
+    // A one-component mixture is the Gaussian pseudo-prior, bit for bit.
+    let one = "transc.pseudo_prior={ kind = \"gaussian-mixture\", components = 1 }";
+    assert_ok(&sb.sampo(&[
+        "run", spec, "-q", "--from", "src.h5", "-o", "k1.h5", "--set", one,
+    ]));
+    for name in ["pseudo_prior/s3/covs", "probability"] {
+        let path = format!("transc/{name}");
+        assert!(
+            read_dataset_bits(&sb.path("full.h5"), &path)
+                == read_dataset_bits(&sb.path("k1.h5"), &path),
+            "{path}"
+        );
+    }
+    // Burn-in and thinning of the samples from τ.
+    let auto = "transc.samples=\"auto\"";
+    assert_ok(&sb.sampo(&[
+        "run", spec, "-q", "--from", "src.h5", "-o", "auto.h5", "--set", auto,
+    ]));
+    let a = sb.path("auto.h5");
+    let thin = read_i64_attr(&a, "transc/pseudo_prior/s3", "thin");
+    let burn = read_i64_attr(&a, "transc/pseudo_prior/s3", "burn_rows");
+    assert!(
+        thin > 1 && burn > 100,
+        "τ of the 10-D state is tens of steps: {burn}, {thin}"
+    );
+    let p = read_f64(&a, "transc/probability").1;
+    let e = read_f64(&a, "transc/probability_err").1;
+    for k in 0..3 {
+        assert!((p[k] - EXACT[k]).abs() < 3.0 * e[k], "auto: {p:?} ± {e:?}");
+    }
     // Another method on the same samples.
     let m = "transc.method=\"state-jump\"";
     assert_ok(&sb.sampo(&[
