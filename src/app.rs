@@ -148,12 +148,19 @@ fn run(args: RunArgs) -> Result<()> {
     run_single(args)
 }
 
-/// The root attributes that describe the run (provenance is added by the store).
-fn root_attrs(spec: &RunSpec) -> Vec<(String, Attr)> {
+/// The resolved spec as the file records it (without the text, which is
+/// recorded as written).
+fn resolved_json(spec: &RunSpec) -> serde_json::Value {
     let mut resolved = serde_json::to_value(spec).unwrap_or_default();
     if let Some(map) = resolved.as_object_mut() {
         map.remove("text");
     }
+    resolved
+}
+
+/// The root attributes that describe the run (provenance is added by the store).
+fn root_attrs(spec: &RunSpec) -> Vec<(String, Attr)> {
+    let resolved = resolved_json(spec);
     vec![
         ("name".into(), Attr::Str(spec.name.clone())),
         ("spec".into(), Attr::Str(spec.text.clone())),
@@ -221,7 +228,14 @@ fn open_output(
     let partial = output::partial_path(target);
     // Set when the spec asks for more steps than the file's run took.
     let extending = std::cell::Cell::new(false);
-    let accept = |recorded: &str| {
+    let accept = |attribute: &str, state: Option<&[u8]>| {
+        // The spec the last checkpoint belongs to: an extension interrupted
+        // before its end records it there, with the tasks' new places.
+        let of_checkpoint = state
+            .and_then(|b| Checkpoint::decode(b).ok())
+            .map(|cp| cp.spec)
+            .filter(|s| !s.is_empty());
+        let recorded = of_checkpoint.as_deref().unwrap_or(attribute);
         let changed = sampo::spec::resume::changed_keys(recorded, spec)?;
         if changed.is_empty() {
             return Ok(());
@@ -247,9 +261,10 @@ fn open_output(
             changed.join("\n  ")
         ))
     };
-    let (mut store, state) = if !partial.exists() && target.exists() {
-        let accept_complete = |recorded: &str| {
-            accept(recorded)?;
+    let from_complete = !partial.exists() && target.exists();
+    let (mut store, state) = if from_complete {
+        let accept_complete = |recorded: &str, state: Option<&[u8]>| {
+            accept(recorded, state)?;
             if extending.get() {
                 Ok(())
             } else {
@@ -264,9 +279,6 @@ fn open_output(
     } else {
         Hdf5Store::reopen(target, layout, info, &accept)?
     };
-    if extending.get() {
-        store.restamp(&root_attrs(spec), layout)?;
-    }
     let checkpoint = match state {
         Some(bytes) => Some(
             Checkpoint::decode(&bytes)
@@ -281,11 +293,36 @@ fn open_output(
             None
         }
     };
-    let checkpoint = match checkpoint {
-        Some(cp) if extending.get() => Some(cp.extended(job, &mut store).map_err(|e| {
-            CreateError::Refused(format!("cannot extend {}: {e}", target.display()))
-        })?),
-        other => other,
+    let checkpoint = if extending.get() {
+        // Every task placed in the longer run (reading the file only), then
+        // one checkpoint with the new spec: the extension's only change.
+        let extended = checkpoint
+            .map(|cp| cp.extended(job, &mut store))
+            .transpose();
+        match extended {
+            Err(e) => {
+                let why = format!("cannot extend {}: {e}", target.display());
+                if from_complete {
+                    store.discard();
+                } else {
+                    let _ = store.pause(&format!("not resumed: {why}"));
+                }
+                return Err(CreateError::Refused(why).into());
+            }
+            Ok(Some(mut cp)) => {
+                cp.spec = resolved_json(spec).to_string();
+                store.flush()?;
+                store.checkpoint(&cp.encode())?;
+                store.restamp(&root_attrs(spec), layout)?;
+                Some(cp)
+            }
+            Ok(None) => {
+                store.restamp(&root_attrs(spec), layout)?;
+                None
+            }
+        }
+    } else {
+        checkpoint
     };
     if let Some(cp) = &checkpoint {
         info!(
@@ -332,7 +369,7 @@ fn derive_output(
         .into());
     }
     output::preflight(target, args.force)?;
-    let accept = |recorded: &str| {
+    let accept = |recorded: &str, _: Option<&[u8]>| {
         let changed = sampo::spec::resume::changed_keys(recorded, spec)?;
         let other: Vec<&String> = changed
             .iter()

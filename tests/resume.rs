@@ -515,6 +515,8 @@ fn assert_extended(sb: &Sandbox, reference: &str, extended: &str) {
 /// the longer run completes.
 #[test]
 fn more_steps_extend_a_run_to_the_longer_runs_samples() {
+    // Before this process's first HDF5 call: a live file is read below.
+    std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
     let sb = Sandbox::new();
     sb.write("short.toml", SHORT);
     // Ensembles with replicates: 300 → 700 steps (burn 75 → 175).
@@ -608,6 +610,42 @@ fn more_steps_extend_a_run_to_the_longer_runs_samples() {
     ];
     let o = run_mpi(&sb, 3, &run, &[]);
     assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    let o = extend(&sb, "long.toml", "long.h5", &["sampler.steps=2000"]);
+    assert_ok(&o);
+    assert_extended(&sb, "ref.h5", "long.h5");
+
+    // An extension killed (-9) at once still goes on, from the checkpoint
+    // it starts by writing (with the new spec): the old spec is refused.
+    std::fs::remove_file(sb.path("long.h5")).unwrap();
+    run_to(&sb, "long.toml", "long.h5", &[]);
+    let mut cmd = local(
+        &sb,
+        &["run", "--resume", "long.toml", "-q", "--threads", "1"],
+    );
+    cmd.args(["--set", "sampler.steps=2000"]);
+    let child = spawn(cmd);
+    let start = Instant::now();
+    // The new spec is recorded right after the extension's checkpoint.
+    let extended = || {
+        hdf5::File::open(sb.path("long.h5.partial"))
+            .and_then(|f| {
+                f.attr("resolved_spec")?
+                    .read_scalar::<hdf5::types::VarLenUnicode>()
+            })
+            .is_ok_and(|s| s.as_str().contains("\"steps\":2000"))
+    };
+    while !extended() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no extension checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    kill(&child.id().to_string(), "KILL");
+    let _ = finish(child);
+    let o = extend(&sb, "long.toml", "long.h5", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not shortened"), "{}", stderr(&o));
     let o = extend(&sb, "long.toml", "long.h5", &["sampler.steps=2000"]);
     assert_ok(&o);
     assert_extended(&sb, "ref.h5", "long.h5");

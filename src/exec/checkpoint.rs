@@ -34,6 +34,23 @@ pub struct Checkpoint {
     pub timing_rows: u64,
     /// Units of work done (for progress).
     pub units_done: u64,
+    /// The resolved spec (JSON) the checkpoint belongs to, when it is not
+    /// the one the file records (a run being extended to more steps):
+    /// written with the checkpoint, so that the two change together.
+    /// Empty: the file's `resolved_spec`.
+    pub spec: String,
+}
+
+/// A checkpoint as sampo wrote it before `finals` and `spec`.
+#[derive(Deserialize)]
+struct CheckpointV1 {
+    stage: u32,
+    carry: Vec<u8>,
+    done: Vec<Range<u64>>,
+    ready: Vec<(u64, Vec<u8>)>,
+    waiting: Vec<(u64, Vec<u8>)>,
+    timing_rows: u64,
+    units_done: u64,
 }
 
 impl Checkpoint {
@@ -41,8 +58,25 @@ impl Checkpoint {
         postcard::to_stdvec(self).expect("a checkpoint is plain serde data")
     }
 
+    /// Decodes a checkpoint, of this version or the one before.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("undecodable checkpoint: {e}"))
+        match postcard::from_bytes::<Self>(bytes) {
+            Ok(cp) => Ok(cp),
+            Err(e) => match postcard::from_bytes::<CheckpointV1>(bytes) {
+                Ok(v1) => Ok(Self {
+                    stage: v1.stage,
+                    carry: v1.carry,
+                    done: v1.done,
+                    ready: v1.ready,
+                    waiting: v1.waiting,
+                    finals: Vec::new(),
+                    timing_rows: v1.timing_rows,
+                    units_done: v1.units_done,
+                    spec: String::new(),
+                }),
+                Err(_) => Err(format!("undecodable checkpoint: {e}")),
+            },
+        }
     }
 
     /// The checkpoint of a run whose spec asks for more steps, going on from
@@ -66,6 +100,7 @@ impl Checkpoint {
             carry: self.carry.clone(),
             timing_rows: self.timing_rows,
             units_done: self.units_done,
+            spec: self.spec.clone(),
             ..Self::default()
         };
         let mut finished = RangeSet::default();
@@ -216,6 +251,7 @@ mod tests {
             finals: vec![(0, vec![4])],
             timing_rows: 9,
             units_done: 100,
+            spec: "{}".into(),
         };
         assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
         assert_eq!(c.accounted(), vec![0..4, 5..6, 7..8]);

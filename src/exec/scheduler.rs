@@ -417,6 +417,8 @@ struct Root<'a> {
     finals: Vec<(u64, Vec<u8>)>,
     finals_bytes: usize,
     finals_kept: bool,
+    /// `Checkpoint::spec`, kept from the checkpoint the run resumed from.
+    spec: String,
 }
 
 impl<'a> Root<'a> {
@@ -552,6 +554,7 @@ impl<'a> Root<'a> {
             finals: self.finals.clone(),
             timing_rows: self.timing_rows,
             units_done: self.units_done(shared),
+            spec: self.spec.clone(),
         }
     }
 
@@ -1116,6 +1119,7 @@ pub fn run_root(
         finals: restore.map_or_else(Vec::new, |cp| cp.finals.clone()),
         finals_bytes: restore.map_or(0, |cp| cp.finals.iter().map(|(_, s)| s.len()).sum()),
         finals_kept: true,
+        spec: restore.map_or_else(String::new, |cp| cp.spec.clone()),
     };
     let job = setup.job;
     let first = restore.map_or(0, |cp| cp.stage);

@@ -325,9 +325,10 @@ pub trait Job: Send + Sync {
     /// Rank 0, resuming a run of a spec `extends` accepted: where the task
     /// of `snapshot` (a final state, or one it paused or yielded with) stands
     /// in the longer run. The result must be what the longer run, started
-    /// afresh, would hold at that point; the job may read the rows written
-    /// so far, and write the task's rows that the longer run changes (its
-    /// summary).
+    /// afresh, would hold at that point. The job may read the rows written
+    /// so far but writes nothing: the extension's one change to the file is
+    /// the checkpoint that records the result (rows the longer run changes,
+    /// such as a summary, are written when the task runs from it).
     fn extend(
         &self,
         _task: TaskId,

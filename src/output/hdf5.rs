@@ -356,6 +356,11 @@ struct StoreCheckpoint {
 /// attributes `slot` (the one that is whole), `bytes` and `checksum`.
 const CHECKPOINT: &str = "checkpoint";
 
+/// Decides whether a file may be gone on with, before anything in it
+/// changes: shown the resolved spec the file records and the executor's
+/// state from its last checkpoint (if any); an error refuses.
+pub type Accept<'a> = &'a dyn Fn(&str, Option<&[u8]>) -> Result<(), String>;
+
 /// FNV-1a of the checkpoint's bytes: a torn slot is never taken for whole.
 fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -375,7 +380,7 @@ impl Hdf5Store {
         target: &Path,
         layout: &Layout,
         info: &RunInfo,
-        accept: &dyn Fn(&str) -> Result<(), String>,
+        accept: Accept<'_>,
     ) -> Result<(Self, Option<Vec<u8>>), CreateError> {
         let lock = OutputLock::acquire(target)?;
         let partial = partial_path(target);
@@ -404,7 +409,7 @@ impl Hdf5Store {
         target: &Path,
         layout: &Layout,
         info: &RunInfo,
-        accept: &dyn Fn(&str) -> Result<(), String>,
+        accept: Accept<'_>,
     ) -> Result<(Self, Option<Vec<u8>>), CreateError> {
         let lock = OutputLock::acquire(target)?;
         let partial = partial_path(target);
@@ -431,14 +436,14 @@ impl Hdf5Store {
                     "it is not complete: there is nothing to extend".into(),
                 ));
             }
-            if read_checkpoint(&file).map_err(&refused)?.is_none() {
+            let Some(saved) = read_checkpoint(&file).map_err(&refused)? else {
                 return Err(refused(
                     "it holds no final state of its tasks (written by an older sampo): it \
                      cannot be extended"
                         .into(),
                 ));
-            }
-            accept(&recorded).map_err(CreateError::Refused)?;
+            };
+            accept(&recorded, Some(&saved.state)).map_err(CreateError::Refused)?;
         }
         if let Err(e) = std::fs::copy(target, &partial) {
             let _ = std::fs::remove_file(&partial);
@@ -448,7 +453,7 @@ impl Hdf5Store {
             }
             .into());
         }
-        let opened = Self::open_partial(target, layout, info, &|_| Ok(()), lock);
+        let opened = Self::open_partial(target, layout, info, &|_, _| Ok(()), lock);
         if opened.is_err() {
             let _ = std::fs::remove_file(&partial);
         }
@@ -468,7 +473,7 @@ impl Hdf5Store {
         force: bool,
         layout: &Layout,
         drop: &[&str],
-        accept: &dyn Fn(&str) -> Result<(), String>,
+        accept: Accept<'_>,
     ) -> Result<Self, CreateError> {
         let lock = OutputLock::acquire(target)?;
         check_target(target, force)?;
@@ -486,7 +491,7 @@ impl Hdf5Store {
             if attr("status").ok().as_deref() != Some("complete") {
                 return Err(refused("it is not complete".into()));
             }
-            accept(&recorded).map_err(CreateError::Refused)?;
+            accept(&recorded, None).map_err(CreateError::Refused)?;
         }
         let partial = partial_path(target);
         let err = |message: String| StoreError::Hdf5 {
@@ -584,7 +589,7 @@ impl Hdf5Store {
         target: &Path,
         layout: &Layout,
         info: &RunInfo,
-        accept: &dyn Fn(&str) -> Result<(), String>,
+        accept: Accept<'_>,
         lock: OutputLock,
     ) -> Result<(Self, Option<Vec<u8>>), CreateError> {
         let partial = partial_path(target);
@@ -602,7 +607,9 @@ impl Hdf5Store {
                     partial.display()
                 ))
             })?;
-        accept(recorded.as_str()).map_err(CreateError::Refused)?;
+        let saved = read_checkpoint(&file).map_err(err)?;
+        accept(recorded.as_str(), saved.as_ref().map(|c| &c.state[..]))
+            .map_err(CreateError::Refused)?;
         let mut datasets = Vec::with_capacity(layout.datasets.len());
         let mut allocated = Vec::with_capacity(layout.datasets.len());
         for decl in &layout.datasets {
@@ -624,7 +631,6 @@ impl Hdf5Store {
             allocated.push(shape[0] as u64);
             datasets.push(ds);
         }
-        let saved = read_checkpoint(&file).map_err(err)?;
         let (extents, state) = match saved {
             Some(c) if c.extents.len() == layout.datasets.len() => (c.extents, Some(c.state)),
             Some(_) => {

@@ -349,14 +349,15 @@ impl Job for EnsembleJob {
             }
         }
         feed(&mut acc, snap.first_row)?;
-        if met || reached >= e.steps {
-            for record in self.final_records(state, replicate, acc, &snap.ensemble, reached) {
-                store.write(record)?;
-            }
-            return Ok(Extension::Done);
-        }
+        // Ready in any case: a task the longer run ends here runs no step
+        // and writes its summary (nothing is written here, so that the
+        // extension's checkpoint is the only change it makes).
         snap.summary = Some(acc);
-        snap.previous_taus = stop.and_then(|s| s.previous);
+        snap.previous_taus = if met {
+            STOPPED_HERE
+        } else {
+            stop.and_then(|s| s.previous)
+        };
         postcard::to_stdvec(&snap)
             .map(Extension::Ready)
             .map_err(|err| JobError::Other(format!("cannot snapshot: {err}")))
@@ -577,9 +578,15 @@ struct Snapshot {
     stored_accepted: Vec<u64>,
     /// Rows emitted.
     first_row: u64,
-    /// τ at the last stop check.
+    /// τ at the last stop check; [`STOPPED_HERE`] when the stop rule was
+    /// met at this step (found by an extension's replay): the task ends at
+    /// once.
     previous_taus: Option<Vec<f64>>,
 }
+
+/// `Snapshot::previous_taus` of an ensemble whose stop rule was met at the
+/// snapshot's step (τ has at least one entry otherwise).
+const STOPPED_HERE: Option<Vec<f64>> = Some(Vec::new());
 
 /// Where an ensemble task's rows go, and what it keeps of them.
 struct Rows {
@@ -720,12 +727,14 @@ fn run_ensemble(
     // Per walker: its count of acceptances before the iteration being stored.
     let mut accepted_before = vec![0u64; n];
     let mut clock = EmitClock::default();
+    let stopped_here = previous == STOPPED_HERE;
     let mut stop = settings
         .stop
         .as_ref()
         .map(|rule| StopCheck { rule, previous });
     let mut done = ensemble.iteration();
-    for it in done + 1..=settings.steps {
+    let last = if stopped_here { done } else { settings.steps };
+    for it in done + 1..=last {
         if cx.cancelled() {
             return Err(TaskError::Cancelled);
         }

@@ -452,9 +452,22 @@ impl Results {
             .collect();
         let ln_ratio = |s: usize| (probability[s] / t.state_priors[s]).ln();
         let log_evidence = (0..k).map(|s| ln_ratio(s) - ln_ratio(0)).collect();
-        let rel = |s: usize| probability_err[s] / probability[s];
+        // The delta method per unit, so that the (negative) covariance of
+        // p_s and p_0, whose shares sum to one, is kept:
+        // d = u_s/p_s − u_0/p_0, error sd(d)/√n.
         let log_evidence_err = (0..k)
-            .map(|s| if s == 0 { 0.0 } else { rel(s).hypot(rel(0)) })
+            .map(|s| {
+                if s == 0 {
+                    return 0.0;
+                }
+                let d: Vec<f64> = units
+                    .iter()
+                    .map(|u| u[s] / probability[s] - u[0] / probability[0])
+                    .collect();
+                let mean = d.iter().sum::<f64>() / n;
+                let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+                (var / n).sqrt()
+            })
             .collect();
         let rate = |col: usize| -> Vec<f64> {
             (0..k)
@@ -902,7 +915,7 @@ impl TranscJob {
             .iter()
             .map(|r| r.states.iter().map(|&s| s as f64).collect())
             .collect();
-        let tau = crate::diag::integrated_time(&series);
+        let tau = crate::diag::integrated_time(&series) * t.thin as f64;
         let mut out = WalkerOutput::default();
         for r in recs {
             let mut o = r.finish();

@@ -107,9 +107,10 @@ pub(crate) fn resolve(
         None => Ok(default),
     };
     let dims: usize = states.iter().map(StateSpec::dim).sum();
+    // Independent walkers: at least two, for the error across them.
     let min_walkers = match method {
         Method::ProductSpace => 2 * (dims + 1),
-        _ => 1,
+        _ => 2,
     };
     let walkers = count(
         &t.walkers,
@@ -124,6 +125,17 @@ pub(crate) fn resolve(
     let steps = count(&t.steps, "steps", DEFAULT_STEPS, 1)?;
     let thin = count(&t.thin, "thin", 1, 1)?;
     let burn = count(&t.burn, "burn", steps / 4, 0)?;
+    if method == Method::ProductSpace && steps - burn.min(steps) < crate::jobs::transc::BATCHES {
+        let span = t.steps.as_ref().map_or(spanned.span(), Spanned::span);
+        return Err(r.err(
+            span,
+            format!(
+                "transc: product-space needs at least {} steps after burn-in (its error is from \
+                 batch means)",
+                crate::jobs::transc::BATCHES
+            ),
+        ));
+    }
     if burn + thin > steps {
         let span = t
             .burn
@@ -232,6 +244,28 @@ pub(crate) fn resolve(
                         ));
                     }
                 }
+            }
+            // Every state reachable from every other (else the walkers stay
+            // where they started).
+            let mut reached = vec![false; k];
+            let mut todo = vec![0];
+            reached[0] = true;
+            while let Some(i) = todo.pop() {
+                for (j, w) in out[i].iter().enumerate() {
+                    if *w > 0.0 && !reached[j] {
+                        reached[j] = true;
+                        todo.push(j);
+                    }
+                }
+            }
+            if let Some(j) = reached.iter().position(|r| !r) {
+                return Err(r.err(
+                    w_span(&t.state_weights),
+                    format!(
+                        "transc.state_weights: state {j} cannot be reached from state 0: every \
+                         state must be reachable by jumps with positive weight"
+                    ),
+                ));
             }
             out
         }
