@@ -427,88 +427,111 @@ fn from_redoes_the_last_stage_on_a_files_samples() {
     assert!(!sb.path("x.h5.partial").exists() && !sb.path("y.h5.partial").exists());
 }
 
-/// A run paused (SIGTERM) during the trans-conceptual stage resumes — the
-/// carry rebuilt from the checkpoint — to the same `/transc`.
+/// A run paused (SIGTERM) during the trans-conceptual stage — walkers
+/// yield at their next step, the product-space ensemble too — resumes, the
+/// carry rebuilt from the checkpoint, to the same `/transc`.
 #[test]
 fn a_pause_in_the_second_stage_resumes_to_the_same_results() {
+    std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
     let sb = Sandbox::new();
     let spec = spec(&sb);
-    // Slow walkers (100 µs an evaluation), so that the signal falls among them.
-    let sets = [
-        "--set",
-        "transc.method=\"state-jump\"",
-        "--set",
-        "transc.walkers=8",
-        "--set",
-        "transc.steps=10000",
-        "--set",
-        "sampler.steps=200",
-        "--set",
-        "states.s1.cost_us=100",
-        "--set",
-        "states.s2.cost_us=100",
-        "--set",
-        "states.s3.cost_us=100",
-    ];
-    let mut args = vec!["run", spec, "-q", "--threads", "1", "-o", "ref.h5"];
-    args.extend(sets);
-    assert_ok(&sb.sampo(&args));
-    let mut args = vec!["run", spec, "-q", "--threads", "1", "-o", "p.h5"];
-    args.extend(sets);
-    let child = std::process::Command::new(sampo_bin())
-        .current_dir(sb.dir.path())
-        .args(&args)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The first stage takes about 2 s, the second about 8 s.
-    std::thread::sleep(std::time::Duration::from_millis(3500));
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(75),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Paused in the second stage: the pseudo-priors were fitted, some
-    // walkers are done and some not.
-    std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
-    let partial = sb.path("p.h5.partial");
-    let (_, w) = read_f64(&partial, "transc/pseudo_prior/s1/weights");
-    assert_eq!(w, [1.0]);
-    // Rows not written read as NaN; a walker's visits after burn-in total
-    // steps − burn = 7500.
-    let (_, visits) = read_f64(&partial, "transc/visits");
-    let done = visits
-        .chunks(visits.len() / 8)
-        .filter(|v| v.iter().sum::<f64>() == 7500.0)
-        .count();
-    assert!(
-        done > 0 && done < 8,
-        "{done} of 8 walkers done at the pause"
-    );
-    let mut args = vec![
-        "run",
-        "--resume",
-        spec,
-        "-q",
-        "--threads",
-        "2",
-        "-o",
-        "p.h5",
-    ];
-    args.extend(sets);
-    assert_ok(&sb.sampo(&args));
-    for name in ["state", "visits", "moves", "probability", "probability_err"] {
-        let path = format!("transc/{name}");
+    // Slow evaluations (100 µs), so that the signal falls inside the second
+    // stage: the first takes about 2 s, the second 5–8 s.
+    for (method, walkers, steps) in [
+        ("state-jump", "8", "10000"),
+        ("product-space", "40", "1250"),
+    ] {
+        let m = format!("transc.method=\"{method}\"");
+        let w = format!("transc.walkers={walkers}");
+        let st = format!("transc.steps={steps}");
+        let mut sets = vec![
+            "--set",
+            &m,
+            "--set",
+            &w,
+            "--set",
+            &st,
+            "--set",
+            "sampler.steps=200",
+        ];
+        for cost in [
+            "states.s1.cost_us=100",
+            "states.s2.cost_us=100",
+            "states.s3.cost_us=100",
+        ] {
+            sets.extend(["--set", cost]);
+        }
+        let run = |out: &'static str| {
+            let mut args = vec!["run", spec, "-q", "--threads", "1", "-o", out, "--force"];
+            args.extend(&sets);
+            args
+        };
+        assert_ok(&sb.sampo(&run("ref.h5")));
+        // Not quiet: the log says when the second stage starts.
+        let mut args = run("p.h5");
+        args.retain(|a| *a != "-q");
+        let mut child = std::process::Command::new(sampo_bin())
+            .current_dir(sb.dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            let mut seen = Vec::new();
+            for line in lines.by_ref() {
+                let line = line.unwrap();
+                let started = line.contains("stage 1:");
+                seen.push(line);
+                if started {
+                    // Drain the rest, so that the child never blocks on it.
+                    std::thread::spawn(move || lines.for_each(drop));
+                    return Ok(());
+                }
+            }
+            Err(seen.join("\n"))
+        });
+        log.join().unwrap().expect("the second stage started");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(75), "{method}");
+        // Paused in the second stage: the pseudo-priors were fitted, and
+        // not every walker is done (rows not written read as NaN).
+        let partial = sb.path("p.h5.partial");
+        let (_, w) = read_f64(&partial, "transc/pseudo_prior/s1/weights");
+        assert_eq!(w, [1.0], "{method}");
+        let (_, visits) = read_f64(&partial, "transc/visits");
         assert!(
-            read_dataset_bits(&sb.path("ref.h5"), &path)
-                == read_dataset_bits(&sb.path("p.h5"), &path),
-            "{path}"
+            visits.iter().any(|v| v.is_nan()),
+            "{method}: finished before the signal"
         );
+        let mut args = vec![
+            "run",
+            "--resume",
+            spec,
+            "-q",
+            "--threads",
+            "2",
+            "-o",
+            "p.h5",
+        ];
+        args.extend(&sets);
+        assert_ok(&sb.sampo(&args));
+        for name in ["state", "visits", "moves", "probability", "probability_err"] {
+            let path = format!("transc/{name}");
+            assert!(
+                read_dataset_bits(&sb.path("ref.h5"), &path)
+                    == read_dataset_bits(&sb.path("p.h5"), &path),
+                "{method}: {path}"
+            );
+        }
+        std::fs::remove_file(sb.path("p.h5")).unwrap();
     }
 }

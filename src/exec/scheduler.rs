@@ -1153,6 +1153,7 @@ pub fn run_root(
                 break;
             }
             root.carry = carry;
+            tracing::info!("stage {stage}: {} task(s)", job.plan(stage).tasks());
         }
         root.done.clear();
         root.groups.clear();

@@ -566,10 +566,25 @@ impl Job for TranscJob {
             Method::ProductSpace => (0..t.walkers).collect(),
             _ => vec![task.index as usize],
         };
-        let out = match t.method {
-            Method::Resample => resample(t, carry, key.stream(task.index), cx),
-            Method::StateJump => self.state_jump(t, carry, key.stream(task.index), cx)?,
-            Method::ProductSpace => self.product_space(t, carry, key, cx)?,
+        let resume = match resume {
+            Some(bytes) => Some(
+                postcard::from_bytes::<WalkerSnap>(bytes)
+                    .map_err(|e| TaskError::Failed(format!("transc: undecodable snapshot: {e}")))?,
+            ),
+            None => None,
+        };
+        let ended = match t.method {
+            Method::Resample => resample(t, carry, key.stream(task.index), resume, cx)?,
+            Method::StateJump => self.state_jump(t, carry, key.stream(task.index), resume, cx)?,
+            Method::ProductSpace => self.product_space(t, carry, key, resume, cx)?,
+        };
+        let out = match ended {
+            Ended::Finished(out) => out,
+            Ended::Yielded(snap) => {
+                let bytes = postcard::to_stdvec(&snap)
+                    .map_err(|e| TaskError::Failed(format!("transc: cannot snapshot: {e}")))?;
+                return Ok(Outcome::Yielded(bytes));
+            }
         };
         let first = walkers[0] as u64;
         let rows = walkers.len() as u64;
@@ -710,8 +725,9 @@ impl TranscJob {
         t: &TranscSpec,
         carry: &Carry,
         mut rng: Stream,
+        resume: Option<WalkerSnap>,
         cx: &mut TaskContext<'_>,
-    ) -> Result<WalkerOutput, TaskError> {
+    ) -> Result<Ended, TaskError> {
         let posts = self.posteriors()?;
         let k = posts.len();
         let eval = |s: usize, x: &[f64], cx: &mut TaskContext<'_>| -> Result<f64, TaskError> {
@@ -724,28 +740,58 @@ impl TranscJob {
             })?;
             Ok(if v.is_nan() { f64::NEG_INFINITY } else { v })
         };
-        let mut state = pick(&mut rng, &t.state_priors);
-        let mut x = vec![0.0; posts[state].dim()];
-        let mut lp = f64::NEG_INFINITY;
-        for _ in 0..START_TRIES {
-            carry.pseudo[state].sample(&mut rng, &mut x);
-            lp = eval(state, &x, cx)?;
-            if lp.is_finite() {
-                break;
+        let (first, mut state, mut x, mut lp, mut rec) = match resume {
+            Some(WalkerSnap::StateJump {
+                step,
+                state,
+                x,
+                lp,
+                rng: r,
+                counts,
+            }) => {
+                rng = r;
+                (step, state, x, lp, Recorder::resumed(t, k, counts))
             }
-        }
-        if !lp.is_finite() {
-            return Err(TaskError::Failed(format!(
-                "transc: state `{}`: no draw of its pseudo-prior in {START_TRIES} has a finite \
-                 posterior",
-                self.spec.states[state].name
-            )));
-        }
-        let mut rec = Recorder::new(t, k);
+            Some(_) => {
+                return Err(TaskError::Failed(
+                    "transc: a snapshot of another method".into(),
+                ))
+            }
+            None => {
+                let state = pick(&mut rng, &t.state_priors);
+                let mut x = vec![0.0; posts[state].dim()];
+                let mut lp = f64::NEG_INFINITY;
+                for _ in 0..START_TRIES {
+                    carry.pseudo[state].sample(&mut rng, &mut x);
+                    lp = eval(state, &x, cx)?;
+                    if lp.is_finite() {
+                        break;
+                    }
+                }
+                if !lp.is_finite() {
+                    return Err(TaskError::Failed(format!(
+                        "transc: state `{}`: no draw of its pseudo-prior in {START_TRIES} has a \
+                         finite posterior",
+                        self.spec.states[state].name
+                    )));
+                }
+                (0, state, x, lp, Recorder::new(t, k))
+            }
+        };
         let mut y = Vec::new();
-        for step in 0..t.steps {
+        for step in first..t.steps {
             if cx.cancelled() {
                 return Err(TaskError::Cancelled);
+            }
+            if cx.pause_requested() {
+                return Ok(Ended::Yielded(WalkerSnap::StateJump {
+                    step,
+                    state,
+                    x,
+                    lp,
+                    rng,
+                    counts: rec.counts(),
+                }));
             }
             if rng.random::<f64>() < t.prob_state {
                 let to = pick(&mut rng, &t.state_weights[state]);
@@ -779,7 +825,7 @@ impl TranscJob {
             rec.visit(step, state, 0);
             cx.add_progress(1);
         }
-        Ok(rec.finish())
+        Ok(Ended::Finished(rec.finish()))
     }
 
     fn product_space(
@@ -787,8 +833,9 @@ impl TranscJob {
         t: &TranscSpec,
         carry: &Carry,
         key: TaskKey,
+        resume: Option<WalkerSnap>,
         cx: &mut TaskContext<'_>,
-    ) -> Result<WalkerOutput, TaskError> {
+    ) -> Result<Ended, TaskError> {
         let posts = self.posteriors()?;
         let k = posts.len();
         let dims: Vec<usize> = posts.iter().map(Posterior::dim).collect();
@@ -831,33 +878,65 @@ impl TranscJob {
                 self.spec.seed
             ))
         };
-        let mut streams: Vec<Stream> = (0..n).map(|i| key.stream(i as u64)).collect();
-        let mut pos = vec![0.0; n * dim];
-        let mut lps = vec![0.0; n];
-        for (i, (x, rng)) in pos.chunks_mut(dim).zip(&mut streams).enumerate() {
-            let mut tries = 0;
-            loop {
-                x[0] = rng.random::<f64>() * k as f64 - 0.5;
-                for j in 0..k {
-                    carry.pseudo[j].sample(rng, &mut x[offsets[j]..offsets[j] + dims[j]]);
-                }
-                lps[i] = log_pi(x).map_err(fail)?.0;
-                cx.evaluations += 1;
-                tries += 1;
-                if lps[i].is_finite() || tries >= START_TRIES {
-                    break;
-                }
+        let (first, mut pos, mut lps, mut streams, mut recs) = match resume {
+            Some(WalkerSnap::ProductSpace {
+                step,
+                pos,
+                lps,
+                streams,
+                counts,
+            }) => {
+                let recs: Vec<Recorder> = counts
+                    .into_iter()
+                    .map(|c| Recorder::resumed(t, k, c))
+                    .collect();
+                (step, pos, lps, streams, recs)
             }
-            if !lps[i].is_finite() {
-                return Err(fail(format!("walker {i}: no start with a finite density")));
+            Some(_) => {
+                return Err(TaskError::Failed(
+                    "transc: a snapshot of another method".into(),
+                ))
             }
-        }
-        let mut recs: Vec<Recorder> = (0..n).map(|_| Recorder::new(t, k)).collect();
+            None => {
+                let mut streams: Vec<Stream> = (0..n).map(|i| key.stream(i as u64)).collect();
+                let mut pos = vec![0.0; n * dim];
+                let mut lps = vec![0.0; n];
+                for (i, (x, rng)) in pos.chunks_mut(dim).zip(&mut streams).enumerate() {
+                    let mut tries = 0;
+                    loop {
+                        x[0] = rng.random::<f64>() * k as f64 - 0.5;
+                        for j in 0..k {
+                            carry.pseudo[j].sample(rng, &mut x[offsets[j]..offsets[j] + dims[j]]);
+                        }
+                        lps[i] = log_pi(x).map_err(fail)?.0;
+                        cx.evaluations += 1;
+                        tries += 1;
+                        if lps[i].is_finite() || tries >= START_TRIES {
+                            break;
+                        }
+                    }
+                    if !lps[i].is_finite() {
+                        return Err(fail(format!("walker {i}: no start with a finite density")));
+                    }
+                }
+                let recs = (0..n).map(|_| Recorder::new(t, k)).collect();
+                (0, pos, lps, streams, recs)
+            }
+        };
         let half = n / 2;
         const A: f64 = 2.0;
-        for step in 0..t.steps {
+        for step in first..t.steps {
             if cx.cancelled() {
                 return Err(TaskError::Cancelled);
+            }
+            if cx.pause_requested() {
+                return Ok(Ended::Yielded(WalkerSnap::ProductSpace {
+                    step,
+                    pos,
+                    lps,
+                    streams,
+                    counts: recs.iter().map(Recorder::counts).collect(),
+                }));
             }
             for h in 0..2 {
                 let (mine, other) = if h == 0 {
@@ -922,7 +1001,7 @@ impl TranscJob {
             o.taus = vec![tau];
             out.append(o);
         }
-        Ok(out)
+        Ok(Ended::Finished(out))
     }
 }
 
@@ -932,13 +1011,50 @@ fn resample(
     t: &TranscSpec,
     carry: &Carry,
     mut rng: Stream,
+    resume: Option<WalkerSnap>,
     cx: &mut TaskContext<'_>,
-) -> WalkerOutput {
+) -> Result<Ended, TaskError> {
+    /// Steps between looks at the pause and cancel flags, and progress.
+    const EVERY: usize = 1024;
     let k = carry.ratios.len();
-    let mut state = pick(&mut rng, &t.state_priors);
-    let mut member = rng.random_range(0..carry.ratios[state].len());
-    let mut rec = Recorder::new(t, k);
-    for step in 0..t.steps {
+    let (first, mut state, mut member, mut rec) = match resume {
+        Some(WalkerSnap::Resample {
+            step,
+            state,
+            member,
+            rng: r,
+            counts,
+        }) => {
+            rng = r;
+            (step, state, member, Recorder::resumed(t, k, counts))
+        }
+        Some(_) => {
+            return Err(TaskError::Failed(
+                "transc: a snapshot of another method".into(),
+            ))
+        }
+        None => {
+            let state = pick(&mut rng, &t.state_priors);
+            let member = rng.random_range(0..carry.ratios[state].len());
+            (0, state, member, Recorder::new(t, k))
+        }
+    };
+    for step in first..t.steps {
+        if step > first && (step - first).is_multiple_of(EVERY) {
+            cx.add_progress(EVERY as u64);
+            if cx.cancelled() {
+                return Err(TaskError::Cancelled);
+            }
+            if cx.pause_requested() {
+                return Ok(Ended::Yielded(WalkerSnap::Resample {
+                    step,
+                    state,
+                    member,
+                    rng,
+                    counts: rec.counts(),
+                }));
+            }
+        }
         let to = pick(&mut rng, &t.state_weights[state]);
         let i = rng.random_range(0..carry.ratios[to].len());
         let log_alpha = carry.ratios[to][i] - carry.ratios[state][member] + jump_bias(t, state, to);
@@ -950,8 +1066,50 @@ fn resample(
         }
         rec.visit(step, state, member);
     }
-    cx.add_progress(t.steps as u64);
-    rec.finish()
+    cx.add_progress(((t.steps - first) % EVERY) as u64);
+    Ok(Ended::Finished(rec.finish()))
+}
+
+/// A walker (or the product-space ensemble) paused at a step boundary.
+#[derive(Debug, Serialize, Deserialize)]
+enum WalkerSnap {
+    Resample {
+        step: usize,
+        state: usize,
+        member: usize,
+        rng: Stream,
+        counts: Counts,
+    },
+    StateJump {
+        step: usize,
+        state: usize,
+        x: Vec<f64>,
+        lp: f64,
+        rng: Stream,
+        counts: Counts,
+    },
+    ProductSpace {
+        step: usize,
+        pos: Vec<f64>,
+        lps: Vec<f64>,
+        streams: Vec<Stream>,
+        counts: Vec<Counts>,
+    },
+}
+
+/// How a walker's run ended: at its last step, or paused.
+enum Ended {
+    Finished(WalkerOutput),
+    Yielded(WalkerSnap),
+}
+
+/// What a [`Recorder`] has counted, as plain data.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Counts {
+    states: Vec<i64>,
+    members: Vec<i64>,
+    visits: Vec<f64>,
+    moves: Vec<f64>,
 }
 
 /// log w[to][from] − log w[from][to] + log P(to) − log P(from).
@@ -1022,6 +1180,26 @@ impl<'a> Recorder<'a> {
             members: Vec::new(),
             visits: vec![0.0; BATCHES * k],
             moves: vec![0.0; k * 4],
+        }
+    }
+
+    fn resumed(t: &'a TranscSpec, k: usize, c: Counts) -> Self {
+        Self {
+            t,
+            k,
+            states: c.states,
+            members: c.members,
+            visits: c.visits,
+            moves: c.moves,
+        }
+    }
+
+    fn counts(&self) -> Counts {
+        Counts {
+            states: self.states.clone(),
+            members: self.members.clone(),
+            visits: self.visits.clone(),
+            moves: self.moves.clone(),
         }
     }
 
