@@ -7,6 +7,7 @@
 
 pub mod chains;
 pub mod ensemble;
+pub mod smc;
 mod table;
 
 pub(crate) use table::{describe_states, StateLine, SummaryTable};
@@ -434,4 +435,5 @@ macro_rules! registry {
 registry! {
     ensemble => Ensemble,
     chains => Chains,
+    smc => Smc,
 }

@@ -9,7 +9,9 @@ mod raw;
 pub mod resume;
 
 pub use error::{SpecError, SpecSource};
-pub use raw::{InitSpec, ModelSpec, MoveSpec, PriorSpec, ProposalSpec, Radius, RawStop};
+pub use raw::{
+    InitSpec, ModelSpec, MoveSpec, MutationKind, PriorSpec, ProposalSpec, Radius, RawStop,
+};
 
 use std::collections::HashSet;
 use std::ops::Range;
