@@ -138,3 +138,103 @@ fn keys_of_other_kinds_are_located_errors() {
     assert_ok(&o);
     assert!(stdout(&o).contains("persistent sampling"), "{}", stdout(&o));
 }
+
+/// Reference problem A: states of dims 3, 5, 10 whose posteriors are
+/// w_k · N(μ_k, σ_k² I) — a narrow normalised Gaussian likelihood in a
+/// uniform box of volume 1/w_k — so Z_k = w_k and the state probabilities
+/// are exactly (0.56, 0.30, 0.14).
+fn problem_a() -> String {
+    let mut text = String::from("[run]\nseed = 3\n[sampler]\nkind = \"smc\"\nparticles = 400\n");
+    for (name, d, w, mu, sd) in [
+        ("a3", 3, 0.56, 0.8, 0.02),
+        ("b5", 5, 0.30, 0.3, 0.05),
+        ("c10", 10, 0.14, 0.5, 0.08),
+    ] {
+        let high = (1.0f64 / w).powf(1.0 / d as f64);
+        let v = |x: f64| format!("[{}]", vec![format!("{x:?}"); d].join(", "));
+        let cov: Vec<String> = (0..d)
+            .map(|i| {
+                let row: Vec<String> = (0..d)
+                    .map(|j| format!("{:?}", if i == j { sd * sd } else { 0.0 }))
+                    .collect();
+                format!("[{}]", row.join(", "))
+            })
+            .collect();
+        text += &format!(
+            "[[states]]\nname = \"{name}\"\nmodel = {{ kind = \"gaussian\", mean = {}, cov = [{}] }}\n\
+             prior = {{ kind = \"uniform\", low = {}, high = {} }}\n",
+            v(mu),
+            cov.join(", "),
+            v(0.0),
+            v(high)
+        );
+    }
+    text
+}
+
+#[test]
+fn reference_problem_a_gives_the_state_probabilities() {
+    let sb = Sandbox::new();
+    sb.write("a.toml", &problem_a());
+    let o = sb.sampo(&["run", "a.toml", "-o", "a.h5"]);
+    assert_ok(&o);
+    let path = sb.path("a.h5");
+    let (_, p) = read_f64(&path, "smc/state_probabilities/probability");
+    let (_, e) = read_f64(&path, "smc/state_probabilities/error");
+    for ((p, e), exact) in p.iter().zip(&e).zip([0.56, 0.30, 0.14]) {
+        assert!(*e > 0.0 && *e < 0.05, "error {e}");
+        assert!(
+            (p - exact).abs() < 5.0 * e,
+            "{p} ± {e} vs {exact}\n{}",
+            stdout(&o)
+        );
+    }
+    assert!(stdout(&o).contains("probability"), "{}", stdout(&o));
+}
+
+#[test]
+fn smc_paused_by_its_wall_time_resumes_to_the_same_results() {
+    let sb = Sandbox::new();
+    let slow = GAUSS2
+        .replace("particles = 500", "particles = 100")
+        .replace("[sampler]", "[parallel]\nthreads = 1\n[sampler]")
+        + "cost_us = 1000\n";
+    sb.write("long.toml", &slow);
+    assert_ok(&sb.sampo(&["run", "long.toml", "-q", "-o", "ref.h5"]));
+    let o = sb.sampo(&["run", "long.toml", "-q", "--walltime", "1s"]);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    let o = sb.sampo(&["run", "--resume", "long.toml", "-q"]);
+    assert_ok(&o);
+    let (a, b) = (
+        smc_datasets(&sb.path("ref.h5"), "g"),
+        smc_datasets(&sb.path("long.h5"), "g"),
+    );
+    for (x, y) in a.iter().zip(&b) {
+        let bits = |v: &Vec<f64>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert!(bits(&x.1) == bits(&y.1), "{} differs after the resume", x.0);
+    }
+}
+
+/// Over 20 seeds about 95% of the ±2σ intervals should hold the exact
+/// log Z. Ignored: today the family bootstrap gives 13–14 of 20 for this
+/// Gaussian (its σ is about half the scatter over seeds); see the README.
+#[test]
+#[ignore]
+fn the_error_bar_is_calibrated_over_seeds() {
+    let sb = Sandbox::new();
+    sb.write("g.toml", GAUSS2);
+    let exact = -(400f64.ln());
+    let mut inside = 0;
+    for seed in 101..121 {
+        let out = format!("g{seed}.h5");
+        let set = format!("run.seed={seed}");
+        assert_ok(&sb.sampo(&["run", "g.toml", "-q", "--set", &set, "-o", &out]));
+        let z = attr_f64(&sb.path(&out), "smc/g", "log_evidence");
+        let e = attr_f64(&sb.path(&out), "smc/g", "log_evidence_err");
+        inside += usize::from((z - exact).abs() < 2.0 * e);
+    }
+    assert!(
+        inside >= 17,
+        "{inside} of 20 intervals hold the exact log Z"
+    );
+}

@@ -41,6 +41,8 @@ use crate::spec::{MutationKind, RunSpec, NAME_MAX};
 const SMC_DOMAIN: u64 = (1 << 63) | 3;
 /// The particle index of an iteration's shared stream (resampling).
 const SHARED_STREAM: u64 = u64::MAX;
+/// Fixed-point sweeps of the final refit of log Z.
+const REFIT_SWEEPS: usize = 200;
 /// More iterations than this is a run that cannot reach β = 1.
 const MAX_ITERATIONS: usize = 10_000;
 
@@ -456,13 +458,14 @@ fn run_state(
             )));
         }
         // The particles this iteration starts from and the kernel's moments.
-        let (n, beta, log_z, ess, mut x, mut log_l, mut log_prior, kernel_parts) = if t == 0 {
+        let (n, beta, log_z, ess, eve, mut x, mut log_l, mut log_prior, kernel_parts) = if t == 0 {
             let n = prior_draws(s);
             (
                 n,
                 0.0,
                 0.0,
                 n as f64,
+                (0..n as u64).collect::<Vec<u64>>(),
                 vec![0.0; n * d],
                 vec![0.0; n],
                 vec![0.0; n],
@@ -482,12 +485,25 @@ fn run_state(
             for &i in &idx {
                 x.extend_from_slice(&h.x[i * d..(i + 1) * d]);
             }
+            let eve = idx.iter().map(|&i| h.eve[i]).collect();
             let log_l = idx.iter().map(|&i| h.log_l[i]).collect();
             let log_prior = idx.iter().map(|&i| h.log_prior[i]).collect();
             let (mean, chol) = persistent::moments(&h.x, d, &w);
-            (n, beta, log_z, ess, x, log_l, log_prior, Some((mean, chol)))
+            (
+                n,
+                beta,
+                log_z,
+                ess,
+                eve,
+                x,
+                log_l,
+                log_prior,
+                Some((mean, chol)),
+            )
         };
-        let steps = ((2 * d) as f64 * TARGET_ACCEPTANCE / snap.acceptance.max(0.01))
+        // At least 2·dim steps, more when the acceptance falls below the
+        // target, at most max_steps·dim.
+        let steps = ((2 * d) as f64 * (TARGET_ACCEPTANCE / snap.acceptance.max(0.01)).max(1.0))
             .ceil()
             .clamp(1.0, (s.mutation.max_steps * d) as f64) as usize;
         let mine = split_range(0..n, member, members);
@@ -511,6 +527,9 @@ fn run_state(
                 stream(spec.seed, state, t, i as u64)
             })
         };
+        tracing::debug!(
+            "smc state {state} iteration {t}: member {member}/{members} moved {mine:?}, {evals:?} evaluations"
+        );
         let failed = evals.as_ref().err().cloned();
         if let Ok(e) = &evals {
             local_evals += e;
@@ -604,16 +623,24 @@ fn run_state(
             }
             snap.acceptance = acc;
         }
-        snap.history.push(beta, log_z, &x, &log_l, &log_prior);
+        snap.history.push(beta, log_z, &x, &log_l, &log_prior, &eve);
     }
     // β = 1 reached with enough ESS: the evidence, the final weights and an
     // equally weighted draw.
+    // The final log Z from every iteration's log Z refitted to all the
+    // particles: less scatter than the sequential estimates (6-D mixture:
+    // sd 0.16 instead of 0.22 over 20 seeds).
+    snap.history.refit_log_z(REFIT_SWEEPS);
     let h = &snap.history;
     let m = h.log_mixture();
     let w = h.log_weights(1.0, &m);
     let log_z = persistent::log_evidence(&w);
-    let err = persistent::log_evidence_err(&w);
     let t = h.betas.len();
+    let err = persistent::log_evidence_err_families(
+        &w,
+        &h.eve,
+        &mut stream(spec.seed, state, t, SHARED_STREAM - 1),
+    );
     let u: f64 = stream(spec.seed, state, t, SHARED_STREAM).random();
     let idx = persistent::systematic(&w, s.total, u);
     let mut draw = Vec::with_capacity(s.total * d);

@@ -47,6 +47,9 @@ pub struct History {
     pub betas: Vec<f64>,
     pub log_z: Vec<f64>,
     pub counts: Vec<usize>,
+    /// Per particle: the prior draw (iteration 0) it descends from, its
+    /// eve; the error of log Z resamples these families.
+    pub eve: Vec<u64>,
 }
 
 impl History {
@@ -59,7 +62,16 @@ impl History {
     }
 
     /// Appends an iteration's particles.
-    pub fn push(&mut self, beta: f64, log_z: f64, x: &[f64], log_l: &[f64], log_prior: &[f64]) {
+    pub fn push(
+        &mut self,
+        beta: f64,
+        log_z: f64,
+        x: &[f64],
+        log_l: &[f64],
+        log_prior: &[f64],
+        eve: &[u64],
+    ) {
+        self.eve.extend_from_slice(eve);
         self.betas.push(beta);
         self.log_z.push(log_z);
         self.counts.push(log_l.len());
@@ -85,6 +97,39 @@ impl History {
                 )
             })
             .collect()
+    }
+
+    /// Refits every iteration's log Z to all the particles at once (the
+    /// fixed point of the mixture estimator, as in MBAR / reverse logistic
+    /// regression), the prior's log Z = 0 held: `sweeps` at most, until no
+    /// value moves by more than 1e-10.
+    pub fn refit_log_z(&mut self, sweeps: usize) {
+        let n = (self.len() as f64).ln();
+        for _ in 0..sweeps {
+            let m = self.log_mixture();
+            let mut moved: f64 = 0.0;
+            let new: Vec<f64> = self
+                .betas
+                .iter()
+                .map(|&b| {
+                    log_sum_exp(
+                        self.log_l
+                            .iter()
+                            .zip(&m)
+                            .map(|(&l, &mx)| tempered(b, l) - mx),
+                    ) - n
+                })
+                .collect();
+            for (k, (z, v)) in self.log_z.iter_mut().zip(new).enumerate() {
+                if k > 0 || self.betas[0] > 0.0 {
+                    moved = moved.max((*z - v).abs());
+                    *z = v;
+                }
+            }
+            if moved < 1e-10 {
+                break;
+            }
+        }
     }
 
     /// Unnormalised log weights of every particle for the target at β.
@@ -117,6 +162,47 @@ pub fn log_evidence(log_w: &[f64]) -> f64 {
 pub fn log_evidence_err(log_w: &[f64]) -> f64 {
     let n = log_w.len() as f64;
     (1.0 / ess(log_w) - 1.0 / n).max(0.0).sqrt()
+}
+
+/// Bootstrap resamples of the error of log Z.
+pub const BOOTSTRAP: usize = 400;
+
+/// The standard error of log Ẑ by a bootstrap over families: every
+/// particle kept descends from one prior draw (its eve), and particles of
+/// one family are correlated through resampling and the Markov moves, so
+/// families, not particles, are resampled with replacement; each resample
+/// gives log (Σ w / N) over the families drawn. Cheap (no evaluations),
+/// and it sees the mode-weight noise that the particle-wise delta method
+/// misses.
+pub fn log_evidence_err_families(log_w: &[f64], eve: &[u64], rng: &mut crate::seed::Stream) -> f64 {
+    use rand::RngExt;
+    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut families: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
+    for (&l, &e) in log_w.iter().zip(eve) {
+        let f = families.entry(e).or_insert((0.0, 0.0));
+        f.0 += (l - top).exp();
+        f.1 += 1.0;
+    }
+    let families: Vec<(f64, f64)> = families.into_values().collect();
+    let k = families.len();
+    let mut logs = Vec::with_capacity(BOOTSTRAP);
+    for _ in 0..BOOTSTRAP {
+        let (mut w, mut n) = (0.0, 0.0);
+        for _ in 0..k {
+            let f = families[rng.random_range(0..k)];
+            w += f.0;
+            n += f.1;
+        }
+        let v = (w / n).ln();
+        if v.is_finite() {
+            logs.push(v);
+        }
+    }
+    if logs.len() < 2 {
+        return f64::INFINITY;
+    }
+    let m = logs.iter().sum::<f64>() / logs.len() as f64;
+    (logs.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / (logs.len() - 1) as f64).sqrt()
 }
 
 /// Tolerances of the bisection for the next β.
@@ -247,6 +333,7 @@ mod tests {
             &[0.0, 1.0],
             &[-1.0, f64::NEG_INFINITY],
             &[0.0, 0.0],
+            &[0, 1],
         );
         let m = h.log_mixture();
         assert_eq!(m, vec![0.0, 0.0]);
