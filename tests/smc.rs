@@ -190,6 +190,13 @@ fn reference_problem_a_gives_the_state_probabilities() {
         );
     }
     assert!(stdout(&o).contains("probability"), "{}", stdout(&o));
+    let o = sb.sampo(&["summary", "a.h5"]);
+    assert_ok(&o);
+    let text = stdout(&o);
+    assert!(
+        text.contains("log Z") && text.contains("c10") && text.contains("probability"),
+        "{text}"
+    );
 }
 
 #[test]
