@@ -102,10 +102,10 @@ impl History {
     /// Refits every iteration's log Z to all the particles at once (the
     /// fixed point of the mixture estimator, as in MBAR / reverse logistic
     /// regression), the prior's log Z = 0 held: `sweeps` at most, until no
-    /// value moves by more than 1e-10.
+    /// value moves by more than 1e-7 (far below any error of log Z).
     pub fn refit_log_z(&mut self, sweeps: usize) {
         let n = (self.len() as f64).ln();
-        for _ in 0..sweeps {
+        for sweep in 0..sweeps {
             let m = self.log_mixture();
             let mut moved: f64 = 0.0;
             let new: Vec<f64> = self
@@ -126,10 +126,12 @@ impl History {
                     *z = v;
                 }
             }
-            if moved < 1e-10 {
-                break;
+            if moved < 1e-7 {
+                tracing::debug!("log Z refit converged after {sweep} sweeps");
+                return;
             }
         }
+        tracing::debug!("log Z refit stopped after {sweeps} sweeps, unconverged");
     }
 
     /// Unnormalised log weights of every particle for the target at β.
