@@ -612,9 +612,6 @@ fn run_state(
                 Column::F64(vec![iteration_steps as f64]),
             ),
         ])?;
-        if cx.leads() {
-            cx.add_progress(0);
-        }
         if t > 0 {
             // Step size toward the target acceptance, identically everywhere.
             snap.scale *= (2.0 * (acc - TARGET_ACCEPTANCE)).exp();
