@@ -10,6 +10,7 @@
 //! one thread, so that every rank computes the same bits.
 
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// log Σ exp(v), exact for empty or all −∞ input (−∞).
@@ -85,8 +86,10 @@ impl History {
     pub fn log_mixture(&self) -> Vec<f64> {
         let n = self.len() as f64;
         let log_frac: Vec<f64> = self.counts.iter().map(|&c| (c as f64 / n).ln()).collect();
+        // Element by element on the rank's threads: each value is computed
+        // the same way whatever the threads, so the bits do not change.
         self.log_l
-            .iter()
+            .par_iter()
             .map(|&l| {
                 log_sum_exp(
                     self.betas
@@ -108,9 +111,10 @@ impl History {
         for sweep in 0..sweeps {
             let m = self.log_mixture();
             let mut moved: f64 = 0.0;
+            // One β per thread, each sum in particle order.
             let new: Vec<f64> = self
                 .betas
-                .iter()
+                .par_iter()
                 .map(|&b| {
                     log_sum_exp(
                         self.log_l
