@@ -7,6 +7,7 @@
 
 pub mod chains;
 pub mod ensemble;
+pub mod smc;
 mod table;
 pub mod transc;
 
@@ -496,4 +497,5 @@ pub fn build(spec: Arc<RunSpec>) -> Box<dyn Job> {
 registry! {
     ensemble => Ensemble,
     chains => Chains,
+    smc => Smc,
 }

@@ -171,9 +171,17 @@ impl Posterior {
     }
 
     pub fn log_prob(&self, x: &[f64]) -> Result<f64, EvalError> {
+        let (lp, ll) = self.log_prior_likelihood(x)?;
+        Ok(if lp == f64::NEG_INFINITY { lp } else { lp + ll })
+    }
+
+    /// (log prior, log likelihood) of a point; outside the prior's support
+    /// the likelihood is not evaluated and comes back as −∞. Samplers that
+    /// temper the likelihood (SMC) need the two apart.
+    pub fn log_prior_likelihood(&self, x: &[f64]) -> Result<(f64, f64), EvalError> {
         let lp = self.prior.log_density(x);
         if lp == f64::NEG_INFINITY {
-            return Ok(lp);
+            return Ok((lp, lp));
         }
         if let Some(f) = &self.fault {
             if f.count.fetch_add(1, Ordering::Relaxed) >= f.after {
@@ -186,7 +194,7 @@ impl Posterior {
         if let Some(cost) = self.cost {
             busy_wait(cost);
         }
-        Ok(lp + self.likelihood.log_density(x)?)
+        Ok((lp, self.likelihood.log_density(x)?))
     }
 }
 

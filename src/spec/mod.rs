@@ -9,7 +9,9 @@ mod raw;
 pub mod resume;
 
 pub use error::{SpecError, SpecSource};
-pub use raw::{InitSpec, ModelSpec, MoveSpec, PriorSpec, ProposalSpec, Radius, RawStop};
+pub use raw::{
+    InitSpec, ModelSpec, MoveSpec, MutationKind, PriorSpec, ProposalSpec, Radius, RawStop,
+};
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -305,7 +307,8 @@ impl Resolver<'_> {
             states: &states,
             replicates: (replicates, replicates_span),
         })?;
-        let transc = crate::jobs::transc::resolve(self, raw.transc.as_ref(), &states, replicates)?;
+        let transc =
+            crate::jobs::transc::resolve(self, raw.transc.as_ref(), &states, replicates, &sampler)?;
         Ok(RunSpec {
             name,
             seed,

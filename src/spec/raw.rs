@@ -81,6 +81,31 @@ pub struct RawSampler {
     // chains
     pub chains: Option<Spanned<usize>>,
     pub proposal: Option<Spanned<ProposalSpec>>,
+    // smc
+    pub particles: Option<Spanned<usize>>,
+    pub effective: Option<Spanned<f64>>,
+    pub total: Option<Spanned<usize>>,
+    pub mutation: Option<Spanned<RawMutation>>,
+}
+
+/// `[sampler.mutation]` of `kind = "smc"`: the MCMC kernel that moves the
+/// resampled particles at each temperature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMutation {
+    pub kind: Option<Spanned<MutationKind>>,
+    /// Steps per iteration at most, per parameter.
+    pub max_steps: Option<Spanned<usize>>,
+}
+
+/// The proposal of an SMC mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MutationKind {
+    /// Preconditioned Crank–Nicolson around the particles' mean and covariance.
+    Pcn,
+    /// Random-walk Metropolis with the particles' covariance.
+    Rwm,
 }
 
 /// `[sampler.stop]`: stop once converged, checked every `check_every`

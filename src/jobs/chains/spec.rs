@@ -65,6 +65,22 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
                 "moves",
                 sm.and_then(|s| s.moves.as_ref()).map(Spanned::span),
             ),
+            (
+                "particles",
+                sm.and_then(|s| s.particles.as_ref()).map(Spanned::span),
+            ),
+            (
+                "effective",
+                sm.and_then(|s| s.effective.as_ref()).map(Spanned::span),
+            ),
+            (
+                "total",
+                sm.and_then(|s| s.total.as_ref()).map(Spanned::span),
+            ),
+            (
+                "mutation",
+                sm.and_then(|s| s.mutation.as_ref()).map(Spanned::span),
+            ),
         ],
     )?;
     if let Some((st, w)) = cx

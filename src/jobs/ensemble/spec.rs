@@ -55,6 +55,22 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
                 "proposal",
                 sm.and_then(|s| s.proposal.as_ref()).map(Spanned::span),
             ),
+            (
+                "particles",
+                sm.and_then(|s| s.particles.as_ref()).map(Spanned::span),
+            ),
+            (
+                "effective",
+                sm.and_then(|s| s.effective.as_ref()).map(Spanned::span),
+            ),
+            (
+                "total",
+                sm.and_then(|s| s.total.as_ref()).map(Spanned::span),
+            ),
+            (
+                "mutation",
+                sm.and_then(|s| s.mutation.as_ref()).map(Spanned::span),
+            ),
         ],
     )?;
     let stop = resolve_stop(cx)?;

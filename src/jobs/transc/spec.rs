@@ -64,10 +64,18 @@ pub(crate) fn resolve(
     raw: Option<&Spanned<RawTransc>>,
     states: &[StateSpec],
     replicates: usize,
+    sampler: &crate::jobs::SamplerSpec,
 ) -> Result<Option<TranscSpec>, SpecError> {
     let Some(spanned) = raw else {
         return Ok(None);
     };
+    if matches!(sampler, crate::jobs::SamplerSpec::Smc(_)) {
+        return Err(r.err(
+            spanned.span(),
+            "[transc] follows an ensemble or chains stage (it resamples their chains); kind = \
+             \"smc\" gives the state probabilities from its evidences without it",
+        ));
+    }
     let t = spanned.get_ref();
     let k = states.len();
     if k < 2 {
