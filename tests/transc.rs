@@ -265,9 +265,9 @@ fn polynomial_orders_get_their_exact_probabilities() {
         exact[1] > 0.02 && exact[2] > 0.002,
         "{exact:?}: a test worth having"
     );
-    for method in ["resample", "state-jump"] {
+    for method in ["resample", "state-jump", "product-space"] {
         let m = format!("transc.method=\"{method}\"");
-        assert_ok(&sb.sampo(&[
+        let mut args = vec![
             "run",
             "poly.toml",
             "-q",
@@ -276,7 +276,12 @@ fn polynomial_orders_get_their_exact_probabilities() {
             "--force",
             "--set",
             &m,
-        ]));
+        ];
+        if method == "product-space" {
+            // An ensemble on 10 dimensions: more walkers and steps.
+            args.extend(["--set", "transc.walkers=40", "--set", "transc.steps=40000"]);
+        }
+        assert_ok(&sb.sampo(&args));
         let p = read_f64(&sb.path("p.h5"), "transc/probability").1;
         let e = read_f64(&sb.path("p.h5"), "transc/probability_err").1;
         eprintln!("{method}: {p:?} ± {e:?}, exact {exact:?}");
