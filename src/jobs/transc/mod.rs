@@ -1019,6 +1019,7 @@ fn resample(
     /// Steps between looks at the pause and cancel flags, and progress.
     const EVERY: usize = 1024;
     let k = carry.ratios.len();
+    let bias: Vec<f64> = (0..k * k).map(|ij| jump_bias(t, ij / k, ij % k)).collect();
     let (first, mut state, mut member, mut rec) = match resume {
         Some(WalkerSnap::Resample {
             step,
@@ -1059,7 +1060,7 @@ fn resample(
         }
         let to = pick(&mut rng, &t.state_weights[state]);
         let i = rng.random_range(0..carry.ratios[to].len());
-        let log_alpha = carry.ratios[to][i] - carry.ratios[state][member] + jump_bias(t, state, to);
+        let log_alpha = carry.ratios[to][i] - carry.ratios[state][member] + bias[state * k + to];
         let accept = rng.random::<f64>().ln() < log_alpha;
         rec.jump(state, accept);
         if accept {
@@ -1124,6 +1125,33 @@ fn state_of(k_cont: f64, k: usize) -> usize {
     k_cont.round_ties_even().clamp(0.0, (k - 1) as f64) as usize
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_edges_agree_with_batch_of() {
+        for (steps, burn) in [(100, 25), (37, 0), (1000, 999), (20, 0), (10_000, 2_500)] {
+            let mut t = crate::jobs::transc::spec::tests_spec();
+            t.steps = steps;
+            t.burn = burn;
+            for step in burn..steps {
+                let b = batch_of(&t, step);
+                assert!(batch_edge(&t, b) <= step, "{steps} {burn} {step}");
+                if b + 1 < BATCHES {
+                    assert!(step < batch_edge(&t, b + 1), "{steps} {burn} {step}");
+                }
+            }
+        }
+    }
+}
+
+/// The first step of batch `b`: batch_of(t, s) = b exactly for
+/// batch_edge(t, b) ≤ s < batch_edge(t, b + 1).
+fn batch_edge(t: &TranscSpec, b: usize) -> usize {
+    t.burn + (b * (t.steps - t.burn)).div_ceil(BATCHES)
+}
+
 fn batch_of(t: &TranscSpec, step: usize) -> usize {
     (step.saturating_sub(t.burn) * BATCHES / (t.steps - t.burn)).min(BATCHES - 1)
 }
@@ -1166,6 +1194,9 @@ impl WalkerOutput {
 struct Recorder<'a> {
     t: &'a TranscSpec,
     k: usize,
+    /// The batch of the last step visited, and the first step of the next.
+    batch: usize,
+    next_edge: usize,
     states: Vec<i64>,
     members: Vec<i64>,
     visits: Vec<f64>,
@@ -1178,6 +1209,8 @@ impl<'a> Recorder<'a> {
         Self {
             t,
             k,
+            batch: 0,
+            next_edge: batch_edge(t, 1),
             states: Vec::with_capacity(stored),
             members: Vec::new(),
             visits: vec![0.0; BATCHES * k],
@@ -1189,6 +1222,8 @@ impl<'a> Recorder<'a> {
         Self {
             t,
             k,
+            batch: 0,
+            next_edge: batch_edge(t, 1),
             states: c.states,
             members: c.members,
             visits: c.visits,
@@ -1216,7 +1251,16 @@ impl<'a> Recorder<'a> {
     }
 
     fn visit(&mut self, step: usize, state: usize, member: usize) {
-        let batch = batch_of(self.t, step);
+        // batch_of(t, step), without a division per step: steps come in order.
+        let t = self.t;
+        if step < t.burn {
+            return;
+        }
+        while self.batch + 1 < BATCHES && step >= self.next_edge {
+            self.batch += 1;
+            self.next_edge = batch_edge(t, self.batch + 1);
+        }
+        let batch = self.batch;
         self.visit_batch(step, state, member, batch);
     }
 
@@ -1227,7 +1271,8 @@ impl<'a> Recorder<'a> {
         }
         self.visits[batch * self.k + state] += 1.0;
         let stored = (t.steps - t.burn) / t.thin;
-        if (step + 1 - t.burn).is_multiple_of(t.thin) && self.states.len() < stored {
+        let kept = t.thin == 1 || (step + 1 - t.burn).is_multiple_of(t.thin);
+        if kept && self.states.len() < stored {
             self.states.push(state as i64);
             if t.method == Method::Resample {
                 self.members.push(member as i64);

@@ -329,3 +329,20 @@ pub(crate) fn resolve(
         auto_samples,
     }))
 }
+
+/// A resolved `[transc]` for unit tests.
+#[cfg(test)]
+pub(crate) fn tests_spec() -> TranscSpec {
+    TranscSpec {
+        method: Method::Resample,
+        walkers: 4,
+        steps: 100,
+        burn: 25,
+        thin: 1,
+        components: 1,
+        state_weights: vec![vec![0.0, 1.0], vec![1.0, 0.0]],
+        state_priors: vec![0.5, 0.5],
+        prob_state: 0.1,
+        auto_samples: false,
+    }
+}
