@@ -85,6 +85,7 @@ pub struct RawSampler {
     pub particles: Option<Spanned<usize>>,
     pub effective: Option<Spanned<f64>>,
     pub total: Option<Spanned<usize>>,
+    pub groups: Option<Spanned<usize>>,
     pub mutation: Option<Spanned<RawMutation>>,
 }
 

@@ -68,6 +68,10 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
                 sm.and_then(|s| s.total.as_ref()).map(Spanned::span),
             ),
             (
+                "groups",
+                sm.and_then(|s| s.groups.as_ref()).map(Spanned::span),
+            ),
+            (
                 "mutation",
                 sm.and_then(|s| s.mutation.as_ref()).map(Spanned::span),
             ),

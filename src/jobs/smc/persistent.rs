@@ -6,8 +6,8 @@
 //! log w_s(β) = β log L_s − log Σ_t (n_t/N) exp(β_t log L_s − log Z_t),
 //!
 //! the next β is where their effective sample size falls to the target, and
-//! log Z(β) = log (1/N Σ_s w_s(β)). Every reduction runs in index order on
-//! one thread, so that every rank computes the same bits.
+//! log Z(β) = log (1/N Σ_s w_s(β)). Every reduction runs in index order,
+//! so that every rank computes the same bits.
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
@@ -102,42 +102,6 @@ impl History {
             .collect()
     }
 
-    /// Refits every iteration's log Z to all the particles at once (the
-    /// fixed point of the mixture estimator, as in MBAR / reverse logistic
-    /// regression), the prior's log Z = 0 held: `sweeps` at most, until no
-    /// value moves by more than 1e-7 (far below any error of log Z).
-    pub fn refit_log_z(&mut self, sweeps: usize) {
-        let n = (self.len() as f64).ln();
-        for sweep in 0..sweeps {
-            let m = self.log_mixture();
-            let mut moved: f64 = 0.0;
-            // One β per thread, each sum in particle order.
-            let new: Vec<f64> = self
-                .betas
-                .par_iter()
-                .map(|&b| {
-                    log_sum_exp(
-                        self.log_l
-                            .iter()
-                            .zip(&m)
-                            .map(|(&l, &mx)| tempered(b, l) - mx),
-                    ) - n
-                })
-                .collect();
-            for (k, (z, v)) in self.log_z.iter_mut().zip(new).enumerate() {
-                if k > 0 || self.betas[0] > 0.0 {
-                    moved = moved.max((*z - v).abs());
-                    *z = v;
-                }
-            }
-            if moved < 1e-7 {
-                tracing::debug!("log Z refit converged after {sweep} sweeps");
-                return;
-            }
-        }
-        tracing::debug!("log Z refit stopped after {sweeps} sweeps, unconverged");
-    }
-
     /// Unnormalised log weights of every particle for the target at β.
     pub fn log_weights(&self, beta: f64, log_mixture: &[f64]) -> Vec<f64> {
         self.log_l
@@ -168,6 +132,14 @@ pub fn log_evidence(log_w: &[f64]) -> f64 {
 pub fn log_evidence_err(log_w: &[f64]) -> f64 {
     let n = log_w.len() as f64;
     (1.0 / ess(log_w) - 1.0 / n).max(0.0).sqrt()
+}
+
+/// The mean of independent estimates and its standard error (sd/√n).
+pub fn mean_and_standard_error(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
 }
 
 /// Bootstrap resamples of the error of log Z.

@@ -1,5 +1,5 @@
 //! The `[sampler]` keys of `kind = "smc"`: `particles`, `effective`,
-//! `total` and `[sampler.mutation]`, resolved with located errors. The
+//! `total`, `groups` and `[sampler.mutation]`, resolved with located errors. The
 //! keys of the Markov-chain kinds are rejected where they are written.
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,11 @@ use crate::jobs::SamplerContext;
 use crate::spec::{MutationKind, SpecError};
 
 pub const DEFAULT_PARTICLES: usize = 1000;
+/// Independent groups the particles are split into: their spread is the
+/// error of log Z (7 degrees of freedom).
+pub const DEFAULT_GROUPS: usize = 8;
+/// Particles per group at least.
+pub const MIN_GROUP: usize = 4;
 /// Steps per iteration at most, per parameter (pocoMC's default bound).
 pub const DEFAULT_MAX_STEPS: usize = 10;
 pub const MAX_PARTICLES: usize = 10_000_000;
@@ -24,6 +29,9 @@ pub struct Spec {
     /// Stop once β = 1 and the effective sample size at β = 1 reaches it;
     /// also the size of the equally weighted posterior draw.
     pub total: usize,
+    /// Independent runs the particles are split into (`particles`,
+    /// `effective` and `total` are their sums).
+    pub groups: usize,
     pub mutation: Mutation,
 }
 
@@ -107,6 +115,20 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
         Some(t) => *t.get_ref(),
         None => particles,
     };
+    let groups = match sm.and_then(|s| s.groups.as_ref()) {
+        Some(g) if *g.get_ref() == 0 || *g.get_ref() * MIN_GROUP > particles => {
+            return Err(r.err(
+                g.span(),
+                format!(
+                    "groups must be between 1 and particles / {MIN_GROUP} = {} (each group \
+                     needs {MIN_GROUP} particles at least)",
+                    particles / MIN_GROUP
+                ),
+            ))
+        }
+        Some(g) => *g.get_ref(),
+        None => DEFAULT_GROUPS.min(particles / MIN_GROUP),
+    };
     let mut mutation = Mutation {
         kind: MutationKind::Pcn,
         max_steps: DEFAULT_MAX_STEPS,
@@ -127,6 +149,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
         particles,
         effective,
         total,
+        groups,
         mutation,
     })
 }
