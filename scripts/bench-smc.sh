@@ -5,15 +5,17 @@
 #
 #   (a) a Gaussian likelihood N(0.5·1, 0.1² I) in the uniform box [0, 1]^10,
 #       so log Z = log 1 = 0 up to the mass outside the box (< 1e-6). sampo:
-#       kind = "smc", SAMPO_PARTICLES (default 1000) particles, --threads 1;
-#       dynesty: NestedSampler defaults, one process. Prints log Z ± error,
-#       |log Z − exact|, likelihood evaluations, wall seconds and the ratios.
+#       kind = "smc", SAMPO_PARTICLES (default 1000) particles in its default
+#       8 groups, --threads 1; dynesty: NestedSampler defaults, one process.
+#       SAMPO_SEEDS (default 5) seeds of each from SAMPO_SEED: per run log Z ±
+#       error, |log Z − exact|, likelihood evaluations, wall seconds; then the
+#       means, the rms of the actual error and the ratios.
 #   (b) the 2-D Gaussian of configs/smc.toml with cost_us = 1000 and 200
 #       particles: wall time at 1 rank × 1 thread, 1 × 2 threads and 2 ranks
 #       × 1 thread; efficiency = T(1×1) / (2 T(layout)).
 #
 #   scripts/bench-smc.sh
-#   SAMPO_VENV=/tmp/venv SAMPO_SEED=2 scripts/bench-smc.sh
+#   SAMPO_VENV=/tmp/venv SAMPO_SEED=2 SAMPO_SEEDS=10 scripts/bench-smc.sh
 #
 # Run on a quiet machine: the load average is printed before and after.
 set -euo pipefail
@@ -26,6 +28,7 @@ target="${CARGO_TARGET_DIR:-$repo/target}"
 venv="${SAMPO_VENV:-$repo/.venv}"
 seed="${SAMPO_SEED:-1}"
 particles="${SAMPO_PARTICLES:-1000}"
+seeds="${SAMPO_SEEDS:-5}"
 cargo build --release --quiet
 sampo="$target/release/sampo"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import dynesty, h5py" 2>/dev/null; then
@@ -67,20 +70,38 @@ print(json.dumps({
 PY
 }
 
-"$sampo" run "$work/ten.toml" -q --threads 1 -o "$work/ten.h5"
-s="$(read_h5 "$work/ten.h5")"
-d="$("$py" scripts/bench_smc_dynesty.py $dim 0.5 0.1 0.0 1.0 "$seed")"
-"$py" - "$s" "$d" <<'PY'
+# Several seeds of each: the reported error next to the actual one.
+: >"$work/sampo.jsonl"
+: >"$work/dynesty.jsonl"
+for k in $(seq 0 $((seeds - 1))); do
+    "$sampo" run "$work/ten.toml" -q --threads 1 --set "run.seed=$((seed + k))" -o "$work/ten$k.h5"
+    read_h5 "$work/ten$k.h5" >>"$work/sampo.jsonl"
+    "$py" scripts/bench_smc_dynesty.py $dim 0.5 0.1 0.0 1.0 "$((seed + k))" >>"$work/dynesty.jsonl"
+done
+"$py" - "$work" <<'PY'
 import json, sys
-s, d = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+import numpy as np
 exact = 0.0
-print(f"(a) 10-D Gaussian in [0,1]^10, exact log Z = {exact}")
-print(f"{'':10} {'log Z':>10} {'± err':>8} {'|error|':>8} {'evals':>10} {'wall s':>8}")
-for name, r in [("sampo", s), ("dynesty", d)]:
-    print(f"{name:10} {r['log_z']:10.4f} {r['log_z_err']:8.4f} {abs(r['log_z'] - exact):8.4f} "
-          f"{r['evaluations']:10d} {r['wall']:8.3f}")
-print(f"dynesty / sampo: wall {d['wall'] / s['wall']:.1f}x, evaluations "
-      f"{d['evaluations'] / s['evaluations']:.2f}x, reported error {d['log_z_err'] / s['log_z_err']:.2f}x")
+runs = {name: [json.loads(l) for l in open(f"{sys.argv[1]}/{name}.jsonl")] for name in ["sampo", "dynesty"]}
+print(f"(a) 10-D Gaussian in [0,1]^10, exact log Z = {exact}, {len(runs['sampo'])} seeds each")
+print(f"{'':10} {'seed':>4} {'log Z':>10} {'± err':>8} {'|error|':>8} {'evals':>10} {'wall s':>8}")
+summary = {}
+for name, rs in runs.items():
+    for k, r in enumerate(rs):
+        print(f"{name:10} {k:4d} {r['log_z']:10.4f} {r['log_z_err']:8.4f} {abs(r['log_z'] - exact):8.4f} "
+              f"{r['evaluations']:10d} {r['wall']:8.3f}")
+    summary[name] = {
+        "err": np.mean([r["log_z_err"] for r in rs]),
+        "rms": np.sqrt(np.mean([(r["log_z"] - exact) ** 2 for r in rs])),
+        "evals": np.mean([r["evaluations"] for r in rs]),
+        "wall": np.mean([r["wall"] for r in rs]),
+    }
+print(f"{'':10} {'mean ± err':>15} {'rms |error|':>12} {'evals':>10} {'wall s':>8}")
+for name, m in summary.items():
+    print(f"{name:10} {m['err']:15.4f} {m['rms']:12.4f} {m['evals']:10.0f} {m['wall']:8.3f}")
+s, d = summary["sampo"], summary["dynesty"]
+print(f"dynesty / sampo: wall {d['wall'] / s['wall']:.1f}x, evaluations {d['evals'] / s['evals']:.2f}x, "
+      f"reported error {d['err'] / s['err']:.2f}x, actual (rms) error {d['rms'] / s['rms']:.2f}x")
 PY
 
 sed -e 's/particles = 1000/particles = 200/' configs/smc.toml >"$work/cost.toml"

@@ -302,6 +302,28 @@ fn reference_problem_a_gives_the_state_probabilities() {
         text.contains("log Z") && text.contains("c10") && text.contains("probability"),
         "{text}"
     );
+    // One state's parameters as CSV: the posterior mean of every
+    // coordinate of b5 is 0.3, within 4 of its standard errors (from the
+    // groups); then its log Z and probability rows.
+    let o = sb.sampo(&["summary", "a.h5", "--state", "b5", "--format", "csv"]);
+    assert_ok(&o);
+    let text = stdout(&o);
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 5 + 2, "{text}");
+    for row in &rows[..5] {
+        assert_eq!(row[0], "b5");
+        let (mean, mcse): (f64, f64) = (row[3].parse().unwrap(), row[5].parse().unwrap());
+        assert!(mcse > 0.0 && (mean - 0.3).abs() < 4.0 * mcse, "{row:?}");
+    }
+    assert_eq!(rows[5][2], "log_evidence");
+    assert_eq!(rows[6][2], "probability");
+    let o = sb.sampo(&["summary", "a.h5", "--state", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a3, b5, c10"), "{}", stderr(&o));
 }
 
 #[test]

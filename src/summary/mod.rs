@@ -21,6 +21,10 @@ use serde_json::{json, Value};
 use crate::diag::{self, ChainAccumulator, SummaryRow, SUMMARY_COLUMNS};
 use crate::spec::NAME_MAX;
 
+mod smc;
+
+pub use smc::{EvidenceSummary, WeightedRow};
+
 /// What to summarise and how.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -98,73 +102,6 @@ pub struct FileSummary {
     pub evidences: Vec<EvidenceSummary>,
 }
 
-/// One state's evidence from an SMC run, and its probability among the
-/// states when there are several.
-#[derive(Debug, Clone)]
-pub struct EvidenceSummary {
-    pub state: String,
-    pub log_z: f64,
-    pub log_z_err: f64,
-    pub iterations: u64,
-    /// (probability, error) from `/smc/state_probabilities`.
-    pub probability: Option<(f64, f64)>,
-}
-
-/// The evidences of `/smc`, in the order of the state probabilities (the
-/// spec's) when there are several; empty for other kinds or an unfinished
-/// run.
-fn read_evidences(file: &File) -> hdf5::Result<Vec<EvidenceSummary>> {
-    let Ok(smc) = file.group("smc") else {
-        return Ok(Vec::new());
-    };
-    let probs = file
-        .dataset("smc/state_probabilities/state")
-        .and_then(|d| d.read_raw::<FixedUnicode<NAME_MAX>>())
-        .ok()
-        .map(|names| -> hdf5::Result<Vec<(String, f64, f64)>> {
-            let p = file
-                .dataset("smc/state_probabilities/probability")?
-                .read_raw::<f64>()?;
-            let e = file
-                .dataset("smc/state_probabilities/error")?
-                .read_raw::<f64>()?;
-            Ok(names
-                .iter()
-                .zip(p)
-                .zip(e)
-                .map(|((n, p), e)| (n.as_str().to_owned(), p, e))
-                .collect())
-        })
-        .transpose()?;
-    let mut names: Vec<String> = match &probs {
-        Some(p) => p.iter().map(|(n, _, _)| n.clone()).collect(),
-        None => smc.member_names()?,
-    };
-    names.retain(|n| n != "state_probabilities");
-    let mut out = Vec::new();
-    for name in names {
-        let g = smc.group(&name)?;
-        let Ok(ev) = g.dataset("evidence").and_then(|d| d.read_raw::<f64>()) else {
-            continue;
-        };
-        if ev.len() < 3 || ev[2] == 0.0 {
-            continue; // not finished
-        }
-        let probability = probs
-            .as_ref()
-            .and_then(|p| p.iter().find(|(n, _, _)| *n == name))
-            .map(|(_, p, e)| (*p, *e));
-        out.push(EvidenceSummary {
-            state: name,
-            log_z: ev[0],
-            log_z_err: ev[1],
-            iterations: ev[2] as u64,
-            probability,
-        });
-    }
-    Ok(out)
-}
-
 /// Reads and summarises a file (retrying reads of a file being written).
 pub fn summarise(path: &Path, options: &Options) -> Result<FileSummary, SummaryError> {
     if !path.exists() {
@@ -229,7 +166,7 @@ fn read_file(path: &Path, options: &Options) -> Result<FileSummary, SummaryError
         };
         groups.sort_by_key(|(p, _)| rank(p));
     }
-    let evidences = read_evidences(&file).map_err(read_err)?;
+    let mut evidences = smc::read_evidences(&file).map_err(read_err)?;
     if groups.is_empty() && file.group("smc").is_err() {
         return Err(SummaryError::Usage(format!(
             "{}: no /states or /replicates groups: not a sampo output",
@@ -240,6 +177,7 @@ fn read_file(path: &Path, options: &Options) -> Result<FileSummary, SummaryError
         let names: Vec<String> = groups
             .iter()
             .map(|(p, _)| p.rsplit('/').next().unwrap_or_default().to_owned())
+            .chain(evidences.iter().map(|e| e.state.clone()))
             .collect();
         if !names.iter().any(|n| n == want) {
             return Err(SummaryError::Usage(format!(
@@ -258,6 +196,9 @@ fn read_file(path: &Path, options: &Options) -> Result<FileSummary, SummaryError
         states.extend(
             summarise_group(path_in_file, name, group, &status, options).map_err(read_err)?,
         );
+    }
+    if let Some(want) = &options.state {
+        evidences.retain(|e| &e.state == want);
     }
     let transc = read_transc(&file).map_err(read_err)?;
     Ok(FileSummary {
@@ -575,26 +516,7 @@ fn write_table(out: &mut dyn Write, s: &FileSummary) -> io::Result<()> {
     if let Some((spec, results)) = &s.transc {
         crate::jobs::transc::write_table(out, spec, results)?;
     }
-    if !s.evidences.is_empty() {
-        writeln!(
-            out,
-            "{:<16} {:>14} {:>10} {:>10} {:>12} {:>10}",
-            "state (smc)", "log Z", "± err", "iterations", "probability", "± err"
-        )?;
-        for e in &s.evidences {
-            let (p, pe) = e
-                .probability
-                .map_or((String::new(), String::new()), |(p, e)| {
-                    (format!("{p:.6}"), format!("{e:.6}"))
-                });
-            writeln!(
-                out,
-                "{:<16} {:>14.6} {:>10.6} {:>10} {:>12} {:>10}",
-                e.state, e.log_z, e.log_z_err, e.iterations, p, pe
-            )?;
-        }
-    }
-    Ok(())
+    smc::write_table(out, &s.evidences)
 }
 
 fn write_csv(out: &mut dyn Write, s: &FileSummary) -> io::Result<()> {
@@ -625,7 +547,7 @@ fn write_csv(out: &mut dyn Write, s: &FileSummary) -> io::Result<()> {
             )?;
         }
     }
-    Ok(())
+    smc::write_csv(out, &s.evidences)
 }
 
 /// A CSV field, quoted when it holds a comma, quote or line break.
@@ -701,20 +623,7 @@ fn to_json(s: &FileSummary) -> Value {
             .collect();
         json!({ "tau": number(r.tau), "states": rows })
     });
-    let evidences: Vec<Value> = s
-        .evidences
-        .iter()
-        .map(|e| {
-            json!({
-                "state": e.state,
-                "log_evidence": number(e.log_z),
-                "log_evidence_err": number(e.log_z_err),
-                "iterations": e.iterations,
-                "probability": e.probability.map(|p| number(p.0)),
-                "probability_err": e.probability.map(|p| number(p.1)),
-            })
-        })
-        .collect();
+    let evidences: Vec<Value> = s.evidences.iter().map(smc::to_json).collect();
     json!({
         "file": s.path.display().to_string(),
         "status": s.status,
