@@ -18,10 +18,10 @@ use sampo::exec::{
     self, resolve_threads, Checkpoint, CheckpointPolicy, RunEnd, Setup, ThreadSource, TimingSets,
 };
 use sampo::jobs;
+use sampo::jobs::RunSpec;
 use sampo::output::hdf5::CreateError;
 use sampo::output::{self, Attr, Hdf5Store, RunInfo, Store};
 use sampo::report::{self, Progress};
-use sampo::spec::RunSpec;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     let result = match cli.command {
@@ -72,18 +72,17 @@ fn threads_for(cli: Option<usize>, spec: &RunSpec, ranks_on_node: usize) -> (usi
     let chosen = resolve_threads(cli, spec.threads, slurm.as_deref(), bound, ranks_sharing);
     // A library with global state (Fortran COMMON blocks) runs one call at a
     // time per process: more threads would only wait for each other.
-    let serialized = spec.states.iter().find(|st| {
-        st.plugin
-            .as_ref()
-            .is_some_and(|p| p.safety == sampo::model::plugin::ThreadSafety::Serialized)
-    });
+    let plugins = spec.plugins();
+    let serialized = plugins
+        .iter()
+        .find(|(_, p)| p.safety == sampo::model::plugin::ThreadSafety::Serialized);
     match serialized {
-        Some(st) if chosen.0 > 1 => {
+        Some((state, _)) if chosen.0 > 1 => {
             if cli.is_some_and(|n| n > 1) || spec.threads > 1 {
                 warn!(
                     "state `{}`: its plugin is serialized (one call at a time per process), so \
                      each rank runs 1 thread, not {}; use more ranks (mpiexec -n N) to go faster",
-                    st.name, chosen.0
+                    state, chosen.0
                 );
             }
             (1, ThreadSource::SerializedPlugin)
@@ -148,19 +147,9 @@ fn run(args: RunArgs) -> Result<()> {
     run_single(args)
 }
 
-/// The resolved spec as the file records it (without the text, which is
-/// recorded as written).
-fn resolved_json(spec: &RunSpec) -> serde_json::Value {
-    let mut resolved = serde_json::to_value(spec).unwrap_or_default();
-    if let Some(map) = resolved.as_object_mut() {
-        map.remove("text");
-    }
-    resolved
-}
-
 /// The root attributes that describe the run (provenance is added by the store).
 fn root_attrs(spec: &RunSpec) -> Vec<(String, Attr)> {
-    let resolved = resolved_json(spec);
+    let resolved = spec.resolved_json();
     vec![
         ("name".into(), Attr::Str(spec.name.clone())),
         ("spec".into(), Attr::Str(spec.text.clone())),
@@ -236,7 +225,7 @@ fn open_output(
             .map(|cp| cp.spec)
             .filter(|s| !s.is_empty());
         let recorded = of_checkpoint.as_deref().unwrap_or(attribute);
-        let changed = sampo::spec::resume::changed_keys(recorded, spec)?;
+        let changed = sampo::spec::resume::changed_keys(recorded, &spec.resolved_json())?;
         if changed.is_empty() {
             return Ok(());
         }
@@ -310,7 +299,7 @@ fn open_output(
                 return Err(CreateError::Refused(why).into());
             }
             Ok(Some(mut cp)) => {
-                cp.spec = resolved_json(spec).to_string();
+                cp.spec = spec.resolved_json().to_string();
                 store.flush()?;
                 store.checkpoint(&cp.encode())?;
                 store.restamp(&root_attrs(spec), layout)?;
@@ -348,14 +337,15 @@ fn derive_output(
     layout: &output::Layout,
     info: &RunInfo,
 ) -> Result<(Hdf5Store, Option<Checkpoint>)> {
-    let last = job.stages() - 1;
-    if last == 0 {
+    let (last, Some(stage)) = (job.stages() - 1, spec.second_stage.as_ref()) else {
         return Err(CreateError::Refused(
-            "--from redoes the last stage of a run of several (a [transc] table): this spec has one"
-                .into(),
+            "--from redoes the second stage of a run (a [transc] table): this spec has none".into(),
         )
         .into());
-    }
+    };
+    // The second stage's own table, as the resolved spec records it, and
+    // its output group: what `--from` replaces.
+    let table = stage.name();
     let same = |a: &std::path::Path, b: &std::path::Path| {
         std::fs::canonicalize(a)
             .ok()
@@ -370,17 +360,17 @@ fn derive_output(
     }
     output::preflight(target, args.force)?;
     let accept = |recorded: &str, _: Option<&[u8]>| {
-        let changed = sampo::spec::resume::changed_keys(recorded, spec)?;
+        let changed = sampo::spec::resume::changed_keys(recorded, &spec.resolved_json())?;
         let other: Vec<&String> = changed
             .iter()
-            .filter(|c| !c.starts_with("transc"))
+            .filter(|c| !c.starts_with("second_stage"))
             .collect();
         if other.is_empty() {
             return Ok(());
         }
         Err(format!(
             "cannot redo the last stage from {}: the spec differs from its run in more than \
-             [transc]:\n  {}",
+             [{table}]:\n  {}",
             source.display(),
             other
                 .iter()
@@ -394,7 +384,7 @@ fn derive_output(
         target,
         args.force,
         layout,
-        &["transc", "checkpoint"],
+        &[table, "checkpoint"],
         &accept,
     )?;
     store.restamp(&root_attrs(spec), layout)?;
@@ -669,7 +659,9 @@ fn run_mpi(args: RunArgs, world: &SimpleCommunicator) -> Result<()> {
     // Every rank loads the plugins itself (rank 0 did while validating): a
     // library missing on one node or an init failing there stops the job
     // here, before any work, and the rank says why.
-    let prepared_here = sampo::model::prepare_plugins(&spec.states);
+    let posteriors = spec.posteriors().unwrap_or_default();
+    let prepared_here =
+        sampo::model::prepare_plugins(spec.states.iter().map(|s| s.name.as_str()).zip(posteriors));
     if let Err(e) = &prepared_here {
         eprintln!("error: rank {rank}: {e}");
     }

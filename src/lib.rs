@@ -8,6 +8,7 @@
 pub mod diag;
 pub mod exec;
 pub mod jobs;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod report;

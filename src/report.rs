@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::exec::Monitor;
-
 /// Progress: a bar on a terminal, a log line every few seconds otherwise
 /// (batch jobs, where a bar would fill the log with control characters).
 pub struct Progress {
@@ -61,6 +59,17 @@ impl Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Told how far the run is, from rank 0's main thread, often (the
+/// executor's observer; [`Progress`] draws a bar).
+pub trait Monitor {
+    fn tick(&mut self, units_done: u64);
+}
+
+/// A monitor that does nothing (tests, `--quiet`).
+impl Monitor for () {
+    fn tick(&mut self, _: u64) {}
 }
 
 impl Monitor for Progress {
@@ -141,17 +150,7 @@ pub fn load_balance(busy: &[f64]) -> String {
     line
 }
 
-/// A byte count for people: `1.5 MiB`.
-pub fn human_bytes(b: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < UNITS.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", UNITS[i])
-}
+pub use crate::output::human_bytes;
 
 #[cfg(test)]
 mod eta_tests {

@@ -159,12 +159,7 @@ fn ar1(phi: f64, chains: usize, draws: usize, seed: u64) -> Vec<Vec<f64>> {
     use rand_distr::StandardNormal;
     (0..chains as u64)
         .map(|c| {
-            let mut rng = crate::seed::TaskKey {
-                seed,
-                state: 0,
-                replicate: 0,
-            }
-            .stream(c);
+            let mut rng = crate::seed::StreamKey::of_seed(seed).stream(c);
             let scale = (1.0 - phi * phi).sqrt();
             let mut x: f64 = rng.sample(StandardNormal);
             (0..draws)

@@ -158,18 +158,13 @@ pub fn integrated_time(series: &[Vec<f64>]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seed::TaskKey;
+    use crate::seed::StreamKey;
     use rand::RngExt;
     use rand_distr::StandardNormal;
 
     /// AR(1) with coefficient φ has τ = (1 + φ)/(1 − φ).
     fn ar1(phi: f64, n: usize, walker: u64) -> Vec<f64> {
-        let mut rng = TaskKey {
-            seed: 5,
-            state: 0,
-            replicate: 0,
-        }
-        .stream(walker);
+        let mut rng = StreamKey::of_seed(5).stream(walker);
         let mut x = 0.0;
         let scale = (1.0 - phi * phi).sqrt();
         (0..n)

@@ -310,18 +310,13 @@ impl ChainAccumulator {
 mod tests {
     use super::*;
     use crate::diag::integrated_time;
-    use crate::seed::TaskKey;
+    use crate::seed::StreamKey;
     use rand::RngExt;
     use rand_distr::StandardNormal;
 
     /// rows × walkers × ndim, each series an AR(1) around its own mean.
     fn chain(rows: usize, walkers: usize, ndim: usize) -> Vec<f64> {
-        let mut rng = TaskKey {
-            seed: 21,
-            state: 0,
-            replicate: 0,
-        }
-        .stream(0);
+        let mut rng = StreamKey::of_seed(21).stream(0);
         let mut state = vec![0.0; walkers * ndim];
         let mut out = Vec::with_capacity(rows * walkers * ndim);
         for _ in 0..rows {

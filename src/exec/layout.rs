@@ -38,7 +38,7 @@ impl fmt::Display for ThreadSource {
 /// The most threads a rank may run: more than the largest nodes' hardware
 /// threads, and a rank starts that many in well under a second. More is an
 /// error (`--threads`, `[parallel] threads`) or capped (SLURM).
-pub const MAX_THREADS: usize = 1024;
+pub use crate::limits::MAX_THREADS;
 
 /// Threads per rank: `--threads`, else `[parallel] threads` when non-zero,
 /// else `SLURM_CPUS_PER_TASK`, else this node's cores shared among its ranks.

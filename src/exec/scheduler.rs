@@ -35,9 +35,7 @@ use crate::output::{Column, DatasetDecl, Dtype, Layout, Record, Store};
 /// rank 0 can tell a silent rank from a busy one.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// The default of `[parallel] timeout`: long enough for a loaded node or a
-/// slow filesystem, short enough not to waste an allocation.
-pub const RANK_TIMEOUT: Duration = Duration::from_secs(300);
+pub use crate::limits::RANK_TIMEOUT;
 
 /// How long rank 0 waits, after a failure, for every rank to stop before it
 /// gives up on them (a rank inside one very long evaluation cannot listen).
@@ -72,15 +70,7 @@ fn split(range: Range<usize>, m: usize, members: usize) -> Range<usize> {
     at(m)..at(m + 1)
 }
 
-/// Told how far the run is, from rank 0's main thread, often.
-pub trait Monitor {
-    fn tick(&mut self, units_done: u64);
-}
-
-/// A monitor that does nothing (tests, `--quiet`).
-impl Monitor for () {
-    fn tick(&mut self, _: u64) {}
-}
+pub use crate::report::Monitor;
 
 /// The executor's own datasets: `/timings`, a row per task run.
 #[derive(Debug, Clone, Copy)]

@@ -7,9 +7,14 @@
 
 pub mod chains;
 pub mod ensemble;
+mod run_spec;
 pub mod smc;
+#[cfg(test)]
+mod spec_tests;
 mod table;
 pub mod transc;
+
+pub use run_spec::RunSpec;
 
 pub(crate) use table::{describe_states, StateLine, SummaryTable};
 
@@ -18,11 +23,14 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::model::{PluginSpec, PosteriorSpec};
 use crate::output::{Layout, Record, Store, StoreError};
-use crate::spec::{RawSampler, RawState, Resolver, RunSpec, SpecError, StateSpec};
+use crate::seed::StreamKey;
+use crate::spec::{fields_of, Resolver, RunSettings, SpecError, StateEntry, StateSpec, Table};
 
 /// A task's identity: its stage and its index within the stage. It fixes
 /// the task's random streams and the order in which results are reduced.
@@ -417,61 +425,177 @@ impl EmceeGroup<'_> {
 }
 
 /// What a kind's spec resolver is given: the shared resolver (for located
-/// errors), the raw `[sampler]` table, and the states.
-pub(crate) struct SamplerContext<'a> {
+/// errors and the shared helpers), its `[sampler]` table and its states'
+/// own keys, still to deserialise into its own types, and `[run]`.
+pub struct SamplerContext<'a> {
     pub resolver: &'a Resolver<'a>,
-    pub raw: Option<&'a Spanned<RawSampler>>,
-    pub raw_states: &'a [Spanned<RawState>],
-    pub states: &'a [StateSpec],
-    /// `[run] replicates` and where it was written.
-    pub replicates: (usize, Option<Range<usize>>),
+    pub kind: Kind,
+    /// `[sampler]` without its `kind`.
+    sampler: Option<Table<'a>>,
+    pub states: &'a [StateEntry<'a>],
+    pub run: &'a RunSettings,
 }
 
 impl SamplerContext<'_> {
-    pub fn sampler(&self) -> Option<&RawSampler> {
-        self.raw.map(Spanned::get_ref)
+    /// The kind's `[sampler]` keys as its type `T` (`deny_unknown_fields`);
+    /// all defaults when there is no `[sampler]`. A key of another kind is
+    /// named as such.
+    pub fn sampler<T: DeserializeOwned + Default>(&self) -> Result<Spanned<T>, SpecError> {
+        match &self.sampler {
+            None => Ok(Spanned::new(0..0, T::default())),
+            Some(t) => t
+                .clone()
+                .into::<T>(self.resolver.source, &|key| owner_of(key, self.kind, false)),
+        }
     }
 
-    /// Rejects the `[sampler]` keys that belong to other kinds, at their
-    /// location: `present` lists (key, span if written).
-    pub fn reject_keys(
-        &self,
-        kind: &str,
-        present: &[(&str, Option<Range<usize>>)],
-    ) -> Result<(), SpecError> {
-        match present.iter().find_map(|(k, s)| s.clone().map(|s| (k, s))) {
-            Some((key, span)) => Err(self.resolver.err(
-                span,
-                format!("`{key}` is not a key of [sampler] kind = \"{kind}\""),
+    /// The kind's keys of state `i` (all but `name` and `params`) as its
+    /// type `T`.
+    pub fn state<T: DeserializeOwned>(&self, i: usize) -> Result<Spanned<T>, SpecError> {
+        self.states[i]
+            .keys
+            .clone()
+            .into::<T>(self.resolver.source, &|key| owner_of(key, self.kind, true))
+    }
+
+    /// Refuses `[run] replicates` > 1 for a kind that has no use for it.
+    pub fn refuse_replicates(&self, why: &str) -> Result<(), SpecError> {
+        match &self.run.replicates_span {
+            Some(span) if self.run.replicates > 1 => Err(self.resolver.err(
+                span.clone(),
+                format!(
+                    "run.replicates is not supported by kind = \"{}\": {why}",
+                    self.kind.name()
+                ),
             )),
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 }
 
-/// The registry: one line per kind, `module => Variant`. The variant's
-/// kebab-case name is the `[sampler] kind`; the module provides `Spec`
-/// (its resolved settings), `resolve` (from the raw tables, with located
-/// errors) and `job` (the [`Job`] for a resolved spec).
+/// For a key that `kind` does not have: the other kinds that do.
+fn owner_of(key: &str, kind: Kind, state: bool) -> Option<String> {
+    let top = key.split('.').next().unwrap_or(key);
+    let owners: Vec<String> = Kind::ALL
+        .iter()
+        .filter(|k| **k != kind && k.keys(state).contains(&top))
+        .map(|k| format!("kind = \"{}\"", k.name()))
+        .collect();
+    (!owners.is_empty() && top == key).then(|| format!("it is a key of {}", owners.join(", ")))
+}
+
+/// What a second stage's resolver is given: its table, the first stage
+/// resolved, and `[run]`.
+pub struct StageContext<'a> {
+    pub resolver: &'a Resolver<'a>,
+    pub table: Table<'a>,
+    pub first: &'a SamplerSpec,
+    pub states: &'a [StateSpec],
+    pub run: &'a RunSettings,
+}
+
+impl StageContext<'_> {
+    /// The stage's keys as its type `T` (`deny_unknown_fields`).
+    pub fn keys<T: DeserializeOwned>(&self) -> Result<Spanned<T>, SpecError> {
+        self.table
+            .clone()
+            .into::<T>(self.resolver.source, &|_| None)
+    }
+}
+
+/// What every kind's resolved `[sampler]` tells the code around it.
+pub trait KindSpec {
+    /// Each state's posterior, for the kinds that sample one (a second
+    /// stage over the states needs them).
+    fn posteriors(&self) -> Option<&[PosteriorSpec]> {
+        None
+    }
+    /// The plugin models of the run, by state: loaded on every rank before
+    /// any work, and a serialized one limits a rank to one thread.
+    fn plugins(&self, states: &[StateSpec]) -> Vec<(String, PluginSpec)> {
+        self.posteriors().map_or_else(Vec::new, |ps| {
+            states
+                .iter()
+                .zip(ps)
+                .filter_map(|(st, p)| p.plugin.clone().map(|pl| (st.name.clone(), pl)))
+                .collect()
+        })
+    }
+}
+
+/// The registry: one line per kind and one per second stage, `module =>
+/// Variant = id`. The id keys the random streams of its tasks, so it never
+/// changes and no two are the same.
+///
+/// A kind's module provides `Spec` (its resolved `[sampler]`, implementing
+/// [`KindSpec`]), `RawSampler` and `RawState` (its `[sampler]` keys and a
+/// state's own keys as written, `deny_unknown_fields`), `resolve` (from a
+/// [`SamplerContext`], with located errors, to its `Spec` and the states)
+/// and `job` (the [`Job`] for a resolved spec). The variant's kebab-case
+/// name is `[sampler] kind`.
+///
+/// A second stage's module provides `Spec`, `FOLLOWS` (the first-stage
+/// kinds it accepts), `resolve` (from a [`StageContext`]) and `wrap` (the
+/// job of both stages, from the first stage's job). Its table is `[module]`.
 macro_rules! registry {
-    ($($module:ident => $variant:ident),* $(,)?) => {
+    (
+        kinds { $($module:ident => $variant:ident = $id:literal),* $(,)? }
+        stages { $($smodule:ident => $svariant:ident = $sid:literal),* $(,)? }
+    ) => {
         /// `[sampler] kind`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
         pub enum Kind { $($variant),* }
+
+        impl Kind {
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            /// The id that keys the kind's random streams.
+            pub fn id(self) -> u64 {
+                match self { $(Kind::$variant => $id),* }
+            }
+
+            /// As written in `[sampler] kind`.
+            pub fn name(self) -> &'static str {
+                match self { $(Kind::$variant => stringify!($module)),* }
+            }
+
+            /// The random streams of task `task` of stage `stage` of a
+            /// run with `seed`: the kind's own, shared with no other.
+            pub fn streams(self, seed: u64, stage: u32, task: u64) -> StreamKey {
+                StreamKey { seed, kind: self.id(), stage: u64::from(stage), task }
+            }
+
+            /// The keys of its `[sampler]` table, or of a state.
+            pub fn keys(self, state: bool) -> &'static [&'static str] {
+                match self {
+                    $(Kind::$variant => if state {
+                        fields_of::<$module::RawState>()
+                    } else {
+                        fields_of::<$module::RawSampler>()
+                    }),*
+                }
+            }
+        }
 
         /// The resolved `[sampler]` table of each kind.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
         pub enum SamplerSpec { $($variant($module::Spec)),* }
 
-        pub(crate) fn resolve_sampler(cx: &SamplerContext<'_>) -> Result<SamplerSpec, SpecError> {
-            let kind = cx
-                .sampler()
-                .and_then(|s| s.kind.as_ref())
-                .map_or(Kind::Ensemble, |k| *k.get_ref());
-            match kind {
-                $(Kind::$variant => $module::resolve(cx).map(SamplerSpec::$variant)),*
+        impl SamplerSpec {
+            pub fn kind(&self) -> Kind {
+                match self { $(SamplerSpec::$variant(_) => Kind::$variant),* }
+            }
+
+            fn spec(&self) -> &dyn KindSpec {
+                match self { $(SamplerSpec::$variant(s) => s),* }
+            }
+        }
+
+        fn resolve_kind(cx: &SamplerContext<'_>) -> Result<(SamplerSpec, Vec<StateSpec>), SpecError> {
+            match cx.kind {
+                $(Kind::$variant => $module::resolve(cx).map(|(s, st)| (SamplerSpec::$variant(s), st))),*
             }
         }
 
@@ -481,21 +605,85 @@ macro_rules! registry {
                 $(SamplerSpec::$variant(_) => $module::job(spec.clone())),*
             }
         }
+
+        /// A second stage.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Stage { $($svariant),* }
+
+        impl Stage {
+            /// The id that keys the stage's random streams (never a kind's).
+            pub fn id(self) -> u64 {
+                match self { $(Stage::$svariant => $sid),* }
+            }
+
+            /// As [`Kind::streams`].
+            pub fn streams(self, seed: u64, stage: u32, task: u64) -> StreamKey {
+                StreamKey { seed, kind: self.id(), stage: u64::from(stage), task }
+            }
+        }
+
+        /// A second stage, resolved.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum StageSpec { $($svariant($smodule::Spec)),* }
+
+        impl StageSpec {
+            /// Its table's name.
+            pub fn name(&self) -> &'static str {
+                match self { $(StageSpec::$svariant(_) => stringify!($smodule)),* }
+            }
+        }
+
+        /// The tables of the second stages.
+        const STAGE_TABLES: &[&str] = &[$(stringify!($smodule)),*];
+
+        fn resolve_stage(name: &str, cx: &StageContext<'_>) -> Result<StageSpec, SpecError> {
+            let (follows, resolve): (&[Kind], &dyn Fn() -> Result<StageSpec, SpecError>) = match name {
+                $(stringify!($smodule) => (
+                    $smodule::FOLLOWS,
+                    &|| $smodule::resolve(cx).map(StageSpec::$svariant),
+                ),)*
+                other => unreachable!("[{other}] is not a registered stage"),
+            };
+            let kind = cx.first.kind();
+            if !follows.contains(&kind) {
+                let accepted: Vec<String> =
+                    follows.iter().map(|k| format!("\"{}\"", k.name())).collect();
+                return Err(cx.resolver.err(
+                    cx.table.span(),
+                    format!(
+                        "[{name}] follows a stage of kind = {}, not kind = \"{}\"",
+                        accepted.join(" or "),
+                        kind.name()
+                    ),
+                ));
+            }
+            resolve()
+        }
+
+        fn wrap_stage(spec: Arc<RunSpec>, first: Box<dyn Job>) -> Box<dyn Job> {
+            match &spec.second_stage {
+                $(Some(StageSpec::$svariant(_)) => $smodule::wrap(spec.clone(), first),)*
+                None => first,
+            }
+        }
     };
 }
 
-/// The job of a resolved spec: its kind's, followed by the
-/// trans-conceptual stage when it has `[transc]`.
+/// The job of a resolved spec: its kind's, followed by its second stage
+/// when it has one.
 pub fn build(spec: Arc<RunSpec>) -> Box<dyn Job> {
     let job = build_kind(spec.clone());
-    match spec.transc {
-        Some(_) => transc::wrap(spec, job),
-        None => job,
-    }
+    wrap_stage(spec, job)
 }
 
 registry! {
-    ensemble => Ensemble,
-    chains => Chains,
-    smc => Smc,
+    kinds {
+        ensemble => Ensemble = 1,
+        chains => Chains = 2,
+        smc => Smc = 3,
+    }
+    stages {
+        transc => Transc = 101,
+    }
 }

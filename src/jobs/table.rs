@@ -6,6 +6,7 @@
 use std::ops::Range;
 
 use crate::diag::{self, SummaryRow, SUMMARY_COLUMNS};
+use crate::model::PosteriorSpec;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store, StoreError};
 use crate::spec::{StateSpec, NAME_MAX};
 
@@ -151,6 +152,7 @@ pub(crate) struct StateLine {
 pub(crate) fn describe_states(
     out: &mut dyn std::io::Write,
     states: &[StateSpec],
+    posteriors: &[PosteriorSpec],
     count: &str,
     how: Option<&str>,
     lines: &[StateLine],
@@ -168,7 +170,7 @@ pub(crate) fn describe_states(
         "  {:<width$} {:>4} {:>7} {:>7} {:>6} {:>4} {:>8}  {head}init / model",
         "name", "dim", count, "steps", "burn", "thin", "cost_us"
     )?;
-    for (st, l) in states.iter().zip(lines) {
+    for ((st, l), p) in states.iter().zip(lines).zip(posteriors) {
         let how = if how.is_some() {
             format!("{} / ", l.how)
         } else {
@@ -183,9 +185,9 @@ pub(crate) fn describe_states(
             l.steps,
             l.burn,
             l.thin,
-            st.cost_us,
+            p.cost_us,
             l.init,
-            st.model_label(),
+            p.model_label(),
         )?;
     }
     Ok(())

@@ -6,15 +6,15 @@ mod builtin;
 pub mod plugin;
 mod prior;
 mod regression;
+mod spec;
 
 pub use builtin::{Funnel, Gaussian, GaussianMixture, Rosenbrock};
 pub use prior::Prior;
 pub use regression::{PolynomialRegression, RegressionData};
+pub use spec::{ModelSpec, PluginSpec, PosteriorSpec, PriorSpec};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-use crate::spec::{ModelSpec, PluginSpec, StateSpec};
 
 /// A failed evaluation (as opposed to a log-density of −∞, which is a valid
 /// answer). Built-in models never fail; user models from plugins may.
@@ -101,14 +101,15 @@ impl Posterior {
         self
     }
 
-    /// Builds the posterior of a validated state.
-    pub fn from_state(state: &StateSpec) -> Result<Self, BuildError> {
-        let likelihood = match &state.plugin {
-            Some(p) => plugin_likelihood(p, state)?,
-            None => build_likelihood(&state.model, state.data.as_ref())?,
+    /// Builds the posterior of a validated state (`state` names it to a
+    /// plugin).
+    pub fn from_spec(state: &str, spec: &PosteriorSpec) -> Result<Self, BuildError> {
+        let prior = Prior::from_spec(&spec.prior)?;
+        let likelihood = match &spec.plugin {
+            Some(p) => plugin_likelihood(p, state, prior.dim())?,
+            None => build_likelihood(&spec.model, spec.data.as_ref())?,
         };
-        let prior = Prior::from_spec(&state.prior)?;
-        let cost = (state.cost_us > 0).then(|| Duration::from_micros(state.cost_us));
+        let cost = (spec.cost_us > 0).then(|| Duration::from_micros(spec.cost_us));
         Ok(Self::new(prior, likelihood, cost))
     }
 
@@ -256,9 +257,11 @@ pub fn build_likelihood(
 /// Loads every plugin of a run in this process and runs its init, so that a
 /// library missing on this node, or an init failing here, stops the job
 /// before any work (under MPI, on every rank).
-pub fn prepare_plugins(states: &[StateSpec]) -> Result<(), String> {
-    for st in states.iter().filter(|st| st.plugin.is_some()) {
-        Posterior::from_state(st).map_err(|e| format!("state `{}`: model.{e}", st.name))?;
+pub fn prepare_plugins<'a>(
+    posteriors: impl IntoIterator<Item = (&'a str, &'a PosteriorSpec)>,
+) -> Result<(), String> {
+    for (state, p) in posteriors.into_iter().filter(|(_, p)| p.plugin.is_some()) {
+        Posterior::from_spec(state, p).map_err(|e| format!("state `{state}`: model.{e}"))?;
     }
     Ok(())
 }
@@ -266,9 +269,10 @@ pub fn prepare_plugins(states: &[StateSpec]) -> Result<(), String> {
 /// A state's plugin model (made once per process and shared by its tasks).
 pub fn plugin_likelihood(
     p: &PluginSpec,
-    state: &StateSpec,
+    state: &str,
+    dim: usize,
 ) -> Result<Box<dyn LogDensity>, BuildError> {
-    let plugin = plugin::Plugin::for_state(&p.path, &state.name, state.dim(), &p.config_json)
+    let plugin = plugin::Plugin::for_state(&p.path, state, dim, &p.config_json)
         .map_err(|e| BuildError::new("library", e.0))?;
     Ok(Box::new(plugin::Shared(plugin)))
 }

@@ -21,7 +21,7 @@ use super::{EvalError, LogDensity};
 pub const ABI_VERSION: c_int = 1;
 
 /// Index of the context slot used outside the pool (validation, tests).
-const OUTSIDE_POOL: usize = crate::exec::MAX_THREADS;
+const OUTSIDE_POOL: usize = crate::limits::MAX_THREADS;
 
 /// How a library's contexts may be used by the threads of a rank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

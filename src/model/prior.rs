@@ -3,8 +3,8 @@
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 
+use super::PriorSpec;
 use super::{check_finite, BuildError};
-use crate::spec::PriorSpec;
 
 const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
 
@@ -355,12 +355,7 @@ mod tests {
                 high: vec![10.0, 1.0, 3.0, 9.0],
             },
         ];
-        let mut rng = crate::seed::TaskKey {
-            seed: 8,
-            state: 0,
-            replicate: 0,
-        }
-        .stream(0);
+        let mut rng = crate::seed::StreamKey::of_seed(8).stream(0);
         for spec in &specs {
             let p = prior(spec.clone());
             let mut x = [0.0; 4];
@@ -434,12 +429,7 @@ mod tests {
             low: vec![1e-3, 2.0],
             high: vec![1.0, 3.0],
         });
-        let mut rng = crate::seed::TaskKey {
-            seed: 3,
-            state: 0,
-            replicate: 0,
-        }
-        .stream(0);
+        let mut rng = crate::seed::StreamKey::of_seed(3).stream(0);
         let mut x = [0.0; 2];
         for _ in 0..1000 {
             p.sample(&mut rng, &mut x);

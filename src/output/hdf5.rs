@@ -21,7 +21,7 @@ use super::{
     check_target, partial_path, Attr, Column, DatasetDecl, Dtype, Extents, Layout, OutputLock,
     Pending, Record, Store, StoreError, TargetError,
 };
-use crate::spec::NAME_MAX;
+use crate::limits::NAME_MAX;
 
 /// Values buffered per dataset before they are written (1 MiB of floats).
 const PENDING_VALUES: usize = 1 << 17;
@@ -195,8 +195,8 @@ impl Hdf5Store {
                 message: format!(
                     "no space left on device ({} free, {} needed for the next rows); the rows \
                      flushed before are kept",
-                    crate::report::human_bytes(free as f64),
-                    crate::report::human_bytes(needed as f64)
+                    super::human_bytes(free as f64),
+                    super::human_bytes(needed as f64)
                 ),
             });
         }

@@ -19,6 +19,18 @@ pub use self::hdf5::{Hdf5Store, RunInfo};
 pub use memory::MemoryStore;
 pub use target::{check_target, partial_path, preflight, OutputLock, TargetError};
 
+/// A byte count for people: `1.5 MiB` (sizes of outputs and estimates).
+pub fn human_bytes(b: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
+}
+
 /// The version written into the file and into each emcee-style group.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -97,7 +97,7 @@ pub struct FileSummary {
     pub states: Vec<StateSummary>,
     /// The trans-conceptual results, when the file has them (with the spec
     /// that made them).
-    pub transc: Option<(crate::spec::RunSpec, crate::jobs::transc::Results)>,
+    pub transc: Option<(crate::jobs::RunSpec, crate::jobs::transc::Results)>,
     /// Per state of an SMC run (`/smc/<state>`): its evidence.
     pub evidences: Vec<EvidenceSummary>,
 }
@@ -213,7 +213,7 @@ fn read_file(path: &Path, options: &Options) -> Result<FileSummary, SummaryError
 /// The trans-conceptual results of a file whose last stage wrote them.
 fn read_transc(
     file: &File,
-) -> hdf5::Result<Option<(crate::spec::RunSpec, crate::jobs::transc::Results)>> {
+) -> hdf5::Result<Option<(crate::jobs::RunSpec, crate::jobs::transc::Results)>> {
     let Ok(group) = file.group("transc") else {
         return Ok(None);
     };
@@ -221,8 +221,8 @@ fn read_transc(
         .attr("resolved_spec")
         .and_then(|a| a.read_scalar::<VarLenUnicode>())
         .ok()
-        .and_then(|s| serde_json::from_str::<crate::spec::RunSpec>(s.as_str()).ok());
-    let Some(spec) = spec.filter(|s| s.transc.is_some()) else {
+        .and_then(|s| serde_json::from_str::<crate::jobs::RunSpec>(s.as_str()).ok());
+    let Some(spec) = spec.filter(|s| crate::jobs::transc::settings_of(s).is_some()) else {
         return Ok(None);
     };
     // Until every walker has its counts (rows not written read as NaN),
@@ -233,7 +233,7 @@ fn read_transc(
     }
     let taus = group.dataset("tau")?.read_raw::<f64>()?;
     let moves = group.dataset("moves")?.read_raw::<f64>()?;
-    let t = spec.transc.as_ref().expect("filtered");
+    let t = crate::jobs::transc::settings_of(&spec).expect("filtered");
     let results =
         crate::jobs::transc::Results::from_counts(t, spec.states.len(), &visits, &moves, &taus);
     Ok(Some((spec, results)))

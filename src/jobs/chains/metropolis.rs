@@ -550,16 +550,12 @@ mod tests {
     use super::*;
     use crate::diag::integrated_time;
     use crate::model::quadrature::integrate;
+    use crate::model::PriorSpec;
     use crate::model::{Funnel, Gaussian, LogDensity, Prior};
-    use crate::seed::TaskKey;
-    use crate::spec::PriorSpec;
+    use crate::seed::StreamKey;
 
-    fn key(seed: u64) -> TaskKey {
-        TaskKey {
-            seed,
-            state: 0,
-            replicate: 0,
-        }
+    fn key(seed: u64) -> StreamKey {
+        StreamKey::of_seed(seed)
     }
 
     fn with_prior(spec: PriorSpec, likelihood: Box<dyn LogDensity>) -> Posterior {

@@ -23,21 +23,18 @@ use serde::{Deserialize, Serialize};
 
 use self::metropolis::{Chain, ChainError};
 use crate::diag::{self, ChainAccumulator, ChainSummary};
+use crate::jobs::Kind;
+use crate::jobs::RunSpec;
 use crate::jobs::{
     check_extension, describe_states, Decision, EmceeGroup, EmitClock, Extension, Job, JobError,
     Outcome, Plan, PlanRun, StateLine, SummaryTable, TaskContext, TaskError, TaskId,
 };
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
-use crate::seed::TaskKey;
-use crate::spec::{Init, RunSpec};
-pub(crate) use spec::resolve;
+use crate::spec::Init;
 use spec::ChainSettings;
 pub use spec::Spec;
-
-/// The stream domain of this kind: chains never share a stream with an
-/// ensemble's walkers of the same state.
-const CHAINS_DOMAIN: u64 = (1 << 63) | 2;
+pub(crate) use spec::{resolve, RawSampler, RawState};
 
 /// Tries at most this many prior draws for a start with a finite posterior.
 const START_TRIES: usize = 1000;
@@ -201,7 +198,8 @@ impl Job for ChainsJob {
             .enumerate()
             .map(|(s, st)| PlanRun {
                 tasks: s as u64 * c..(s as u64 + 1) * c,
-                cost: self.target(s, 0) as f64 * (st.cost_us as f64 + 0.05 * st.dim() as f64),
+                cost: self.target(s, 0) as f64
+                    * (self.spec.posterior(s).cost_us as f64 + 0.05 * st.dim() as f64),
             })
             .collect();
         Plan { runs }
@@ -224,7 +222,8 @@ impl Job for ChainsJob {
                 st.name, spec.seed
             ))
         };
-        let mut posterior = Posterior::from_state(st).map_err(|e| fail(e.to_string()))?;
+        let mut posterior = Posterior::from_spec(&st.name, spec.posterior(state))
+            .map_err(|e| fail(e.to_string()))?;
         if let Some(after) = super::ensemble::injected_fault(&st.name) {
             posterior = posterior.fail_after(after);
         }
@@ -454,7 +453,14 @@ impl Job for ChainsJob {
                 init: cs.init.label(),
             })
             .collect();
-        describe_states(out, &self.spec.states, "chains", None, &lines)?;
+        describe_states(
+            out,
+            &self.spec.states,
+            self.spec.posteriors().unwrap_or_default(),
+            "chains",
+            None,
+            &lines,
+        )?;
         let bytes: f64 = self
             .spec
             .states
@@ -577,11 +583,7 @@ fn start_chain(
     chain: usize,
 ) -> Result<Chain, ChainError> {
     use rand::RngExt;
-    let key = TaskKey {
-        seed,
-        state: state as u64,
-        replicate: CHAINS_DOMAIN,
-    };
+    let key = Kind::Chains.streams(seed, 0, state as u64);
     let mut rng = key.stream(chain as u64);
     let d = posterior.dim();
     let mut x = vec![0.0; d];

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::metropolis::MetropolisSettings;
-use crate::jobs::SamplerContext;
-use crate::model::Prior;
-use crate::spec::{Init, ProposalSpec, Radius, SpecError};
+use crate::jobs::{KindSpec, SamplerContext};
+use crate::model::{ModelSpec, PosteriorSpec, Prior, PriorSpec};
+use crate::spec::{
+    ChainKeys, ChainTables, Init, InitSpec, PosteriorKeys, Radius, SpecError, StateSpec,
+};
 
 pub const DEFAULT_CHAINS: usize = 4;
 pub const DEFAULT_STEPS: usize = 10_000;
@@ -49,90 +51,80 @@ pub struct Spec {
     pub chains: usize,
     pub states: Vec<ChainSettings>,
     pub stop: Option<Stop>,
+    /// Each state's posterior, in the order of `[[states]]`.
+    pub posteriors: Vec<PosteriorSpec>,
 }
 
-pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
+impl KindSpec for Spec {
+    fn posteriors(&self) -> Option<&[PosteriorSpec]> {
+        Some(&self.posteriors)
+    }
+}
+
+/// `[sampler]` of `kind = "chains"` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampler {
+    pub chains: Option<Spanned<usize>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub thin: Option<Spanned<usize>>,
+    pub init: Option<Spanned<InitSpec>>,
+    pub proposal: Option<Spanned<ProposalSpec>>,
+    pub stop: Option<Spanned<RawStop>>,
+}
+
+/// `[sampler.stop]` of chains: R-hat and bulk-ESS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStop {
+    pub check_every: Option<Spanned<usize>>,
+    pub max_steps: Option<Spanned<usize>>,
+    pub rhat: Option<Spanned<f64>>,
+    pub ess: Option<Spanned<f64>>,
+}
+
+/// The proposal of the `chains` kind.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ProposalSpec {
+    /// Adaptive Metropolis (Haario et al. 2001), adapted during burn-in only.
+    AdaptiveMetropolis {
+        /// Initial proposal sd per parameter (default: a tenth of the prior's sd).
+        initial_sd: Option<Radius>,
+    },
+}
+
+/// A state's own keys: its posterior, and per-state overrides.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub model: Spanned<ModelSpec>,
+    pub prior: Spanned<PriorSpec>,
+    pub cost_us: Option<Spanned<u64>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub init: Option<Spanned<InitSpec>>,
+}
+
+pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>), SpecError> {
     let r = cx.resolver;
-    let sm = cx.sampler();
-    cx.reject_keys(
-        "chains",
-        &[
-            (
-                "walkers",
-                sm.and_then(|s| s.walkers.as_ref()).map(Spanned::span),
-            ),
-            (
-                "moves",
-                sm.and_then(|s| s.moves.as_ref()).map(Spanned::span),
-            ),
-            (
-                "particles",
-                sm.and_then(|s| s.particles.as_ref()).map(Spanned::span),
-            ),
-            (
-                "effective",
-                sm.and_then(|s| s.effective.as_ref()).map(Spanned::span),
-            ),
-            (
-                "total",
-                sm.and_then(|s| s.total.as_ref()).map(Spanned::span),
-            ),
-            (
-                "groups",
-                sm.and_then(|s| s.groups.as_ref()).map(Spanned::span),
-            ),
-            (
-                "mutation",
-                sm.and_then(|s| s.mutation.as_ref()).map(Spanned::span),
-            ),
-        ],
+    let sampler = cx.sampler::<RawSampler>()?;
+    let sm = sampler.get_ref();
+    cx.refuse_replicates(
+        "chains are already independent repeats, each with its own stream; raise `chains` instead",
     )?;
-    if let Some((st, w)) = cx
-        .raw_states
-        .iter()
-        .find_map(|st| st.get_ref().walkers.as_ref().map(|w| (st, w)))
-    {
-        return Err(r.err(
-            w.span(),
-            format!(
-                "state `{}`: `walkers` belongs to kind = \"ensemble\"; chains have `chains`",
-                st.get_ref().name.get_ref()
-            ),
-        ));
-    }
-    if let (n, Some(span)) = &cx.replicates {
-        if *n > 1 {
-            return Err(r.err(
-                span.clone(),
-                "run.replicates is not supported by kind = \"chains\": chains are already \
-                 independent repeats, each with its own stream; raise `chains` instead",
-            ));
-        }
-    }
-    let chains = match sm.and_then(|s| s.chains.as_ref()) {
+    let chains = match sm.chains.as_ref() {
         Some(c) if *c.get_ref() == 0 || *c.get_ref() > 1_000_000 => {
             return Err(r.err(c.span(), "chains must be between 1 and 1000000"))
         }
         Some(c) => *c.get_ref(),
         None => DEFAULT_CHAINS,
     };
-    let stop = match sm.and_then(|s| s.stop.as_ref()) {
+    let stop = match sm.stop.as_ref() {
         None => None,
         Some(s) => {
             let raw = s.get_ref();
-            cx.reject_keys(
-                "chains",
-                &[
-                    (
-                        "stop.tau_lengths",
-                        raw.tau_lengths.as_ref().map(Spanned::span),
-                    ),
-                    (
-                        "stop.tau_change",
-                        raw.tau_change.as_ref().map(Spanned::span),
-                    ),
-                ],
-            )?;
             let rhat = raw.rhat.as_ref().map_or(DEFAULT_RHAT, |v| *v.get_ref());
             if !(rhat.is_finite() && rhat > 1.0) {
                 let span = raw.rhat.as_ref().map_or(s.span(), Spanned::span);
@@ -163,44 +155,67 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
             })
         }
     };
+    let mut spec = Spec {
+        chains,
+        states: Vec::new(),
+        stop,
+        posteriors: Vec::new(),
+    };
     let mut states = Vec::new();
-    for (raw, st) in cx.raw_states.iter().zip(cx.states) {
-        let name = &st.name;
-        let max_steps = stop.as_ref().map(|s| s.max_steps);
-        let (steps, burn, thin) = r.resolve_length(raw, sm, name, DEFAULT_STEPS, max_steps)?;
-        let prior = Prior::from_spec(&st.prior).map_err(|e| {
-            r.err(
-                raw.get_ref().prior.span(),
-                format!("state `{name}`: prior.{e}"),
-            )
-        })?;
-        let init = r.resolve_init(raw, sm, &prior, name)?;
-        r.check_start(raw, sm, st, &init)?;
+    for (i, entry) in cx.states.iter().enumerate() {
+        let raw = cx.state::<RawState>(i)?;
+        let st = raw.get_ref();
+        let name = &entry.name;
+        let (posterior, dim) = r.resolve_posterior(
+            name,
+            PosteriorKeys {
+                model: &st.model,
+                prior: &st.prior,
+                cost_us: st.cost_us.as_ref(),
+            },
+        )?;
+        states.push(r.state_spec(entry, dim)?);
+        let tables = ChainTables {
+            name,
+            span: &entry.span,
+            state: ChainKeys {
+                steps: st.steps.as_ref(),
+                burn: st.burn.as_ref(),
+                thin: None,
+                init: st.init.as_ref(),
+            },
+            sampler: ChainKeys {
+                steps: sm.steps.as_ref(),
+                burn: sm.burn.as_ref(),
+                thin: sm.thin.as_ref(),
+                init: sm.init.as_ref(),
+            },
+        };
+        let max_steps = spec.stop.as_ref().map(|s| s.max_steps);
+        let (steps, burn, thin) = r.resolve_length(&tables, DEFAULT_STEPS, max_steps)?;
+        let prior = Prior::from_spec(&posterior.prior)
+            .map_err(|e| r.err(st.prior.span(), format!("state `{name}`: prior.{e}")))?;
+        let init = r.resolve_init(&tables, &prior)?;
+        r.check_start(&tables, st.model.span(), &posterior, &init)?;
         let mut metropolis = MetropolisSettings {
             burn,
             ..MetropolisSettings::default()
         };
-        if let Some(p) = sm.and_then(|s| s.proposal.as_ref()) {
+        if let Some(p) = sm.proposal.as_ref() {
             let ProposalSpec::AdaptiveMetropolis { initial_sd } = p.get_ref();
-            metropolis.initial_sd = initial_sd.as_ref().map(|sd| match sd {
-                Radius::Scalar(v) => vec![*v; st.dim()],
-                Radius::PerParam(v) => v.clone(),
-            });
+            metropolis.initial_sd = initial_sd.as_ref().map(|sd| sd.per_param(dim));
             metropolis
-                .check(st.dim())
+                .check(dim)
                 .map_err(|e| r.err(p.span(), format!("state `{name}`: proposal.{e}")))?;
         }
-        states.push(ChainSettings {
+        spec.states.push(ChainSettings {
             steps,
             burn,
             thin,
             init,
             metropolis,
         });
+        spec.posteriors.push(posterior);
     }
-    Ok(Spec {
-        chains,
-        states,
-        stop,
-    })
+    Ok((spec, states))
 }

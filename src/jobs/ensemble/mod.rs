@@ -19,11 +19,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use spec::resolve;
 pub use spec::Spec;
+pub(crate) use spec::{resolve, RawSampler, RawState};
 
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
 use crate::diag::{self, ChainAccumulator};
+use crate::jobs::Kind;
+use crate::jobs::RunSpec;
 use crate::jobs::{
     check_extension, Collective, EmceeGroup, EmitClock, Extension, Job, JobError, Outcome, Plan,
     PlanRun, TaskContext, TaskError, TaskId, Vote,
@@ -31,8 +33,6 @@ use crate::jobs::{
 use crate::jobs::{describe_states, StateLine, SummaryTable};
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
-use crate::seed::TaskKey;
-use crate::spec::RunSpec;
 
 pub fn job(spec: Arc<RunSpec>) -> Box<dyn Job> {
     Box::new(EnsembleJob::new(spec))
@@ -237,7 +237,7 @@ impl Job for EnsembleJob {
             .map(|(s, st)| {
                 let e = self.settings(s);
                 // An evaluation of a built-in model costs roughly 0.05 µs per parameter.
-                let per_eval = st.cost_us as f64 + 0.05 * st.dim() as f64;
+                let per_eval = self.spec.posterior(s).cost_us as f64 + 0.05 * st.dim() as f64;
                 PlanRun {
                     tasks: s as u64 * reps..(s as u64 + 1) * reps,
                     cost: (e.walkers * e.steps) as f64 * per_eval,
@@ -394,7 +394,14 @@ impl Job for EnsembleJob {
                 init: e.init.label(),
             })
             .collect();
-        describe_states(out, &spec.states, "walkers", Some("moves"), &lines)?;
+        describe_states(
+            out,
+            &spec.states,
+            spec.posteriors().unwrap_or_default(),
+            "walkers",
+            Some("moves"),
+            &lines,
+        )?;
         let bytes: f64 = spec
             .states
             .iter()
@@ -672,18 +679,17 @@ fn run_ensemble(
         SampleError::Stopped(_) => TaskError::Cancelled,
         cause => fail(cause.to_string()),
     };
-    let mut posterior = Posterior::from_state(st).map_err(|e| fail(e.to_string()))?;
+    let mut posterior =
+        Posterior::from_spec(&st.name, spec.posterior(state)).map_err(|e| fail(e.to_string()))?;
     if let Some(after) = injected_fault(&st.name) {
         posterior = posterior.fail_after(after);
     }
     if cx.cancelled() {
         return Err(TaskError::Cancelled);
     }
-    let key = TaskKey {
-        seed: spec.seed,
-        state: state as u64,
-        replicate: replicate as u64,
-    };
+    // The task's identity in its streams: state and replicate (not the
+    // task index, which moves with the number of replicates).
+    let key = Kind::Ensemble.streams(spec.seed, 0, ((state as u64) << 32) | replicate as u64);
     let leads = cx.leads();
     let ndim = st.dim();
     let burn_rows = settings.burn_rows();
@@ -839,7 +845,7 @@ fn count_evaluations(cx: &mut TaskContext<'_>, ensemble: &Ensemble) {
 /// than `tau_lengths` τ for every parameter, and τ within `tau_change` of
 /// the previous check.
 struct StopCheck<'a> {
-    rule: &'a spec::TauStop,
+    rule: &'a sampler::TauStop,
     previous: Option<Vec<f64>>,
 }
 

@@ -122,15 +122,10 @@ pub fn choose(moves: &[WeightedMove], u: f64) -> &Move {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seed::{Stream, TaskKey};
+    use crate::seed::{Stream, StreamKey};
 
     fn rng() -> Stream {
-        TaskKey {
-            seed: 11,
-            state: 0,
-            replicate: 0,
-        }
-        .stream(0)
+        StreamKey::of_seed(11).stream(0)
     }
 
     /// g(z) ∝ 1/√z on [1/a, a], normalised.

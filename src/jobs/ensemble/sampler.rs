@@ -17,8 +17,25 @@ use serde::{Deserialize, Serialize};
 
 use super::moves::{choose, Move, WeightedMove};
 use crate::model::{BatchScratch, EvalError, Posterior};
-use crate::seed::{Stream, TaskKey, ENSEMBLE_STREAM};
+use crate::seed::{Stream, StreamKey};
+
+/// Index of the ensemble-level stream of a task (the choice of move);
+/// walkers' indices stay far below.
+const ENSEMBLE_STREAM: u64 = u64::MAX;
 use crate::spec::Init;
+
+/// Stop an ensemble once its chain after burn-in is longer than
+/// `tau_lengths` × τ for every parameter and τ changed by less than
+/// `tau_change` (relative) since the previous check, checked every
+/// `check_every` steps; at most `max_steps`. Each ensemble (state and
+/// replicate) decides for itself, from its own chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TauStop {
+    pub check_every: usize,
+    pub max_steps: usize,
+    pub tau_lengths: f64,
+    pub tau_change: f64,
+}
 
 /// Settings of one ensemble (one state), resolved and validated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,7 +50,7 @@ pub struct EnsembleSettings {
     pub moves: Vec<WeightedMove>,
     pub init: Init,
     /// Stop once converged (then `steps` is the most it may run).
-    pub stop: Option<super::spec::TauStop>,
+    pub stop: Option<TauStop>,
 }
 
 impl EnsembleSettings {
@@ -167,7 +184,7 @@ impl Ensemble {
     pub fn start(
         posterior: &Posterior,
         settings: &EnsembleSettings,
-        key: TaskKey,
+        key: StreamKey,
     ) -> Result<Self, SampleError> {
         Self::start_shared(posterior, settings, key, &mut Whole)
     }
@@ -176,7 +193,7 @@ impl Ensemble {
     pub fn start_shared(
         posterior: &Posterior,
         settings: &EnsembleSettings,
-        key: TaskKey,
+        key: StreamKey,
         share: &mut dyn WalkerShare,
     ) -> Result<Self, SampleError> {
         let ndim = posterior.dim();
@@ -588,8 +605,8 @@ fn accept(
 mod tests {
     use super::*;
     use crate::diag;
+    use crate::model::PriorSpec;
     use crate::model::{Gaussian, LogDensity, Prior};
-    use crate::spec::PriorSpec;
 
     fn posterior(likelihood: Box<dyn LogDensity>, d: usize) -> Posterior {
         let prior = Prior::from_spec(&PriorSpec::Uniform {
@@ -617,11 +634,7 @@ mod tests {
 
     /// Runs an ensemble, returning the chain (steps × walkers × ndim).
     fn run(p: &Posterior, s: &EnsembleSettings, seed: u64) -> (Ensemble, Vec<f64>) {
-        let key = TaskKey {
-            seed,
-            state: 0,
-            replicate: 0,
-        };
+        let key = StreamKey::of_seed(seed);
         let mut e = Ensemble::start(p, s, key).unwrap();
         let mut chain = Vec::new();
         for _ in 0..s.steps {
@@ -646,11 +659,7 @@ mod tests {
             }],
         );
         let (straight, _) = run(&p, &s, 3);
-        let key = TaskKey {
-            seed: 3,
-            state: 0,
-            replicate: 0,
-        };
+        let key = StreamKey::of_seed(3);
         let mut e = Ensemble::start(&p, &s, key).unwrap();
         for _ in 0..17 {
             e.step(&p, &s).unwrap();
@@ -846,11 +855,7 @@ mod tests {
                     d: 2,
                 };
                 std::thread::spawn(move || {
-                    let key = TaskKey {
-                        seed: 9,
-                        state: 0,
-                        replicate: 0,
-                    };
+                    let key = StreamKey::of_seed(9);
                     let mut e = Ensemble::start_shared(&p, &s, key, &mut share).unwrap();
                     let mut chain = Vec::new();
                     for _ in 0..s.steps {
@@ -926,11 +931,7 @@ mod tests {
                 weight: 1.0,
             }],
         );
-        let key = TaskKey {
-            seed: 0,
-            state: 0,
-            replicate: 0,
-        };
+        let key = StreamKey::of_seed(0);
         let err = Ensemble::start(&p, &s, key).unwrap_err().to_string();
         assert!(
             err.contains("walker 0") && err.contains("solver diverged"),
@@ -956,11 +957,7 @@ mod tests {
             center: vec![100.0, 100.0],
             radius: vec![1e-3, 1e-3],
         };
-        let key = TaskKey {
-            seed: 0,
-            state: 0,
-            replicate: 0,
-        };
+        let key = StreamKey::of_seed(0);
         assert!(matches!(
             Ensemble::start(&p, &s, key),
             Err(SampleError::NoFiniteStart { walkers: 4 })

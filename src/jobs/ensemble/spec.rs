@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::moves::{Move, WeightedMove};
-use super::sampler::EnsembleSettings;
-use crate::jobs::SamplerContext;
-use crate::model::Prior;
-use crate::spec::{MoveSpec, SpecError};
+use super::sampler::{EnsembleSettings, TauStop};
+use crate::jobs::{KindSpec, SamplerContext};
+use crate::model::{ModelSpec, PosteriorSpec, Prior, PriorSpec};
+use crate::spec::{
+    ChainKeys, ChainTables, InitSpec, PosteriorKeys, SpecError, StateEntry, StateSpec,
+};
 
 pub const DEFAULT_WALKERS: usize = 32;
 pub const DEFAULT_STEPS: usize = 2000;
@@ -22,17 +24,59 @@ pub const DEFAULT_TAU_LENGTHS: f64 = 50.0;
 pub const DEFAULT_TAU_CHANGE: f64 = 0.01;
 pub const DEFAULT_CHECK_EVERY: usize = 1000;
 
-/// Stop an ensemble once its chain after burn-in is longer than
-/// `tau_lengths` × τ for every parameter and τ changed by less than
-/// `tau_change` (relative) since the previous check, checked every
-/// `check_every` steps; at most `max_steps`. Each ensemble (state and
-/// replicate) decides for itself, from its own chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TauStop {
-    pub check_every: usize,
-    pub max_steps: usize,
-    pub tau_lengths: f64,
-    pub tau_change: f64,
+/// `[sampler]` of `kind = "ensemble"` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampler {
+    pub walkers: Option<Spanned<usize>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub thin: Option<Spanned<usize>>,
+    pub init: Option<Spanned<InitSpec>>,
+    pub moves: Option<Spanned<Vec<Spanned<MoveSpec>>>>,
+    pub stop: Option<Spanned<RawStop>>,
+}
+
+/// `[sampler.stop]` of an ensemble: emcee's rule on τ.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStop {
+    pub check_every: Option<Spanned<usize>>,
+    pub max_steps: Option<Spanned<usize>>,
+    pub tau_lengths: Option<Spanned<f64>>,
+    pub tau_change: Option<Spanned<f64>>,
+}
+
+/// A state's own keys: its posterior, and per-state overrides.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub model: Spanned<ModelSpec>,
+    pub prior: Spanned<PriorSpec>,
+    pub cost_us: Option<Spanned<u64>>,
+    pub walkers: Option<Spanned<usize>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub init: Option<Spanned<InitSpec>>,
+}
+
+/// An ensemble move and its weight in the mixture.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum MoveSpec {
+    /// Goodman & Weare stretch move with scale `a` (default 2).
+    Stretch { a: Option<f64>, weight: Option<f64> },
+    /// Differential evolution (ter Braak 2006; emcee's DEMove).
+    De {
+        gamma0: Option<f64>,
+        sigma: Option<f64>,
+        weight: Option<f64>,
+    },
+    /// Goodman & Weare walk move on a subset of `s` complementary walkers.
+    Walk {
+        s: Option<usize>,
+        weight: Option<f64>,
+    },
 }
 
 /// The resolved settings of every state's ensemble.
@@ -40,67 +84,57 @@ pub struct TauStop {
 pub struct Spec {
     /// One per state, in the order of `[[states]]`.
     pub states: Vec<EnsembleSettings>,
+    /// Each state's posterior, in the same order.
+    pub posteriors: Vec<PosteriorSpec>,
 }
 
-pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
-    let sm = cx.sampler();
-    cx.reject_keys(
-        "ensemble",
-        &[
-            (
-                "chains",
-                sm.and_then(|s| s.chains.as_ref()).map(Spanned::span),
-            ),
-            (
-                "proposal",
-                sm.and_then(|s| s.proposal.as_ref()).map(Spanned::span),
-            ),
-            (
-                "particles",
-                sm.and_then(|s| s.particles.as_ref()).map(Spanned::span),
-            ),
-            (
-                "effective",
-                sm.and_then(|s| s.effective.as_ref()).map(Spanned::span),
-            ),
-            (
-                "total",
-                sm.and_then(|s| s.total.as_ref()).map(Spanned::span),
-            ),
-            (
-                "groups",
-                sm.and_then(|s| s.groups.as_ref()).map(Spanned::span),
-            ),
-            (
-                "mutation",
-                sm.and_then(|s| s.mutation.as_ref()).map(Spanned::span),
-            ),
-        ],
-    )?;
-    let stop = resolve_stop(cx)?;
-    let states = cx
-        .raw_states
-        .iter()
-        .zip(cx.states)
-        .map(|(raw, st)| resolve_state(cx, raw, st, stop.as_ref()))
-        .collect::<Result<_, _>>()?;
-    Ok(Spec { states })
+impl KindSpec for Spec {
+    fn posteriors(&self) -> Option<&[PosteriorSpec]> {
+        Some(&self.posteriors)
+    }
+}
+
+pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>), SpecError> {
+    let sm = cx.sampler::<RawSampler>()?;
+    let stop = resolve_stop(cx, sm.get_ref())?;
+    let mut spec = Spec {
+        states: Vec::new(),
+        posteriors: Vec::new(),
+    };
+    let mut states = Vec::new();
+    for (i, entry) in cx.states.iter().enumerate() {
+        let raw = cx.state::<RawState>(i)?;
+        let (posterior, dim) = cx.resolver.resolve_posterior(
+            &entry.name,
+            PosteriorKeys {
+                model: &raw.get_ref().model,
+                prior: &raw.get_ref().prior,
+                cost_us: raw.get_ref().cost_us.as_ref(),
+            },
+        )?;
+        let state = cx.resolver.state_spec(entry, dim)?;
+        let settings = resolve_state(
+            cx,
+            entry,
+            raw.get_ref(),
+            sm.get_ref(),
+            &posterior,
+            stop.as_ref(),
+        )?;
+        spec.states.push(settings);
+        spec.posteriors.push(posterior);
+        states.push(state);
+    }
+    Ok((spec, states))
 }
 
 /// `[sampler.stop]` of an ensemble: emcee's rule.
-fn resolve_stop(cx: &SamplerContext<'_>) -> Result<Option<TauStop>, SpecError> {
+fn resolve_stop(cx: &SamplerContext<'_>, sm: &RawSampler) -> Result<Option<TauStop>, SpecError> {
     let r = cx.resolver;
-    let Some(s) = cx.sampler().and_then(|s| s.stop.as_ref()) else {
+    let Some(s) = sm.stop.as_ref() else {
         return Ok(None);
     };
     let raw = s.get_ref();
-    cx.reject_keys(
-        "ensemble",
-        &[
-            ("stop.rhat", raw.rhat.as_ref().map(Spanned::span)),
-            ("stop.ess", raw.ess.as_ref().map(Spanned::span)),
-        ],
-    )?;
     let number = |v: &Option<Spanned<f64>>, default: f64, what: &str| {
         let value = v.as_ref().map_or(default, |v| *v.get_ref());
         if value.is_finite() && value > 0.0 {
@@ -143,20 +177,24 @@ fn resolve_stop(cx: &SamplerContext<'_>) -> Result<Option<TauStop>, SpecError> {
 
 fn resolve_state(
     cx: &SamplerContext<'_>,
-    state: &Spanned<crate::spec::RawState>,
-    resolved: &crate::spec::StateSpec,
+    entry: &StateEntry<'_>,
+    st: &RawState,
+    sm: &RawSampler,
+    posterior: &PosteriorSpec,
     stop: Option<&TauStop>,
 ) -> Result<EnsembleSettings, SpecError> {
     let r = cx.resolver;
-    let sm = cx.sampler();
-    let st = state.get_ref();
-    let (name, dim) = (&resolved.name, resolved.dim());
-    let (walkers, walkers_span) = r.pick(
-        state,
-        st.walkers.as_ref(),
-        sm.and_then(|s| s.walkers.as_ref()),
-        DEFAULT_WALKERS,
-    );
+    let name = &entry.name;
+    let prior = Prior::from_spec(&posterior.prior)
+        .map_err(|e| r.err(st.prior.span(), format!("state `{name}`: prior.{e}")))?;
+    let dim = prior.dim();
+    let (walkers, walkers_span) = st
+        .walkers
+        .as_ref()
+        .or(sm.walkers.as_ref())
+        .map_or((DEFAULT_WALKERS, entry.span.clone()), |w| {
+            (*w.get_ref(), w.span())
+        });
     if walkers > MAX_WALKERS {
         return Err(r.err(
             walkers_span,
@@ -182,9 +220,25 @@ fn resolve_state(
             ),
         ));
     }
+    let tables = ChainTables {
+        name,
+        span: &entry.span,
+        state: ChainKeys {
+            steps: st.steps.as_ref(),
+            burn: st.burn.as_ref(),
+            thin: None,
+            init: st.init.as_ref(),
+        },
+        sampler: ChainKeys {
+            steps: sm.steps.as_ref(),
+            burn: sm.burn.as_ref(),
+            thin: sm.thin.as_ref(),
+            init: sm.init.as_ref(),
+        },
+    };
     let max_steps = stop.map(|s| s.max_steps);
-    let (steps, burn, thin) = r.resolve_length(state, sm, name, DEFAULT_STEPS, max_steps)?;
-    let moves = match sm.and_then(|s| s.moves.as_ref()) {
+    let (steps, burn, thin) = r.resolve_length(&tables, DEFAULT_STEPS, max_steps)?;
+    let moves = match sm.moves.as_ref() {
         None => vec![WeightedMove {
             kind: Move::Stretch {
                 a: DEFAULT_STRETCH_A,
@@ -200,10 +254,8 @@ fn resolve_state(
             .map(|m| resolve_move(cx, m, walkers, dim))
             .collect::<Result<_, _>>()?,
     };
-    let prior = Prior::from_spec(&resolved.prior)
-        .map_err(|e| r.err(st.prior.span(), format!("state `{name}`: prior.{e}")))?;
-    let init = r.resolve_init(state, sm, &prior, name)?;
-    r.check_start(state, sm, resolved, &init)?;
+    let init = r.resolve_init(&tables, &prior)?;
+    r.check_start(&tables, st.model.span(), posterior, &init)?;
     Ok(EnsembleSettings {
         walkers,
         steps,

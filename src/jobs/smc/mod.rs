@@ -21,14 +21,16 @@ pub mod spec;
 use std::io::Write;
 use std::sync::Arc;
 
-pub(crate) use spec::resolve;
 pub use spec::Spec;
+pub(crate) use spec::{resolve, RawSampler, RawState};
 
 use self::mutation::TARGET_ACCEPTANCE;
 use self::run::{prior_draws, run_state};
+use crate::jobs::RunSpec;
 use crate::jobs::{Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
-use crate::spec::{MutationKind, RunSpec, NAME_MAX};
+use crate::spec::NAME_MAX;
+use spec::MutationKind;
 
 pub fn job(spec: Arc<RunSpec>) -> Box<dyn Job> {
     Box::new(SmcJob::new(spec))
@@ -222,7 +224,7 @@ impl Job for SmcJob {
             .iter()
             .enumerate()
             .map(|(k, st)| {
-                let per_eval = st.cost_us as f64 + 0.05 * st.dim() as f64;
+                let per_eval = self.spec.posterior(k).cost_us as f64 + 0.05 * st.dim() as f64;
                 PlanRun {
                     tasks: k as u64..k as u64 + 1,
                     // About 20 temperatures of 2·dim steps each.
@@ -288,13 +290,13 @@ impl Job for SmcJob {
             s.mutation.max_steps
         )?;
         writeln!(out, "states")?;
-        for st in &self.spec.states {
+        for (k, st) in self.spec.states.iter().enumerate() {
             writeln!(
                 out,
                 "  {:<16} dim {:>3}  model {}",
                 st.name,
                 st.dim(),
-                st.model_label()
+                self.spec.posterior(k).model_label()
             )?;
         }
         Ok(())

@@ -9,9 +9,9 @@ use nalgebra::DMatrix;
 use rand::RngExt;
 use rand_distr::StandardNormal;
 
+use super::spec::MutationKind;
 use crate::model::{EvalError, Posterior};
 use crate::seed::Stream;
-use crate::spec::MutationKind;
 
 /// The acceptance rate the step size is adapted to.
 pub const TARGET_ACCEPTANCE: f64 = 0.234;

@@ -12,20 +12,17 @@ use serde::{Deserialize, Serialize};
 
 use super::mutation::{Kernel, TARGET_ACCEPTANCE};
 use super::persistent::{self, History};
+use super::spec::MutationKind;
 use super::{settings, SmcJob, Spec};
 use crate::jobs::ensemble::sampler::split_range;
+use crate::jobs::Kind;
 use crate::jobs::{Outcome, TaskContext, TaskError, Vote};
 use crate::model::Posterior;
 use crate::output::{Column, Record};
-use crate::seed::TaskKey;
-use crate::spec::MutationKind;
 
-/// The stream domain of this kind, or-ed with the iteration (shifted past
-/// the domain's bits): SMC never shares a stream with another kind's.
-const SMC_DOMAIN: u64 = (1 << 63) | 3;
 /// The particle index of group g's shared stream in an iteration
 /// (resampling) is `SHARED_STREAM - g`; particle indices stay far below.
-const SHARED_STREAM: u64 = u64::MAX;
+const SHARED_STREAM: u64 = u32::MAX as u64;
 /// More iterations than this is a run that cannot reach β = 1.
 pub(super) const MAX_ITERATIONS: usize = 10_000;
 /// The iteration key of the draws made after the last iteration (the
@@ -58,14 +55,13 @@ struct Snapshot {
 }
 
 /// The random stream of a particle (or a group's shared stream) in an
-/// iteration.
+/// iteration: the state's task, indexed by the iteration (high 32 bits) and
+/// the particle (low 32 bits; particles are at most 10⁷).
 fn stream(seed: u64, state: usize, iteration: usize, index: u64) -> crate::seed::Stream {
-    TaskKey {
-        seed,
-        state: state as u64,
-        replicate: SMC_DOMAIN | ((iteration as u64) << 8),
-    }
-    .stream(index)
+    debug_assert!(index <= SHARED_STREAM);
+    Kind::Smc
+        .streams(seed, 0, state as u64)
+        .stream(((iteration as u64) << 32) | index)
 }
 
 /// Prior draws of the whole state at β = 0: enough that their ESS reaches
@@ -111,7 +107,8 @@ pub(super) fn run_state(
             st.name, spec.seed
         ))
     };
-    let mut posterior = Posterior::from_state(st).map_err(|e| fail(e.to_string()))?;
+    let mut posterior =
+        Posterior::from_spec(&st.name, spec.posterior(state)).map_err(|e| fail(e.to_string()))?;
     if let Some(after) = crate::jobs::ensemble::injected_fault(&st.name) {
         posterior = posterior.fail_after(after);
     }

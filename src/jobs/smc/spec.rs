@@ -1,12 +1,13 @@
 //! The `[sampler]` keys of `kind = "smc"`: `particles`, `effective`,
-//! `total`, `groups` and `[sampler.mutation]`, resolved with located errors. The
-//! keys of the Markov-chain kinds are rejected where they are written.
+//! `total`, `groups` and `[sampler.mutation]`, and each state's posterior,
+//! resolved with located errors.
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::jobs::SamplerContext;
-use crate::spec::{MutationKind, SpecError};
+use crate::jobs::{KindSpec, SamplerContext};
+use crate::model::{ModelSpec, PosteriorSpec, PriorSpec};
+use crate::spec::{PosteriorKeys, SpecError, StateSpec};
 
 pub const DEFAULT_PARTICLES: usize = 1000;
 /// Independent groups the particles are split into: their spread is the
@@ -33,6 +34,14 @@ pub struct Spec {
     /// `effective` and `total` are their sums).
     pub groups: usize,
     pub mutation: Mutation,
+    /// Each state's posterior, in the order of `[[states]]`.
+    pub posteriors: Vec<PosteriorSpec>,
+}
+
+impl KindSpec for Spec {
+    fn posteriors(&self) -> Option<&[PosteriorSpec]> {
+        Some(&self.posteriors)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,52 +51,67 @@ pub struct Mutation {
     pub max_steps: usize,
 }
 
-pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
+/// `[sampler]` of `kind = "smc"` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampler {
+    pub particles: Option<Spanned<usize>>,
+    pub effective: Option<Spanned<f64>>,
+    pub total: Option<Spanned<usize>>,
+    pub groups: Option<Spanned<usize>>,
+    pub mutation: Option<Spanned<RawMutation>>,
+}
+
+/// `[sampler.mutation]`: the MCMC kernel that moves the resampled
+/// particles at each temperature.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMutation {
+    pub kind: Option<Spanned<MutationKind>>,
+    /// Steps per iteration at most, per parameter.
+    pub max_steps: Option<Spanned<usize>>,
+}
+
+/// The proposal of an SMC mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MutationKind {
+    /// Preconditioned Crank–Nicolson around the particles' mean and covariance.
+    Pcn,
+    /// Random-walk Metropolis with the particles' covariance.
+    Rwm,
+}
+
+/// A state's own keys: its posterior (particles start from the prior).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub model: Spanned<ModelSpec>,
+    pub prior: Spanned<PriorSpec>,
+    pub cost_us: Option<Spanned<u64>>,
+}
+
+pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>), SpecError> {
     let r = cx.resolver;
-    let sm = cx.sampler();
-    let span = |f: fn(&crate::spec::RawSampler) -> Option<std::ops::Range<usize>>| sm.and_then(f);
-    cx.reject_keys(
-        "smc",
-        &[
-            ("walkers", span(|s| s.walkers.as_ref().map(Spanned::span))),
-            ("moves", span(|s| s.moves.as_ref().map(Spanned::span))),
-            ("chains", span(|s| s.chains.as_ref().map(Spanned::span))),
-            ("proposal", span(|s| s.proposal.as_ref().map(Spanned::span))),
-            ("steps", span(|s| s.steps.as_ref().map(Spanned::span))),
-            ("burn", span(|s| s.burn.as_ref().map(Spanned::span))),
-            ("thin", span(|s| s.thin.as_ref().map(Spanned::span))),
-            ("stop", span(|s| s.stop.as_ref().map(Spanned::span))),
-            ("init", span(|s| s.init.as_ref().map(Spanned::span))),
-        ],
-    )?;
-    for st in cx.raw_states {
-        let st = st.get_ref();
-        let own = [
-            ("walkers", st.walkers.as_ref().map(Spanned::span)),
-            ("steps", st.steps.as_ref().map(Spanned::span)),
-            ("burn", st.burn.as_ref().map(Spanned::span)),
-            ("init", st.init.as_ref().map(Spanned::span)),
-        ];
-        if let Some((key, span)) = own.iter().find_map(|(k, s)| s.clone().map(|s| (k, s))) {
-            return Err(r.err(
-                span,
-                format!(
-                    "state `{}`: `{key}` is not used by kind = \"smc\" (particles start from \
-                     the prior; set [sampler] particles, effective, total)",
-                    st.name.get_ref()
-                ),
-            ));
-        }
+    let sampler = cx.sampler::<RawSampler>()?;
+    let sm = Some(sampler.get_ref());
+    let mut states = Vec::new();
+    let mut posteriors = Vec::new();
+    for (i, entry) in cx.states.iter().enumerate() {
+        let raw = cx.state::<RawState>(i)?;
+        let st = raw.get_ref();
+        let (posterior, dim) = r.resolve_posterior(
+            &entry.name,
+            PosteriorKeys {
+                model: &st.model,
+                prior: &st.prior,
+                cost_us: st.cost_us.as_ref(),
+            },
+        )?;
+        states.push(r.state_spec(entry, dim)?);
+        posteriors.push(posterior);
     }
-    if let (n, Some(span)) = &cx.replicates {
-        if *n > 1 {
-            return Err(r.err(
-                span.clone(),
-                "run.replicates is not supported by kind = \"smc\": run the spec with other \
-                 seeds instead",
-            ));
-        }
-    }
+    cx.refuse_replicates("run the spec with other seeds instead")?;
     let particles = match sm.and_then(|s| s.particles.as_ref()) {
         Some(p) if *p.get_ref() < 4 || *p.get_ref() > MAX_PARTICLES => {
             return Err(r.err(
@@ -145,11 +169,13 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<Spec, SpecError> {
             mutation.max_steps = *s.get_ref();
         }
     }
-    Ok(Spec {
+    let spec = Spec {
         particles,
         effective,
         total,
         groups,
         mutation,
-    })
+        posteriors,
+    };
+    Ok((spec, states))
 }

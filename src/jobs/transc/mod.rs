@@ -24,18 +24,16 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use spec::resolve;
-pub use spec::{Method, TranscSpec};
+pub(crate) use spec::{resolve, FOLLOWS};
+pub use spec::{Method, Spec, TranscSpec};
 
 use self::pseudo::PseudoPrior;
+use crate::jobs::Stage;
 use crate::jobs::{Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
+use crate::jobs::{RunSpec, StageSpec};
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
-use crate::seed::{Stream, TaskKey};
-use crate::spec::RunSpec;
-
-/// The stream domain of this kind.
-const TRANSC_DOMAIN: u64 = (1 << 63) | 3;
+use crate::seed::{Stream, StreamKey};
 
 /// The visits of each walker are counted in this many batches of its steps
 /// after burn-in (batch means for the product-space ensemble's error).
@@ -89,8 +87,16 @@ pub struct TranscJob {
     carry: OnceLock<Carry>,
 }
 
+/// The `[transc]` of a spec, if it has one.
+pub fn settings_of(spec: &RunSpec) -> Option<&TranscSpec> {
+    match &spec.second_stage {
+        Some(StageSpec::Transc(t)) => Some(t),
+        None => None,
+    }
+}
+
 fn settings(spec: &RunSpec) -> &TranscSpec {
-    spec.transc.as_ref().expect("a transc job has [transc]")
+    settings_of(spec).expect("a transc job has [transc]")
 }
 
 impl TranscJob {
@@ -270,12 +276,11 @@ impl TranscJob {
             }
             let fail =
                 |why: String| JobError::Other(format!("state `{}`: pseudo-prior: {why}", st.name));
-            let mut rng = TaskKey {
-                seed: self.spec.seed,
-                state: TRANSC_DOMAIN,
-                replicate: k as u64,
-            }
-            .stream(u64::MAX);
+            // Task 0 is the walkers'; the fit of state k's pseudo-prior
+            // draws from task 1 + k.
+            let mut rng = Stage::Transc
+                .streams(self.spec.seed, self.stage(), 1 + k as u64)
+                .stream(0);
             let q = PseudoPrior::fit(&xs, d, t.components, &mut rng).map_err(fail)?;
             if t.method == Method::Resample {
                 carry.ratios.push(
@@ -524,7 +529,8 @@ impl Job for TranscJob {
                 .spec
                 .states
                 .iter()
-                .map(|s| s.cost_us as f64 + 0.05 * s.dim() as f64)
+                .enumerate()
+                .map(|(k, s)| self.spec.posterior(k).cost_us as f64 + 0.05 * s.dim() as f64)
                 .fold(0.0, f64::max),
         };
         let walkers = if tasks == 1 { t.walkers as f64 } else { 1.0 };
@@ -559,11 +565,7 @@ impl Job for TranscJob {
         }
         let carry = self.carry()?;
         let t = settings(&self.spec);
-        let key = TaskKey {
-            seed: self.spec.seed,
-            state: TRANSC_DOMAIN,
-            replicate: u64::from(task.stage),
-        };
+        let key = Stage::Transc.streams(self.spec.seed, task.stage, 0);
         let walkers: Vec<usize> = match t.method {
             Method::ProductSpace => (0..t.walkers).collect(),
             _ => vec![task.index as usize],
@@ -715,8 +717,9 @@ impl TranscJob {
         self.spec
             .states
             .iter()
-            .map(|st| {
-                Posterior::from_state(st)
+            .enumerate()
+            .map(|(k, st)| {
+                Posterior::from_spec(&st.name, self.spec.posterior(k))
                     .map_err(|e| TaskError::Failed(format!("transc: state `{}`: {e}", st.name)))
             })
             .collect()
@@ -834,7 +837,7 @@ impl TranscJob {
         &self,
         t: &TranscSpec,
         carry: &Carry,
-        key: TaskKey,
+        key: StreamKey,
         resume: Option<WalkerSnap>,
         cx: &mut TaskContext<'_>,
     ) -> Result<Ended, TaskError> {

@@ -320,13 +320,12 @@ fn em(z: &[f64], d: usize, k: usize, rng: &mut Stream) -> Result<Mixture, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seed::TaskKey;
+    use crate::seed::StreamKey;
 
     fn stream() -> Stream {
-        TaskKey {
-            seed: 1,
-            state: 2,
-            replicate: 3,
+        StreamKey {
+            task: ((2) << 32) | (3),
+            ..StreamKey::of_seed(1)
         }
         .stream(0)
     }

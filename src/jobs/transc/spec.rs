@@ -3,7 +3,40 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::spec::{RawTransc, Resolver, SpecError, StateSpec};
+use crate::jobs::{Kind, StageContext};
+use crate::spec::{SpecError, StateSpec};
+
+/// `[transc]`, resolved (the registry's name for a stage's settings).
+pub type Spec = TranscSpec;
+
+/// The first-stage kinds `[transc]` follows: it resamples their chains (an
+/// smc run gives the state probabilities from its evidences without it).
+pub const FOLLOWS: &[Kind] = &[Kind::Ensemble, Kind::Chains];
+
+/// `[transc]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransc {
+    pub method: Option<Spanned<String>>,
+    pub walkers: Option<Spanned<usize>>,
+    pub steps: Option<Spanned<usize>>,
+    pub burn: Option<Spanned<usize>>,
+    pub thin: Option<Spanned<usize>>,
+    pub pseudo_prior: Option<Spanned<RawPseudoPrior>>,
+    pub state_weights: Option<Spanned<Vec<Vec<f64>>>>,
+    pub state_priors: Option<Spanned<Vec<f64>>>,
+    pub prob_state: Option<Spanned<f64>>,
+    /// Which first-stage samples feed the pseudo-priors: "stage" (its
+    /// burn-in and thinning) or "auto" (from τ).
+    pub samples: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPseudoPrior {
+    pub kind: Spanned<String>,
+    pub components: Option<Spanned<usize>>,
+}
 
 /// The trans-conceptual sampler of the second stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,23 +92,11 @@ fn w_span(w: &Option<Spanned<Vec<Vec<f64>>>>) -> std::ops::Range<usize> {
 pub const DEFAULT_WALKERS: usize = 32;
 pub const DEFAULT_STEPS: usize = 10_000;
 
-pub(crate) fn resolve(
-    r: &Resolver<'_>,
-    raw: Option<&Spanned<RawTransc>>,
-    states: &[StateSpec],
-    replicates: usize,
-    sampler: &crate::jobs::SamplerSpec,
-) -> Result<Option<TranscSpec>, SpecError> {
-    let Some(spanned) = raw else {
-        return Ok(None);
-    };
-    if matches!(sampler, crate::jobs::SamplerSpec::Smc(_)) {
-        return Err(r.err(
-            spanned.span(),
-            "[transc] follows an ensemble or chains stage (it resamples their chains); kind = \
-             \"smc\" gives the state probabilities from its evidences without it",
-        ));
-    }
+pub(crate) fn resolve(cx: &StageContext<'_>) -> Result<TranscSpec, SpecError> {
+    let r = cx.resolver;
+    let spanned = cx.keys::<RawTransc>()?;
+    let states: &[StateSpec] = cx.states;
+    let replicates = cx.run.replicates;
     let t = spanned.get_ref();
     let k = states.len();
     if k < 2 {
@@ -316,7 +337,7 @@ pub(crate) fn resolve(
             }
         },
     };
-    Ok(Some(TranscSpec {
+    Ok(TranscSpec {
         method,
         walkers,
         steps,
@@ -327,7 +348,7 @@ pub(crate) fn resolve(
         state_priors,
         prob_state,
         auto_samples,
-    }))
+    })
 }
 
 /// A resolved `[transc]` for unit tests.

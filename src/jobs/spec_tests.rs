@@ -1,10 +1,13 @@
-//! Validation: one test per kind of bad spec, each checking where the error
-//! points and what it says.
+//! Validation of whole specs through the registry: one test per kind of bad
+//! spec, each checking where the error points and what it says.
+
+use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::jobs::ensemble::moves::{Move, WeightedMove};
 use crate::jobs::ensemble::sampler::EnsembleSettings;
 use crate::jobs::ensemble::spec::DEFAULT_DE_SIGMA;
+use crate::spec::{Init, SpecSource, DEFAULT_CHECKPOINT_EVERY};
 
 /// The resolved ensemble settings of state `k`.
 fn ensemble(spec: &RunSpec, k: usize) -> &EnsembleSettings {
@@ -86,15 +89,64 @@ fn unknown_keys_are_rejected() {
     error_at(
         &format!("[run]\nseeed = 1\n{STATE}"),
         "seeed",
-        "unknown field `seeed`",
+        "`seeed` is not a key of [run]; did you mean `seed`?",
     );
     error_at(
         &format!("{STATE}colour = \"red\"\n"),
         "colour",
-        "unknown field `colour`",
+        "`colour` is not a key of state `g`",
     );
     let text = STATE.replace("mean = [0.0, 1.0],", "mean = [0.0, 1.0], scale = 2.0,");
-    error_at(&text, "model", "unknown field `scale`");
+    error_at(&text, "scale", "`model.scale` is not a key of state `g`");
+    error_at(
+        &format!("[sampler]\nwalker = 8\n{STATE}"),
+        "walker",
+        "`walker` is not a key of [sampler] kind = \"ensemble\"; did you mean `walkers`?",
+    );
+    error_at(
+        &format!("[sampelr]\nwalkers = 8\n{STATE}"),
+        "sampelr",
+        "`sampelr` is not a table of a run spec",
+    );
+}
+
+/// Every key of every kind, written in a spec of every other kind that
+/// lacks it, is an error at the key naming the kinds that have it: in
+/// `[sampler]` and in a state. Generated from the registry, so a new kind
+/// is covered by adding it.
+#[test]
+fn a_key_of_one_kind_is_a_located_error_in_every_other() {
+    for &kind in Kind::ALL {
+        for &other in Kind::ALL.iter().filter(|k| **k != kind) {
+            for state in [false, true] {
+                for key in other.keys(state) {
+                    if kind.keys(state).contains(key) {
+                        continue;
+                    }
+                    let text = if state {
+                        format!("[sampler]\nkind = \"{}\"\n{STATE}{key} = 1\n", kind.name())
+                    } else {
+                        format!("[sampler]\nkind = \"{}\"\n{key} = 1\n{STATE}", kind.name())
+                    };
+                    let offset = text.find(&format!("\n{key} = 1")).unwrap() + 1;
+                    let e = parse(&text).expect_err(&text);
+                    let line = text[..offset].matches('\n').count() + 1;
+                    assert_eq!(e.line, line, "{key} in {kind:?} ({state}): {e}");
+                    let table = if state {
+                        "state `g`".to_string()
+                    } else {
+                        format!("[sampler] kind = \"{}\"", kind.name())
+                    };
+                    assert!(
+                        e.message.starts_with(&format!(
+                            "`{key}` is not a key of {table} (it is a key of"
+                        )) && e.message.contains(&format!("kind = \"{}\"", other.name())),
+                        "{key} in {kind:?} ({state}): {e}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -347,7 +399,10 @@ prior = { kind = "normal", mean = [0.0, 0.0], sd = [5.0, 5.0] }
 "#;
     let spec_path = dir.path().join("s.toml");
     let spec = RunSpec::from_source(&SpecSource::new(&spec_path, text)).unwrap();
-    assert_eq!(spec.states[0].data.as_ref().unwrap().y, vec![1.0, 3.0, 5.0]);
+    assert_eq!(
+        spec.posterior(0).data.as_ref().unwrap().y,
+        vec![1.0, 3.0, 5.0]
+    );
     let missing = text.replace("d.csv", "nope.csv");
     let e = RunSpec::from_source(&SpecSource::new(&spec_path, missing)).unwrap_err();
     assert!(

@@ -1,0 +1,140 @@
+//! The resolved run spec: the shared parts (`spec`), the kind's `[sampler]`
+//! and states, and an optional second stage, joined through the registry.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{resolve_kind, resolve_stage, Kind, SamplerContext, SamplerSpec, StageContext};
+use super::{StageSpec, STAGE_TABLES};
+use crate::model::{PluginSpec, PosteriorSpec};
+use crate::spec::{overrides, Resolver, SpecError, SpecSource, StateSpec};
+
+/// A validated run spec with every default resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub name: String,
+    pub seed: u64,
+    /// The kind of work and its resolved settings (`[sampler]`).
+    pub sampler: SamplerSpec,
+    pub output: PathBuf,
+    pub replicates: usize,
+    /// Rayon threads per rank; 0 = decide from SLURM or the machine.
+    pub threads: usize,
+    /// Seconds a worker rank may stay silent (`[parallel] timeout`).
+    pub rank_timeout: f64,
+    /// Seconds between checkpoints (`[run] checkpoint_every`; `None`: off).
+    pub checkpoint_every: Option<f64>,
+    /// Wall-time budget in seconds (`[run] walltime`).
+    pub walltime: Option<f64>,
+    /// What every state has (name, parameters); the rest of each state is
+    /// in its kind's `sampler`.
+    pub states: Vec<StateSpec>,
+    /// A second stage over the first stage's results (`[transc]`).
+    #[serde(default)]
+    pub second_stage: Option<StageSpec>,
+    /// The spec file, as given, and its text (recorded in the output), with
+    /// the `--set` overrides applied; the overrides themselves.
+    pub path: PathBuf,
+    /// Left out of the resolved spec a file records (it has `spec`).
+    #[serde(default)]
+    pub text: String,
+    pub overrides: Vec<String>,
+}
+
+impl RunSpec {
+    /// Reads, parses and validates a spec file (`-`: standard input).
+    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
+        Self::from_source(&SpecSource::read(path)?)
+    }
+
+    /// As [`Self::from_file`], with `--set key=value` overrides applied to
+    /// the text first (and recorded in `overrides`).
+    pub fn from_file_with(path: &Path, sets: &[String]) -> anyhow::Result<Self> {
+        let mut source = SpecSource::read(path)?;
+        source.text = overrides::apply(&source.text, sets)?;
+        let mut spec = Self::from_source(&source)?;
+        spec.overrides = sets.to_vec();
+        Ok(spec)
+    }
+
+    /// Parses and validates spec text. Relative data paths are taken from
+    /// the directory of `source.path`.
+    pub fn from_source(source: &SpecSource) -> Result<Self, SpecError> {
+        let resolver = Resolver { source };
+        let parts = resolver.parts(STAGE_TABLES)?;
+        let (kind, sampler) = match parts.sampler {
+            None => (Kind::Ensemble, None),
+            Some(mut table) => {
+                let kind = table
+                    .take_as::<Kind>("kind", source)?
+                    .map_or(Kind::Ensemble, |k| k.into_inner());
+                table.title = format!("[sampler] kind = \"{}\"", kind.name());
+                (kind, Some(table))
+            }
+        };
+        let cx = SamplerContext {
+            resolver: &resolver,
+            kind,
+            sampler,
+            states: &parts.states,
+            run: &parts.run,
+        };
+        let (sampler, states) = resolve_kind(&cx)?;
+        let mut second_stage = None;
+        for (name, table) in parts.stages {
+            let cx = StageContext {
+                resolver: &resolver,
+                table,
+                first: &sampler,
+                states: &states,
+                run: &parts.run,
+            };
+            second_stage = Some(resolve_stage(&name, &cx)?);
+        }
+        let run = parts.run;
+        Ok(RunSpec {
+            name: run.name,
+            seed: run.seed,
+            sampler,
+            output: run.output,
+            replicates: run.replicates,
+            threads: run.threads,
+            rank_timeout: run.rank_timeout,
+            checkpoint_every: run.checkpoint_every,
+            walltime: run.walltime,
+            states,
+            second_stage,
+            path: source.path.clone(),
+            text: source.text.clone(),
+            overrides: Vec::new(),
+        })
+    }
+
+    /// The resolved spec as the output file records it (without the text,
+    /// which it records as written).
+    pub fn resolved_json(&self) -> serde_json::Value {
+        let mut resolved = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = resolved.as_object_mut() {
+            map.remove("text");
+        }
+        resolved
+    }
+
+    /// Each state's posterior, when the kind samples one.
+    pub fn posteriors(&self) -> Option<&[PosteriorSpec]> {
+        self.sampler.spec().posteriors()
+    }
+
+    /// The posterior of state `s`, for the kinds that sample one.
+    pub fn posterior(&self, s: usize) -> &PosteriorSpec {
+        &self
+            .posteriors()
+            .expect("only a kind that samples a posterior asks for one")[s]
+    }
+
+    /// The run's plugin models, by state name.
+    pub fn plugins(&self) -> Vec<(String, PluginSpec)> {
+        self.sampler.spec().plugins(&self.states)
+    }
+}

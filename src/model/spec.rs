@@ -1,0 +1,111 @@
+//! What a spec says of a model: the built-in likelihoods, the priors, and a
+//! posterior (likelihood + prior + emulated cost) as the kinds that sample one
+//! resolve it. Plain serde data, recorded in the output's resolved spec.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::RegressionData;
+
+/// Built-in likelihoods. Every one is a normalised density in the parameters
+/// (or, for regression, in the data), so evidences mean something.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ModelSpec {
+    Gaussian {
+        mean: Vec<f64>,
+        cov: Vec<Vec<f64>>,
+    },
+    GaussianMixture {
+        weights: Vec<f64>,
+        means: Vec<Vec<f64>>,
+        covs: Vec<Vec<Vec<f64>>>,
+    },
+    /// Hybrid Rosenbrock (Pagani, Wiegand & Nadarajah 2022), single block:
+    /// x1 ~ N(mu, 1/(2a)), x_i | x_{i-1} ~ N(x_{i-1}^2, 1/(2b)).
+    Rosenbrock {
+        dim: usize,
+        a: Option<f64>,
+        b: Option<f64>,
+        mu: Option<f64>,
+    },
+    /// Neal's funnel: v ~ N(0, sigma^2), x_i | v ~ N(0, e^v), dim = 1 + len(x).
+    Funnel {
+        dim: usize,
+        sigma: Option<f64>,
+    },
+    /// y = sum_k c_k x^k + N(0, noise_sd^2), data from a CSV with columns x,y.
+    PolynomialRegression {
+        data: String,
+        order: usize,
+        noise_sd: f64,
+    },
+    /// A user model from a shared library (`include/sampo.h`); `config` is
+    /// handed to its init as JSON.
+    Plugin {
+        library: String,
+        config: Option<serde_json::Value>,
+    },
+}
+
+impl ModelSpec {
+    /// The `kind` of the model, as written in the spec.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ModelSpec::Gaussian { .. } => "gaussian",
+            ModelSpec::GaussianMixture { .. } => "gaussian-mixture",
+            ModelSpec::Rosenbrock { .. } => "rosenbrock",
+            ModelSpec::Funnel { .. } => "funnel",
+            ModelSpec::PolynomialRegression { .. } => "polynomial-regression",
+            ModelSpec::Plugin { .. } => "plugin",
+        }
+    }
+}
+
+/// Priors: products of independent one-dimensional densities.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum PriorSpec {
+    Uniform { low: Vec<f64>, high: Vec<f64> },
+    Normal { mean: Vec<f64>, sd: Vec<f64> },
+    LogUniform { low: Vec<f64>, high: Vec<f64> },
+}
+
+/// A plugin model, resolved: the library's absolute path, the `config` table
+/// as JSON, and the library's declared thread safety.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginSpec {
+    pub path: PathBuf,
+    pub config_json: String,
+    pub safety: super::plugin::ThreadSafety,
+}
+
+/// A state's posterior as the sampling kinds resolve it: likelihood, prior
+/// and an optional emulated cost per evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PosteriorSpec {
+    pub model: ModelSpec,
+    /// The regression data file's contents, read during validation.
+    pub data: Option<RegressionData>,
+    /// A plugin model's library, as validation found it.
+    pub plugin: Option<PluginSpec>,
+    pub prior: PriorSpec,
+    /// Busy-wait per evaluation, in microseconds (emulates a costly model).
+    pub cost_us: u64,
+}
+
+impl PosteriorSpec {
+    /// The model as `sampo check` shows it: its kind, and for a plugin the
+    /// library's file name and declared thread safety.
+    pub fn model_label(&self) -> String {
+        match &self.plugin {
+            Some(p) => format!(
+                "plugin {} ({})",
+                p.path.file_name().unwrap_or_default().to_string_lossy(),
+                p.safety.label()
+            ),
+            None => self.model.kind_name().to_string(),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! A state's `model`, `prior` and `cost_us`, resolved into a
+//! [`PosteriorSpec`] for the kinds that sample a posterior: dimensions
+//! checked against each other, data files read and plugins loaded relative
+//! to the spec, and the posterior built once exactly as the run will build it.
+
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::{Resolver, SpecError};
+use crate::model::{self, ModelSpec, Posterior, PosteriorSpec, PriorSpec, RegressionData};
+
+/// The posterior keys of one state as written.
+#[derive(Debug, Clone, Copy)]
+pub struct PosteriorKeys<'a> {
+    pub model: &'a Spanned<ModelSpec>,
+    pub prior: &'a Spanned<PriorSpec>,
+    pub cost_us: Option<&'a Spanned<u64>>,
+}
+
+impl Resolver<'_> {
+    /// The posterior of state `name` and its dimension.
+    pub fn resolve_posterior(
+        &self,
+        name: &str,
+        keys: PosteriorKeys<'_>,
+    ) -> Result<(PosteriorSpec, usize), SpecError> {
+        let PosteriorKeys {
+            model: model_spec,
+            prior: prior_spec,
+            cost_us,
+        } = keys;
+        let model_err = |e: model::BuildError| {
+            self.err(model_spec.span(), format!("state `{name}`: model.{e}"))
+        };
+        let prior = model::Prior::from_spec(prior_spec.get_ref())
+            .map_err(|e| self.err(prior_spec.span(), format!("state `{name}`: prior.{e}")))?;
+        let dim = model::model_dim(model_spec.get_ref()).unwrap_or(prior.dim());
+        if prior.dim() != dim {
+            return Err(self.err(
+                prior_spec.span(),
+                format!(
+                    "state `{name}`: the prior has {} parameters but the model has {dim}",
+                    prior.dim()
+                ),
+            ));
+        }
+        let base = self.source.path.parent().unwrap_or(Path::new(""));
+        // Data files are read now, relative to the spec's directory.
+        let data = match model_spec.get_ref() {
+            ModelSpec::PolynomialRegression { data, .. } => {
+                Some(RegressionData::load(&base.join(data)).map_err(|e| {
+                    self.err(
+                        model_spec.span(),
+                        format!("state `{name}`: model.data: {e}"),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        // A plugin's library, relative to the spec's directory; loaded, its
+        // ABI checked and its init run below (by `Posterior::from_spec`).
+        let plugin = match model_spec.get_ref() {
+            ModelSpec::Plugin { library, config } => {
+                let config_json = match config {
+                    None => "{}".to_string(),
+                    Some(c @ serde_json::Value::Object(_)) => c.to_string(),
+                    Some(_) => {
+                        return Err(self.err(
+                            model_spec.span(),
+                            format!("state `{name}`: model.config must be a table"),
+                        ))
+                    }
+                };
+                let path = base.join(library);
+                let path = std::fs::canonicalize(&path).unwrap_or(path);
+                let lib = model::plugin::Library::load(&path).map_err(|e| {
+                    self.err(model_spec.span(), format!("state `{name}`: model.{e}"))
+                })?;
+                Some(model::PluginSpec {
+                    path,
+                    config_json,
+                    safety: lib.safety(),
+                })
+            }
+            _ => {
+                model::build_likelihood(model_spec.get_ref(), data.as_ref()).map_err(model_err)?;
+                None
+            }
+        };
+        let posterior = PosteriorSpec {
+            model: model_spec.get_ref().clone(),
+            data,
+            plugin,
+            prior: prior_spec.get_ref().clone(),
+            cost_us: cost_us.map_or(0, |c| *c.get_ref()),
+        };
+        // Builds once more exactly as the run will, so nothing can fail later.
+        Posterior::from_spec(name, &posterior).map_err(model_err)?;
+        Ok((posterior, dim))
+    }
+}
