@@ -297,7 +297,111 @@ fn written_rows(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::output::Attr;
+
+    /// An unfinished group of 3 chains × 1 parameter: chain 2 stopped
+    /// after 4 of 10 rows (NaN after), the others after 8.
+    struct Unfinished {
+        attrs: BTreeMap<(&'static str, &'static str), Attr>,
+    }
+
+    const ROWS: usize = 10;
+    const CHAINS: usize = 3;
+
+    fn written(row: usize, chain: usize) -> bool {
+        row < if chain == 2 { 4 } else { 8 }
+    }
+
+    impl Reader for Unfinished {
+        fn exists(&self, _: &str) -> bool {
+            true
+        }
+        fn attr(&self, path: &str, name: &str) -> Result<Option<Attr>, ReadError> {
+            let key = self.attrs.keys().find(|(p, n)| *p == path && *n == name);
+            Ok(key.map(|k| self.attrs[k].clone()))
+        }
+        fn shape(&self, _: &str) -> Result<Vec<usize>, ReadError> {
+            Ok(vec![ROWS, CHAINS, 1])
+        }
+        fn read_f64(
+            &self,
+            dataset: &str,
+            rows: Option<Rows>,
+            lane: Option<u64>,
+        ) -> Result<Vec<f64>, ReadError> {
+            assert_eq!(lane, None);
+            if dataset.ends_with("accepted") {
+                return Ok(vec![4.0, 4.0, 2.0]);
+            }
+            let rows = rows.unwrap_or(Rows::every(0..ROWS as u64));
+            let mut out = Vec::new();
+            for row in rows.range.step_by(rows.step as usize) {
+                for c in 0..CHAINS {
+                    let row = row as usize;
+                    // chain: the row's number plus 100 per chain.
+                    out.push(if written(row, c) {
+                        (row + 100 * c) as f64
+                    } else {
+                        f64::NAN
+                    });
+                }
+            }
+            Ok(out)
+        }
+        fn read_i64(&self, _: &str) -> Result<Vec<i64>, ReadError> {
+            unreachable!()
+        }
+        fn read_strings(&self, _: &str) -> Result<Vec<String>, ReadError> {
+            unreachable!()
+        }
+    }
+
+    #[test]
+    fn an_unfinished_group_uses_the_chains_that_give_the_most_draws() {
+        let file = Unfinished {
+            attrs: [
+                (("/", "status"), Attr::Str("running".into())),
+                (("states/g", "iteration"), Attr::I64(4)),
+                (("states/g", "burn_rows"), Attr::U64(2)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let params = vec!["x".to_string()];
+        let summary = EmceeSummary {
+            group: "states/g",
+            state: "g",
+            params: &params,
+            kind: "chains",
+            independent: true,
+        };
+        let tables = summary.tables(&file, &SummaryOptions::default()).unwrap();
+        let [t] = &tables[..] else {
+            panic!("{tables:?}")
+        };
+        // Chains 0 and 1, 8 rows each (16 draws), beat all three at 4 (12).
+        assert_eq!(t.get("chains_used"), Some(&Cell::from(vec![0usize, 1])));
+        assert_eq!(t.get("rows"), Some(&Cell::Int(8)));
+        assert_eq!(t.get("draws"), Some(&Cell::Int(6)));
+        assert_eq!(t.get("acceptance"), Some(&Cell::Float(0.5)));
+        assert!(t
+            .title
+            .iter()
+            .any(|l| l.contains("unfinished: 2 of 3 chains")));
+        // Rows 2..8 of chains 0 and 1: mean (2 + … + 7 + 102 + … + 107) / 12.
+        let mean = t.columns.iter().position(|c| c.name == "mean").unwrap();
+        assert_eq!(t.rows[0].cells[mean], Cell::Float(54.5));
+        // CSV's keys around the parameter's columns, the flags last.
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names[..3], ["state", "replicate", "param"]);
+        assert_eq!(
+            names[names.len() - 4..],
+            ["draws", "chains", "independent_chains", "flags"]
+        );
+    }
 
     #[test]
     fn the_chains_used_keep_the_most_draws() {
