@@ -53,9 +53,9 @@ fn summary(args: SummaryArgs) -> Result<()> {
         SummaryFormat::Csv => Format::Csv,
         SummaryFormat::Json => Format::Json,
     };
-    let result = summary::summarise(&args.file, &options)?;
+    let document = summary::summarise(&args.file, &options)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    summary::write(&mut out, &result, format)?;
+    summary::write(&mut out, &document, format)?;
     out.flush()?;
     Ok(())
 }

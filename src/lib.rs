@@ -15,3 +15,4 @@ pub mod report;
 pub mod seed;
 pub mod spec;
 pub mod summary;
+pub mod table;

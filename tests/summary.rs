@@ -210,3 +210,80 @@ fn summary_errors_exit_2_with_a_message() {
         assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// The smc kind and a second stage summarise through their jobs too: each
+/// kind's tables under its JSON section, NaN as null in JSON and as an
+/// empty field in CSV, and the trans-conceptual table in text and JSON.
+#[test]
+fn every_kind_summarises_through_its_job() {
+    let sb = Sandbox::new();
+    let one_state = SPEC.split("[[states]]").take(2).collect::<Vec<_>>();
+    let one_state = format!("{}[[states]]{}", one_state[0], one_state[1]);
+    // One group: the error of a posterior mean is NaN.
+    let smc = one_state.replace("KIND", "smc").replace(
+        "steps = 1200\nburn = 200\nthin = 2\n",
+        "particles = 100\ngroups = 1\n",
+    );
+    sb.write("smc.toml", &smc);
+    assert_ok(&sb.sampo(&["run", "smc.toml", "-q"]));
+    let s = json(&sb, &["summary", "smc.h5", "--format", "json"]);
+    assert!(s.get("states").is_none(), "{s}");
+    let e = &s["evidences"][0];
+    assert_eq!(
+        (e["state"].as_str(), e["groups"].as_u64()),
+        (Some("g"), Some(1))
+    );
+    assert!(e["log_evidence"].as_f64().is_some(), "{s}");
+    assert!(e["params"][0]["mcse_mean"].is_null(), "{s}");
+    assert!(e["params"][0]["mean"].as_f64().is_some(), "{s}");
+    let o = sb.sampo(&["summary", "smc.h5", "--format", "csv"]);
+    assert_ok(&o);
+    let csv = stdout(&o);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let mcse = header.iter().position(|c| *c == "mcse_mean").unwrap();
+    let a: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!((a[0], a[2], a[mcse]), ("g", "a", ""), "{csv}");
+    assert!(!csv.contains("NaN"), "{csv}");
+
+    let transc = format!(
+        "{}\n[transc]\nmethod = \"resample\"\nwalkers = 8\nsteps = 400\nburn = 100\n",
+        SPEC.replace("KIND", "ensemble")
+            .replace("steps = 1200", "steps = 400")
+            .replace("burn = 200", "burn = 100")
+    );
+    sb.write("t.toml", &transc);
+    assert_ok(&sb.sampo(&["run", "t.toml", "-q"]));
+    let s = json(&sb, &["summary", "t.h5", "--format", "json"]);
+    assert_eq!(s["states"].as_array().map(Vec::len), Some(2), "{s}");
+    let rows = s["transc"]["states"].as_array().unwrap();
+    let total: f64 = rows
+        .iter()
+        .map(|r| r["probability"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-9, "{s}");
+    assert!(s["transc"]["tau"].as_f64().is_some(), "{s}");
+    let (_, p) = read_f64(&sb.path("t.h5"), "transc/probability");
+    let o = sb.sampo(&["summary", "t.h5"]);
+    assert_ok(&o);
+    let table = stdout(&o);
+    assert!(
+        table.contains("trans-conceptual (resample") && table.contains(&format!("{:.4}", p[1])),
+        "{table}"
+    );
+    // CSV keeps to the parameters' rows.
+    let o = sb.sampo(&["summary", "t.h5", "--format", "csv"]);
+    assert_ok(&o);
+    assert_eq!(stdout(&o).lines().count(), 5, "{}", stdout(&o));
+}
+
+#[test]
+fn a_file_without_a_resolved_spec_is_not_a_sampo_output() {
+    let sb = Sandbox::new();
+    let path = sb.path("other.h5");
+    let f = hdf5::File::create(&path).unwrap();
+    f.create_group("states").unwrap();
+    drop(f);
+    let o = sb.sampo(&["summary", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a sampo output"), "{}", stderr(&o));
+}

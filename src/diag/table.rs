@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 
 use super::ParamDiagnostics;
+use crate::table::{Cell, Column, Shown, Table};
 
 /// The float columns of every `/summary` table, in order.
 pub const SUMMARY_COLUMNS: [&str; 14] = [
@@ -97,59 +98,69 @@ impl SummaryRow {
     }
 }
 
-/// Writes the table: mean, sd, MCSE, 5/50/95%, bulk/tail ESS, R-hat, τ and
-/// flags, then a line naming what the flags mean if any was raised.
-/// `walkers_as_chains`: the "chains" are an ensemble's walkers, which are
-/// not independent, so R-hat and ESS are only indicative.
+/// The table of a set of rows: parameter, mean, sd, MCSE, 5/50/95%,
+/// bulk/tail ESS, R-hat, τ and flags in a fixed-width table (every column of
+/// [`SUMMARY_COLUMNS`] in CSV and JSON), then a note naming what the flags
+/// mean if any was raised. `draws`: stored rows per chain behind the rows,
+/// for the "chain < 50 τ" flag. `walkers_as_chains`: the "chains" are an
+/// ensemble's walkers, which are not independent, so R-hat and ESS are only
+/// indicative. In JSON the table goes under `states`, its rows under
+/// `params`.
+pub fn summary_table(rows: &[SummaryRow], draws: usize, walkers_as_chains: bool) -> Table {
+    let mut table = Table::new("states", "params").column(Column::new("param"));
+    for name in SUMMARY_COLUMNS {
+        let column = Column::new(name);
+        table = table.column(match name {
+            "mean" | "sd" | "q05" | "q50" | "q95" => {
+                let heading = match name {
+                    "q05" => "5%",
+                    "q50" => "50%",
+                    "q95" => "95%",
+                    other => other,
+                };
+                column.heading(heading).fixed(5)
+            }
+            "mcse_mean" => column.heading("mcse").sci(2),
+            "ess_bulk" | "ess_tail" => column.fixed(0),
+            "rhat" => column.fixed(3),
+            "autocorr_time" => column.heading("tau").fixed(1),
+            _ => column.shown(Shown::DATA),
+        });
+    }
+    table = table.column(Column::new("flags"));
+    let mut any = false;
+    for r in rows {
+        let flags = r.flags(draws);
+        any |= !flags.is_empty();
+        let mut cells: Vec<Cell> = vec![r.name.clone().into()];
+        cells.extend(r.values.iter().map(|&v| Cell::Float(v)));
+        cells.push(flags.into());
+        table.push(cells);
+    }
+    if walkers_as_chains {
+        table = table.note(
+            "(R-hat and ESS treat the walkers as chains; walkers of one ensemble are not \
+             independent, so these are indicative)",
+        );
+    }
+    if any {
+        table = table.note(format!(
+            "flagged: R-hat > {RHAT_MAX}, bulk-ESS < {ESS_MIN}, fewer than {TAU_LENGTHS} τ \
+             of draws per chain, or a parameter that never moved: do not trust these estimates \
+             yet (run longer, or check the sampler)"
+        ));
+    }
+    table
+}
+
+/// Writes [`summary_table`] as a fixed-width table (the run's report).
 pub fn write_table(
     out: &mut dyn Write,
     rows: &[SummaryRow],
     draws: usize,
     walkers_as_chains: bool,
 ) -> io::Result<()> {
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(5);
-    writeln!(
-        out,
-        "  {:<width$} {:>11} {:>10} {:>9} {:>11} {:>11} {:>11} {:>8} {:>8} {:>6} {:>7}  flags",
-        "param", "mean", "sd", "mcse", "5%", "50%", "95%", "ess_bulk", "ess_tail", "rhat", "tau"
-    )?;
-    let mut any = false;
-    for r in rows {
-        let flags = r.flags(draws);
-        any |= !flags.is_empty();
-        writeln!(
-            out,
-            "  {:<width$} {:>11.5} {:>10.5} {:>9.2e} {:>11.5} {:>11.5} {:>11.5} {:>8.0} {:>8.0} {:>6.3} {:>7.1}  {}",
-            r.name,
-            r.get("mean"),
-            r.get("sd"),
-            r.get("mcse_mean"),
-            r.get("q05"),
-            r.get("q50"),
-            r.get("q95"),
-            r.get("ess_bulk"),
-            r.get("ess_tail"),
-            r.get("rhat"),
-            r.get("autocorr_time"),
-            flags.join(" "),
-        )?;
-    }
-    if walkers_as_chains {
-        writeln!(
-            out,
-            "  (R-hat and ESS treat the walkers as chains; walkers of one ensemble are not \
-             independent, so these are indicative)"
-        )?;
-    }
-    if any {
-        writeln!(
-            out,
-            "  flagged: R-hat > {RHAT_MAX}, bulk-ESS < {ESS_MIN}, fewer than {TAU_LENGTHS} τ \
-             of draws per chain, or a parameter that never moved: do not trust these estimates \
-             yet (run longer, or check the sampler)"
-        )?;
-    }
-    Ok(())
+    crate::table::write_fixed(out, &[summary_table(rows, draws, walkers_as_chains)])
 }
 
 #[cfg(test)]

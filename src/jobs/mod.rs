@@ -11,6 +11,7 @@ mod run_spec;
 pub mod smc;
 #[cfg(test)]
 mod spec_tests;
+pub mod summary;
 mod table;
 pub mod transc;
 
@@ -355,6 +356,16 @@ pub trait Job: Send + Sync {
     fn work(&self) -> (u64, &'static str);
     /// Rank 0, at the end: the closing report (tables) and warnings.
     fn report(&self, store: &mut dyn Store, out: &mut dyn Write) -> Result<(), JobError>;
+    /// `sampo summary`: the tables of a file this job wrote — finished,
+    /// left by a failed run, or still being written — from what it holds.
+    /// A kind with nothing to summarise keeps the default: no tables.
+    fn summary(
+        &self,
+        _file: &dyn crate::output::Reader,
+        _options: &summary::SummaryOptions,
+    ) -> Result<Vec<crate::table::Table>, summary::SummaryError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A state's count of steps in a run that goes on from one of `old` steps:

@@ -8,6 +8,7 @@
 
 pub mod hdf5;
 pub mod memory;
+pub mod reader;
 mod target;
 
 use std::ops::Range;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::hdf5::{Hdf5Store, RunInfo};
 pub use memory::MemoryStore;
+pub use reader::{Hdf5Reader, ReadError, Reader, Rows};
 pub use target::{check_target, partial_path, preflight, OutputLock, TargetError};
 
 /// A byte count for people: `1.5 MiB` (sizes of outputs and estimates).

@@ -15,6 +15,7 @@
 
 pub mod metropolis;
 pub mod spec;
+mod summary;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -512,6 +513,14 @@ impl Job for ChainsJob {
             }
         }
         Ok(())
+    }
+
+    fn summary(
+        &self,
+        file: &dyn crate::output::Reader,
+        options: &crate::jobs::summary::SummaryOptions,
+    ) -> Result<Vec<crate::table::Table>, crate::jobs::summary::SummaryError> {
+        self.summary_tables(file, options)
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod moves;
 pub mod sampler;
 pub mod spec;
+mod summary;
 
 use std::io::Write;
 use std::ops::Range;
@@ -513,6 +514,14 @@ impl Job for EnsembleJob {
             )?;
         }
         Ok(())
+    }
+
+    fn summary(
+        &self,
+        file: &dyn crate::output::Reader,
+        options: &crate::jobs::summary::SummaryOptions,
+    ) -> Result<Vec<crate::table::Table>, crate::jobs::summary::SummaryError> {
+        self.summary_tables(file, options)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod mutation;
 pub mod persistent;
 mod run;
 pub mod spec;
+mod summary;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -358,5 +359,13 @@ impl Job for SmcJob {
             }
         }
         Ok(())
+    }
+
+    fn summary(
+        &self,
+        file: &dyn crate::output::Reader,
+        options: &crate::jobs::summary::SummaryOptions,
+    ) -> Result<Vec<crate::table::Table>, crate::jobs::summary::SummaryError> {
+        self.summary_tables(file, options)
     }
 }

@@ -15,6 +15,7 @@
 
 pub mod pseudo;
 mod spec;
+mod summary;
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
@@ -699,6 +700,14 @@ impl Job for TranscJob {
         let r = self.conclude_read(store)?;
         write_table(out, &self.spec, &r)?;
         Ok(())
+    }
+
+    fn summary(
+        &self,
+        file: &dyn crate::output::Reader,
+        options: &crate::jobs::summary::SummaryOptions,
+    ) -> Result<Vec<crate::table::Table>, crate::jobs::summary::SummaryError> {
+        self.summary_tables(file, options)
     }
 }
 
