@@ -117,14 +117,16 @@ impl<'a> Table<'a> {
                     })
                     .unwrap_or_else(|| key.clone());
                 let mut text = format!("`{path}` is not a key of {}", self.title);
-                if let Some(more) = foreign(&path) {
-                    text.push_str(&format!(" ({more})"));
-                } else if let Some(near) = nearest(&key, &expected) {
-                    text.push_str(&format!("; did you mean `{near}`?"));
-                }
-                if !expected.is_empty() && !text.contains("did you mean") {
-                    let list: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
-                    text.push_str(&format!(" (expected {})", list.join(", ")));
+                let list: Vec<String> = expected.iter().map(|k| format!("`{k}`")).collect();
+                let keys = format!("its keys: {}", list.join(", "));
+                match (foreign(&path), nearest(&key, &expected)) {
+                    (Some(owner), _) if expected.is_empty() => {
+                        text.push_str(&format!(" ({owner})"))
+                    }
+                    (Some(owner), _) => text.push_str(&format!(" ({owner}; {keys})")),
+                    (None, Some(near)) => text.push_str(&format!("; did you mean `{near}`?")),
+                    (None, None) if expected.is_empty() => {}
+                    (None, None) => text.push_str(&format!(" ({keys})")),
                 }
                 Err(source.error_at(e.span(), text))
             }
@@ -284,7 +286,7 @@ mod tests {
         assert_eq!(e.line, 4, "{e}");
         assert_eq!(
             e.message,
-            "`stop.tau` is not a key of [sampler] (expected `rhat`)"
+            "`stop.tau` is not a key of [sampler] (its keys: `rhat`)"
         );
     }
 
