@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module not listed here fails the test until it is
 /// placed.
 const LAYERS: &[&str] = &[
-    "seed", "limits", "model", "diag", "output", "report", "table", "spec", "jobs", "exec",
+    "seed", "limits", "table", "model", "diag", "output", "report", "spec", "jobs", "exec",
     "summary",
 ];
 

@@ -13,7 +13,7 @@ use hdf5::types::{FixedUnicode, TypeDescriptor, VarLenUnicode};
 use hdf5::{File, Hyperslab, SliceOrIndex};
 
 use super::Attr;
-use crate::spec::NAME_MAX;
+use crate::limits::NAME_MAX;
 
 /// Why a file could not be read.
 #[derive(Debug, Clone, thiserror::Error)]
