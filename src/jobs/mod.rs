@@ -28,10 +28,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::model::{PluginSpec, PosteriorSpec};
+use crate::model::{PluginSpec, PosteriorSpec, Prior};
 use crate::output::{Layout, Record, Store, StoreError};
 use crate::seed::StreamKey;
-use crate::spec::{fields_of, Resolver, RunSettings, SpecError, StateEntry, StateSpec, Table};
+use crate::spec::{
+    fields_of, RawPosterior, Resolver, RunSettings, SpecError, StateEntry, StateSpec, Table,
+};
 
 /// A task's identity: its stage and its index within the stage. It fixes
 /// the task's random streams and the order in which results are reduced.
@@ -463,10 +465,40 @@ impl SamplerContext<'_> {
     /// The kind's keys of state `i` (all but `name` and `params`) as its
     /// type `T`.
     pub fn state<T: DeserializeOwned>(&self, i: usize) -> Result<Spanned<T>, SpecError> {
-        self.states[i]
-            .keys
-            .clone()
-            .into::<T>(self.resolver.source, &|key| owner_of(key, self.kind, true))
+        self.own_state_keys(self.states[i].keys.clone())
+    }
+
+    fn own_state_keys<T: DeserializeOwned>(
+        &self,
+        keys: Table<'_>,
+    ) -> Result<Spanned<T>, SpecError> {
+        keys.into::<T>(self.resolver.source, &|key| owner_of(key, self.kind, true))
+    }
+
+    /// State `i` of a kind that samples a posterior: its posterior keys
+    /// (`model`, `prior`, `cost_us`, shared by these kinds) resolved, its
+    /// own keys as `T`, and its shared part (`params` checked against the
+    /// prior's dimension).
+    pub fn posterior_state<T: DeserializeOwned>(
+        &self,
+        i: usize,
+    ) -> Result<PosteriorState<T>, SpecError> {
+        let entry = &self.states[i];
+        let mut keys = entry.keys.clone();
+        let shared = keys.split(fields_of::<RawPosterior>());
+        let raw = self.own_state_keys::<T>(keys)?.into_inner();
+        let shared = shared
+            .into::<RawPosterior>(self.resolver.source, &|_| None)?
+            .into_inner();
+        let (posterior, prior) = self.resolver.resolve_posterior(&entry.name, &shared)?;
+        let state = self.resolver.state_spec(entry, prior.dim())?;
+        Ok(PosteriorState {
+            raw,
+            posterior,
+            prior,
+            state,
+            model_span: shared.model.span(),
+        })
     }
 
     /// Refuses `[run] replicates` > 1 for a kind that has no use for it.
@@ -482,6 +514,18 @@ impl SamplerContext<'_> {
             _ => Ok(()),
         }
     }
+}
+
+/// One state of a kind that samples a posterior, resolved as far as the
+/// shared parts go ([`SamplerContext::posterior_state`]).
+pub struct PosteriorState<T> {
+    /// The kind's own keys of the state.
+    pub raw: T,
+    pub posterior: PosteriorSpec,
+    pub prior: Prior,
+    pub state: StateSpec,
+    /// Where the state's `model` is written.
+    pub model_span: Range<usize>,
 }
 
 /// For a key that `kind` does not have: the other kinds that do.
@@ -540,7 +584,9 @@ pub trait KindSpec {
 ///
 /// A kind's module provides `Spec` (its resolved `[sampler]`, implementing
 /// [`KindSpec`]), `RawSampler` and `RawState` (its `[sampler]` keys and a
-/// state's own keys as written, `deny_unknown_fields`), `resolve` (from a
+/// state's own keys as written, `deny_unknown_fields`; a kind that samples
+/// a posterior reads the shared posterior keys with
+/// [`SamplerContext::posterior_state`]), `resolve` (from a
 /// [`SamplerContext`], with located errors, to its `Spec` and the states)
 /// and `job` (the [`Job`] for a resolved spec). The variant's kebab-case
 /// name is `[sampler] kind`.

@@ -103,6 +103,17 @@ fn unknown_keys_are_rejected() {
         "walker",
         "`walker` is not a key of [sampler] kind = \"ensemble\"; did you mean `walkers`?",
     );
+    // Keys every state of these kinds shares are suggested too.
+    error_at(
+        &format!("{STATE}cost_uss = 3\n"),
+        "cost_uss",
+        "`cost_uss` is not a key of state `g`; did you mean `cost_us`?",
+    );
+    error_at(
+        &format!("[sampler]\nkind = \"smc\"\n{STATE}paramz = [\"a\", \"b\"]\n"),
+        "paramz",
+        "`paramz` is not a key of state `g`; did you mean `params`?",
+    );
     error_at(
         &format!("[sampelr]\nwalkers = 8\n{STATE}"),
         "sampelr",

@@ -10,6 +10,7 @@
 
 use crate::diag::{self, ChainAccumulator, SummaryRow};
 use crate::output::{ReadError, Reader, Rows};
+use crate::spec::StateSpec;
 use crate::table::{Cell, Column, Shown, Table};
 
 /// What to summarise and how.
@@ -54,6 +55,32 @@ pub(crate) struct EmceeSummary<'a> {
     pub kind: &'a str,
     /// Whether axis 1 holds independent chains (false: an ensemble's walkers).
     pub independent: bool,
+}
+
+/// The tables of the states `options` wants, each read from its group in
+/// emcee's layout (`group` names it): the summary of the kinds that write
+/// such groups.
+pub(crate) fn emcee_states(
+    file: &dyn Reader,
+    options: &SummaryOptions,
+    states: &[StateSpec],
+    group: impl Fn(&StateSpec) -> String,
+    kind: &str,
+    independent: bool,
+) -> Result<Vec<Table>, SummaryError> {
+    let mut tables = Vec::new();
+    for st in states.iter().filter(|st| options.wants(&st.name)) {
+        let group = group(st);
+        let summary = EmceeSummary {
+            group: &group,
+            state: &st.name,
+            params: &st.params,
+            kind,
+            independent,
+        };
+        tables.extend(summary.tables(file, options)?);
+    }
+    Ok(tables)
 }
 
 /// Which chains to diagnose, and over how many rows, when chains have

@@ -860,13 +860,26 @@ fn create_dataset(file: &File, decl: &DatasetDecl) -> hdf5::Result<Dataset> {
 
 /// The selection of `rows` rows from `first` (of one lane, if given).
 fn hyperslab(decl: &DatasetDecl, first: u64, rows: u64, lane: Option<u64>) -> hdf5::Hyperslab {
+    rows_slab(first, 1, rows, &decl.row_shape, lane)
+}
+
+/// The selection of `count` rows from `first`, every `step`-th, of a
+/// dataset whose rows have `row_shape` (of one lane — an index along the
+/// row's first axis — if given). The store and the reader both select so.
+pub(super) fn rows_slab(
+    first: u64,
+    step: u64,
+    count: u64,
+    row_shape: &[usize],
+    lane: Option<u64>,
+) -> hdf5::Hyperslab {
     let mut sel = vec![SliceOrIndex::SliceCount {
         start: first as usize,
-        step: 1,
-        count: rows as usize,
+        step: step.max(1) as usize,
+        count: count as usize,
         block: 1,
     }];
-    for (axis, &n) in decl.row_shape.iter().enumerate() {
+    for (axis, &n) in row_shape.iter().enumerate() {
         sel.push(match lane {
             Some(l) if axis == 0 => SliceOrIndex::Index(l as usize),
             _ => SliceOrIndex::SliceCount {

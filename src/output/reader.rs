@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use hdf5::types::{FixedUnicode, TypeDescriptor, VarLenUnicode};
-use hdf5::{File, Hyperslab, SliceOrIndex};
+use hdf5::File;
 
 use super::Attr;
 use crate::limits::NAME_MAX;
@@ -219,25 +219,10 @@ impl Reader for Hdf5Reader {
         if count == 0 || shape.is_empty() {
             return Ok(Vec::new());
         }
-        let mut selection = vec![SliceOrIndex::SliceCount {
-            start: rows.range.start as usize,
-            step: rows.step.max(1) as usize,
-            count: count as usize,
-            block: 1,
-        }];
-        for (axis, &n) in shape.iter().enumerate().skip(1) {
-            selection.push(match lane {
-                Some(l) if axis == 1 => SliceOrIndex::Index(l as usize),
-                _ => SliceOrIndex::SliceCount {
-                    start: 0,
-                    step: 1,
-                    count: n,
-                    block: 1,
-                },
-            });
-        }
+        let selection =
+            super::hdf5::rows_slab(rows.range.start, rows.step, count, &shape[1..], lane);
         let values = ds
-            .read_slice::<f64, _, ndarray::IxDyn>(Hyperslab::from(selection))
+            .read_slice::<f64, _, ndarray::IxDyn>(selection)
             .map_err(|e| self.err(format!("/{dataset}: {e}")))?;
         Ok(values.iter().copied().collect())
     }

@@ -22,6 +22,9 @@ pub struct Table<'a> {
     items: DeTable<'a>,
     /// How messages name it: `[sampler]`, `[[states]]`, `[transc]`.
     pub(crate) title: String,
+    /// Keys of this table read apart ([`Table::split`]): still its keys,
+    /// so messages list them and suggest them.
+    apart: Vec<&'static str>,
 }
 
 impl<'a> Table<'a> {
@@ -33,6 +36,7 @@ impl<'a> Table<'a> {
             span: root.span(),
             items: root.into_inner(),
             title: "the spec".into(),
+            apart: Vec::new(),
         })
     }
 
@@ -45,7 +49,12 @@ impl<'a> Table<'a> {
         let title = title.into();
         let span = value.span();
         match value.into_inner() {
-            DeValue::Table(items) => Ok(Self { span, items, title }),
+            DeValue::Table(items) => Ok(Self {
+                span,
+                items,
+                title,
+                apart: Vec::new(),
+            }),
             other => Err(source.error_at(
                 Some(span),
                 format!("{title} must be a table, found {}", other.type_str()),
@@ -76,6 +85,25 @@ impl<'a> Table<'a> {
             .transpose()
     }
 
+    /// Moves `keys` (those written) into a table of their own, with this
+    /// table's span and title: a shared part of the table (a state's name,
+    /// its posterior) deserialised apart from the rest.
+    pub(crate) fn split(&mut self, keys: &'static [&'static str]) -> Table<'a> {
+        let mut part = Table {
+            span: self.span.clone(),
+            items: DeTable::new(),
+            title: self.title.clone(),
+            apart: Vec::new(),
+        };
+        self.apart.extend(keys);
+        for key in keys {
+            if let Some((k, v)) = self.items.remove_entry(*key) {
+                part.items.insert(k, v);
+            }
+        }
+        part
+    }
+
     /// The keys left, with the span of each.
     pub fn keys(&self) -> impl Iterator<Item = (&str, Range<usize>)> {
         self.items
@@ -93,14 +121,22 @@ impl<'a> Table<'a> {
     ) -> Result<Spanned<T>, SpecError> {
         let span = self.span.clone();
         let unknown = unknown_key_paths(&self.items);
+        let self_keys: Vec<Range<usize>> = self.items.iter().map(|(k, _)| k.span()).collect();
         let value = Spanned::new(span.clone(), DeValue::Table(self.items));
         match T::deserialize(ValueDeserializer::from(value)) {
             Ok(t) => Ok(Spanned::new(span, t)),
             Err(e) => {
                 let message = e.message().trim_end().to_string();
-                let Some((key, expected)) = parse_unknown_field(&message) else {
+                let Some((key, mut expected)) = parse_unknown_field(&message) else {
                     return Err(source.error_at(e.span(), message));
                 };
+                // Only for a key of this table itself: a nested table's
+                // keys are its own.
+                if e.span()
+                    .is_some_and(|s| self_keys.iter().any(|k| k.start == s.start))
+                {
+                    expected.extend(self.apart.iter().map(|k| k.to_string()));
+                }
                 // The dotted path of the key inside this table, when the
                 // error's span finds it (`stop.rhat`).
                 // The error points at the key, or (inside a tagged table

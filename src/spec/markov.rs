@@ -172,8 +172,22 @@ impl Resolver<'_> {
         Ok((max_steps, burn, thin))
     }
 
+    /// How chains or walkers start, from the state's `init` or
+    /// `[sampler]`'s, with the start checked ([`Self::check_start`]).
+    pub fn resolve_start(
+        &self,
+        t: &ChainTables<'_>,
+        model_span: Range<usize>,
+        posterior: &PosteriorSpec,
+        prior: &Prior,
+    ) -> Result<Init, SpecError> {
+        let init = self.resolve_init(t, prior)?;
+        self.check_start(t, model_span, posterior, &init)?;
+        Ok(init)
+    }
+
     /// How chains or walkers start, from the state's `init` or `[sampler]`'s.
-    pub fn resolve_init(&self, t: &ChainTables<'_>, prior: &Prior) -> Result<Init, SpecError> {
+    fn resolve_init(&self, t: &ChainTables<'_>, prior: &Prior) -> Result<Init, SpecError> {
         let dim = prior.dim();
         let Some(s) = t.init() else {
             return Ok(Init::Prior);
@@ -220,7 +234,7 @@ impl Resolver<'_> {
     /// init outside the posterior): draws up to 64 points as the run's init
     /// would and evaluates them, so that `check` finds what `run` would
     /// fail on. `model_span` is where the error points without an `init`.
-    pub fn check_start(
+    fn check_start(
         &self,
         t: &ChainTables<'_>,
         model_span: Range<usize>,

@@ -20,7 +20,7 @@ pub mod resume;
 pub use document::{fields_of, Table};
 pub use error::{SpecError, SpecSource};
 pub use markov::{ChainKeys, ChainTables, Init, InitSpec, Radius};
-pub use posterior::PosteriorKeys;
+pub use posterior::RawPosterior;
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -196,20 +196,10 @@ impl<'a> Resolver<'a> {
         let mut entries = Vec::new();
         for value in list {
             let mut keys = Table::from_value(value, "[[states]]", source)?;
-            let mut head = keys.clone();
-            // The shared keys are read from a copy holding only them.
-            for (k, _) in keys
-                .keys()
-                .map(|(k, s)| (k.to_string(), s))
-                .collect::<Vec<_>>()
-            {
-                if k != "name" && k != "params" {
-                    head.take(&k);
-                }
-            }
-            keys.take("name");
-            keys.take("params");
-            let head = head.into::<RawStateHead>(source, &|_| None)?.into_inner();
+            let head = keys
+                .split(fields_of::<RawStateHead>())
+                .into::<RawStateHead>(source, &|_| None)?
+                .into_inner();
             let name = head.name.get_ref().clone();
             self.check_state_name(&name, head.name.span())?;
             if !names.insert(name.clone()) {

@@ -5,27 +5,33 @@
 
 use std::path::Path;
 
+use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Resolver, SpecError};
 use crate::model::{self, ModelSpec, Posterior, PosteriorSpec, PriorSpec, RegressionData};
 
-/// The posterior keys of one state as written.
-#[derive(Debug, Clone, Copy)]
-pub struct PosteriorKeys<'a> {
-    pub model: &'a Spanned<ModelSpec>,
-    pub prior: &'a Spanned<PriorSpec>,
-    pub cost_us: Option<&'a Spanned<u64>>,
+/// The posterior keys of one state as written: a part of every state of
+/// the kinds that sample a posterior, split off the state's table before
+/// the kind reads its own keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPosterior {
+    pub model: Spanned<ModelSpec>,
+    pub prior: Spanned<PriorSpec>,
+    /// Busy-wait per evaluation, in microseconds (emulates a costly model).
+    pub cost_us: Option<Spanned<u64>>,
 }
 
 impl Resolver<'_> {
-    /// The posterior of state `name` and its dimension.
+    /// The posterior of state `name`, and its prior (whose dimension is
+    /// the state's).
     pub fn resolve_posterior(
         &self,
         name: &str,
-        keys: PosteriorKeys<'_>,
-    ) -> Result<(PosteriorSpec, usize), SpecError> {
-        let PosteriorKeys {
+        keys: &RawPosterior,
+    ) -> Result<(PosteriorSpec, model::Prior), SpecError> {
+        let RawPosterior {
             model: model_spec,
             prior: prior_spec,
             cost_us,
@@ -93,10 +99,10 @@ impl Resolver<'_> {
             data,
             plugin,
             prior: prior_spec.get_ref().clone(),
-            cost_us: cost_us.map_or(0, |c| *c.get_ref()),
+            cost_us: cost_us.as_ref().map_or(0, |c| *c.get_ref()),
         };
         // Builds once more exactly as the run will, so nothing can fail later.
         Posterior::from_spec(name, &posterior).map_err(model_err)?;
-        Ok((posterior, dim))
+        Ok((posterior, prior))
     }
 }

@@ -15,7 +15,6 @@
 
 pub mod metropolis;
 pub mod spec;
-mod summary;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -520,7 +519,14 @@ impl Job for ChainsJob {
         file: &dyn crate::output::Reader,
         options: &crate::jobs::summary::SummaryOptions,
     ) -> Result<Vec<crate::table::Table>, crate::jobs::summary::SummaryError> {
-        self.summary_tables(file, options)
+        crate::jobs::summary::emcee_states(
+            file,
+            options,
+            &self.spec.states,
+            |st| format!("states/{}", st.name),
+            "chains",
+            true,
+        )
     }
 }
 

@@ -6,10 +6,8 @@ use toml::Spanned;
 
 use super::metropolis::MetropolisSettings;
 use crate::jobs::{KindSpec, SamplerContext};
-use crate::model::{ModelSpec, PosteriorSpec, Prior, PriorSpec};
-use crate::spec::{
-    ChainKeys, ChainTables, Init, InitSpec, PosteriorKeys, Radius, SpecError, StateSpec,
-};
+use crate::model::PosteriorSpec;
+use crate::spec::{ChainKeys, ChainTables, Init, InitSpec, Radius, SpecError, StateSpec};
 
 pub const DEFAULT_CHAINS: usize = 4;
 pub const DEFAULT_STEPS: usize = 10_000;
@@ -95,13 +93,11 @@ pub enum ProposalSpec {
     },
 }
 
-/// A state's own keys: its posterior, and per-state overrides.
+/// A state's own keys: per-state overrides (its posterior keys are shared
+/// by the kinds that sample one, `spec::RawPosterior`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
-    pub model: Spanned<ModelSpec>,
-    pub prior: Spanned<PriorSpec>,
-    pub cost_us: Option<Spanned<u64>>,
     pub steps: Option<Spanned<usize>>,
     pub burn: Option<Spanned<usize>>,
     pub init: Option<Spanned<InitSpec>>,
@@ -163,18 +159,10 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
     };
     let mut states = Vec::new();
     for (i, entry) in cx.states.iter().enumerate() {
-        let raw = cx.state::<RawState>(i)?;
-        let st = raw.get_ref();
+        let resolved = cx.posterior_state::<RawState>(i)?;
+        let st = &resolved.raw;
         let name = &entry.name;
-        let (posterior, dim) = r.resolve_posterior(
-            name,
-            PosteriorKeys {
-                model: &st.model,
-                prior: &st.prior,
-                cost_us: st.cost_us.as_ref(),
-            },
-        )?;
-        states.push(r.state_spec(entry, dim)?);
+        let dim = resolved.prior.dim();
         let tables = ChainTables {
             name,
             span: &entry.span,
@@ -193,10 +181,12 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         };
         let max_steps = spec.stop.as_ref().map(|s| s.max_steps);
         let (steps, burn, thin) = r.resolve_length(&tables, DEFAULT_STEPS, max_steps)?;
-        let prior = Prior::from_spec(&posterior.prior)
-            .map_err(|e| r.err(st.prior.span(), format!("state `{name}`: prior.{e}")))?;
-        let init = r.resolve_init(&tables, &prior)?;
-        r.check_start(&tables, st.model.span(), &posterior, &init)?;
+        let init = r.resolve_start(
+            &tables,
+            resolved.model_span.clone(),
+            &resolved.posterior,
+            &resolved.prior,
+        )?;
         let mut metropolis = MetropolisSettings {
             burn,
             ..MetropolisSettings::default()
@@ -215,7 +205,8 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
             init,
             metropolis,
         });
-        spec.posteriors.push(posterior);
+        spec.posteriors.push(resolved.posterior);
+        states.push(resolved.state);
     }
     Ok((spec, states))
 }

@@ -12,7 +12,6 @@
 pub mod moves;
 pub mod sampler;
 pub mod spec;
-mod summary;
 
 use std::io::Write;
 use std::ops::Range;
@@ -521,7 +520,14 @@ impl Job for EnsembleJob {
         file: &dyn crate::output::Reader,
         options: &crate::jobs::summary::SummaryOptions,
     ) -> Result<Vec<crate::table::Table>, crate::jobs::summary::SummaryError> {
-        self.summary_tables(file, options)
+        crate::jobs::summary::emcee_states(
+            file,
+            options,
+            &self.spec.states,
+            |st| self.group(st),
+            "ensemble",
+            false,
+        )
     }
 }
 

@@ -6,11 +6,9 @@ use toml::Spanned;
 
 use super::moves::{Move, WeightedMove};
 use super::sampler::{EnsembleSettings, TauStop};
-use crate::jobs::{KindSpec, SamplerContext};
-use crate::model::{ModelSpec, PosteriorSpec, Prior, PriorSpec};
-use crate::spec::{
-    ChainKeys, ChainTables, InitSpec, PosteriorKeys, SpecError, StateEntry, StateSpec,
-};
+use crate::jobs::{KindSpec, PosteriorState, SamplerContext};
+use crate::model::PosteriorSpec;
+use crate::spec::{ChainKeys, ChainTables, InitSpec, SpecError, StateEntry, StateSpec};
 
 pub const DEFAULT_WALKERS: usize = 32;
 pub const DEFAULT_STEPS: usize = 2000;
@@ -47,13 +45,11 @@ pub struct RawStop {
     pub tau_change: Option<Spanned<f64>>,
 }
 
-/// A state's own keys: its posterior, and per-state overrides.
+/// A state's own keys: per-state overrides (its posterior keys are shared
+/// by the kinds that sample one, `spec::RawPosterior`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
-    pub model: Spanned<ModelSpec>,
-    pub prior: Spanned<PriorSpec>,
-    pub cost_us: Option<Spanned<u64>>,
     pub walkers: Option<Spanned<usize>>,
     pub steps: Option<Spanned<usize>>,
     pub burn: Option<Spanned<usize>>,
@@ -103,27 +99,11 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
     };
     let mut states = Vec::new();
     for (i, entry) in cx.states.iter().enumerate() {
-        let raw = cx.state::<RawState>(i)?;
-        let (posterior, dim) = cx.resolver.resolve_posterior(
-            &entry.name,
-            PosteriorKeys {
-                model: &raw.get_ref().model,
-                prior: &raw.get_ref().prior,
-                cost_us: raw.get_ref().cost_us.as_ref(),
-            },
-        )?;
-        let state = cx.resolver.state_spec(entry, dim)?;
-        let settings = resolve_state(
-            cx,
-            entry,
-            raw.get_ref(),
-            sm.get_ref(),
-            &posterior,
-            stop.as_ref(),
-        )?;
+        let st = cx.posterior_state::<RawState>(i)?;
+        let settings = resolve_state(cx, entry, &st, sm.get_ref(), stop.as_ref())?;
         spec.states.push(settings);
-        spec.posteriors.push(posterior);
-        states.push(state);
+        spec.posteriors.push(st.posterior);
+        states.push(st.state);
     }
     Ok((spec, states))
 }
@@ -178,16 +158,14 @@ fn resolve_stop(cx: &SamplerContext<'_>, sm: &RawSampler) -> Result<Option<TauSt
 fn resolve_state(
     cx: &SamplerContext<'_>,
     entry: &StateEntry<'_>,
-    st: &RawState,
+    resolved: &PosteriorState<RawState>,
     sm: &RawSampler,
-    posterior: &PosteriorSpec,
     stop: Option<&TauStop>,
 ) -> Result<EnsembleSettings, SpecError> {
     let r = cx.resolver;
     let name = &entry.name;
-    let prior = Prior::from_spec(&posterior.prior)
-        .map_err(|e| r.err(st.prior.span(), format!("state `{name}`: prior.{e}")))?;
-    let dim = prior.dim();
+    let st = &resolved.raw;
+    let dim = resolved.prior.dim();
     let (walkers, walkers_span) = st
         .walkers
         .as_ref()
@@ -254,8 +232,12 @@ fn resolve_state(
             .map(|m| resolve_move(cx, m, walkers, dim))
             .collect::<Result<_, _>>()?,
     };
-    let init = r.resolve_init(&tables, &prior)?;
-    r.check_start(&tables, st.model.span(), posterior, &init)?;
+    let init = r.resolve_start(
+        &tables,
+        resolved.model_span.clone(),
+        &resolved.posterior,
+        &resolved.prior,
+    )?;
     Ok(EnsembleSettings {
         walkers,
         steps,

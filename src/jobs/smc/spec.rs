@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::jobs::{KindSpec, SamplerContext};
-use crate::model::{ModelSpec, PosteriorSpec, PriorSpec};
-use crate::spec::{PosteriorKeys, SpecError, StateSpec};
+use crate::model::PosteriorSpec;
+use crate::spec::{SpecError, StateSpec};
 
 pub const DEFAULT_PARTICLES: usize = 1000;
 /// Independent groups the particles are split into: their spread is the
@@ -82,14 +82,11 @@ pub enum MutationKind {
     Rwm,
 }
 
-/// A state's own keys: its posterior (particles start from the prior).
+/// A state's own keys: none beside the posterior keys the kinds that
+/// sample one share (`spec::RawPosterior`); particles start from the prior.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawState {
-    pub model: Spanned<ModelSpec>,
-    pub prior: Spanned<PriorSpec>,
-    pub cost_us: Option<Spanned<u64>>,
-}
+pub struct RawState {}
 
 pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>), SpecError> {
     let r = cx.resolver;
@@ -97,19 +94,10 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
     let sm = Some(sampler.get_ref());
     let mut states = Vec::new();
     let mut posteriors = Vec::new();
-    for (i, entry) in cx.states.iter().enumerate() {
-        let raw = cx.state::<RawState>(i)?;
-        let st = raw.get_ref();
-        let (posterior, dim) = r.resolve_posterior(
-            &entry.name,
-            PosteriorKeys {
-                model: &st.model,
-                prior: &st.prior,
-                cost_us: st.cost_us.as_ref(),
-            },
-        )?;
-        states.push(r.state_spec(entry, dim)?);
-        posteriors.push(posterior);
+    for i in 0..cx.states.len() {
+        let resolved = cx.posterior_state::<RawState>(i)?;
+        states.push(resolved.state);
+        posteriors.push(resolved.posterior);
     }
     cx.refuse_replicates("run the spec with other seeds instead")?;
     let particles = match sm.and_then(|s| s.particles.as_ref()) {
