@@ -3,6 +3,7 @@
 
 mod app;
 mod cli;
+mod run;
 
 use std::process::ExitCode;
 
@@ -10,7 +11,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use sampo::exec::mpi::PeerExit;
-use sampo::output::hdf5::CreateError;
+use sampo::output::CreateError;
 use sampo::output::TargetError;
 use sampo::spec::SpecError;
 use sampo::summary::SummaryError;
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         // Paused with a checkpoint: one line saying how to go on; 75
         // (EX_TEMPFAIL) tells a batch script to requeue.
-        Err(e) if e.downcast_ref::<app::Paused>().is_some() => {
+        Err(e) if e.downcast_ref::<run::Paused>().is_some() => {
             eprintln!("sampo: {e}");
             ExitCode::from(75)
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::{Extension, Job, TaskId};
+use crate::jobs::{Extension, Job, RunSpec, TaskId};
 use crate::output::Store;
 
 /// The executor's state at a checkpoint, as plain data.
@@ -213,6 +213,29 @@ impl CheckpointPolicy {
         every: None,
         deadline: None,
     };
+
+    /// Periodic checkpoints (`[run] checkpoint_every`) and the wall-time
+    /// deadline: `walltime` (`--walltime`), `[run] walltime`, or SLURM's job
+    /// end time (`SLURM_JOB_END_TIME`, seconds since the epoch) when it is
+    /// set; `started` is when this process started.
+    pub fn for_run(spec: &RunSpec, walltime: Option<f64>, started: Instant) -> Self {
+        let budget = walltime.or(spec.walltime).or_else(|| {
+            let end: f64 = std::env::var("SLURM_JOB_END_TIME")
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs_f64();
+            (end > now).then(|| end - now + started.elapsed().as_secs_f64())
+        });
+        Self {
+            every: spec.checkpoint_every.map(Duration::from_secs_f64),
+            deadline: budget.map(|b| Self::deadline_for(started, Duration::from_secs_f64(b))),
+        }
+    }
 
     /// The instant to pause for a wall-time budget of `walltime` from
     /// `started`: a twentieth of it is left for the tasks to reach a step

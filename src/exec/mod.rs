@@ -4,19 +4,26 @@
 //! kind's internals.
 
 mod checkpoint;
-mod layout;
+mod failure;
 pub mod mpi;
 mod scheduler;
 pub mod signals;
+mod start;
+mod threads;
 pub mod transport;
 pub mod watchdog;
 mod wire;
 
 pub use checkpoint::{Checkpoint, CheckpointPolicy};
-pub use layout::{resolve_threads, ThreadSource, MAX_THREADS};
+pub use failure::{Cause, Failure};
 pub use scheduler::{
-    layout, mode, run_root, run_worker, Failure, Mode, Monitor, RunEnd, RunStats, Setup,
-    TimingSets, FLUSH_EVERY, HEARTBEAT, RANK_TIMEOUT, STOP_GRACE,
+    layout, mode, run_root, run_worker, Mode, Monitor, RunEnd, RunStats, Setup, TimingSets,
+    FLUSH_EVERY, HEARTBEAT, RANK_TIMEOUT, STOP_GRACE,
+};
+pub use start::{begin, root_attrs, Begin, Started};
+pub use threads::{
+    bound_cores, build_pool, layout_warnings, node_cores, resolve_threads, threads_for,
+    ThreadSource, MAX_THREADS,
 };
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Starting a run under MPI: telling whether we were launched by an MPI
 //! launcher, the ranks of this node, and rank 0's verdict on the spec sent
-//! to every rank. The scheduler itself is transport-agnostic
-//! (`scheduler`, `transport`).
+//! to every rank — for MPI's world or, the same way, for one process alone
+//! ([`World`]). The scheduler itself is transport-agnostic (`scheduler`,
+//! `transport`).
 
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -99,4 +100,77 @@ pub fn all_ok(world: &SimpleCommunicator, ok: bool) -> bool {
         mpi::collective::SystemOperation::sum(),
     );
     all == 0
+}
+
+/// The ranks of a run: MPI's world, or this process alone. A run is set up
+/// the same way on either (rank 0 reads the spec and tells the others);
+/// alone, the collectives are trivial.
+pub enum World {
+    Alone,
+    Mpi(SimpleCommunicator),
+}
+
+impl World {
+    pub fn rank(&self) -> usize {
+        match self {
+            World::Alone => 0,
+            World::Mpi(w) => w.rank() as usize,
+        }
+    }
+
+    pub fn size(&self) -> usize {
+        match self {
+            World::Alone => 1,
+            World::Mpi(w) => w.size() as usize,
+        }
+    }
+
+    /// Ranks on this rank's node, and this rank's place among them
+    /// (collective).
+    pub fn ranks_on_node(&self) -> (usize, usize) {
+        match self {
+            World::Alone => (1, 0),
+            World::Mpi(w) => ranks_on_node(w),
+        }
+    }
+
+    /// Rank 0's verdict sent to every rank (see [`broadcast_startup`]).
+    pub fn broadcast_startup(&self, verdict: Option<Result<Vec<u8>, u8>>) -> Result<Vec<u8>, u8> {
+        match self {
+            World::Alone => verdict.expect("a process alone is rank 0"),
+            World::Mpi(w) => broadcast_startup(w, verdict),
+        }
+    }
+
+    /// True on every rank when `ok` is true on every rank (collective).
+    pub fn all_ok(&self, ok: bool) -> bool {
+        match self {
+            World::Alone => ok,
+            World::Mpi(w) => all_ok(w, ok),
+        }
+    }
+
+    /// Every rank's thread count (collective).
+    pub fn gather_threads(&self, threads: usize) -> Vec<usize> {
+        match self {
+            World::Alone => vec![threads],
+            World::Mpi(w) => gather_threads(w, threads),
+        }
+    }
+
+    /// The MPI library's own version string ("" alone).
+    pub fn library(&self) -> String {
+        match self {
+            World::Alone => String::new(),
+            World::Mpi(_) => mpi::environment::library_version().unwrap_or_default(),
+        }
+    }
+
+    /// Ends every rank of the job at once (alone: this process).
+    pub fn abort(&self, code: i32) -> ! {
+        match self {
+            World::Alone => std::process::exit(code),
+            World::Mpi(w) => w.abort(code),
+        }
+    }
 }

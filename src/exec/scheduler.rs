@@ -26,6 +26,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant};
 
 use super::checkpoint::{Checkpoint, CheckpointPolicy, Pausing, RangeSet, FINALS_MAX_BYTES};
+use super::failure::{Cause, Failure};
 use super::transport::{Backoff, Every, Transport, STOP_TAG};
 use super::wire::{tag, End, Event, Finished, Message};
 use crate::jobs::{Decision, Job, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId, Vote};
@@ -121,14 +122,6 @@ pub struct RunStats {
     pub busy: Vec<f64>,
 }
 
-/// Why rank 0's run ended badly.
-#[derive(Debug)]
-pub struct Failure {
-    pub message: String,
-    /// Ranks that had not stopped within [`STOP_GRACE`]: the caller aborts.
-    pub unresponsive: Vec<usize>,
-}
-
 /// What every rank's loop is given.
 pub struct Setup<'a> {
     pub job: &'a dyn Job,
@@ -217,12 +210,15 @@ fn end_of(result: std::thread::Result<Result<Outcome, TaskError>>, can_pause: bo
         Ok(Ok(Outcome::Final(s))) => End::Final(s),
         Ok(Ok(Outcome::Yielded(s))) => End::Yielded(s),
         Ok(Ok(Outcome::Paused(s))) if can_pause => End::Paused(s),
-        Ok(Ok(Outcome::Paused(_))) => {
-            End::Failed("a shared task cannot pause for a round (not supported)".into())
-        }
+        Ok(Ok(Outcome::Paused(_))) => End::Failed(TaskError::Failed(
+            "a shared task cannot pause for a round (not supported)".into(),
+        )),
         Ok(Err(TaskError::Cancelled)) => End::Cancelled,
-        Ok(Err(TaskError::Failed(m))) => End::Failed(m),
-        Err(panic) => End::Failed(format!("task panicked: {}", panic_message(&panic))),
+        Ok(Err(e)) => End::Failed(e),
+        Err(panic) => End::Failed(TaskError::Failed(format!(
+            "task panicked: {}",
+            panic_message(&panic)
+        ))),
     }
 }
 
@@ -376,7 +372,7 @@ struct Root<'a> {
     /// Tasks handed out in this round, on any rank, not yet ended.
     unfinished: u64,
     paused: Vec<(TaskId, Vec<u8>)>,
-    failure: Option<String>,
+    failure: Option<(Cause, String)>,
     failed_at: Option<Instant>,
     told_stop: Vec<bool>,
     said_bye: Vec<bool>,
@@ -416,11 +412,11 @@ impl<'a> Root<'a> {
         self.setup.transport.size()
     }
 
-    fn fail(&mut self, message: String, shared: &Shared) {
+    fn fail(&mut self, cause: Cause, message: String, shared: &Shared) {
         if self.failure.is_none() {
             // Said once, at the end, by the caller (`debug` shows when).
             tracing::debug!("failing: {message}");
-            self.failure = Some(message);
+            self.failure = Some((cause, message));
             self.failed_at = Some(Instant::now());
             shared.cancel.store(true, Ordering::Relaxed);
             self.stop_all(1);
@@ -437,7 +433,11 @@ impl<'a> Root<'a> {
             return;
         }
         if let Err(e) = self.store.write(record) {
-            self.fail(format!("writing the output failed: {e}"), shared);
+            self.fail(
+                Cause::of_store(&e),
+                format!("writing the output failed: {e}"),
+                shared,
+            );
         }
     }
 
@@ -446,9 +446,10 @@ impl<'a> Root<'a> {
         self.outstanding[rank] = self.outstanding[rank].saturating_sub(1);
         self.unfinished = self.unfinished.saturating_sub(1);
         match f.end {
-            End::Failed(message) => {
+            End::Failed(error) => {
                 self.fail(
-                    format!("rank {rank}, task {}: {message}", f.task.index),
+                    Cause::of_task(&error),
+                    format!("rank {rank}, task {}: {error}", f.task.index),
                     shared,
                 );
                 return;
@@ -568,10 +569,11 @@ impl<'a> Root<'a> {
             }
             Ok(Message::Bye) => self.said_bye[src] = true,
             Ok(other) => self.fail(
+                Cause::Other,
                 format!("unexpected message from rank {src}: {other:?}"),
                 shared,
             ),
-            Err(e) => self.fail(format!("from rank {src}: {e}"), shared),
+            Err(e) => self.fail(Cause::Other, format!("from rank {src}: {e}"), shared),
         }
     }
 
@@ -629,7 +631,7 @@ impl<'a> Root<'a> {
     /// checkpoint.
     fn maybe_pause(&mut self, shared: &Shared) {
         if super::signals::hurried() {
-            self.fail(super::signals::stopped_at_once(), shared);
+            self.fail(Cause::Other, super::signals::stopped_at_once(), shared);
             return;
         }
         if let Some(sig) = super::signals::received() {
@@ -670,7 +672,11 @@ impl<'a> Root<'a> {
             .flush()
             .and_then(|()| self.store.checkpoint(&cp.encode()));
         if let Err(e) = written {
-            self.fail(format!("writing a checkpoint failed: {e}"), shared);
+            self.fail(
+                Cause::of_store(&e),
+                format!("writing a checkpoint failed: {e}"),
+                shared,
+            );
             return;
         }
         tracing::debug!(
@@ -712,6 +718,7 @@ impl<'a> Root<'a> {
                 .find(|&r| !self.said_bye[r] && self.last_heard[r].elapsed() > timeout)
             {
                 self.fail(
+                    Cause::Unresponsive,
                     format!(
                         "rank {r} has not answered for {} s (stopped, hung, or its node is \
                          gone); [parallel] timeout sets this limit",
@@ -729,7 +736,11 @@ impl<'a> Root<'a> {
     fn flush(&mut self, shared: &Shared) {
         self.last_flush = Instant::now();
         if let Err(e) = self.store.flush() {
-            self.fail(format!("writing the output failed: {e}"), shared);
+            self.fail(
+                Cause::of_store(&e),
+                format!("writing the output failed: {e}"),
+                shared,
+            );
         }
     }
 
@@ -830,7 +841,11 @@ impl<'a> Root<'a> {
                             break;
                         }
                         Err(e) => {
-                            self.fail(format!("deciding the next round: {e}"), shared);
+                            self.fail(
+                                Cause::of_job(&e),
+                                format!("deciding the next round: {e}"),
+                                shared,
+                            );
                             break;
                         }
                     }
@@ -1115,7 +1130,11 @@ pub fn run_root(
     let first = restore.map_or(0, |cp| cp.stage);
     if first > 0 {
         if let Err(e) = job.begin_stage(first, &root.carry) {
-            root.fail(format!("starting stage {first}: {e}"), &shared);
+            root.fail(
+                Cause::of_job(&e),
+                format!("starting stage {first}: {e}"),
+                &shared,
+            );
         }
     }
     for stage in first..job.stages() {
@@ -1127,7 +1146,11 @@ pub fn run_root(
             let carry = match job.finish_stage(stage - 1, &mut *root.store) {
                 Ok(c) => c,
                 Err(e) => {
-                    root.fail(format!("finishing stage {}: {e}", stage - 1), &shared);
+                    root.fail(
+                        Cause::of_job(&e),
+                        format!("finishing stage {}: {e}", stage - 1),
+                        &shared,
+                    );
                     break;
                 }
             };
@@ -1139,7 +1162,11 @@ pub fn run_root(
                 setup.transport.send(r, &msg);
             }
             if let Err(e) = job.begin_stage(stage, &carry) {
-                root.fail(format!("starting stage {stage}: {e}"), &shared);
+                root.fail(
+                    Cause::of_job(&e),
+                    format!("starting stage {stage}: {e}"),
+                    &shared,
+                );
                 break;
             }
             root.carry = carry;
@@ -1188,7 +1215,11 @@ pub fn run_root(
     }
     if root.failure.is_none() && root.paused_for.is_none() {
         if let Err(e) = job.finish_stage(job.stages() - 1, &mut *root.store) {
-            root.fail(format!("finishing the last stage: {e}"), &shared);
+            root.fail(
+                Cause::of_job(&e),
+                format!("finishing the last stage: {e}"),
+                &shared,
+            );
         }
     }
     if root.failure.is_none() && root.paused_for.is_none() {
@@ -1200,12 +1231,17 @@ pub fn run_root(
             .flush()
             .and_then(|()| root.store.checkpoint(&cp.encode()));
         if let Err(e) = written {
-            root.fail(format!("writing the final checkpoint failed: {e}"), &shared);
+            root.fail(
+                Cause::of_store(&e),
+                format!("writing the final checkpoint failed: {e}"),
+                &shared,
+            );
         }
     }
     let unresponsive = root.finish(&shared);
     match (root.failure.take(), root.paused_for.take()) {
-        (Some(message), _) => Err(Failure {
+        (Some((cause, message)), _) => Err(Failure {
+            cause,
             message,
             unresponsive,
         }),

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::jobs::TaskId;
+use crate::jobs::{TaskError, TaskId};
 use crate::output::Record;
 
 /// Message tags.
@@ -111,7 +111,8 @@ pub enum End {
     /// Handed back unstarted, with the snapshot it was assigned with (if
     /// any), because a pause came before it could start.
     Returned(Option<Vec<u8>>),
-    Failed(String),
+    /// Failed (never `TaskError::Cancelled`: that is `Cancelled`).
+    Failed(TaskError),
     Cancelled,
 }
 

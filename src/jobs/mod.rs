@@ -106,10 +106,14 @@ pub enum Extension {
 }
 
 /// Why a task did not finish.
-#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
 pub enum TaskError {
-    /// The task failed; the message names kind, state, task, item and
+    /// A model evaluation failed (the model, or its prior, at some
+    /// parameters); the message names kind, state, task, item and
     /// parameters, and the seed, so that the failure can be reproduced.
+    #[error("{0}")]
+    Evaluation(String),
+    /// The task failed otherwise; the message says where, as above.
     #[error("{0}")]
     Failed(String),
     /// The executor asked the task to stop (another task failed).
@@ -576,6 +580,15 @@ pub trait KindSpec {
                 .collect()
         })
     }
+    /// Loads every plugin of the run in this process and runs its init, so
+    /// that a library missing on this node, or an init failing here, stops
+    /// the job before any work (under MPI, on every rank).
+    fn prepare_plugins(&self, states: &[StateSpec]) -> Result<(), String> {
+        let Some(posteriors) = self.posteriors() else {
+            return Ok(());
+        };
+        crate::model::prepare_plugins(states.iter().map(|s| s.name.as_str()).zip(posteriors))
+    }
 }
 
 /// The registry: one line per kind and one per second stage, `module =>
@@ -692,7 +705,7 @@ macro_rules! registry {
         }
 
         /// The tables of the second stages.
-        const STAGE_TABLES: &[&str] = &[$(stringify!($smodule)),*];
+        pub const STAGE_TABLES: &[&str] = &[$(stringify!($smodule)),*];
 
         fn resolve_stage(name: &str, cx: &StageContext<'_>) -> Result<StageSpec, SpecError> {
             let (follows, resolve): (&[Kind], &dyn Fn() -> Result<StageSpec, SpecError>) = match name {

@@ -137,4 +137,10 @@ impl RunSpec {
     pub fn plugins(&self) -> Vec<(String, PluginSpec)> {
         self.sampler.spec().plugins(&self.states)
     }
+
+    /// Loads the run's plugin models in this process (see
+    /// [`KindSpec::prepare_plugins`]).
+    pub fn prepare_plugins(&self) -> Result<(), String> {
+        self.sampler.spec().prepare_plugins(&self.states)
+    }
 }

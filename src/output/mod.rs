@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::hdf5::{Hdf5Store, RunInfo};
+pub use self::hdf5::{open, Accept, CreateError, Hdf5Store, Open, Opened, RunInfo};
 pub use memory::MemoryStore;
 pub use reader::{Hdf5Reader, ReadError, Reader, Rows};
 pub use target::{check_target, partial_path, preflight, OutputLock, TargetError};
@@ -343,6 +343,9 @@ impl Layout {
 pub enum StoreError {
     #[error("{path}: {message}")]
     Hdf5 { path: PathBuf, message: String },
+    /// The output's filesystem is full (or would be after the next rows).
+    #[error("{path}: {message}")]
+    NoSpace { path: PathBuf, message: String },
     #[error("bad record: {0}")]
     Record(String),
 }
@@ -371,6 +374,24 @@ pub trait Store {
     /// been flushed. A crash at any instant leaves the previous checkpoint
     /// or this one, never a mixture.
     fn checkpoint(&mut self, state: &[u8]) -> Result<(), StoreError>;
+
+    // The end of a run: each consumes the store, so that nothing is written
+    // after it.
+
+    /// Where the rows are while the run is on (the `.partial`), for messages.
+    fn partial(&self) -> PathBuf;
+    /// The run completed: the output is marked complete and moved into
+    /// place; returns where it is.
+    fn finish(self: Box<Self>) -> Result<PathBuf, StoreError>;
+    /// The run paused with its checkpoint written: the output is kept for
+    /// `--resume`, marked paused with `why`; returns where it is.
+    fn pause(self: Box<Self>, why: &str) -> Result<PathBuf, StoreError>;
+    /// The run failed: every row received is kept (best effort) and the
+    /// output marked failed with `reason`; returns where it is.
+    fn abandon(self: Box<Self>, reason: &str) -> PathBuf;
+    /// Nothing was run in a new output: it is removed, so that it does not
+    /// block the next run.
+    fn discard(self: Box<Self>);
 }
 
 /// Rows written per lane, kept as a count of lanes at each extent so that a

@@ -216,11 +216,16 @@ impl Job for ChainsJob {
         let st = &spec.states[state];
         let settings = self.settings(state);
         let sets = self.sets[state];
-        let fail = |message: String| {
-            TaskError::Failed(format!(
+        let context = |message: String| {
+            format!(
                 "chains: state `{}`, chain {c} (seed {}): {message}",
                 st.name, spec.seed
-            ))
+            )
+        };
+        let fail = |message: String| TaskError::Failed(context(message));
+        let chain_err = |cause: ChainError| match cause {
+            ChainError::Evaluation { .. } => TaskError::Evaluation(context(cause.to_string())),
+            cause => fail(cause.to_string()),
         };
         let mut posterior = Posterior::from_spec(&st.name, spec.posterior(state))
             .map_err(|e| fail(e.to_string()))?;
@@ -231,8 +236,7 @@ impl Job for ChainsJob {
             Some(bytes) => postcard::from_bytes::<Snapshot>(bytes)
                 .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,
             None => Snapshot {
-                chain: start_chain(&posterior, settings, spec.seed, state, c)
-                    .map_err(|e| fail(e.to_string()))?,
+                chain: start_chain(&posterior, settings, spec.seed, state, c).map_err(chain_err)?,
                 stored_accepted: 0,
                 rows: 0,
             },
@@ -260,7 +264,7 @@ impl Job for ChainsJob {
             let before = snap.chain.accepted();
             snap.chain
                 .step(&posterior, &settings.metropolis)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(chain_err)?;
             cx.add_progress(1);
             let it = snap.chain.iteration();
             if it % settings.thin == 0 {

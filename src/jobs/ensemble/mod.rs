@@ -684,14 +684,16 @@ fn run_ensemble(
     let spec = &job.spec;
     let st = &spec.states[state];
     let settings = job.settings(state);
-    let fail = |message: String| {
-        TaskError::Failed(format!(
+    let context = |message: String| {
+        format!(
             "ensemble: state `{}` (replicate {replicate}, seed {}): {message}",
             st.name, spec.seed
-        ))
+        )
     };
+    let fail = |message: String| TaskError::Failed(context(message));
     let sample_err = |cause: SampleError| match cause {
         SampleError::Stopped(_) => TaskError::Cancelled,
+        cause @ SampleError::Evaluation { .. } => TaskError::Evaluation(context(cause.to_string())),
         cause => fail(cause.to_string()),
     };
     let mut posterior =

@@ -101,12 +101,9 @@ pub(super) fn run_state(
     let spec = &job.spec;
     let s = settings(spec);
     let st = &spec.states[state];
-    let fail = |message: String| {
-        TaskError::Failed(format!(
-            "smc: state `{}` (seed {}): {message}",
-            st.name, spec.seed
-        ))
-    };
+    let context =
+        |message: String| format!("smc: state `{}` (seed {}): {message}", st.name, spec.seed);
+    let fail = |message: String| TaskError::Failed(context(message));
     let mut posterior =
         Posterior::from_spec(&st.name, spec.posterior(state)).map_err(|e| fail(e.to_string()))?;
     if let Some(after) = crate::jobs::ensemble::injected_fault(&st.name) {
@@ -301,7 +298,8 @@ pub(super) fn run_state(
             }
         }
         if let Some(e) = failed {
-            return Err(fail(e));
+            // What the particles' moves return are their evaluations' failures.
+            return Err(TaskError::Evaluation(context(e)));
         }
         if let Some(c) = cx.collective() {
             let counts: Vec<usize> = (0..members)
