@@ -5,15 +5,11 @@
 //! registry at the bottom of this file. Executors, the wire format and the
 //! store know tasks, records and datasets — never a kind's internals.
 
-pub mod chains;
-pub mod ensemble;
 mod run_spec;
-pub mod smc;
 #[cfg(test)]
 mod spec_tests;
 pub mod summary;
 mod table;
-pub mod transc;
 
 pub use run_spec::RunSpec;
 
@@ -612,6 +608,10 @@ macro_rules! registry {
         kinds { $($module:ident => $variant:ident = $id:literal),* $(,)? }
         stages { $($smodule:ident => $svariant:ident = $sid:literal),* $(,)? }
     ) => {
+        // Each kind and stage is the module of its name.
+        $(pub mod $module;)*
+        $(pub mod $smodule;)*
+
         /// `[sampler] kind`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(rename_all = "kebab-case")]
@@ -634,6 +634,12 @@ macro_rules! registry {
             /// run with `seed`: the kind's own, shared with no other.
             pub fn streams(self, seed: u64, stage: u32, task: u64) -> StreamKey {
                 StreamKey { seed, kind: self.id(), stage: u64::from(stage), task }
+            }
+
+            /// A small complete spec of this kind: `[sampler]` first, one
+            /// state last.
+            pub fn example(self) -> &'static str {
+                match self { $(Kind::$variant => $module::spec::EXAMPLE),* }
             }
 
             /// The keys of its `[sampler]` table, or of a state.
@@ -752,6 +758,7 @@ registry! {
         ensemble => Ensemble = 1,
         chains => Chains = 2,
         smc => Smc = 3,
+        batch => Batch = 4,
     }
     stages {
         transc => Transc = 101,

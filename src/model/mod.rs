@@ -3,12 +3,14 @@
 //! emulated cost.
 
 mod builtin;
+mod forward;
 pub mod plugin;
 mod prior;
 mod regression;
 mod spec;
 
 pub use builtin::{Funnel, Gaussian, GaussianMixture, Rosenbrock};
+pub use forward::{Forward, ForwardError, ForwardSpec};
 pub use prior::Prior;
 pub use regression::{PolynomialRegression, RegressionData};
 pub use spec::{ModelSpec, PluginSpec, PosteriorSpec, PriorSpec};
@@ -274,6 +276,16 @@ pub fn plugin_likelihood(
 ) -> Result<Box<dyn LogDensity>, BuildError> {
     let plugin = plugin::Plugin::for_state(&p.path, state, dim, &p.config_json)
         .map_err(|e| BuildError::new("library", e.0))?;
+    if !plugin.library().has_log_density() {
+        return Err(BuildError::new(
+            "library",
+            format!(
+                "library {}: missing function `sampo_log_density` (a model to sample exports it; \
+                 sampo_forward alone serves kind = \"batch\"; see include/sampo.h)",
+                p.path.display()
+            ),
+        ));
+    }
     Ok(Box::new(plugin::Shared(plugin)))
 }
 

@@ -77,7 +77,9 @@ pub struct Library {
     _lib: libloading::Library,
     safety: ThreadSafety,
     init: InitFn,
-    log_density: LogDensityFn,
+    /// Optional in a library used only for forward evaluation; a model a
+    /// sampler uses must have it ([`Library::has_log_density`]).
+    log_density: Option<LogDensityFn>,
     batch: Option<BatchFn>,
     forward: Option<ForwardFn>,
     free: FreeFn,
@@ -144,7 +146,7 @@ impl Library {
         let required = |name: &str| {
             PluginError(format!(
             "library {shown}: missing function `{name}` (every plugin exports sampo_abi_version, \
-             sampo_init, sampo_log_density and sampo_free; see include/sampo.h)"
+             sampo_init and sampo_free; see include/sampo.h)"
         ))
         };
         let version: AbiVersionFn = symbol(&lib, path, "sampo_abi_version")?
@@ -172,8 +174,7 @@ impl Library {
             path: path.to_path_buf(),
             safety,
             init: symbol(&lib, path, "sampo_init")?.ok_or_else(|| required("sampo_init"))?,
-            log_density: symbol(&lib, path, "sampo_log_density")?
-                .ok_or_else(|| required("sampo_log_density"))?,
+            log_density: symbol(&lib, path, "sampo_log_density")?,
             batch: symbol(&lib, path, "sampo_log_density_batch")?,
             forward: symbol(&lib, path, "sampo_forward")?,
             free: symbol(&lib, path, "sampo_free")?.ok_or_else(|| required("sampo_free"))?,
@@ -187,6 +188,16 @@ impl Library {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether it exports `sampo_log_density` (a model to sample).
+    pub fn has_log_density(&self) -> bool {
+        self.log_density.is_some()
+    }
+
+    /// Whether it exports `sampo_forward` (a model to evaluate over a design).
+    pub fn has_forward(&self) -> bool {
+        self.forward.is_some()
     }
 }
 
@@ -271,6 +282,19 @@ impl Plugin {
         if let Some(p) = made.get(&key) {
             return Ok(p.clone());
         }
+        let plugin = Arc::new(Self::fresh(path, state, dim, config_json)?);
+        made.insert(key, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// A plugin model with contexts of its own, not shared with the tasks
+    /// (a check that re-runs evaluations from scratch).
+    pub fn fresh(
+        path: &Path,
+        state: &str,
+        dim: usize,
+        config_json: &str,
+    ) -> Result<Plugin, PluginError> {
         let lib = Library::load(path)?;
         let c = |s: &str, what: &str| {
             CString::new(s).map_err(|_| PluginError(format!("{what} holds a NUL byte")))
@@ -293,8 +317,6 @@ impl Plugin {
                 plugin.context().map_err(|e| PluginError(e.0))?;
             }
         }
-        let plugin = Arc::new(plugin);
-        made.insert(key, plugin.clone());
         Ok(plugin)
     }
 
@@ -369,6 +391,11 @@ impl Plugin {
         ))
     }
 
+    /// The library this model comes from.
+    pub fn library(&self) -> &Library {
+        &self.lib
+    }
+
     pub fn safety(&self) -> ThreadSafety {
         self.lib.safety
     }
@@ -401,6 +428,28 @@ impl Plugin {
         }
     }
 
+    /// The number of values `sampo_forward` writes (from `sampo_init`).
+    pub fn n_outputs(&self) -> Result<usize, EvalError> {
+        Ok(self.context()?.n_outputs)
+    }
+
+    /// The forward model's outputs at x into y (`n_outputs` values): the
+    /// library's status (0 when it succeeded), or an error when it could
+    /// not be called at all.
+    pub fn forward_into(&self, x: &[f64], y: &mut [f64]) -> Result<c_int, EvalError> {
+        let Some(forward) = self.lib.forward else {
+            return Err(EvalError(format!(
+                "library {} has no sampo_forward",
+                self.lib.path.display()
+            )));
+        };
+        let n = self.context()?.n_outputs;
+        assert_eq!(y.len(), n, "room for n_outputs values");
+        assert_eq!(x.len(), self.dim, "dim parameters");
+        // SAFETY: x holds dim values, y n_outputs.
+        self.call(|ctx| unsafe { forward(ctx, x.as_ptr(), self.dim, y.as_mut_ptr(), n) })
+    }
+
     /// The forward model's outputs at x (for batch forward evaluation).
     pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>, EvalError> {
         let Some(forward) = self.lib.forward else {
@@ -429,7 +478,12 @@ impl LogDensity for Plugin {
     fn log_density(&self, x: &[f64]) -> Result<f64, EvalError> {
         debug_assert_eq!(x.len(), self.dim);
         let mut out = f64::NAN;
-        let f = self.lib.log_density;
+        let Some(f) = self.lib.log_density else {
+            return Err(EvalError(format!(
+                "library {} has no sampo_log_density",
+                self.lib.path.display()
+            )));
+        };
         // SAFETY: x holds dim values; out is one f64.
         let status = self.call(|ctx| unsafe { f(ctx, x.as_ptr(), self.dim, &mut out) })?;
         if status != 0 {

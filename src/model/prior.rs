@@ -2,6 +2,7 @@
 
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
+use statrs::function::erf::erfc_inv;
 
 use super::PriorSpec;
 use super::{check_finite, BuildError};
@@ -205,6 +206,31 @@ impl Prior {
                     lp -= xi.ln() + c;
                 }
                 lp
+            }
+        }
+    }
+
+    /// The point whose marginal cumulative probabilities are `u` (each in
+    /// (0, 1)), into `out`: the inverse CDF of every parameter's
+    /// distribution, which maps a design on the unit cube (a Latin
+    /// hypercube) onto the prior.
+    pub fn quantile(&self, u: &[f64], out: &mut [f64]) {
+        match &self.0 {
+            Density::Uniform { low, high, .. } => {
+                for (((o, &lo), &hi), &p) in out.iter_mut().zip(low).zip(high).zip(u) {
+                    *o = lo + (hi - lo) * p;
+                }
+            }
+            Density::Normal { mean, sd, .. } => {
+                for (((o, &m), &s), &p) in out.iter_mut().zip(mean).zip(sd).zip(u) {
+                    // Φ⁻¹(p) = −√2 erfc⁻¹(2p).
+                    *o = m - s * std::f64::consts::SQRT_2 * erfc_inv(2.0 * p);
+                }
+            }
+            Density::LogUniform { low, high, .. } => {
+                for (((o, &lo), &hi), &p) in out.iter_mut().zip(low).zip(high).zip(u) {
+                    *o = (lo.ln() + (hi / lo).ln() * p).exp();
+                }
             }
         }
     }

@@ -9,6 +9,17 @@ use crate::jobs::{KindSpec, SamplerContext};
 use crate::model::PosteriorSpec;
 use crate::spec::{ChainKeys, ChainTables, Init, InitSpec, Radius, SpecError, StateSpec};
 
+/// A small complete spec of this kind (`[sampler]` first, one state last).
+pub const EXAMPLE: &str = r#"[sampler]
+kind = "chains"
+
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+"#;
+
 pub const DEFAULT_CHAINS: usize = 4;
 pub const DEFAULT_STEPS: usize = 10_000;
 pub const DEFAULT_RHAT: f64 = 1.01;

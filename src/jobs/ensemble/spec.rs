@@ -10,6 +10,17 @@ use crate::jobs::{KindSpec, PosteriorState, SamplerContext};
 use crate::model::PosteriorSpec;
 use crate::spec::{ChainKeys, ChainTables, InitSpec, SpecError, StateEntry, StateSpec};
 
+/// A small complete spec of this kind (`[sampler]` first, one state last).
+pub const EXAMPLE: &str = r#"[sampler]
+kind = "ensemble"
+
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+"#;
+
 pub const DEFAULT_WALKERS: usize = 32;
 pub const DEFAULT_STEPS: usize = 2000;
 /// More walkers than this is a mistake, not an ensemble (and its rows would

@@ -241,8 +241,8 @@ impl TranscJob {
         match &self.spec.sampler {
             crate::jobs::SamplerSpec::Ensemble(s) => s.states[k].burn_rows() as u64,
             crate::jobs::SamplerSpec::Chains(s) => s.states[k].burn_rows() as u64,
-            // `resolve` refuses [transc] after smc.
-            crate::jobs::SamplerSpec::Smc(_) => 0,
+            // `resolve` refuses [transc] after the kinds not in `FOLLOWS`.
+            _ => 0,
         }
     }
 

@@ -1,0 +1,476 @@
+//! The `[sampler]` keys of `kind = "batch"` (`items`, `design`, `chunk`,
+//! `on_error`, `validate`, `statistics`) and each state's forward model,
+//! prior and output names, resolved with located errors.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::design::{Axis, Design, DesignFile};
+use crate::jobs::{KindSpec, SamplerContext};
+use crate::model::{self, Forward, ForwardSpec, PluginSpec, Prior, PriorSpec};
+use crate::spec::{SpecError, StateSpec, NAME_MAX};
+
+/// A small complete spec of this kind (`[sampler]` first, one state last).
+pub const EXAMPLE: &str = r#"[sampler]
+kind = "batch"
+items = 100
+
+[[states]]
+name = "g"
+params = ["amplitude", "tau"]
+model = { kind = "decay", times = [0.5, 1.0, 2.0] }
+prior = { kind = "uniform", low = [1.0, 0.5], high = [2.0, 3.0] }
+"#;
+
+/// Items of one state at most (a grid's product, a file's rows).
+pub const MAX_ITEMS: u64 = 1 << 40;
+/// Quantiles of every output reported by default.
+pub const DEFAULT_QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
+/// The automatic chunk: about this many tasks per state, each of at most
+/// `MAX_AUTO_CHUNK` items (enough tasks to balance a few hundred workers,
+/// few enough that each costs far more than its hand-out).
+const AUTO_TASKS: u64 = 256;
+const MAX_AUTO_CHUNK: u64 = 4096;
+
+/// The resolved settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    pub design: Design,
+    /// Items per task.
+    pub chunk: u64,
+    pub on_error: OnError,
+    /// Items re-run one at a time on rank 0 at the end, per state.
+    pub validate: u64,
+    pub quantiles: Vec<f64>,
+    /// Per state, in the order of `[[states]]`.
+    pub states: Vec<BatchState>,
+}
+
+/// What a state evaluates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchState {
+    pub model: ForwardSpec,
+    /// The plugin's library and config, for a plugin model.
+    pub plugin: Option<PluginSpec>,
+    /// Where random and Latin-hypercube designs draw from.
+    pub prior: Option<PriorSpec>,
+    /// A name per output column.
+    pub outputs: Vec<String>,
+    /// Design points of this state.
+    pub items: u64,
+}
+
+impl KindSpec for Spec {
+    fn plugins(&self, states: &[StateSpec]) -> Vec<(String, PluginSpec)> {
+        states
+            .iter()
+            .zip(&self.states)
+            .filter_map(|(st, b)| b.plugin.clone().map(|p| (st.name.clone(), p)))
+            .collect()
+    }
+
+    fn prepare_plugins(&self, states: &[StateSpec]) -> Result<(), String> {
+        for (st, b) in states.iter().zip(&self.states) {
+            if b.plugin.is_some() {
+                Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), false)
+                    .map_err(|e| format!("state `{}`: model.{e}", st.name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a failed item does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// The job stops, naming the state, item, inputs and status.
+    Fail,
+    /// The item's status and message are stored, its outputs NaN; the job
+    /// goes on.
+    Record,
+}
+
+/// `[sampler]` of `kind = "batch"` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampler {
+    pub items: Option<Spanned<u64>>,
+    /// `{ kind = "random" | "lhs" | "grid" | "file", … }`.
+    pub design: Option<Spanned<toml::Value>>,
+    pub chunk: Option<Spanned<u64>>,
+    pub on_error: Option<Spanned<OnError>>,
+    pub validate: Option<Spanned<u64>>,
+    pub statistics: Option<Spanned<RawStatistics>>,
+}
+
+/// `[sampler.statistics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatistics {
+    pub quantiles: Spanned<Vec<f64>>,
+}
+
+/// A state's own keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub model: Spanned<ForwardSpec>,
+    pub prior: Option<Spanned<PriorSpec>>,
+    /// A name per output column (default `y0`, `y1`, …).
+    pub outputs: Option<Spanned<Vec<String>>>,
+}
+
+pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>), SpecError> {
+    let r = cx.resolver;
+    let sampler = cx.sampler::<RawSampler>()?;
+    let sampler_span = sampler.span();
+    let sm = sampler.into_inner();
+    cx.refuse_replicates("every item is evaluated once; a random design takes the seed")?;
+    let base = r.source.path.parent().unwrap_or(Path::new("")).to_path_buf();
+
+    // The design's kind and its own keys.
+    let design_span = sm.design.as_ref().map_or(sampler_span.clone(), |d| d.span());
+    let design = RawDesign::parse(sm.design.as_ref(), &base).map_err(|m| r.err(design_span.clone(), m))?;
+
+    let mut states = Vec::new();
+    let mut batch = Vec::new();
+    for (i, entry) in cx.states.iter().enumerate() {
+        let name = &entry.name;
+        let raw = cx.state::<RawState>(i)?.into_inner();
+        let model_span = raw.model.span();
+        let prior = match &raw.prior {
+            Some(p) => Some(
+                Prior::from_spec(p.get_ref())
+                    .map_err(|e| r.err(p.span(), format!("state `{name}`: prior.{e}")))?,
+            ),
+            None => None,
+        };
+        // The dimension: the model's, the prior's, or the names'.
+        let dim = raw
+            .model
+            .get_ref()
+            .dim()
+            .or(prior.as_ref().map(Prior::dim))
+            .or(entry.params.as_ref().map(|p| p.get_ref().len()))
+            .ok_or_else(|| {
+                r.err(
+                    entry.span.clone(),
+                    format!(
+                        "state `{name}`: the number of parameters is unknown: give `params` (or \
+                         a prior)"
+                    ),
+                )
+            })?;
+        if let (Some(p), Some(prior)) = (&raw.prior, &prior) {
+            if prior.dim() != dim {
+                return Err(r.err(
+                    p.span(),
+                    format!(
+                        "state `{name}`: the prior has {} parameters but the model has {dim}",
+                        prior.dim()
+                    ),
+                ));
+            }
+        }
+        let state = r.state_spec(entry, dim)?;
+        let plugin = match raw.model.get_ref() {
+            ForwardSpec::Plugin { library, config } => {
+                let config_json = match config {
+                    None => "{}".to_string(),
+                    Some(c @ serde_json::Value::Object(_)) => c.to_string(),
+                    Some(_) => {
+                        return Err(r.err(
+                            model_span,
+                            format!("state `{name}`: model.config must be a table"),
+                        ))
+                    }
+                };
+                let path = base.join(library);
+                let path = std::fs::canonicalize(&path).unwrap_or(path);
+                let lib = model::plugin::Library::load(&path).map_err(|e| {
+                    r.err(model_span.clone(), format!("state `{name}`: model.{e}"))
+                })?;
+                Some(PluginSpec {
+                    path,
+                    config_json,
+                    safety: lib.safety(),
+                })
+            }
+            ForwardSpec::Decay { .. } => None,
+        };
+        // Built once as the run will build it: a library without
+        // sampo_forward, or with no outputs, fails here.
+        let forward = Forward::build(raw.model.get_ref(), plugin.as_ref(), name, dim, false)
+            .map_err(|e| r.err(model_span.clone(), format!("state `{name}`: model.{e}")))?;
+        let n = forward.n_outputs();
+        let outputs = match &raw.outputs {
+            Some(o) => {
+                let names = o.get_ref();
+                if names.len() != n {
+                    return Err(r.err(
+                        o.span(),
+                        format!("state `{name}`: {} output names for a model with {n} outputs", names.len()),
+                    ));
+                }
+                if let Some(bad) = names
+                    .iter()
+                    .find(|s| s.is_empty() || s.len() > NAME_MAX || s.contains(char::is_control))
+                {
+                    return Err(r.err(
+                        o.span(),
+                        format!(
+                            "output name {bad:?}: names must be 1 to {NAME_MAX} bytes with no \
+                             control characters"
+                        ),
+                    ));
+                }
+                names.clone()
+            }
+            None => (0..n).map(|k| format!("y{k}")).collect(),
+        };
+        let items = design
+            .items_for(&state, prior.is_some(), sm.items.as_ref().map(|i| *i.get_ref()))
+            .map_err(|m| {
+                let span = match (&m.at, &sm.items) {
+                    (At::Items, Some(i)) => i.span(),
+                    (At::Prior, _) => entry.span.clone(),
+                    _ => design_span.clone(),
+                };
+                r.err(span, format!("state `{name}`: {}", m.message))
+            })?;
+        batch.push(BatchState {
+            model: raw.model.into_inner(),
+            plugin,
+            prior: raw.prior.map(Spanned::into_inner),
+            outputs,
+            items,
+        });
+        states.push(state);
+    }
+    design
+        .check_axes(&states)
+        .map_err(|m| r.err(design_span.clone(), m))?;
+    let largest = batch.iter().map(|b| b.items).max().unwrap_or(0);
+    let chunk = match &sm.chunk {
+        Some(c) if *c.get_ref() > 0 => *c.get_ref(),
+        _ => (largest / AUTO_TASKS).clamp(1, MAX_AUTO_CHUNK),
+    };
+    let validate = match &sm.validate {
+        Some(v) if *v.get_ref() > batch.iter().map(|b| b.items).min().unwrap_or(0) => {
+            return Err(r.err(
+                v.span(),
+                "validate must be at most the items of every state",
+            ))
+        }
+        Some(v) => *v.get_ref(),
+        None => 0,
+    };
+    let quantiles = match &sm.statistics {
+        Some(s) => {
+            let q = &s.get_ref().quantiles;
+            if let Some(bad) = q.get_ref().iter().find(|p| !(**p > 0.0 && **p < 1.0)) {
+                return Err(r.err(
+                    q.span(),
+                    format!("quantile {bad}: quantiles are between 0 and 1 (exclusive)"),
+                ));
+            }
+            q.get_ref().clone()
+        }
+        None => DEFAULT_QUANTILES.to_vec(),
+    };
+    let spec = Spec {
+        design: design.resolved(),
+        chunk,
+        on_error: sm.on_error.map_or(OnError::Fail, Spanned::into_inner),
+        validate,
+        quantiles,
+        states: batch,
+    };
+    Ok((spec, states))
+}
+
+/// Where a design's complaint about a state belongs.
+pub(super) enum At {
+    Items,
+    Prior,
+    Design,
+}
+
+pub(super) struct Complaint {
+    pub at: At,
+    pub message: String,
+}
+
+impl Complaint {
+    fn new(at: At, message: impl Into<String>) -> Self {
+        Self {
+            at,
+            message: message.into(),
+        }
+    }
+}
+
+/// `design` as written, checked but for what depends on the states.
+enum RawDesign {
+    Random,
+    Lhs,
+    Grid(Vec<(String, Axis)>),
+    File(DesignFile),
+}
+
+impl RawDesign {
+    fn parse(value: Option<&Spanned<toml::Value>>, base: &Path) -> Result<Self, String> {
+        let Some(value) = value else {
+            return Ok(RawDesign::Random);
+        };
+        let table = value
+            .get_ref()
+            .as_table()
+            .ok_or("design must be a table: { kind = \"random\" | \"lhs\" | \"grid\" | \"file\", … }")?;
+        let kind = match table.get("kind") {
+            Some(toml::Value::String(k)) => k.as_str(),
+            Some(_) => return Err("design.kind must be a string".into()),
+            None => "random",
+        };
+        let others: Vec<&String> = table.keys().filter(|k| *k != "kind").collect();
+        let no_keys = |what: &str| -> Result<(), String> {
+            match others.first() {
+                Some(k) => Err(format!("design.{k}: a {what} design has no other keys")),
+                None => Ok(()),
+            }
+        };
+        match kind {
+            "random" => no_keys("random").map(|()| RawDesign::Random),
+            "lhs" => no_keys("Latin hypercube").map(|()| RawDesign::Lhs),
+            "grid" => {
+                if others.is_empty() {
+                    return Err("a grid design names an axis per parameter: design = { kind = \
+                                \"grid\", <param> = { values = [...] } | { linspace = [first, \
+                                last, count] } | { logspace = [first, last, count] }, … }"
+                        .into());
+                }
+                let mut axes = Vec::new();
+                for key in others {
+                    let axis = Axis::parse(&table[key]).map_err(|m| format!("design.{key}: {m}"))?;
+                    axes.push((key.clone(), axis));
+                }
+                Ok(RawDesign::Grid(axes))
+            }
+            "file" => {
+                let path = match table.get("path") {
+                    Some(toml::Value::String(p)) => base.join(p),
+                    _ => return Err("a file design has `path` (a CSV file with a header naming the parameters)".into()),
+                };
+                if let Some(k) = others.iter().find(|k| k.as_str() != "path") {
+                    return Err(format!("design.{k}: a file design has only `path`"));
+                }
+                DesignFile::read(&path).map(RawDesign::File)
+            }
+            other => {
+                let known = ["random", "lhs", "grid", "file"];
+                Err(format!(
+                    "design.kind = \"{other}\" is not a design; expected one of {}",
+                    known.map(|k| format!("\"{k}\"")).join(", ")
+                ))
+            }
+        }
+    }
+
+    /// The items of `state` (with a prior or not), given `items` as written.
+    fn items_for(&self, state: &StateSpec, has_prior: bool, items: Option<u64>) -> Result<u64, Complaint> {
+        let drawn = |what: &str| -> Result<u64, Complaint> {
+            if !has_prior {
+                return Err(Complaint::new(
+                    At::Prior,
+                    format!("a {what} design draws from the state's prior: give it a `prior`"),
+                ));
+            }
+            match items {
+                Some(0) | None => Err(Complaint::new(
+                    At::Items,
+                    format!("a {what} design needs `items` (at least 1) in [sampler]"),
+                )),
+                Some(n) if n > MAX_ITEMS => Err(Complaint::new(
+                    At::Items,
+                    format!("items must be at most {MAX_ITEMS}"),
+                )),
+                Some(n) => Ok(n),
+            }
+        };
+        let given = |from: &str, n: u64| -> Result<u64, Complaint> {
+            match items {
+                Some(i) if i != n => Err(Complaint::new(
+                    At::Items,
+                    format!("items = {i}, but the {from} has {n}: leave `items` out"),
+                )),
+                _ => Ok(n),
+            }
+        };
+        match self {
+            RawDesign::Random => drawn("random"),
+            RawDesign::Lhs => drawn("Latin hypercube"),
+            RawDesign::Grid(axes) => {
+                let mut n: u64 = 1;
+                for p in &state.params {
+                    let Some((_, axis)) = axes.iter().find(|(k, _)| k == p) else {
+                        return Err(Complaint::new(
+                            At::Design,
+                            format!("the grid has no axis for parameter `{p}`"),
+                        ));
+                    };
+                    n = n
+                        .checked_mul(axis.len())
+                        .filter(|&n| n <= MAX_ITEMS)
+                        .ok_or_else(|| {
+                            Complaint::new(
+                                At::Design,
+                                format!("the grid has more than {MAX_ITEMS} points"),
+                            )
+                        })?;
+                }
+                given("grid", n)
+            }
+            RawDesign::File(f) => {
+                f.columns_for(&state.params)
+                    .map_err(|m| Complaint::new(At::Design, m))?;
+                given(&format!("file {}", f.path.display()), f.rows)
+            }
+        }
+    }
+
+    /// Every grid axis names a parameter of some state.
+    fn check_axes(&self, states: &[StateSpec]) -> Result<(), String> {
+        if let RawDesign::Grid(axes) = self {
+            for (key, _) in axes {
+                if !states.iter().any(|s| s.params.contains(key)) {
+                    let all: Vec<&str> = states
+                        .iter()
+                        .flat_map(|s| s.params.iter().map(String::as_str))
+                        .collect();
+                    return Err(format!(
+                        "design.{key}: no state has a parameter `{key}` (they have {})",
+                        all.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn resolved(self) -> Design {
+        match self {
+            RawDesign::Random => Design::Random,
+            RawDesign::Lhs => Design::Lhs,
+            RawDesign::Grid(axes) => Design::Grid {
+                axes: axes
+                    .into_iter()
+                    .map(|(k, a)| (k, a.values()))
+                    .collect(),
+            },
+            RawDesign::File(f) => Design::File(f),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Forward models: parameters in, a fixed number of predicted values out —
+//! what `kind = "batch"` evaluates over a design. A built-in model with a
+//! closed form (for tests and first runs), and any plugin that exports
+//! `sampo_forward`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::plugin::Plugin;
+use super::{BuildError, PluginSpec};
+
+/// A state's forward model as written in its `model` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ForwardSpec {
+    /// An exponential decay observed at `times`: two parameters (amplitude,
+    /// time constant τ), outputs amplitude · exp(−t / τ) at each time.
+    Decay { times: Vec<f64> },
+    /// A user model from a shared library exporting `sampo_forward`
+    /// (`include/sampo.h`); `config` is handed to its init as JSON.
+    Plugin {
+        library: String,
+        config: Option<serde_json::Value>,
+    },
+}
+
+impl ForwardSpec {
+    /// The number of parameters, when the spec alone says it.
+    pub fn dim(&self) -> Option<usize> {
+        match self {
+            ForwardSpec::Decay { .. } => Some(2),
+            ForwardSpec::Plugin { .. } => None,
+        }
+    }
+}
+
+/// A failed evaluation of a forward model: its status (non-zero; the
+/// plugin's own, or 1) and what went wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ForwardError {
+    pub status: i64,
+    pub message: String,
+}
+
+/// A forward model, ready to evaluate; shared by the threads of a rank.
+pub enum Forward {
+    Decay { times: Vec<f64> },
+    Plugin(Arc<Plugin>),
+}
+
+impl Forward {
+    /// The model of state `state` with `dim` parameters; a plugin's comes
+    /// from `plugin` (its resolved library and config), shared with the
+    /// other tasks of this process, or with contexts of its own (`fresh`).
+    pub fn build(
+        spec: &ForwardSpec,
+        plugin: Option<&PluginSpec>,
+        state: &str,
+        dim: usize,
+        fresh: bool,
+    ) -> Result<Self, BuildError> {
+        match spec {
+            ForwardSpec::Decay { times } => {
+                if times.is_empty() {
+                    return Err(BuildError::new("times", "expected at least one time"));
+                }
+                super::check_finite("times", times)?;
+                Ok(Forward::Decay {
+                    times: times.clone(),
+                })
+            }
+            ForwardSpec::Plugin { .. } => {
+                let p = plugin.expect("a plugin model is resolved with its library");
+                let made = if fresh {
+                    Plugin::fresh(&p.path, state, dim, &p.config_json).map(Arc::new)
+                } else {
+                    Plugin::for_state(&p.path, state, dim, &p.config_json)
+                };
+                let plugin = made.map_err(|e| BuildError::new("library", e.0))?;
+                let lib = plugin.library();
+                if !lib.has_forward() {
+                    return Err(BuildError::new(
+                        "library",
+                        format!(
+                            "library {}: missing function `sampo_forward` (kind = \"batch\" \
+                             evaluates a forward model; see include/sampo.h)",
+                            lib.path().display()
+                        ),
+                    ));
+                }
+                let n = plugin
+                    .n_outputs()
+                    .map_err(|e| BuildError::new("library", e.0))?;
+                if n == 0 {
+                    return Err(BuildError::new(
+                        "library",
+                        format!(
+                            "library {}: sampo_init set n_outputs = 0 for state `{state}`: a \
+                             forward model has at least one output",
+                            lib.path().display()
+                        ),
+                    ));
+                }
+                Ok(Forward::Plugin(plugin))
+            }
+        }
+    }
+
+    pub fn n_outputs(&self) -> usize {
+        match self {
+            Forward::Decay { times } => times.len(),
+            // Checked when built.
+            Forward::Plugin(p) => p.n_outputs().unwrap_or(0),
+        }
+    }
+
+    /// The outputs at `x` into `y` (`n_outputs` values).
+    pub fn forward(&self, x: &[f64], y: &mut [f64]) -> Result<(), ForwardError> {
+        match self {
+            Forward::Decay { times } => {
+                let (amplitude, tau) = (x[0], x[1]);
+                for (o, &t) in y.iter_mut().zip(times) {
+                    *o = amplitude * (-t / tau).exp();
+                }
+                Ok(())
+            }
+            Forward::Plugin(p) => match p.forward_into(x, y) {
+                Ok(0) => Ok(()),
+                Ok(status) => Err(ForwardError {
+                    status: i64::from(status),
+                    message: format!(
+                        "sampo_forward of library {} returned status {status}",
+                        p.library().path().display()
+                    ),
+                }),
+                Err(e) => Err(ForwardError {
+                    status: 1,
+                    message: e.0,
+                }),
+            },
+        }
+    }
+}
