@@ -947,3 +947,6 @@ pub(crate) fn injected_fault(state: &str) -> Option<u64> {
     let (name, after) = value.rsplit_once(':')?;
     (name == state).then(|| after.parse().ok()).flatten()
 }
+
+#[cfg(test)]
+mod tests;
