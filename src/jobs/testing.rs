@@ -23,8 +23,10 @@ pub(crate) enum Pause {
     /// boundary (n ≥ 2, so that each run gets on): a run resumed from
     /// snapshot after snapshot.
     AtAsk(u64),
-    /// Once, after the `k`-th message of records of the run (a checkpoint
-    /// at some moment): the executor's flag, set between steps.
+    /// Once, after the `k`-th message of records of the run: the
+    /// executor's flag (a checkpoint, a signal), set at a moment between
+    /// steps and seen by every task until one pauses; a task that ends
+    /// before it asks again does not pause.
     AfterEmits(usize),
 }
 
@@ -58,7 +60,7 @@ pub(crate) fn drive(job: &dyn Job, pause: Pause) -> Driven {
         rounds: 0,
         evaluations: 0,
     };
-    let mut emits = 0usize;
+    let mut flag = Flag::default();
     let mut carry = Vec::new();
     for stage in 0..job.stages() {
         if stage > 0 {
@@ -78,7 +80,7 @@ pub(crate) fn drive(job: &dyn Job, pause: Pause) -> Driven {
                 let mut yields = 0;
                 loop {
                     let outcome =
-                        run_task(job, task, resume.as_deref(), pause, &mut emits, &mut driven);
+                        run_task(job, task, resume.as_deref(), pause, &mut flag, &mut driven);
                     match outcome {
                         Outcome::Done | Outcome::Final(_) => break,
                         Outcome::Paused(snapshot) => {
@@ -86,6 +88,8 @@ pub(crate) fn drive(job: &dyn Job, pause: Pause) -> Driven {
                             break;
                         }
                         Outcome::Yielded(snapshot) => {
+                            // The checkpoint is taken: the flag is down.
+                            flag.up.store(false, Ordering::Relaxed);
                             yields += 1;
                             assert!(yields < MAX_YIELDS, "task {task:?} never gets on");
                             driven.yields += 1;
@@ -118,21 +122,26 @@ pub(crate) fn drive(job: &dyn Job, pause: Pause) -> Driven {
     driven
 }
 
+/// The executor's pause flag, and the messages of records that count
+/// towards [`Pause::AfterEmits`].
+#[derive(Default)]
+struct Flag {
+    up: AtomicBool,
+    emits: usize,
+}
+
 /// Runs one task once, its records going straight into the store.
 fn run_task(
     job: &dyn Job,
     task: TaskId,
     resume: Option<&[u8]>,
     pause: Pause,
-    emits: &mut usize,
+    flag: &mut Flag,
     driven: &mut Driven,
 ) -> Outcome {
-    let (progress, cancel, flag) = (
-        AtomicU64::new(0),
-        AtomicBool::new(false),
-        AtomicBool::new(false),
-    );
+    let (progress, cancel) = (AtomicU64::new(0), AtomicBool::new(false));
     let store = &mut driven.store;
+    let Flag { up, emits } = flag;
     let mut emit = |records: Vec<Record>| -> Result<(), TaskError> {
         for r in records {
             store
@@ -141,11 +150,11 @@ fn run_task(
         }
         *emits += 1;
         if pause == Pause::AfterEmits(*emits) {
-            flag.store(true, Ordering::Relaxed);
+            up.store(true, Ordering::Relaxed);
         }
         Ok(())
     };
-    let mut cx = TaskContext::new(&mut emit, &progress, &cancel).pausable(&flag);
+    let mut cx = TaskContext::new(&mut emit, &progress, &cancel).pausable(up);
     if let Pause::AtAsk(n) = pause {
         assert!(
             n >= 2,

@@ -620,3 +620,6 @@ fn start_chain(
     }
     Err(last.expect("at least one try"))
 }
+
+#[cfg(test)]
+mod tests;
