@@ -369,3 +369,6 @@ impl Job for SmcJob {
         self.summary_tables(file, options)
     }
 }
+
+#[cfg(test)]
+mod tests;
