@@ -16,6 +16,8 @@
 pub mod pseudo;
 mod spec;
 mod summary;
+#[cfg(test)]
+mod tests;
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
@@ -1138,7 +1140,7 @@ fn state_of(k_cont: f64, k: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+mod batch_tests {
     use super::*;
 
     #[test]
