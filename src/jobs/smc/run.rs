@@ -451,7 +451,7 @@ fn finish(
             ));
         }
         // Normalised: the group's weights sum to 1/groups.
-        let norm = persistent::log_sum_exp(w.iter().copied()) + groups.ln();
+        let norm = crate::numeric::log_sum_exp(w.iter().copied()) + groups.ln();
         let mut at = 0;
         for (&first, &count) in group.first_rows.iter().zip(&h.counts) {
             let (first, span) = (first as usize, at..at + count);
@@ -467,7 +467,7 @@ fn finish(
     }
     let (log_z, err) = match single_group_err {
         Some(err) => (group_log_z[0], err),
-        None => persistent::mean_and_standard_error(&group_log_z),
+        None => crate::numeric::mean_and_standard_error(&group_log_z),
     };
     let u: f64 = stream(spec.seed, state, FINAL, SHARED_STREAM).random();
     let mut draw = Vec::with_capacity(s.total * d);

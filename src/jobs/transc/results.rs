@@ -2,6 +2,7 @@
 //! evidence ratios and the acceptance rates.
 
 use super::{Method, TranscSpec, BATCHES};
+use crate::numeric::mean_and_standard_error;
 
 /// How the error of the state probabilities is computed, per method.
 pub(super) fn error_method(method: Method) -> &'static str {
@@ -65,13 +66,11 @@ impl Results {
                 .map(|wi| share(&mut (0..BATCHES).map(|b| wi * BATCHES + b)))
                 .collect(),
         };
-        let n = units.len() as f64;
         let probability: Vec<f64> = share(&mut (0..w * BATCHES));
         let probability_err: Vec<f64> = (0..k)
             .map(|s| {
-                let mean = units.iter().map(|u| u[s]).sum::<f64>() / n;
-                let var = units.iter().map(|u| (u[s] - mean).powi(2)).sum::<f64>() / (n - 1.0);
-                (var / n).sqrt()
+                let shares: Vec<f64> = units.iter().map(|u| u[s]).collect();
+                mean_and_standard_error(&shares).1
             })
             .collect();
         let ln_ratio = |s: usize| (probability[s] / t.state_priors[s]).ln();
@@ -88,9 +87,7 @@ impl Results {
                     .iter()
                     .map(|u| u[s] / probability[s] - u[0] / probability[0])
                     .collect();
-                let mean = d.iter().sum::<f64>() / n;
-                let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-                (var / n).sqrt()
+                mean_and_standard_error(&d).1
             })
             .collect();
         let rate = |col: usize| -> Vec<f64> {
