@@ -13,6 +13,7 @@ pub mod smc;
 mod spec_tests;
 pub mod summary;
 mod table;
+mod task_label;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod transc;
@@ -20,6 +21,7 @@ pub mod transc;
 pub use run_spec::RunSpec;
 
 pub(crate) use table::{describe_states, StateLine, SummaryTable};
+pub(crate) use task_label::TaskLabel;
 
 use std::io::Write;
 use std::ops::Range;

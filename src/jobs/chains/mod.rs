@@ -27,7 +27,7 @@ use crate::jobs::Kind;
 use crate::jobs::RunSpec;
 use crate::jobs::{
     check_extension, describe_states, Decision, EmceeGroup, EmitClock, Extension, Job, JobError,
-    Outcome, Plan, PlanRun, StateLine, SummaryTable, TaskContext, TaskError, TaskId,
+    Outcome, Plan, PlanRun, StateLine, SummaryTable, TaskContext, TaskError, TaskId, TaskLabel,
 };
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
@@ -216,23 +216,16 @@ impl Job for ChainsJob {
         let st = &spec.states[state];
         let settings = self.settings(state);
         let sets = self.sets[state];
-        let fail = |message: String| {
-            TaskError::Failed(format!(
-                "chains: state `{}`, chain {c} (seed {}): {message}",
-                st.name, spec.seed
-            ))
-        };
-        let mut posterior = Posterior::from_spec(&st.name, spec.posterior(state))
-            .map_err(|e| fail(e.to_string()))?;
-        if let Some(after) = super::ensemble::injected_fault(&st.name) {
-            posterior = posterior.fail_after(after);
-        }
+        let label = TaskLabel::new(format!(
+            "chains: state `{}`, chain {c} (seed {})",
+            st.name, spec.seed
+        ));
+        let posterior = label.posterior(spec, state)?;
         let mut snap = match resume {
-            Some(bytes) => postcard::from_bytes::<Snapshot>(bytes)
-                .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,
+            Some(bytes) => label.resume::<Snapshot>(bytes)?,
             None => Snapshot {
                 chain: start_chain(&posterior, settings, spec.seed, state, c)
-                    .map_err(|e| fail(e.to_string()))?,
+                    .map_err(|e| label.fail(e))?,
                 stored_accepted: 0,
                 rows: 0,
             },
@@ -253,14 +246,12 @@ impl Job for ChainsJob {
                 emit_chain_totals(cx, sets, c, &snap)?;
                 cx.evaluations = snap.chain.evaluations();
                 cx.nan_evaluations = snap.chain.nan_count();
-                let bytes = postcard::to_stdvec(&snap)
-                    .map_err(|e| fail(format!("cannot snapshot: {e}")))?;
-                return Ok(Outcome::Yielded(bytes));
+                return Ok(Outcome::Yielded(label.snapshot(&snap)?));
             }
             let before = snap.chain.accepted();
             snap.chain
                 .step(&posterior, &settings.metropolis)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| label.fail(e))?;
             cx.add_progress(1);
             let it = snap.chain.iteration();
             if it % settings.thin == 0 {
@@ -278,8 +269,7 @@ impl Job for ChainsJob {
         emit_chain_totals(cx, sets, c, &snap)?;
         cx.evaluations = snap.chain.evaluations();
         cx.nan_evaluations = snap.chain.nan_count();
-        let bytes =
-            postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
+        let bytes = label.snapshot(&snap)?;
         if snap.chain.iteration() >= settings.steps {
             // Its last state, for a run asking for more steps.
             Ok(Outcome::Final(bytes))

@@ -39,7 +39,9 @@ use self::carry::Carry;
 use self::resample::resample;
 use self::results::error_method;
 use self::walker::{Ended, WalkerSnap};
-use crate::jobs::{Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
+use crate::jobs::{
+    Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId, TaskLabel,
+};
 use crate::jobs::{RunSpec, Stage, StageSpec};
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
@@ -344,11 +346,9 @@ impl Job for TranscJob {
             Method::ProductSpace => (0..t.walkers).collect(),
             _ => vec![task.index as usize],
         };
+        let label = TaskLabel::new("transc".into());
         let resume = match resume {
-            Some(bytes) => Some(
-                postcard::from_bytes::<WalkerSnap>(bytes)
-                    .map_err(|e| TaskError::Failed(format!("transc: undecodable snapshot: {e}")))?,
-            ),
+            Some(bytes) => Some(label.resume::<WalkerSnap>(bytes)?),
             None => None,
         };
         let ended = match t.method {
@@ -358,11 +358,7 @@ impl Job for TranscJob {
         };
         let out = match ended {
             Ended::Finished(out) => out,
-            Ended::Yielded(snap) => {
-                let bytes = postcard::to_stdvec(&snap)
-                    .map_err(|e| TaskError::Failed(format!("transc: cannot snapshot: {e}")))?;
-                return Ok(Outcome::Yielded(bytes));
-            }
+            Ended::Yielded(snap) => return Ok(Outcome::Yielded(label.snapshot(&snap)?)),
         };
         let first = walkers[0] as u64;
         let rows = walkers.len() as u64;
