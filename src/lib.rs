@@ -10,6 +10,7 @@ pub mod exec;
 pub mod jobs;
 pub mod limits;
 pub mod model;
+pub mod numeric;
 pub mod output;
 pub mod report;
 pub mod seed;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. A module not listed here fails the test until it is
 /// placed.
 const LAYERS: &[&str] = &[
-    "seed", "limits", "table", "model", "diag", "output", "report", "spec", "jobs", "exec",
-    "summary",
+    "seed", "numeric", "limits", "table", "model", "diag", "output", "report", "spec", "jobs",
+    "exec", "summary",
 ];
 
 fn files(path: &Path, out: &mut Vec<PathBuf>) {

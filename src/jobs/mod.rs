@@ -10,10 +10,14 @@ mod run_spec;
 mod spec_tests;
 pub mod summary;
 mod table;
+mod task_label;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use run_spec::RunSpec;
 
 pub(crate) use table::{describe_states, StateLine, SummaryTable};
+pub(crate) use task_label::TaskLabel;
 
 use std::io::Write;
 use std::ops::Range;
@@ -203,6 +207,10 @@ pub struct TaskContext<'a> {
     pub evaluations: u64,
     /// Evaluations that returned NaN.
     pub nan_evaluations: u64,
+    /// Tests: asks of [`Self::pause_requested`] left before it says yes
+    /// ([`Self::pause_at_ask`]).
+    #[cfg(test)]
+    asks_left: Option<AtomicU64>,
 }
 
 impl<'a> TaskContext<'a> {
@@ -220,7 +228,18 @@ impl<'a> TaskContext<'a> {
             collective: None,
             evaluations: 0,
             nan_evaluations: 0,
+            #[cfg(test)]
+            asks_left: None,
         }
+    }
+
+    /// Tests: [`Self::pause_requested`] says yes from its `n`-th ask on, so
+    /// that a task pauses at a step boundary a test chooses (the executor's
+    /// flag is set at moments no test can choose).
+    #[cfg(test)]
+    pub(crate) fn pause_at_ask(mut self, n: u64) -> Self {
+        self.asks_left = Some(AtomicU64::new(n));
+        self
     }
 
     /// Lets the executor ask the task to pause (see [`Self::pause_requested`]).
@@ -269,6 +288,14 @@ impl<'a> TaskContext<'a> {
     /// [`Outcome::Yielded`] with its snapshot. The members of a shared task
     /// all get the same answer at the same step.
     pub fn pause_requested(&self) -> bool {
+        #[cfg(test)]
+        if let Some(left) = &self.asks_left {
+            let before = left.fetch_sub(1, Ordering::Relaxed);
+            if before <= 1 {
+                left.store(0, Ordering::Relaxed);
+                return true;
+            }
+        }
         match &self.collective {
             Some(c) => c.paused(),
             None => self.pause.is_some_and(|p| p.load(Ordering::Relaxed)),

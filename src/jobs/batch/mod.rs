@@ -19,6 +19,8 @@
 mod design;
 pub mod spec;
 mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::io::Write;
 use std::sync::{Arc, OnceLock};

@@ -27,7 +27,7 @@ use crate::jobs::Kind;
 use crate::jobs::RunSpec;
 use crate::jobs::{
     check_extension, describe_states, Decision, EmceeGroup, EmitClock, Extension, Job, JobError,
-    Outcome, Plan, PlanRun, StateLine, SummaryTable, TaskContext, TaskError, TaskId,
+    Outcome, Plan, PlanRun, StateLine, SummaryTable, TaskContext, TaskError, TaskId, TaskLabel,
 };
 use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
@@ -216,27 +216,20 @@ impl Job for ChainsJob {
         let st = &spec.states[state];
         let settings = self.settings(state);
         let sets = self.sets[state];
-        let context = |message: String| {
-            format!(
-                "chains: state `{}`, chain {c} (seed {}): {message}",
-                st.name, spec.seed
-            )
-        };
-        let fail = |message: String| TaskError::Failed(context(message));
+        let label = TaskLabel::new(format!(
+            "chains: state `{}`, chain {c} (seed {})",
+            st.name, spec.seed
+        ));
+        let posterior = label.posterior(spec, state)?;
         let chain_err = |cause: ChainError| match cause {
-            ChainError::Evaluation { .. } => TaskError::Evaluation(context(cause.to_string())),
-            cause => fail(cause.to_string()),
+            ChainError::Evaluation { .. } => label.evaluation(cause),
+            cause => label.fail(cause),
         };
-        let mut posterior = Posterior::from_spec(&st.name, spec.posterior(state))
-            .map_err(|e| fail(e.to_string()))?;
-        if let Some(after) = super::ensemble::injected_fault(&st.name) {
-            posterior = posterior.fail_after(after);
-        }
         let mut snap = match resume {
-            Some(bytes) => postcard::from_bytes::<Snapshot>(bytes)
-                .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,
+            Some(bytes) => label.resume::<Snapshot>(bytes)?,
             None => Snapshot {
-                chain: start_chain(&posterior, settings, spec.seed, state, c).map_err(chain_err)?,
+                chain: start_chain(&posterior, settings, spec.seed, state, c)
+                    .map_err(chain_err)?,
                 stored_accepted: 0,
                 rows: 0,
             },
@@ -257,9 +250,7 @@ impl Job for ChainsJob {
                 emit_chain_totals(cx, sets, c, &snap)?;
                 cx.evaluations = snap.chain.evaluations();
                 cx.nan_evaluations = snap.chain.nan_count();
-                let bytes = postcard::to_stdvec(&snap)
-                    .map_err(|e| fail(format!("cannot snapshot: {e}")))?;
-                return Ok(Outcome::Yielded(bytes));
+                return Ok(Outcome::Yielded(label.snapshot(&snap)?));
             }
             let before = snap.chain.accepted();
             snap.chain
@@ -282,8 +273,7 @@ impl Job for ChainsJob {
         emit_chain_totals(cx, sets, c, &snap)?;
         cx.evaluations = snap.chain.evaluations();
         cx.nan_evaluations = snap.chain.nan_count();
-        let bytes =
-            postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
+        let bytes = label.snapshot(&snap)?;
         if snap.chain.iteration() >= settings.steps {
             // Its last state, for a run asking for more steps.
             Ok(Outcome::Final(bytes))
@@ -624,3 +614,6 @@ fn start_chain(
     }
     Err(last.expect("at least one try"))
 }
+
+#[cfg(test)]
+mod tests;

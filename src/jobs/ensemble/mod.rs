@@ -28,10 +28,9 @@ use crate::jobs::Kind;
 use crate::jobs::RunSpec;
 use crate::jobs::{
     check_extension, Collective, EmceeGroup, EmitClock, Extension, Job, JobError, Outcome, Plan,
-    PlanRun, TaskContext, TaskError, TaskId, Vote,
+    PlanRun, TaskContext, TaskError, TaskId, TaskLabel, Vote,
 };
 use crate::jobs::{describe_states, StateLine, SummaryTable};
-use crate::model::Posterior;
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
 
 pub fn job(spec: Arc<RunSpec>) -> Box<dyn Job> {
@@ -684,23 +683,16 @@ fn run_ensemble(
     let spec = &job.spec;
     let st = &spec.states[state];
     let settings = job.settings(state);
-    let context = |message: String| {
-        format!(
-            "ensemble: state `{}` (replicate {replicate}, seed {}): {message}",
-            st.name, spec.seed
-        )
-    };
-    let fail = |message: String| TaskError::Failed(context(message));
+    let label = TaskLabel::new(format!(
+        "ensemble: state `{}` (replicate {replicate}, seed {})",
+        st.name, spec.seed
+    ));
     let sample_err = |cause: SampleError| match cause {
         SampleError::Stopped(_) => TaskError::Cancelled,
-        cause @ SampleError::Evaluation { .. } => TaskError::Evaluation(context(cause.to_string())),
-        cause => fail(cause.to_string()),
+        cause @ SampleError::Evaluation { .. } => label.evaluation(cause),
+        cause => label.fail(cause),
     };
-    let mut posterior =
-        Posterior::from_spec(&st.name, spec.posterior(state)).map_err(|e| fail(e.to_string()))?;
-    if let Some(after) = injected_fault(&st.name) {
-        posterior = posterior.fail_after(after);
-    }
+    let posterior = label.posterior(spec, state)?;
     if cx.cancelled() {
         return Err(TaskError::Cancelled);
     }
@@ -713,8 +705,7 @@ fn run_ensemble(
     let stored_rows = settings.stored_rows();
     let (mut ensemble, summary, stored_accepted, first_row, previous) = match resume {
         Some(bytes) => {
-            let snap: Snapshot = postcard::from_bytes(bytes)
-                .map_err(|e| fail(format!("undecodable snapshot: {e}")))?;
+            let snap: Snapshot = label.resume(bytes)?;
             let summary = if leads { snap.summary } else { None };
             (
                 snap.ensemble.resumed(),
@@ -772,9 +763,7 @@ fn run_ensemble(
                 first_row: rows.first_row,
                 previous_taus: stop.and_then(|s| s.previous),
             };
-            let bytes =
-                postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
-            return Ok(Outcome::Yielded(bytes));
+            return Ok(Outcome::Yielded(label.snapshot(&snap)?));
         }
         let stored = leads && it % settings.thin == 0;
         if stored {
@@ -843,8 +832,7 @@ fn run_ensemble(
         first_row: rows.first_row,
         previous_taus: stop.and_then(|s| s.previous),
     };
-    let bytes = postcard::to_stdvec(&snap).map_err(|e| fail(format!("cannot snapshot: {e}")))?;
-    Ok(Outcome::Final(bytes))
+    Ok(Outcome::Final(label.snapshot(&snap)?))
 }
 
 /// The task's evaluations (since it started or resumed), summed over the
@@ -941,11 +929,5 @@ impl Block {
     }
 }
 
-/// `SAMPO_INJECT_FAULT=<state>:<n>` makes evaluations of that state fail
-/// after n of them, in every replicate: a test hook for failure handling,
-/// read per task so that it acts on whichever rank runs the state.
-pub(crate) fn injected_fault(state: &str) -> Option<u64> {
-    let value = std::env::var("SAMPO_INJECT_FAULT").ok()?;
-    let (name, after) = value.rsplit_once(':')?;
-    (name == state).then(|| after.parse().ok()).flatten()
-}
+#[cfg(test)]
+mod tests;

@@ -196,7 +196,7 @@ impl SmcJob {
 /// with the delta-method error of independent log Z errors σ_k:
 /// Var p_k = p_k² [(1 − p_k)² σ_k² + Σ_{j≠k} p_j² σ_j²].
 pub fn state_probabilities(log_z: &[f64], err: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let total = persistent::log_sum_exp(log_z.iter().copied());
+    let total = crate::numeric::log_sum_exp(log_z.iter().copied());
     let p: Vec<f64> = log_z.iter().map(|z| (z - total).exp()).collect();
     let e = (0..p.len())
         .map(|k| {
@@ -369,3 +369,6 @@ impl Job for SmcJob {
         self.summary_tables(file, options)
     }
 }
+
+#[cfg(test)]
+mod tests;

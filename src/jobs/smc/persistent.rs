@@ -13,17 +13,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// log Σ exp(v), exact for empty or all −∞ input (−∞).
-pub fn log_sum_exp(v: impl Iterator<Item = f64> + Clone) -> f64 {
-    let m = v.clone().fold(f64::NEG_INFINITY, f64::max);
-    if m == f64::NEG_INFINITY || m.is_nan() {
-        return m;
-    }
-    if m == f64::INFINITY {
-        return m;
-    }
-    m + v.map(|x| (x - m).exp()).sum::<f64>().ln()
-}
+use crate::numeric::{log_sum_exp, relative_weights};
 
 /// β log L with 0 · (−∞) = 0: at β = 0 a particle outside the likelihood's
 /// support still counts with the prior's weight.
@@ -134,14 +124,6 @@ pub fn log_evidence_err(log_w: &[f64]) -> f64 {
     (1.0 / ess(log_w) - 1.0 / n).max(0.0).sqrt()
 }
 
-/// The mean of independent estimates and its standard error (sd/√n).
-pub fn mean_and_standard_error(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
-}
-
 /// Bootstrap resamples of the error of log Z.
 pub const BOOTSTRAP: usize = 400;
 
@@ -154,11 +136,10 @@ pub const BOOTSTRAP: usize = 400;
 /// misses.
 pub fn log_evidence_err_families(log_w: &[f64], eve: &[u64], rng: &mut crate::seed::Stream) -> f64 {
     use rand::RngExt;
-    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let mut families: std::collections::BTreeMap<u64, (f64, f64)> = Default::default();
-    for (&l, &e) in log_w.iter().zip(eve) {
+    for (w, &e) in relative_weights(log_w).into_iter().zip(eve) {
         let f = families.entry(e).or_insert((0.0, 0.0));
-        f.0 += (l - top).exp();
+        f.0 += w;
         f.1 += 1.0;
     }
     let families: Vec<(f64, f64)> = families.into_values().collect();
@@ -225,8 +206,7 @@ pub fn next_beta(h: &History, log_mixture: &[f64], previous: f64, target: f64) -
 /// Systematic resampling: `m` indices drawn in proportion to exp(log_w),
 /// with the one uniform `u` in [0, 1).
 pub fn systematic(log_w: &[f64], m: usize, u: f64) -> Vec<usize> {
-    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = log_w.iter().map(|&l| (l - top).exp()).collect();
+    let w = relative_weights(log_w);
     let total: f64 = w.iter().sum();
     let mut out = Vec::with_capacity(m);
     let (mut i, mut cum) = (0, w[0] / total);
@@ -242,10 +222,11 @@ pub fn systematic(log_w: &[f64], m: usize, u: f64) -> Vec<usize> {
 }
 
 /// Weighted mean and lower Cholesky factor of the weighted covariance of
-/// the particles (a small jitter keeps it positive definite).
+/// the particles (a small jitter keeps it positive definite). Not
+/// [`crate::numeric::weighted_mean_cov`]: its sums run in another order,
+/// and the kernel's bits must not change.
 pub fn moments(x: &[f64], dim: usize, log_w: &[f64]) -> (Vec<f64>, DMatrix<f64>) {
-    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = log_w.iter().map(|&l| (l - top).exp()).collect();
+    let w = relative_weights(log_w);
     let total: f64 = w.iter().sum();
     let mut mean = vec![0.0; dim];
     for (p, &wi) in x.chunks_exact(dim).zip(&w) {

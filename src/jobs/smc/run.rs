@@ -16,7 +16,7 @@ use super::spec::MutationKind;
 use super::{settings, SmcJob, Spec};
 use crate::jobs::ensemble::sampler::split_range;
 use crate::jobs::Kind;
-use crate::jobs::{Outcome, TaskContext, TaskError, Vote};
+use crate::jobs::{Outcome, TaskContext, TaskError, TaskLabel, Vote};
 use crate::model::Posterior;
 use crate::output::{Column, Record};
 
@@ -101,14 +101,8 @@ pub(super) fn run_state(
     let spec = &job.spec;
     let s = settings(spec);
     let st = &spec.states[state];
-    let context =
-        |message: String| format!("smc: state `{}` (seed {}): {message}", st.name, spec.seed);
-    let fail = |message: String| TaskError::Failed(context(message));
-    let mut posterior =
-        Posterior::from_spec(&st.name, spec.posterior(state)).map_err(|e| fail(e.to_string()))?;
-    if let Some(after) = crate::jobs::ensemble::injected_fault(&st.name) {
-        posterior = posterior.fail_after(after);
-    }
+    let label = TaskLabel::new(format!("smc: state `{}` (seed {})", st.name, spec.seed));
+    let posterior = label.posterior(spec, state)?;
     let d = st.dim();
     let sets = job.sets[state];
     let (member, members) = match cx.collective() {
@@ -116,8 +110,7 @@ pub(super) fn run_state(
         None => (0, 1),
     };
     let mut snap = match resume {
-        Some(bytes) => postcard::from_bytes::<Snapshot>(bytes)
-            .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,
+        Some(bytes) => label.resume::<Snapshot>(bytes)?,
         None => Snapshot {
             groups: (0..s.groups)
                 .map(|_| Group {
@@ -165,9 +158,7 @@ pub(super) fn run_state(
             if cx.pause_requested() {
                 snap.evaluations += sum_evaluations(cx, std::mem::take(&mut local_evals));
                 cx.evaluations = snap.evaluations;
-                let bytes = postcard::to_stdvec(&snap)
-                    .map_err(|e| fail(format!("cannot snapshot: {e}")))?;
-                return Ok(Outcome::Yielded(bytes));
+                return Ok(Outcome::Yielded(label.snapshot(&snap)?));
             }
             if t >= MAX_ITERATIONS {
                 let beta = snap
@@ -175,7 +166,7 @@ pub(super) fn run_state(
                     .iter()
                     .find(|g| !g.done)
                     .map_or(1.0, |g| *g.history.betas.last().unwrap());
-                return Err(fail(format!(
+                return Err(label.fail(format!(
                     "β did not reach 1 in {MAX_ITERATIONS} iterations (β = {beta})"
                 )));
             }
@@ -291,7 +282,7 @@ pub(super) fn run_state(
             };
             match c.agree(vote) {
                 Vote::Failed if failed.is_none() => {
-                    return Err(fail("a rank sharing this state failed".into()))
+                    return Err(label.fail("a rank sharing this state failed"))
                 }
                 Vote::Stop => return Err(TaskError::Cancelled),
                 _ => {}
@@ -299,7 +290,7 @@ pub(super) fn run_state(
         }
         if let Some(e) = failed {
             // What the particles' moves return are their evaluations' failures.
-            return Err(TaskError::Evaluation(context(e)));
+            return Err(label.evaluation(e));
         }
         if let Some(c) = cx.collective() {
             let counts: Vec<usize> = (0..members)
@@ -449,7 +440,7 @@ fn finish(
             ));
         }
         // Normalised: the group's weights sum to 1/groups.
-        let norm = persistent::log_sum_exp(w.iter().copied()) + groups.ln();
+        let norm = crate::numeric::log_sum_exp(w.iter().copied()) + groups.ln();
         let mut at = 0;
         for (&first, &count) in group.first_rows.iter().zip(&h.counts) {
             let (first, span) = (first as usize, at..at + count);
@@ -465,7 +456,7 @@ fn finish(
     }
     let (log_z, err) = match single_group_err {
         Some(err) => (group_log_z[0], err),
-        None => persistent::mean_and_standard_error(&group_log_z),
+        None => crate::numeric::mean_and_standard_error(&group_log_z),
     };
     let u: f64 = stream(spec.seed, state, FINAL, SHARED_STREAM).random();
     let mut draw = Vec::with_capacity(s.total * d);

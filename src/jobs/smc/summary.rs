@@ -7,6 +7,9 @@
 use super::SmcJob;
 use crate::diag::SUMMARY_COLUMNS;
 use crate::jobs::summary::{with_csv_keys, SummaryError, SummaryOptions};
+use crate::numeric::{
+    mean_and_standard_error, relative_weights, weighted_mean_cov, weighted_quantiles,
+};
 use crate::output::Reader;
 use crate::table::{Cell, Column, Shown, Table};
 
@@ -91,8 +94,7 @@ impl SmcJob {
                     weighted_row(label, &column, &log_w, &group, groups)
                 })
                 .collect();
-            let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let w: Vec<f64> = log_w.iter().map(|l| (l - top).exp()).collect();
+            let w = relative_weights(&log_w);
             let ess = w.iter().sum::<f64>().powi(2) / w.iter().map(|v| v * v).sum::<f64>();
             let (particles, iterations) = (log_w.len(), ev[2] as u64);
             let mut table = state_table(&rows)
@@ -201,16 +203,8 @@ pub fn weighted_row(
     group: &[i64],
     groups: usize,
 ) -> WeightedRow {
-    let top = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let w: Vec<f64> = log_w.iter().map(|l| (l - top).exp()).collect();
-    let total: f64 = w.iter().sum();
-    let mean = x.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>() / total;
-    let var = x
-        .iter()
-        .zip(&w)
-        .map(|(x, w)| w * (x - mean) * (x - mean))
-        .sum::<f64>()
-        / total;
+    let w = relative_weights(log_w);
+    let (mean, var) = weighted_mean_cov(x, 1, Some(&w));
     let (mut num, mut den) = (vec![0.0; groups], vec![0.0; groups]);
     for ((x, w), g) in x.iter().zip(&w).zip(group) {
         num[*g as usize] += x * w;
@@ -218,32 +212,21 @@ pub fn weighted_row(
     }
     let means: Vec<f64> = num.iter().zip(&den).map(|(n, d)| n / d).collect();
     let mcse_mean = if groups > 1 {
-        let m = means.iter().sum::<f64>() / groups as f64;
-        let v = means.iter().map(|g| (g - m) * (g - m)).sum::<f64>() / (groups - 1) as f64;
-        (v / groups as f64).sqrt()
+        mean_and_standard_error(&means).1
     } else {
         f64::NAN
     };
-    let mut order: Vec<usize> = (0..x.len()).filter(|&i| w[i] > 0.0).collect();
-    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let quantile = |q: f64| {
-        let mut cum = 0.0;
-        for &i in &order {
-            cum += w[i] / total;
-            if cum >= q {
-                return x[i];
-            }
-        }
-        order.last().map_or(f64::NAN, |&i| x[i])
+    let [q05, q50, q95] = weighted_quantiles(x, &w, &[0.05, 0.5, 0.95])[..] else {
+        unreachable!("three quantiles asked for")
     };
     WeightedRow {
         name,
-        mean,
-        sd: var.sqrt(),
+        mean: mean[0],
+        sd: var[0].sqrt(),
         mcse_mean,
-        q05: quantile(0.05),
-        q50: quantile(0.5),
-        q95: quantile(0.95),
+        q05,
+        q50,
+        q95,
     }
 }
 

@@ -8,6 +8,7 @@ use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use crate::numeric::{log_sum_exp, weighted_mean_cov};
 use crate::seed::Stream;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
@@ -130,7 +131,7 @@ impl PseudoPrior {
             })
             .collect();
         let (weights, means, covs) = if k == 1 {
-            let (m, c) = moments(&z, d, None);
+            let (m, c) = weighted_mean_cov(&z, d, None);
             (vec![1.0], vec![m], vec![c])
         } else {
             let stride = n.div_ceil(EM_MAX_POINTS);
@@ -191,45 +192,6 @@ impl PseudoPrior {
     }
 }
 
-fn log_sum_exp(values: impl Iterator<Item = f64> + Clone) -> f64 {
-    let max = values.clone().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return max;
-    }
-    max + values.map(|v| (v - max).exp()).sum::<f64>().ln()
-}
-
-/// Weighted mean and covariance (1/Σw) of the rows of `z`.
-fn moments(z: &[f64], d: usize, w: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
-    let weight = |i: usize| w.map_or(1.0, |w| w[i]);
-    let total: f64 = (0..z.len() / d).map(weight).sum();
-    let mut mean = vec![0.0; d];
-    for (i, row) in z.chunks(d).enumerate() {
-        for (m, x) in mean.iter_mut().zip(row) {
-            *m += weight(i) * x;
-        }
-    }
-    mean.iter_mut().for_each(|m| *m /= total);
-    let mut cov = vec![0.0; d * d];
-    for (i, row) in z.chunks(d).enumerate() {
-        let wi = weight(i);
-        for a in 0..d {
-            let da = row[a] - mean[a];
-            for b in 0..=a {
-                cov[a * d + b] += wi * da * (row[b] - mean[b]);
-            }
-        }
-    }
-    for a in 0..d {
-        for b in 0..=a {
-            let v = cov[a * d + b] / total;
-            cov[a * d + b] = v;
-            cov[b * d + a] = v;
-        }
-    }
-    (mean, cov)
-}
-
 type Mixture = (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>);
 
 /// EM for a k-component Gaussian mixture on the rows of `z`, from k-means++
@@ -274,7 +236,7 @@ fn em(z: &[f64], d: usize, k: usize, rng: &mut Stream) -> Result<Mixture, String
         for c in 0..k {
             let w: Vec<f64> = (0..n).map(|i| resp[i * k + c]).collect();
             let nk: f64 = w.iter().sum::<f64>() + 10.0 * f64::EPSILON;
-            let (mean, mut cov) = moments(z, d, Some(&w));
+            let (mean, mut cov) = weighted_mean_cov(z, d, Some(&w));
             for i in 0..d {
                 cov[i * d + i] += REG_COVAR;
             }

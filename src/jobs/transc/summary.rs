@@ -2,7 +2,8 @@
 //! stage's tables, then the state probabilities and evidence ratios from
 //! the walkers' counts, once every walker has written them.
 
-use super::{error_method, settings, Results, TranscJob};
+use super::results::error_method;
+use super::{settings, Results, TranscJob};
 use crate::jobs::summary::{SummaryError, SummaryOptions};
 use crate::jobs::RunSpec;
 use crate::output::Reader;
