@@ -130,7 +130,7 @@ fn a_grid_is_the_full_factorial_in_c_order() {
     // `items` is the grid's.
     let e = crate::jobs::RunSpec::from_source(&crate::spec::SpecSource::new(
         "t.toml",
-        &text(&format!("items = 7\n{design}"), &decay_state("a", false)),
+        text(&format!("items = 7\n{design}"), &decay_state("a", false)),
     ))
     .unwrap_err();
     assert!(e.message.contains("the grid has 6"), "{e}");
