@@ -4,6 +4,7 @@
 //! `sampo_forward`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -45,7 +46,14 @@ pub struct ForwardError {
 }
 
 /// A forward model, ready to evaluate; shared by the threads of a rank.
-pub enum Forward {
+pub struct Forward {
+    model: Model,
+    /// Emulated cost per evaluation (a busy wait), for tests and
+    /// benchmarks of the engine.
+    cost: Option<Duration>,
+}
+
+enum Model {
     Decay { times: Vec<f64> },
     Plugin(Arc<Plugin>),
 }
@@ -67,9 +75,9 @@ impl Forward {
                     return Err(BuildError::new("times", "expected at least one time"));
                 }
                 super::check_finite("times", times)?;
-                Ok(Forward::Decay {
+                Ok(Forward::new(Model::Decay {
                     times: times.clone(),
-                })
+                }))
             }
             ForwardSpec::Plugin { .. } => {
                 let p = plugin.expect("a plugin model is resolved with its library");
@@ -103,30 +111,43 @@ impl Forward {
                         ),
                     ));
                 }
-                Ok(Forward::Plugin(plugin))
+                Ok(Forward::new(Model::Plugin(plugin)))
             }
         }
     }
 
+    fn new(model: Model) -> Self {
+        Self { model, cost: None }
+    }
+
+    /// The model, spinning `cost_us` microseconds more per evaluation.
+    pub fn with_cost(mut self, cost_us: u64) -> Self {
+        self.cost = (cost_us > 0).then(|| Duration::from_micros(cost_us));
+        self
+    }
+
     pub fn n_outputs(&self) -> usize {
-        match self {
-            Forward::Decay { times } => times.len(),
+        match &self.model {
+            Model::Decay { times } => times.len(),
             // Checked when built.
-            Forward::Plugin(p) => p.n_outputs().unwrap_or(0),
+            Model::Plugin(p) => p.n_outputs().unwrap_or(0),
         }
     }
 
     /// The outputs at `x` into `y` (`n_outputs` values).
     pub fn forward(&self, x: &[f64], y: &mut [f64]) -> Result<(), ForwardError> {
-        match self {
-            Forward::Decay { times } => {
+        if let Some(cost) = self.cost {
+            super::busy_wait(cost);
+        }
+        match &self.model {
+            Model::Decay { times } => {
                 let (amplitude, tau) = (x[0], x[1]);
                 for (o, &t) in y.iter_mut().zip(times) {
                     *o = amplitude * (-t / tau).exp();
                 }
                 Ok(())
             }
-            Forward::Plugin(p) => match p.forward_into(x, y) {
+            Model::Plugin(p) => match p.forward_into(x, y) {
                 Ok(0) => Ok(()),
                 Ok(status) => Err(ForwardError {
                     status: i64::from(status),

@@ -212,7 +212,7 @@ pub struct BatchScratch {
 
 /// Emulates an expensive likelihood by spinning (not sleeping, so that a core
 /// is really occupied, as it would be by a real model).
-fn busy_wait(cost: Duration) {
+pub(crate) fn busy_wait(cost: Duration) {
     let start = Instant::now();
     while start.elapsed() < cost {
         std::hint::spin_loop();

@@ -145,6 +145,9 @@ pub struct DatasetDecl {
     pub extent_attr: Option<(String, String)>,
     /// Values written when the file is created (a static table).
     pub init: Option<Column>,
+    /// What an integer dataset holds where no row was written yet (0 by
+    /// default; floats hold NaN).
+    pub int_fill: Option<i64>,
 }
 
 impl DatasetDecl {
@@ -160,6 +163,7 @@ impl DatasetDecl {
             chunk_rows: 1,
             extent_attr: None,
             init: None,
+            int_fill: None,
         };
         let rows = decl.chunk_rows_for(1 << 20);
         Self {
@@ -192,6 +196,11 @@ impl DatasetDecl {
 
     pub fn with_extent_attr(mut self, group: impl Into<String>, name: impl Into<String>) -> Self {
         self.extent_attr = Some((group.into(), name.into()));
+        self
+    }
+
+    pub fn with_int_fill(mut self, fill: i64) -> Self {
+        self.int_fill = Some(fill);
         self
     }
 

@@ -2,6 +2,8 @@
  * in variants:
  *   -DABI=n        reports ABI version n (default SAMPO_ABI_VERSION)
  *   -DNO_FREE      leaves out sampo_free (a missing required symbol)
+ *   -DNO_LOG_DENSITY  leaves out sampo_log_density (a forward model only)
+ *   -DNO_FORWARD   leaves out sampo_forward (a log-density only)
  *   -DSAFETY=n     sampo_thread_safety returns n (default SAMPO_SHARED)
  * and config keys:
  *   fail_after     evaluations fail with status 3 after this many (per context)
@@ -9,6 +11,11 @@
  *   fail_init      init fails with a message
  *   fail_on_rank   init fails on this MPI rank only (OMPI_COMM_WORLD_RANK)
  *   crash_on_rank  a segmentation fault on this MPI rank at its 1000th call
+ *   outputs        n_outputs of sampo_forward (default 0: no forward model);
+ *                  output k is (k + 1) · Σ x²
+ *   fail_above     sampo_forward fails with status 5 where x[0] > this
+ *   jitter         sampo_forward adds jitter × (its calls so far) to each
+ *                  output: not deterministic, for validation to catch
  * The density is a standard normal in every parameter. */
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +33,7 @@
 #endif
 
 typedef struct {
-    double fail_after, nan_above;
+    double fail_after, nan_above, outputs, fail_above, jitter;
     int crash;
     unsigned long calls;
 } faulty;
@@ -50,15 +57,32 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     faulty *f = calloc(1, sizeof *f);
     f->fail_after = INFINITY;
     f->nan_above = INFINITY;
+    f->fail_above = INFINITY;
     json_numbers(config, "fail_after", &f->fail_after, 1);
+    json_numbers(config, "outputs", &f->outputs, 1);
+    json_numbers(config, "fail_above", &f->fail_above, 1);
+    json_numbers(config, "jitter", &f->jitter, 1);
     json_numbers(config, "nan_above", &f->nan_above, 1);
     if (json_numbers(config, "crash_on_rank", &rank, 1) == 1 && mine && atoi(mine) == (int)rank)
         f->crash = 1;
     *ctx = f;
-    *n_outputs = 0;
+    *n_outputs = (size_t)f->outputs;
     return SAMPO_OK;
 }
 
+#ifndef NO_FORWARD
+int sampo_forward(void *ctx, const double *x, size_t dim, double *y, size_t n_outputs) {
+    faulty *f = ctx;
+    unsigned long calls = ++f->calls;
+    if (x[0] > f->fail_above) return 5;
+    double s = 0;
+    for (size_t i = 0; i < dim; i++) s += x[i] * x[i];
+    for (size_t k = 0; k < n_outputs; k++) y[k] = (double)(k + 1) * s + f->jitter * (double)calls;
+    return SAMPO_OK;
+}
+#endif
+
+#ifndef NO_LOG_DENSITY
 int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
     faulty *f = ctx;
     /* Shared among threads in the tests that count: a race on calls only
@@ -74,6 +98,7 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
     *out = -0.5 * s - 0.5 * (double)dim * log(2 * M_PI);
     return SAMPO_OK;
 }
+#endif
 
 #ifndef NO_FREE
 void sampo_free(void *ctx) { free(ctx); }

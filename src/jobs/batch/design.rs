@@ -32,7 +32,7 @@ pub enum Design {
     Lhs,
     /// An axis per parameter name (of any state).
     Grid {
-        axes: Vec<(String, Vec<f64>)>,
+        axes: Vec<(String, Axis)>,
     },
     File(DesignFile),
 }
@@ -109,7 +109,7 @@ impl Points {
                     .map(|p| {
                         axes.iter()
                             .find(|(k, _)| k == p)
-                            .map(|(_, v)| v.clone())
+                            .map(|(_, a)| a.values())
                             .expect("every parameter has an axis (checked)")
                     })
                     .collect(),
@@ -186,7 +186,8 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// One grid axis as written.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Axis {
     Values(Vec<f64>),
     Linspace { first: f64, last: f64, count: u64 },
@@ -427,7 +428,10 @@ mod tests {
     #[test]
     fn a_grid_runs_in_c_order_the_last_parameter_fastest() {
         let design = Design::Grid {
-            axes: vec![("b".into(), vec![10.0, 20.0, 30.0]), ("a".into(), vec![1.0, 2.0])],
+            axes: vec![
+                ("b".into(), Axis::Values(vec![10.0, 20.0, 30.0])),
+                ("a".into(), Axis::Values(vec![1.0, 2.0])),
+            ],
         };
         let state = StateSpec {
             name: "s".into(),

@@ -9,7 +9,8 @@
 //! Output, per state, in `/batch/<state>` (attributes `params`, `outputs`,
 //! `items`, `design`): `inputs` (items × parameters), `outputs` (items ×
 //! outputs; NaN where an item failed), `status` (items; 0 where it
-//! succeeded, else the model's status), `messages` (items; what a failed
+//! succeeded, the model's status where it failed, −1 where it has not run
+//! yet), `messages` (items; what a failed
 //! item's model said, with `on_error = "record"`), and at the end
 //! `statistics` (a row per statistic of attribute `statistics`: count,
 //! mean, sd, min, the quantiles, max; a column per output), and with
@@ -43,6 +44,9 @@ use crate::table::{Cell, Column as TableColumn, Table};
 /// Outputs differing from a sequential re-run by more than this, relative,
 /// fail validation.
 pub const VALIDATE_RTOL: f64 = 1e-10;
+
+/// The status of an item not evaluated yet (a run still going, or killed).
+pub const NOT_RUN: i64 = -1;
 
 /// Values read at once when computing statistics (a few columns of every
 /// item, or every column of a block of items).
@@ -110,7 +114,7 @@ impl BatchJob {
             sets.push(StateSets {
                 inputs: layout.add(fixed("inputs", Dtype::F64, vec![d])),
                 outputs: layout.add(fixed("outputs", Dtype::F64, vec![n])),
-                status: layout.add(fixed("status", Dtype::I64, vec![])),
+                status: layout.add(fixed("status", Dtype::I64, vec![]).with_int_fill(NOT_RUN)),
                 messages: layout.add(fixed("messages", Dtype::Str(NAME_MAX), vec![])),
                 statistics: layout.add(DatasetDecl::fixed(
                     format!("{g}/statistics"),
@@ -159,6 +163,7 @@ impl BatchJob {
         self.forwards[s]
             .get_or_init(|| {
                 Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), false)
+                    .map(|f| f.with_cost(b.cost_us))
                     .map_err(|e| format!("model.{e}"))
             })
             .as_ref()
@@ -440,7 +445,10 @@ impl Job for BatchJob {
                     }
                     OnError::Record => {
                         rows.outputs[at_out..].fill(f64::NAN);
-                        rows.status.push(e.status.max(1));
+                        // −1 means not run yet, 0 success: a model failing with
+                        // either is stored as 1.
+                        let status = if e.status == 0 || e.status == NOT_RUN { 1 } else { e.status };
+                        rows.status.push(status);
                         cx.emit(Record {
                             dataset: sets.messages,
                             first_row: item,

@@ -60,6 +60,8 @@ pub struct BatchState {
     pub outputs: Vec<String>,
     /// Design points of this state.
     pub items: u64,
+    /// Busy-wait per evaluation, in microseconds (emulates a costly model).
+    pub cost_us: u64,
 }
 
 impl KindSpec for Spec {
@@ -121,6 +123,8 @@ pub struct RawState {
     pub prior: Option<Spanned<PriorSpec>>,
     /// A name per output column (default `y0`, `y1`, …).
     pub outputs: Option<Spanned<Vec<String>>>,
+    /// Busy-wait per evaluation, in microseconds (emulates a costly model).
+    pub cost_us: Option<Spanned<u64>>,
 }
 
 pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>), SpecError> {
@@ -247,6 +251,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
             prior: raw.prior.map(Spanned::into_inner),
             outputs,
             items,
+            cost_us: raw.cost_us.map_or(0, Spanned::into_inner),
         });
         states.push(state);
     }
@@ -464,12 +469,7 @@ impl RawDesign {
         match self {
             RawDesign::Random => Design::Random,
             RawDesign::Lhs => Design::Lhs,
-            RawDesign::Grid(axes) => Design::Grid {
-                axes: axes
-                    .into_iter()
-                    .map(|(k, a)| (k, a.values()))
-                    .collect(),
-            },
+            RawDesign::Grid(axes) => Design::Grid { axes },
             RawDesign::File(f) => Design::File(f),
         }
     }

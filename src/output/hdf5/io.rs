@@ -32,6 +32,7 @@ pub(super) fn create_dataset(file: &File, decl: &DatasetDecl) -> hdf5::Result<Da
         Dtype::I64 => file
             .new_dataset::<i64>()
             .chunk(chunk.clone())
+            .fill_value(decl.int_fill.unwrap_or(0))
             .shape(extents)
             .create(decl.path.as_str())?,
         Dtype::U8 => file

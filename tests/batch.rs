@@ -1,0 +1,344 @@
+//! `kind = "batch"` through the binary: the same file on every layout,
+//! pause and resume to the same bits, `kill -9` leaving readable rows, the
+//! errors that stop a run before any work, failed items stopping the run
+//! or recorded, and validation catching a model that is not deterministic.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A C plugin built from tests/plugins/faulty.c with `flags`.
+fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
+    let out = sb.path(name);
+    let o = Command::new("cc")
+        .args(["-O2", "-fPIC", "-shared", "-std=c11", "-D_DEFAULT_SOURCE"])
+        .arg("-I")
+        .arg(repo().join("include"))
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(repo().join("tests/plugins/faulty.c"))
+        .arg("-lm")
+        .output()
+        .expect("cc runs");
+    assert!(o.status.success(), "cc: {}", String::from_utf8_lossy(&o.stderr));
+    out.display().to_string()
+}
+
+/// Two states of the built-in decay: 3000 and 1000 items in chunks of 70.
+const DECAY: &str = r#"
+[run]
+seed = 3
+[sampler]
+kind = "batch"
+items = 3000
+chunk = 70
+validate = 7
+[[states]]
+name = "a"
+params = ["amplitude", "tau"]
+model = { kind = "decay", times = [0.5, 1.0, 2.0, 4.0] }
+prior = { kind = "uniform", low = [1.0, 0.5], high = [2.0, 3.0] }
+[[states]]
+name = "b"
+params = ["amplitude", "tau"]
+model = { kind = "decay", times = [1.0] }
+prior = { kind = "log-uniform", low = [0.1, 0.1], high = [10.0, 10.0] }
+"#;
+
+/// Every dataset of every state, for exact comparisons.
+fn batch_datasets(path: &std::path::Path) -> Vec<(String, Vec<usize>, Vec<u64>)> {
+    let mut out = Vec::new();
+    for state in ["a", "b"] {
+        for name in ["inputs", "outputs", "status", "statistics"] {
+            let p = format!("batch/{state}/{name}");
+            let (shape, values) = read_f64(path, &p);
+            // Bits, so that NaN compares equal to NaN.
+            out.push((p, shape, values.iter().map(|v| v.to_bits()).collect()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_layout_writes_the_same_file() {
+    let sb = Sandbox::new();
+    sb.write("d.toml", DECAY);
+    let o = sb.sampo(&["run", "d.toml", "-o", "one.h5", "--threads", "1", "-q"]);
+    assert_ok(&o);
+    let reference = batch_datasets(&sb.path("one.h5"));
+    // The closed form, bit for bit, and every item run.
+    let (_, x) = read_f64(&sb.path("one.h5"), "batch/a/inputs");
+    let (_, y) = read_f64(&sb.path("one.h5"), "batch/a/outputs");
+    let (_, status) = read_f64(&sb.path("one.h5"), "batch/a/status");
+    for i in 0..3000 {
+        for (k, t) in [0.5f64, 1.0, 2.0, 4.0].iter().enumerate() {
+            assert_eq!(y[4 * i + k], x[2 * i] * (-t / x[2 * i + 1]).exp());
+        }
+    }
+    assert!(status.iter().all(|&s| s == 0.0));
+    for (ranks, threads) in [(1, 2), (2, 1), (3, 2)] {
+        let out = format!("l{ranks}x{threads}.h5");
+        let t = threads.to_string();
+        let args = ["run", "d.toml", "-o", &out, "--threads", &t, "-q"];
+        let o = if ranks == 1 {
+            sb.sampo(&args)
+        } else {
+            run_mpi(&sb, ranks, &args, &[])
+        };
+        assert_ok(&o);
+        assert!(
+            batch_datasets(&sb.path(&out)) == reference,
+            "{ranks} × {threads} differs"
+        );
+    }
+    // `summary` shows the statistics the run printed.
+    let o = sb.sampo(&["summary", "one.h5", "--format", "json"]);
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["states"][0]["items"], 3000);
+    assert_eq!(v["states"][0]["outputs"][0]["count"], 3000);
+    assert_eq!(v["states"][1]["validate_max_rel"], 0.0);
+}
+
+#[test]
+fn a_paused_run_resumes_to_the_same_bits_and_a_killed_one_keeps_its_rows() {
+    let sb = Sandbox::new();
+    // 40 µs an item: 4000 items take about 80 ms per thread-second.
+    let slow = DECAY.replace(
+        "[[states]]\nname = \"b\"",
+        "cost_us = 40\n[[states]]\nname = \"b\"",
+    );
+    sb.write("d.toml", &slow);
+    assert_ok(&sb.sampo(&["run", "d.toml", "-o", "whole.h5", "-q"]));
+    let reference = batch_datasets(&sb.path("whole.h5"));
+
+    // SIGTERM half-way: exit 75, then --resume (on another layout).
+    let mut child = Command::new(sampo_bin())
+        .current_dir(sb.path(""))
+        .args(["run", "d.toml", "-o", "p.h5", "-q", "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(40));
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(75));
+    let o = sb.sampo(&["run", "--resume", "d.toml", "-o", "p.h5", "-q", "--threads", "2"]);
+    assert_ok(&o);
+    assert!(batch_datasets(&sb.path("p.h5")) == reference, "resumed run differs");
+
+    // kill -9 half-way: the rows flushed are whole, the rest not run.
+    let mut child = Command::new(sampo_bin())
+        .current_dir(sb.path(""))
+        .args(["run", "d.toml", "-o", "k.h5", "-q", "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = sb.path("k.h5.partial");
+    let since = Instant::now();
+    // Past the first flush (every 2 s).
+    std::thread::sleep(Duration::from_millis(2600));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(since.elapsed() < Duration::from_secs(30));
+    let (_, status) = read_f64(&partial, "batch/a/status");
+    let (_, x) = read_f64(&partial, "batch/a/inputs");
+    let (_, whole_x) = read_f64(&sb.path("whole.h5"), "batch/a/inputs");
+    let done = status.iter().filter(|&&s| s == 0.0).count();
+    assert!(done > 0, "no row flushed before the kill");
+    for (i, &s) in status.iter().enumerate() {
+        if s == 0.0 {
+            assert_eq!(&x[2 * i..2 * i + 2], &whole_x[2 * i..2 * i + 2], "item {i}");
+        } else {
+            assert_eq!(s, -1.0, "item {i} neither done nor not run");
+        }
+    }
+}
+
+/// `check` and `run` refuse a spec with exit 2 and a message at its line.
+fn refused(sb: &Sandbox, text: &str, line: usize, needle: &str) {
+    sb.write("e.toml", text);
+    for command in ["check", "run"] {
+        let o = sb.sampo(&[command, "e.toml"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
+        assert!(err.contains(needle), "{command}: expected `{needle}` in {err}");
+        assert!(err.contains(&format!("e.toml:{line}:")), "{command}: located: {err}");
+        assert!(!sb.path("e.h5").exists() && !sb.path("e.h5.partial").exists());
+    }
+}
+
+#[test]
+fn bad_batch_specs_stop_before_any_work() {
+    let sb = Sandbox::new();
+    let no_forward = faulty(&sb, "nofwd.so", &["-DNO_FORWARD"]);
+    let only_forward = faulty(&sb, "onlyfwd.so", &["-DNO_LOG_DENSITY"]);
+    let state = |model: &str| {
+        format!(
+            "[sampler]\nkind = \"batch\"\nitems = 10\n[[states]]\nname = \"s\"\n\
+             params = [\"x\", \"y\"]\nmodel = {model}\n\
+             prior = {{ kind = \"uniform\", low = [0.0, 0.0], high = [1.0, 1.0] }}\n"
+        )
+    };
+    let plugin = |lib: &str, config: &str| {
+        format!("{{ kind = \"plugin\", library = \"{lib}\", config = {config} }}")
+    };
+    refused(
+        &sb,
+        &state(&plugin(&no_forward, "{ outputs = 3 }")),
+        7,
+        "missing function `sampo_forward`",
+    );
+    refused(&sb, &state(&plugin(&only_forward, "{}")), 7, "n_outputs = 0");
+    // A forward-only library is no model to sample.
+    refused(
+        &sb,
+        &format!(
+            "[[states]]\nname = \"s\"\nmodel = {}\n\
+             prior = {{ kind = \"uniform\", low = [0.0], high = [1.0] }}\n",
+            plugin(&only_forward, "{ outputs = 2 }")
+        ),
+        3,
+        "missing function `sampo_log_density`",
+    );
+    let decay = "{ kind = \"decay\", times = [1.0] }";
+    let with = |sampler: &str| {
+        format!(
+            "[sampler]\nkind = \"batch\"\n{sampler}\n[[states]]\nname = \"s\"\n\
+             params = [\"a\", \"t\"]\nmodel = {decay}\n"
+        )
+    };
+    refused(
+        &sb,
+        &with("design = { kind = \"grid\", a = { linspace = [0, 1, 1000000] }, t = { logspace = [1, 2, 10000000] } }"),
+        3,
+        "more than",
+    );
+    refused(
+        &sb,
+        &with("design = { kind = \"grid\", a = { values = [1] }, tau = { values = [1] } }"),
+        3,
+        "no axis for parameter `t`",
+    );
+    sb.write("cols.csv", "a,b\n1,2\n");
+    refused(
+        &sb,
+        &with("design = { kind = \"file\", path = \"cols.csv\" }"),
+        3,
+        "has no column `t`",
+    );
+    refused(&sb, &with("items = 5"), 4, "draws from the state's prior");
+    refused(
+        &sb,
+        &with("design = { kind = \"sobel\" }"),
+        3,
+        "expected one of \"random\"",
+    );
+    refused(
+        &sb,
+        &format!("{}prior = {{ kind = \"uniform\", low = [0.0, 1.0], high = [1.0, 2.0] }}\n", with("items = 5\nvalidate = 6")),
+        4,
+        "validate must be at most",
+    );
+    refused(
+        &sb,
+        &format!("{}outputs = [\"u\", \"v\"]\n", with("design = { kind = \"grid\", a = { values = [1] }, t = { values = [1] } }")),
+        8,
+        "2 output names for a model with 1 outputs",
+    );
+    // A key of a sampling kind is named as such.
+    refused(&sb, &with("walkers = 8"), 3, "it is a key of kind = \"ensemble\"");
+}
+
+#[test]
+fn a_failed_item_stops_the_run_or_is_recorded() {
+    let sb = Sandbox::new();
+    let lib = faulty(&sb, "f.so", &[]);
+    let spec = |on_error: &str| {
+        format!(
+            "[run]\nseed = 2\n[sampler]\nkind = \"batch\"\nitems = 400\non_error = \"{on_error}\"\n\
+             [[states]]\nname = \"s\"\nparams = [\"x\", \"y\"]\n\
+             model = {{ kind = \"plugin\", library = \"{lib}\", config = {{ outputs = 2, fail_above = 0.9 }} }}\n\
+             prior = {{ kind = \"uniform\", low = [0.0, 0.0], high = [1.0, 1.0] }}\n"
+        )
+    };
+    sb.write("fail.toml", &spec("fail"));
+    let o = sb.sampo(&["run", "fail.toml", "-q"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("(an evaluation failed)"), "{err}");
+    assert!(err.contains("state `s`, item "), "{err}");
+    assert!(err.contains("(status 5)"), "{err}");
+    assert!(sb.path("fail.h5.partial").exists());
+
+    sb.write("record.toml", &spec("record"));
+    let o = sb.sampo(&["run", "record.toml", "-q"]);
+    assert_ok(&o);
+    let f = sb.path("record.h5");
+    let (_, x) = read_f64(&f, "batch/s/inputs");
+    let (_, y) = read_f64(&f, "batch/s/outputs");
+    let (_, status) = read_f64(&f, "batch/s/status");
+    let mut failed = 0;
+    for i in 0..400 {
+        if x[2 * i] > 0.9 {
+            failed += 1;
+            assert_eq!(status[i], 5.0);
+            assert!(y[2 * i].is_nan() && y[2 * i + 1].is_nan());
+        } else {
+            let s = x[2 * i] * x[2 * i] + x[2 * i + 1] * x[2 * i + 1];
+            assert_eq!((status[i], y[2 * i], y[2 * i + 1]), (0.0, s, 2.0 * s));
+        }
+    }
+    // About a tenth of the items fail.
+    assert!((20..70).contains(&failed), "{failed}");
+    assert_eq!(read_i64_attr_u64(&f, "batch/s", "failed"), failed as u64);
+    let messages = hdf5::File::open(&f)
+        .unwrap()
+        .dataset("batch/s/messages")
+        .unwrap()
+        .read_raw::<hdf5::types::FixedUnicode<64>>()
+        .unwrap();
+    let i = (0..400).find(|&i| status[i] == 5.0).unwrap();
+    assert!(messages[i].as_str().starts_with("sampo_forward of library"), "{}", messages[i]);
+    // The statistics count only the items that succeeded.
+    let (_, stats) = read_f64(&f, "batch/s/statistics");
+    assert_eq!(stats[0], (400 - failed) as f64);
+}
+
+fn read_i64_attr_u64(path: &std::path::Path, loc: &str, name: &str) -> u64 {
+    hdf5::File::open(path)
+        .unwrap()
+        .group(loc)
+        .and_then(|g| g.attr(name))
+        .and_then(|a| a.read_scalar::<u64>())
+        .unwrap_or_else(|e| panic!("{loc} attr {name}: {e}"))
+}
+
+#[test]
+fn validation_catches_a_model_that_is_not_deterministic() {
+    let sb = Sandbox::new();
+    let lib = faulty(&sb, "f.so", &[]);
+    let spec = |jitter: f64| {
+        format!(
+            "[sampler]\nkind = \"batch\"\nitems = 200\nvalidate = 10\n\
+             [[states]]\nname = \"s\"\nparams = [\"x\", \"y\"]\n\
+             model = {{ kind = \"plugin\", library = \"{lib}\", config = {{ outputs = 1, jitter = {jitter:e} }} }}\n\
+             prior = {{ kind = \"uniform\", low = [1.0, 1.0], high = [2.0, 2.0] }}\n"
+        )
+    };
+    sb.write("ok.toml", &spec(0.0));
+    assert_ok(&sb.sampo(&["run", "ok.toml", "-q"]));
+    sb.write("bad.toml", &spec(1e-6));
+    let o = sb.sampo(&["run", "bad.toml", "-q"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("validation failed: state `s`, item "), "{err}");
+    assert!(err.contains("not deterministic"), "{err}");
+}
