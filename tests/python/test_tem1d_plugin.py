@@ -175,7 +175,8 @@ def test_200_three_layer_models_match_pytem1d(lib):
 
 # Instruments away from the defaults, each with the run_tem1d arguments it
 # stands for: an offset loop, heights and filters; impulse response; a
-# convolved response with a ramp and repetition; a polygonal loop; IP.
+# convolved response with a ramp and repetition; a polygonal loop (with
+# repetition, or with IP: see tem1d.c); IP.
 RAMP = {"times": [-1e-3, -2e-5, 0.0], "amplitudes": [0.0, 1.0, 0.0]}
 SQUARE = [[-20.0, -20.0], [20.0, -20.0], [20.0, 20.0], [-20.0, 20.0]]
 IP = {"chargeabilities": [0.1, 0.3, 0.05], "time_constants": [1e-3, 5e-3, 1e-4], "powers": [0.5, 0.4, 0.6]}
@@ -195,7 +196,15 @@ CONFIGS = {
         "model_repetition": True,
         "repetition_frequency": 25.0,
     },
-    "polygon": {"polygon_vertices": SQUARE, "rx_position": [5.0, 2.0]},
+    "polygon-repetition": {
+        "polygon_vertices": SQUARE,
+        "rx_position": [5.0, 2.0],
+        "response_type": "convolved",
+        "waveform": RAMP,
+        "model_repetition": True,
+        "repetition_frequency": 25.0,
+    },
+    "polygon-ip": {"polygon_vertices": SQUARE, "rx_position": [5.0, 2.0], "ip_params": IP},
     "ip": {"ip_params": IP},
 }
 
@@ -259,6 +268,10 @@ def test_other_layer_counts(lib):
         (5, '{"filter_frequencies": [1e5, -1]}', "filter_frequencies"),
         (5, '{"layers": 4}', "layers"),
         (5, '{"polygon_vertices": [[0, 0], [1, 0]]}', "polygon_vertices"),
+        (5, '{"polygon_vertices": [[-10, -10], [10, -10], [0, 10]]}', "model_repetition"),
+        (5, '{"polygon_vertices": [[0, 0], [10, 0], [0, 10]], "rx_position": [5, 0], "ip_params": '
+            '{"chargeabilities": [0, 0, 0], "time_constants": [1, 1, 1], "powers": [0.5, 0.5, 0.5]}}',
+         "rx_position"),
         (5, '{"ip_params": {"chargeabilities": [0.1], "time_constants": [1], "powers": [0.5]}}', "ip_params"),
         (5, "[1, 2]", "config"),
         (5, "{not json", "config"),

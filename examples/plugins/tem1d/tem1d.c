@@ -377,6 +377,13 @@ int sampo_init(const char *state, size_t dim, const char *config_json, void **ct
     }
     read_config(&c, t);
     read_ip(&c, t);
+    /* TEMRESPPOLY (a polygonal loop without IP) sets its last time to two
+     * half-periods of the repetition even when there is none: from an unset
+     * variable, so its gates would be arbitrary. TEMRESPPOLYIP does not. */
+    if (t->npoly > 0 && !t->imodip && !t->irep)
+        fail(&c, "config.%s: TEM1D needs model_repetition (with response_type = \"convolved\", "
+                 "a waveform and a repetition_frequency) for a polygonal loop without ip_params: "
+                 "without it the last time of its gates is unset%s", "polygon_vertices", "");
     cJSON_Delete(root);
     if (c.failed) {
         sampo_free(t);
