@@ -12,4 +12,5 @@ cargo build --release --locked
 cargo test --release --locked
 
 bash scripts/python-env.sh
+bash scripts/fetch-tem1d.sh
 SAMPO_BIN="$PWD/target/release/sampo" "${SAMPO_VENV:-$PWD/.venv}/bin/python" -m pytest -q tests/python
