@@ -43,6 +43,15 @@ enum Density {
         /// summed, since it is added to ln x parameter by parameter.
         ln_ln_ratio: Vec<f64>,
     },
+    /// ln x normal, per parameter.
+    LogNormal {
+        mu: Vec<f64>,
+        sigma: Vec<f64>,
+        /// ln sigma, per parameter.
+        ln_sigma: Vec<f64>,
+    },
+    /// Parameters from priors of their own, one after another.
+    Independent(Vec<Prior>),
 }
 
 impl Prior {
@@ -132,14 +141,53 @@ impl Prior {
                     high: high.clone(),
                 }
             }
+            PriorSpec::LogNormal { mu, sigma } => {
+                pairs("mu", mu, "sigma", sigma)?;
+                if let Some(i) = sigma.iter().position(|&s| s <= 0.0) {
+                    return Err(BuildError::new(format!("sigma[{i}]"), "must be positive"));
+                }
+                Density::LogNormal {
+                    ln_sigma: sigma.iter().map(|s| s.ln()).collect(),
+                    mu: mu.clone(),
+                    sigma: sigma.clone(),
+                }
+            }
+            PriorSpec::Independent { dists } => {
+                if dists.is_empty() {
+                    return Err(BuildError::new("dists", "expected at least one prior"));
+                }
+                let parts = dists
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        Prior::from_spec(d).map_err(|e| {
+                            BuildError::new(format!("dists[{i}].{}", e.field), e.message)
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+                Density::Independent(parts)
+            }
         };
         Ok(Prior(density))
+    }
+
+    /// Runs `f` on each part of an independent prior with its slice of
+    /// `a` and of `b` (its parameters), in order.
+    fn split<A, B>(parts: &[Prior], a: &[A], b: &mut [B], mut f: impl FnMut(&Prior, &[A], &mut [B])) {
+        let mut at = 0;
+        for p in parts {
+            let d = p.dim();
+            f(p, &a[at..at + d], &mut b[at..at + d]);
+            at += d;
+        }
     }
 
     pub fn dim(&self) -> usize {
         match &self.0 {
             Density::Uniform { low, .. } | Density::LogUniform { low, .. } => low.len(),
             Density::Normal { mean, .. } => mean.len(),
+            Density::LogNormal { mu, .. } => mu.len(),
+            Density::Independent(parts) => parts.iter().map(Prior::dim).sum(),
         }
     }
 
@@ -160,6 +208,13 @@ impl Prior {
                 .zip(high)
                 .map(|(&a, &b)| log_uniform_sd(a, b))
                 .collect(),
+            // sd of a log-normal: √((e^{σ²} − 1) e^{2μ + σ²}).
+            Density::LogNormal { mu, sigma, .. } => mu
+                .iter()
+                .zip(sigma)
+                .map(|(&m, &s)| ((s * s).exp_m1() * (2.0 * m + s * s).exp()).sqrt())
+                .collect(),
+            Density::Independent(parts) => parts.iter().flat_map(Prior::scales).collect(),
         }
     }
 
@@ -207,6 +262,36 @@ impl Prior {
                 }
                 lp
             }
+            Density::LogNormal {
+                mu,
+                sigma,
+                ln_sigma,
+            } => {
+                // `>` is false for NaN too.
+                if !x.iter().all(|&xi| xi > 0.0) {
+                    return f64::NEG_INFINITY;
+                }
+                x.iter()
+                    .zip(mu)
+                    .zip(sigma)
+                    .zip(ln_sigma)
+                    .map(|(((&xi, &m), &s), &ln_s)| {
+                        let ln_x = xi.ln();
+                        let z = (ln_x - m) / s;
+                        -0.5 * z * z - ln_s - LN_SQRT_2PI - ln_x
+                    })
+                    .sum()
+            }
+            Density::Independent(parts) => {
+                let mut lp = 0.0;
+                let mut at = 0;
+                for p in parts {
+                    let d = p.dim();
+                    lp += p.log_density(&x[at..at + d]);
+                    at += d;
+                }
+                lp
+            }
         }
     }
 
@@ -232,6 +317,14 @@ impl Prior {
                     *o = (lo.ln() + (hi / lo).ln() * p).exp();
                 }
             }
+            Density::LogNormal { mu, sigma, .. } => {
+                for (((o, &m), &s), &p) in out.iter_mut().zip(mu).zip(sigma).zip(u) {
+                    *o = (m - s * std::f64::consts::SQRT_2 * erfc_inv(2.0 * p)).exp();
+                }
+            }
+            Density::Independent(parts) => {
+                Self::split(parts, u, out, |p, u, o| p.quantile(u, o));
+            }
         }
     }
 
@@ -251,6 +344,19 @@ impl Prior {
             Density::LogUniform { low, high, .. } => {
                 for ((o, &lo), &hi) in out.iter_mut().zip(low).zip(high) {
                     *o = (lo.ln() + (hi / lo).ln() * rng.random::<f64>()).exp();
+                }
+            }
+            Density::LogNormal { mu, sigma, .. } => {
+                for ((o, &m), &s) in out.iter_mut().zip(mu).zip(sigma) {
+                    *o = (m + s * rng.sample::<f64, _>(StandardNormal)).exp();
+                }
+            }
+            Density::Independent(parts) => {
+                let mut at = 0;
+                for p in parts {
+                    let d = p.dim();
+                    p.sample(rng, &mut out[at..at + d]);
+                    at += d;
                 }
             }
         }
@@ -319,6 +425,59 @@ mod tests {
     }
 
     #[test]
+    fn log_normal_and_independent_priors_are_normalised_and_invert_their_cdf() {
+        let p = prior(PriorSpec::Independent {
+            dists: vec![
+                PriorSpec::LogNormal {
+                    mu: vec![4.6],
+                    sigma: vec![0.5],
+                },
+                PriorSpec::Normal {
+                    mean: vec![30.0],
+                    sd: vec![5.0],
+                },
+            ],
+        });
+        assert_eq!(p.dim(), 2);
+        // Each marginal integrates to one (the other held at its mode).
+        let ln_mass = |f: &dyn Fn(f64) -> f64, a, b| integrate(a, b, 20_000, |x| f(x).exp());
+        let at_mode = p.log_density(&[4.6f64.exp(), 30.0]);
+        let normal_at_mode = -(5.0f64.ln()) - LN_SQRT_2PI;
+        let lognormal = |x: f64| p.log_density(&[x, 30.0]) - normal_at_mode;
+        assert!((ln_mass(&lognormal, 1e-9, 2000.0) - 1.0).abs() < 1e-3);
+        assert!(at_mode.is_finite());
+        assert_eq!(p.log_density(&[-1.0, 30.0]), f64::NEG_INFINITY);
+        // The quantile of ½ is the median of each part; of Φ(1), one sd up.
+        let mut x = [0.0; 2];
+        p.quantile(&[0.5, 0.5], &mut x);
+        assert!((x[0] - 4.6f64.exp()).abs() < 1e-9 && (x[1] - 30.0).abs() < 1e-12);
+        p.quantile(&[0.841_344_746_068_542_9, 0.841_344_746_068_542_9], &mut x);
+        assert!((x[0] - 5.1f64.exp()).abs() < 1e-6 && (x[1] - 35.0).abs() < 1e-9, "{x:?}");
+        // Scales: the log-normal's sd, then the normal's.
+        let s = p.scales();
+        let sd = ((0.25f64).exp_m1() * (9.2f64 + 0.25).exp()).sqrt();
+        assert!((s[0] - sd).abs() < 1e-9 * sd && s[1] == 5.0);
+        // A bad part names itself.
+        let e = Prior::from_spec(&PriorSpec::Independent {
+            dists: vec![PriorSpec::LogNormal {
+                mu: vec![0.0],
+                sigma: vec![0.0],
+            }],
+        })
+        .unwrap_err();
+        assert_eq!(e.field, "dists[0].sigma[0]");
+        // A number may stand for a list of one.
+        let spec: PriorSpec = toml::from_str("kind = \"normal\"\nmean = 30\nsd = [5.0]").unwrap();
+        assert_eq!(
+            spec,
+            PriorSpec::Normal {
+                mean: vec![30.0],
+                sd: vec![5.0]
+            }
+        );
+    }
+
+    #[test]
     fn two_dimensional_uniform_integrates_to_one() {
         let p = prior(PriorSpec::Uniform {
             low: vec![0.0, -1.0],
@@ -363,6 +522,9 @@ mod tests {
                         }
                         lp -= xi.ln() + (hi / lo).ln().ln();
                     }
+                }
+                PriorSpec::LogNormal { .. } | PriorSpec::Independent { .. } => {
+                    unreachable!("not among the specs below")
                 }
             }
             lp

@@ -63,13 +63,55 @@ impl ModelSpec {
     }
 }
 
-/// Priors: products of independent one-dimensional densities.
+/// Priors: products of independent one-dimensional densities. A list of
+/// one number may be written as the number (`mean = 30`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum PriorSpec {
-    Uniform { low: Vec<f64>, high: Vec<f64> },
-    Normal { mean: Vec<f64>, sd: Vec<f64> },
-    LogUniform { low: Vec<f64>, high: Vec<f64> },
+    Uniform {
+        #[serde(deserialize_with = "one_or_many")]
+        low: Vec<f64>,
+        #[serde(deserialize_with = "one_or_many")]
+        high: Vec<f64>,
+    },
+    Normal {
+        #[serde(deserialize_with = "one_or_many")]
+        mean: Vec<f64>,
+        #[serde(deserialize_with = "one_or_many")]
+        sd: Vec<f64>,
+    },
+    LogUniform {
+        #[serde(deserialize_with = "one_or_many")]
+        low: Vec<f64>,
+        #[serde(deserialize_with = "one_or_many")]
+        high: Vec<f64>,
+    },
+    /// ln x normal with mean `mu` and sd `sigma` (numpy's
+    /// `lognormal(mean=mu, sigma=sigma)`); its median is e^mu.
+    LogNormal {
+        #[serde(deserialize_with = "one_or_many")]
+        mu: Vec<f64>,
+        #[serde(deserialize_with = "one_or_many")]
+        sigma: Vec<f64>,
+    },
+    /// Parameters from priors of their own, in order: `dists = [{ kind =
+    /// "log-normal", mu = 4.6, sigma = 0.5 }, { kind = "normal", mean =
+    /// 30, sd = 5 }, …]`.
+    Independent { dists: Vec<PriorSpec> },
+}
+
+/// A number or a list of numbers, as a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(f64),
+        Many(Vec<f64>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(x) => vec![x],
+        OneOrMany::Many(v) => v,
+    })
 }
 
 /// A plugin model, resolved: the library's absolute path, the `config` table
