@@ -292,3 +292,40 @@ def test_point_outside_the_earth_fails(lib):
             assert status != 0
     finally:
         plugin.close()
+
+
+SAMPO_BIN = Path(__import__("os").environ.get("SAMPO_BIN", REPO / "target" / "release" / "sampo"))
+
+
+@pytest.mark.skipif(not SAMPO_BIN.exists(), reason="sampo is not built (cargo build --release)")
+def test_sampo_batch_run_of_configs_batch_tem1d_matches_pytem1d(tmp_path):
+    """The study in configs/batch-tem1d.toml, 200 items, run by sampo over
+    MPI ranks: what h5py reads from the file (the models drawn, their
+    responses and the statistics) is pytem1d's answer on the same models."""
+    out = tmp_path / "tem.h5"
+    import h5py
+
+    args = [
+        "mpiexec", "--oversubscribe", "--bind-to", "none", "-n", "2",
+        str(SAMPO_BIN), "run", str(REPO / "configs" / "batch-tem1d.toml"),
+        "--set", "sampler.items=200", "-o", str(out), "-q",
+    ]
+    env = dict(__import__("os").environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    subprocess.run(args, check=True, cwd=tmp_path, env=env)
+    with h5py.File(out, "r") as f:
+        g = f["batch/three-layer"]
+        x, y, status = g["inputs"][:], g["outputs"][:], g["status"][:]
+        statistics = g["statistics"][:]
+        names = [s.decode() if isinstance(s, bytes) else s for s in g.attrs["statistics"]]
+        assert g.attrs["validate_max_rel"] == 0.0
+    assert x.shape == (200, 5) and y.shape == (200, 71) and (status == 0).all()
+    expected = pytem1d_responses(x, 3, {})
+    worst = max(relative_difference(yi, ref) for yi, (_, ref) in zip(y, expected))
+    print(f"sampo batch vs pytem1d, 200 models: max relative difference {worst:.3e}")
+    assert worst <= RTOL
+    # The stored statistics are numpy's on the stored outputs.
+    row = dict(zip(names, statistics))
+    np.testing.assert_allclose(row["mean"], y.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(row["sd"], y.std(axis=0, ddof=1), rtol=1e-10)
+    for q in ("0.1", "0.5", "0.9"):
+        np.testing.assert_allclose(row[f"q{q}"], np.quantile(y, float(q), axis=0), rtol=1e-12)
