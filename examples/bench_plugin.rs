@@ -7,11 +7,11 @@
 //!   cargo run --release --example bench_plugin -- examples/plugins/c/libgaussian.so
 
 use std::hint::black_box;
-use std::path::Path;
+
 use std::time::Instant;
 
 use sampo::model::plugin::Plugin;
-use sampo::model::{Gaussian, LogDensity};
+use sampo::model::{Gaussian, LogDensity, PluginSpec};
 
 const CALLS: usize = 20_000_000;
 const BATCH: usize = 64;
@@ -33,7 +33,8 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "examples/plugins/c/libgaussian.so".into());
     let config = r#"{"mean": [1.0, -1.0], "cov": [[1.0, 0.5], [0.5, 2.0]]}"#;
-    let plugin = Plugin::for_state(Path::new(&lib), "g", 2, config).expect("the plugin loads");
+    let spec = PluginSpec::load(std::path::Path::new(&lib), config).expect("the plugin loads");
+    let plugin = Plugin::for_state(&spec, "g", 2).expect("the plugin loads");
     let builtin = Gaussian::new(&[1.0, -1.0], &[vec![1.0, 0.5], vec![0.5, 2.0]]).unwrap();
     // Points cycling through a small set, so that memory plays no part.
     let points: Vec<f64> = (0..2 * BATCH)

@@ -86,8 +86,10 @@ int sampo_thread_safety(void);
 int sampo_init(const char *state, size_t dim, const char *config_json, void **ctx,
                size_t *n_outputs, char *err, size_t err_len);
 
-/* REQUIRED. The log-density (log-likelihood, normalised if evidences are to
- * mean something; the prior is sampo's) at x[0..dim-1], into *out. */
+/* REQUIRED for a model that is sampled (kinds ensemble, chains, smc); a
+ * library used only for batch forward evaluation may leave it out. The
+ * log-density (log-likelihood, normalised if evidences are to mean
+ * something; the prior is sampo's) at x[0..dim-1], into *out. */
 int sampo_log_density(void *ctx, const double *x, size_t dim, double *out);
 
 /* OPTIONAL. n log-densities at once, for vectorised codes: point i is
@@ -95,8 +97,11 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out);
  * n calls of sampo_log_density would. */
 int sampo_log_density_batch(void *ctx, const double *x, size_t n, size_t dim, double *out);
 
-/* OPTIONAL. The forward model, for batch forward evaluation: the n_outputs
- * values predicted at x[0..dim-1], into y[0..n_outputs-1]. */
+/* REQUIRED for kind = "batch" (batch forward evaluation), else OPTIONAL.
+ * The n_outputs values predicted at x[0..dim-1], into y[0..n_outputs-1]
+ * (n_outputs as sampo_init reported it, at least 1). A non-zero status
+ * fails the item: the run stops, or with on_error = "record" the status is
+ * stored with the item and its outputs are NaN. */
 int sampo_forward(void *ctx, const double *x, size_t dim, double *y, size_t n_outputs);
 
 /* REQUIRED. Releases a context made by sampo_init (called once per context,

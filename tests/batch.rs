@@ -24,7 +24,11 @@ fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
         .arg("-lm")
         .output()
         .expect("cc runs");
-    assert!(o.status.success(), "cc: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out.display().to_string()
 }
 
@@ -129,9 +133,21 @@ fn a_paused_run_resumes_to_the_same_bits_and_a_killed_one_keeps_its_rows() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(75));
-    let o = sb.sampo(&["run", "--resume", "d.toml", "-o", "p.h5", "-q", "--threads", "2"]);
+    let o = sb.sampo(&[
+        "run",
+        "--resume",
+        "d.toml",
+        "-o",
+        "p.h5",
+        "-q",
+        "--threads",
+        "2",
+    ]);
     assert_ok(&o);
-    assert!(batch_datasets(&sb.path("p.h5")) == reference, "resumed run differs");
+    assert!(
+        batch_datasets(&sb.path("p.h5")) == reference,
+        "resumed run differs"
+    );
 
     // kill -9 half-way: the rows flushed are whole, the rest not run.
     let mut child = Command::new(sampo_bin())
@@ -169,8 +185,14 @@ fn refused(sb: &Sandbox, text: &str, line: usize, needle: &str) {
         let o = sb.sampo(&[command, "e.toml"]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{command}: {err}");
-        assert!(err.contains(needle), "{command}: expected `{needle}` in {err}");
-        assert!(err.contains(&format!("e.toml:{line}:")), "{command}: located: {err}");
+        assert!(
+            err.contains(needle),
+            "{command}: expected `{needle}` in {err}"
+        );
+        assert!(
+            err.contains(&format!("e.toml:{line}:")),
+            "{command}: located: {err}"
+        );
         assert!(!sb.path("e.h5").exists() && !sb.path("e.h5.partial").exists());
     }
 }
@@ -196,7 +218,12 @@ fn bad_batch_specs_stop_before_any_work() {
         7,
         "missing function `sampo_forward`",
     );
-    refused(&sb, &state(&plugin(&only_forward, "{}")), 7, "n_outputs = 0");
+    refused(
+        &sb,
+        &state(&plugin(&only_forward, "{}")),
+        7,
+        "n_outputs = 0",
+    );
     // A forward-only library is no model to sample.
     refused(
         &sb,
@@ -243,18 +270,29 @@ fn bad_batch_specs_stop_before_any_work() {
     );
     refused(
         &sb,
-        &format!("{}prior = {{ kind = \"uniform\", low = [0.0, 1.0], high = [1.0, 2.0] }}\n", with("items = 5\nvalidate = 6")),
+        &format!(
+            "{}prior = {{ kind = \"uniform\", low = [0.0, 1.0], high = [1.0, 2.0] }}\n",
+            with("items = 5\nvalidate = 6")
+        ),
         4,
         "validate must be at most",
     );
     refused(
         &sb,
-        &format!("{}outputs = [\"u\", \"v\"]\n", with("design = { kind = \"grid\", a = { values = [1] }, t = { values = [1] } }")),
+        &format!(
+            "{}outputs = [\"u\", \"v\"]\n",
+            with("design = { kind = \"grid\", a = { values = [1] }, t = { values = [1] } }")
+        ),
         8,
         "2 output names for a model with 1 outputs",
     );
     // A key of a sampling kind is named as such.
-    refused(&sb, &with("walkers = 8"), 3, "it is a key of kind = \"ensemble\"");
+    refused(
+        &sb,
+        &with("walkers = 8"),
+        3,
+        "it is a key of kind = \"ensemble\"",
+    );
 }
 
 #[test]
@@ -306,7 +344,11 @@ fn a_failed_item_stops_the_run_or_is_recorded() {
         .read_raw::<hdf5::types::FixedUnicode<64>>()
         .unwrap();
     let i = (0..400).find(|&i| status[i] == 5.0).unwrap();
-    assert!(messages[i].as_str().starts_with("sampo_forward of library"), "{}", messages[i]);
+    assert!(
+        messages[i].as_str().starts_with("sampo_forward of library"),
+        "{}",
+        messages[i]
+    );
     // The statistics count only the items that succeeded.
     let (_, stats) = read_f64(&f, "batch/s/statistics");
     assert_eq!(stats[0], (400 - failed) as f64);
@@ -341,4 +383,41 @@ fn validation_catches_a_model_that_is_not_deterministic() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("validation failed: state `s`, item "), "{err}");
     assert!(err.contains("not deterministic"), "{err}");
+}
+
+#[test]
+fn private_copies_run_a_serialized_library_on_every_thread_with_one_threads_bits() {
+    let sb = Sandbox::new();
+    // Serialized (SAFETY=0), computing through a global buffer.
+    let lib = faulty(&sb, "g.so", &["-DSAFETY=0"]);
+    let spec = |copies: bool| {
+        format!(
+            "[run]\nseed = 4\n[sampler]\nkind = \"batch\"\nitems = 600\nchunk = 10\n\
+             [[states]]\nname = \"s\"\nparams = [\"x\", \"y\"]\n\
+             model = {{ kind = \"plugin\", library = \"{lib}\", copies = {copies}, \
+             config = {{ outputs = 3, scratch = 1, instances = 1 }} }}\n\
+             prior = {{ kind = \"uniform\", low = [0.0, 0.0], high = [1.0, 1.0] }}\n"
+        )
+    };
+    sb.write("serial.toml", &spec(false));
+    sb.write("copies.toml", &spec(true));
+    // Serialized: one thread whatever is asked.
+    let o = sb.sampo(&["check", "serial.toml", "--threads", "2"]);
+    assert!(stdout(&o).contains("1 thread(s)"), "{}", stdout(&o));
+    let o = sb.sampo(&["check", "copies.toml", "--threads", "2"]);
+    assert!(stdout(&o).contains("2 thread(s)"), "{}", stdout(&o));
+    assert_ok(&sb.sampo(&["run", "serial.toml", "-q", "--threads", "2"]));
+    assert_ok(&sb.sampo(&["run", "copies.toml", "-q", "--threads", "2"]));
+    let (_, a) = read_f64(&sb.path("serial.h5"), "batch/s/outputs");
+    let (_, b) = read_f64(&sb.path("copies.h5"), "batch/s/outputs");
+    assert_eq!(read_i64_attr_u64(&sb.path("copies.h5"), "/", "threads_per_rank"), 2);
+    // The same bits, and every thread's copy made one context of its own
+    // (the last output): its globals were its own.
+    assert!(a == b, "private copies differ from one thread");
+    assert!(b.iter().skip(2).step_by(3).all(|&n| n == 1.0));
+    let (_, x) = read_f64(&sb.path("copies.h5"), "batch/s/inputs");
+    for i in 0..600 {
+        let s = x[2 * i] * x[2 * i] + x[2 * i + 1] * x[2 * i + 1];
+        assert_eq!((b[3 * i], b[3 * i + 1]), (s, 2.0 * s), "item {i}");
+    }
 }

@@ -341,20 +341,24 @@ fn an_init_failing_on_one_rank_stops_the_mpi_job_with_exit_2() {
 fn the_plugin_abi_is_reachable_directly() {
     // The forward model and the batch call, through the library API.
     use sampo::model::plugin::Plugin;
-    use sampo::model::LogDensity;
+    use sampo::model::{LogDensity, PluginSpec};
     let path = PathBuf::from(lib("c/libregression.so"));
     let config = format!("{{\"data\": \"{}\", \"noise_sd\": 0.2}}", lib("c/line.csv"));
-    let p = Plugin::for_state(Path::new(&path), "line", 2, &config).unwrap();
+    let p = Plugin::for_state(
+        &PluginSpec::load(Path::new(&path), &config).unwrap(),
+        "line",
+        2,
+    )
+    .unwrap();
     let y = p.forward(&[1.0, 2.0]).unwrap();
     assert_eq!(y.len(), 11);
     assert_eq!(y[2], 1.0 + 2.0 * 1.0);
-    let g = Plugin::for_state(
+    let gaussian = PluginSpec::load(
         Path::new(&lib("c/libgaussian.so")),
-        "g",
-        2,
         "{\"mean\": [1.0, -1.0], \"cov\": [[1.0, 0.5], [0.5, 2.0]]}",
     )
     .unwrap();
+    let g = Plugin::for_state(&gaussian, "g", 2).unwrap();
     assert!(g.has_batch());
     let xs = [0.0, 0.0, 1.0, -1.0, 3.0, 2.0];
     let mut out = [0.0; 3];

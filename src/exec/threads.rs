@@ -96,7 +96,7 @@ pub fn threads_for(
     let plugins = spec.plugins();
     let serialized = plugins
         .iter()
-        .find(|(_, p)| p.safety == ThreadSafety::Serialized);
+        .find(|(_, p)| p.safety == ThreadSafety::Serialized && !p.copies);
     match serialized {
         Some((state, _)) if chosen.0 > 1 => {
             if cli.is_some_and(|n| n > 1) || spec.threads > 1 {

@@ -23,6 +23,9 @@ pub enum ForwardSpec {
     Plugin {
         library: String,
         config: Option<serde_json::Value>,
+        /// A private copy of the library per thread, each with its own
+        /// globals: a serialized library then runs on every thread.
+        copies: Option<bool>,
     },
 }
 
@@ -82,9 +85,9 @@ impl Forward {
             ForwardSpec::Plugin { .. } => {
                 let p = plugin.expect("a plugin model is resolved with its library");
                 let made = if fresh {
-                    Plugin::fresh(&p.path, state, dim, &p.config_json).map(Arc::new)
+                    Plugin::fresh(p, state, dim).map(Arc::new)
                 } else {
-                    Plugin::for_state(&p.path, state, dim, &p.config_json)
+                    Plugin::for_state(p, state, dim)
                 };
                 let plugin = made.map_err(|e| BuildError::new("library", e.0))?;
                 let lib = plugin.library();

@@ -274,8 +274,8 @@ pub fn plugin_likelihood(
     state: &str,
     dim: usize,
 ) -> Result<Box<dyn LogDensity>, BuildError> {
-    let plugin = plugin::Plugin::for_state(&p.path, state, dim, &p.config_json)
-        .map_err(|e| BuildError::new("library", e.0))?;
+    let plugin =
+        plugin::Plugin::for_state(p, state, dim).map_err(|e| BuildError::new("library", e.0))?;
     if !plugin.library().has_log_density() {
         return Err(BuildError::new(
             "library",

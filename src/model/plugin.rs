@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
-use super::{EvalError, LogDensity};
+use super::{EvalError, LogDensity, PluginSpec};
 
 /// The ABI version of `include/sampo.h` this build speaks.
 pub const ABI_VERSION: c_int = 1;
@@ -190,6 +190,34 @@ impl Library {
         &self.path
     }
 
+    /// A private copy of the library at `path` for pool thread `slot`: the
+    /// file is copied and loaded under another name, so that the dynamic
+    /// loader maps it again, with globals (Fortran COMMON blocks, C
+    /// statics) of its own. The copy is unlinked once loaded; messages name
+    /// the original.
+    pub fn private_copy(path: &Path, slot: usize) -> Result<Library, PluginError> {
+        let shown = path.display();
+        let dir = std::env::temp_dir().join(format!("sampo-{}-copies", std::process::id()));
+        let fail = |what: &str, e: std::io::Error| {
+            PluginError(format!(
+                "library {shown}: cannot {what} a private copy: {e}"
+            ))
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| fail("make a directory for", e))?;
+        let name = path
+            .file_name()
+            .map_or("plugin.so".into(), |n| n.to_string_lossy());
+        let copy = dir.join(format!("{slot}-{name}"));
+        std::fs::copy(path, &copy).map_err(|e| fail("write", e))?;
+        let opened = Self::open(&copy);
+        // Loaded (or not): the mapping outlives the file.
+        let _ = std::fs::remove_file(&copy);
+        let _ = std::fs::remove_dir(&dir);
+        let mut lib = opened?;
+        lib.path = path.to_path_buf();
+        Ok(lib)
+    }
+
     /// Whether it exports `sampo_log_density` (a model to sample).
     pub fn has_log_density(&self) -> bool {
         self.log_density.is_some()
@@ -198,6 +226,19 @@ impl Library {
     /// Whether it exports `sampo_forward` (a model to evaluate over a design).
     pub fn has_forward(&self) -> bool {
         self.forward.is_some()
+    }
+}
+
+impl PluginSpec {
+    /// The plugin at `path` with `config_json`, its library loaded (once
+    /// per process) for its declared thread safety; one shared library.
+    pub fn load(path: &Path, config_json: &str) -> Result<Self, PluginError> {
+        Ok(Self {
+            safety: Library::load(path)?.safety(),
+            path: path.to_path_buf(),
+            config_json: config_json.into(),
+            copies: false,
+        })
     }
 }
 
@@ -244,9 +285,19 @@ pub struct Plugin {
     single: Option<Context>,
     /// Serialized libraries: held for each call.
     lock: Mutex<()>,
-    /// Per-thread libraries: slot i for pool thread i, the last one for
-    /// any thread outside the pool.
-    per_thread: Vec<OnceLock<Result<Context, String>>>,
+    /// Per-thread libraries, and private copies: slot i for pool thread i,
+    /// the last one for any thread outside the pool.
+    per_thread: Vec<OnceLock<Result<Slot, String>>>,
+    /// Each thread calls a private copy of the library, with globals of
+    /// its own (`copies = true`).
+    copies: bool,
+}
+
+/// A thread's context, and the private copy of the library it belongs to
+/// (dropped after the context, which its `sampo_free` releases).
+struct Slot {
+    ctx: Context,
+    copy: Option<Arc<Library>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -264,16 +315,19 @@ impl Plugin {
     /// libraries (and for this thread, for per-thread ones), so that a bad
     /// config fails before any work.
     pub fn for_state(
-        path: &Path,
+        spec: &PluginSpec,
         state: &str,
         dim: usize,
-        config_json: &str,
     ) -> Result<Arc<Plugin>, PluginError> {
         let key = (
-            path.to_path_buf(),
+            spec.path.clone(),
             state.to_string(),
             dim,
-            config_json.to_string(),
+            format!(
+                "{}{}",
+                spec.config_json,
+                if spec.copies { " (copies)" } else { "" }
+            ),
         );
         let mut made = MADE
             .get_or_init(Default::default)
@@ -282,37 +336,33 @@ impl Plugin {
         if let Some(p) = made.get(&key) {
             return Ok(p.clone());
         }
-        let plugin = Arc::new(Self::fresh(path, state, dim, config_json)?);
+        let plugin = Arc::new(Self::fresh(spec, state, dim)?);
         made.insert(key, plugin.clone());
         Ok(plugin)
     }
 
     /// A plugin model with contexts of its own, not shared with the tasks
     /// (a check that re-runs evaluations from scratch).
-    pub fn fresh(
-        path: &Path,
-        state: &str,
-        dim: usize,
-        config_json: &str,
-    ) -> Result<Plugin, PluginError> {
-        let lib = Library::load(path)?;
+    pub fn fresh(spec: &PluginSpec, state: &str, dim: usize) -> Result<Plugin, PluginError> {
+        let lib = Library::load(&spec.path)?;
         let c = |s: &str, what: &str| {
             CString::new(s).map_err(|_| PluginError(format!("{what} holds a NUL byte")))
         };
         let mut plugin = Plugin {
             state: c(state, "the state name")?,
-            config: c(config_json, "the config")?,
+            config: c(&spec.config_json, "the config")?,
             dim,
             single: None,
             lock: Mutex::new(()),
             per_thread: Vec::new(),
+            copies: spec.copies,
             lib,
         };
-        match plugin.lib.safety {
-            ThreadSafety::Shared | ThreadSafety::Serialized => {
-                plugin.single = Some(plugin.init().map_err(PluginError)?);
+        match (plugin.lib.safety, plugin.copies) {
+            (ThreadSafety::Shared | ThreadSafety::Serialized, false) => {
+                plugin.single = Some(plugin.init(&plugin.lib).map_err(PluginError)?);
             }
-            ThreadSafety::PerThread => {
+            _ => {
                 plugin.per_thread = (0..=OUTSIDE_POOL).map(|_| OnceLock::new()).collect();
                 plugin.context().map_err(|e| PluginError(e.0))?;
             }
@@ -320,14 +370,14 @@ impl Plugin {
         Ok(plugin)
     }
 
-    fn init(&self) -> Result<Context, String> {
+    fn init(&self, lib: &Library) -> Result<Context, String> {
         let mut ptr = std::ptr::null_mut();
         let mut n_outputs = 0usize;
         let mut err = vec![0 as c_char; 1024];
         // SAFETY: pointers to live buffers of the declared sizes; the
         // strings are NUL-terminated.
         let status = unsafe {
-            (self.lib.init)(
+            (lib.init)(
                 self.state.as_ptr(),
                 self.dim,
                 self.config.as_ptr(),
@@ -356,32 +406,51 @@ impl Plugin {
         }
         Ok(Context {
             ptr,
-            free: self.lib.free,
+            free: lib.free,
             n_outputs,
         })
     }
 
-    /// The context for the calling thread.
-    fn context(&self) -> Result<&Context, EvalError> {
+    /// The context for the calling thread, and the library (or private
+    /// copy) whose functions it is called with.
+    fn context(&self) -> Result<(&Library, &Context), EvalError> {
         if let Some(c) = &self.single {
-            return Ok(c);
+            return Ok((&self.lib, c));
         }
         let slot = rayon::current_thread_index()
             .unwrap_or(OUTSIDE_POOL)
             .min(OUTSIDE_POOL);
-        self.per_thread[slot]
-            .get_or_init(|| self.init())
+        let slot = self.per_thread[slot]
+            .get_or_init(|| self.make_slot(slot))
             .as_ref()
-            .map_err(|e| EvalError(e.clone()))
+            .map_err(|e| EvalError(e.clone()))?;
+        Ok((slot.copy.as_deref().unwrap_or(&self.lib), &slot.ctx))
     }
 
-    fn call<T>(&self, f: impl FnOnce(*mut c_void) -> T) -> Result<T, EvalError> {
-        let ctx = self.context()?;
-        let _held = match self.lib.safety {
-            ThreadSafety::Serialized => Some(self.lock.lock().unwrap_or_else(|e| e.into_inner())),
+    fn make_slot(&self, slot: usize) -> Result<Slot, String> {
+        if !self.copies {
+            return Ok(Slot {
+                ctx: self.init(&self.lib)?,
+                copy: None,
+            });
+        }
+        let copy = Arc::new(Library::private_copy(&self.lib.path, slot).map_err(|e| e.0)?);
+        Ok(Slot {
+            ctx: self.init(&copy)?,
+            copy: Some(copy),
+        })
+    }
+
+    fn call<T>(&self, f: impl FnOnce(&Library, *mut c_void) -> T) -> Result<T, EvalError> {
+        let (lib, ctx) = self.context()?;
+        // Private copies have globals of their own: no lock.
+        let _held = match (self.lib.safety, self.copies) {
+            (ThreadSafety::Serialized, false) => {
+                Some(self.lock.lock().unwrap_or_else(|e| e.into_inner()))
+            }
             _ => None,
         };
-        Ok(f(ctx.ptr))
+        Ok(f(lib, ctx.ptr))
     }
 
     fn failed(&self, function: &str, status: c_int) -> EvalError {
@@ -410,10 +479,12 @@ impl Plugin {
         let n = out.len();
         assert_eq!(x.len(), n * self.dim, "n points of dim values");
         match self.lib.batch {
-            Some(batch) => {
-                // SAFETY: x holds n × dim values and out n.
-                let status = self
-                    .call(|ctx| unsafe { batch(ctx, x.as_ptr(), n, self.dim, out.as_mut_ptr()) })?;
+            Some(_) => {
+                let status = self.call(|lib, ctx| {
+                    let batch = lib.batch.expect("a copy has the original's functions");
+                    // SAFETY: x holds n × dim values and out n.
+                    unsafe { batch(ctx, x.as_ptr(), n, self.dim, out.as_mut_ptr()) }
+                })?;
                 if status != 0 {
                     return Err(self.failed("sampo_log_density_batch", status));
                 }
@@ -430,39 +501,33 @@ impl Plugin {
 
     /// The number of values `sampo_forward` writes (from `sampo_init`).
     pub fn n_outputs(&self) -> Result<usize, EvalError> {
-        Ok(self.context()?.n_outputs)
+        Ok(self.context()?.1.n_outputs)
     }
 
     /// The forward model's outputs at x into y (`n_outputs` values): the
     /// library's status (0 when it succeeded), or an error when it could
     /// not be called at all.
     pub fn forward_into(&self, x: &[f64], y: &mut [f64]) -> Result<c_int, EvalError> {
-        let Some(forward) = self.lib.forward else {
+        if self.lib.forward.is_none() {
             return Err(EvalError(format!(
                 "library {} has no sampo_forward",
                 self.lib.path.display()
             )));
-        };
-        let n = self.context()?.n_outputs;
+        }
+        let n = self.n_outputs()?;
         assert_eq!(y.len(), n, "room for n_outputs values");
         assert_eq!(x.len(), self.dim, "dim parameters");
-        // SAFETY: x holds dim values, y n_outputs.
-        self.call(|ctx| unsafe { forward(ctx, x.as_ptr(), self.dim, y.as_mut_ptr(), n) })
+        self.call(|lib, ctx| {
+            let forward = lib.forward.expect("a copy has the original's functions");
+            // SAFETY: x holds dim values, y n_outputs.
+            unsafe { forward(ctx, x.as_ptr(), self.dim, y.as_mut_ptr(), n) }
+        })
     }
 
     /// The forward model's outputs at x (for batch forward evaluation).
     pub fn forward(&self, x: &[f64]) -> Result<Vec<f64>, EvalError> {
-        let Some(forward) = self.lib.forward else {
-            return Err(EvalError(format!(
-                "library {} has no sampo_forward",
-                self.lib.path.display()
-            )));
-        };
-        let n = self.context()?.n_outputs;
-        let mut y = vec![f64::NAN; n];
-        // SAFETY: x holds dim values, y n_outputs.
-        let status =
-            self.call(|ctx| unsafe { forward(ctx, x.as_ptr(), self.dim, y.as_mut_ptr(), n) })?;
+        let mut y = vec![f64::NAN; self.n_outputs()?];
+        let status = self.forward_into(x, &mut y)?;
         if status != 0 {
             return Err(self.failed("sampo_forward", status));
         }
@@ -478,14 +543,19 @@ impl LogDensity for Plugin {
     fn log_density(&self, x: &[f64]) -> Result<f64, EvalError> {
         debug_assert_eq!(x.len(), self.dim);
         let mut out = f64::NAN;
-        let Some(f) = self.lib.log_density else {
+        if self.lib.log_density.is_none() {
             return Err(EvalError(format!(
                 "library {} has no sampo_log_density",
                 self.lib.path.display()
             )));
-        };
-        // SAFETY: x holds dim values; out is one f64.
-        let status = self.call(|ctx| unsafe { f(ctx, x.as_ptr(), self.dim, &mut out) })?;
+        }
+        let status = self.call(|lib, ctx| {
+            let f = lib
+                .log_density
+                .expect("a copy has the original's functions");
+            // SAFETY: x holds dim values; out is one f64.
+            unsafe { f(ctx, x.as_ptr(), self.dim, &mut out) }
+        })?;
         if status != 0 {
             return Err(self.failed("sampo_log_density", status));
         }

@@ -173,7 +173,12 @@ impl Prior {
 
     /// Runs `f` on each part of an independent prior with its slice of
     /// `a` and of `b` (its parameters), in order.
-    fn split<A, B>(parts: &[Prior], a: &[A], b: &mut [B], mut f: impl FnMut(&Prior, &[A], &mut [B])) {
+    fn split<A, B>(
+        parts: &[Prior],
+        a: &[A],
+        b: &mut [B],
+        mut f: impl FnMut(&Prior, &[A], &mut [B]),
+    ) {
         let mut at = 0;
         for p in parts {
             let d = p.dim();
@@ -452,7 +457,10 @@ mod tests {
         p.quantile(&[0.5, 0.5], &mut x);
         assert!((x[0] - 4.6f64.exp()).abs() < 1e-9 && (x[1] - 30.0).abs() < 1e-12);
         p.quantile(&[0.841_344_746_068_542_9, 0.841_344_746_068_542_9], &mut x);
-        assert!((x[0] - 5.1f64.exp()).abs() < 1e-6 && (x[1] - 35.0).abs() < 1e-9, "{x:?}");
+        assert!(
+            (x[0] - 5.1f64.exp()).abs() < 1e-6 && (x[1] - 35.0).abs() < 1e-9,
+            "{x:?}"
+        );
         // Scales: the log-normal's sd, then the normal's.
         let s = p.scales();
         let sd = ((0.25f64).exp_m1() * (9.2f64 + 0.25).exp()).sqrt();

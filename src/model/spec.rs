@@ -46,6 +46,8 @@ pub enum ModelSpec {
     Plugin {
         library: String,
         config: Option<serde_json::Value>,
+        /// A private copy of the library per thread (see `PluginSpec`).
+        copies: Option<bool>,
     },
 }
 
@@ -121,6 +123,10 @@ pub struct PluginSpec {
     pub path: PathBuf,
     pub config_json: String,
     pub safety: super::plugin::ThreadSafety,
+    /// Each pool thread runs a private copy of the library (`copies =
+    /// true`): a serialized library then runs on every thread.
+    #[serde(default)]
+    pub copies: bool,
 }
 
 /// A state's posterior as the sampling kinds resolve it: likelihood, prior

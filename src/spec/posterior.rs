@@ -67,7 +67,11 @@ impl Resolver<'_> {
         // A plugin's library, relative to the spec's directory; loaded, its
         // ABI checked and its init run below (by `Posterior::from_spec`).
         let plugin = match model_spec.get_ref() {
-            ModelSpec::Plugin { library, config } => {
+            ModelSpec::Plugin {
+                library,
+                config,
+                copies,
+            } => {
                 let config_json = match config {
                     None => "{}".to_string(),
                     Some(c @ serde_json::Value::Object(_)) => c.to_string(),
@@ -87,6 +91,7 @@ impl Resolver<'_> {
                     path,
                     config_json,
                     safety: lib.safety(),
+                    copies: copies.unwrap_or(false),
                 })
             }
             _ => {

@@ -16,6 +16,12 @@
  *   fail_above     sampo_forward fails with status 5 where x[0] > this
  *   jitter         sampo_forward adds jitter × (its calls so far) to each
  *                  output: not deterministic, for validation to catch
+ *   instances      sampo_forward's last output is the number of contexts this
+ *                  copy of the library has made (a global, as a COMMON block
+ *                  would be): 1 on every thread when each has a private copy
+ *   scratch        sampo_forward computes through a global buffer (as Fortran
+ *                  codes do through COMMON blocks): wrong if two threads of one
+ *                  copy call it at once
  * The density is a standard normal in every parameter. */
 #include <math.h>
 #include <stdio.h>
@@ -32,8 +38,12 @@
 #define SAFETY SAMPO_SHARED
 #endif
 
+/* This copy of the library's globals. */
+static unsigned long contexts_made;
+static volatile double scratch[64];
+
 typedef struct {
-    double fail_after, nan_above, outputs, fail_above, jitter;
+    double fail_after, nan_above, outputs, fail_above, jitter, instances, scratch;
     int crash;
     unsigned long calls;
 } faulty;
@@ -62,6 +72,9 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     json_numbers(config, "outputs", &f->outputs, 1);
     json_numbers(config, "fail_above", &f->fail_above, 1);
     json_numbers(config, "jitter", &f->jitter, 1);
+    json_numbers(config, "instances", &f->instances, 1);
+    json_numbers(config, "scratch", &f->scratch, 1);
+    contexts_made++;
     json_numbers(config, "nan_above", &f->nan_above, 1);
     if (json_numbers(config, "crash_on_rank", &rank, 1) == 1 && mine && atoi(mine) == (int)rank)
         f->crash = 1;
@@ -78,6 +91,14 @@ int sampo_forward(void *ctx, const double *x, size_t dim, double *y, size_t n_ou
     double s = 0;
     for (size_t i = 0; i < dim; i++) s += x[i] * x[i];
     for (size_t k = 0; k < n_outputs; k++) y[k] = (double)(k + 1) * s + f->jitter * (double)calls;
+    if (f->scratch != 0) {
+        /* Through the global buffer, slowly enough for another thread to
+         * write it in between. */
+        for (size_t k = 0; k < n_outputs && k < 64; k++) scratch[k] = y[k];
+        for (volatile int spin = 0; spin < 20000; spin++) {}
+        for (size_t k = 0; k < n_outputs && k < 64; k++) y[k] = scratch[k];
+    }
+    if (f->instances != 0 && n_outputs > 0) y[n_outputs - 1] = (double)contexts_made;
     return SAMPO_OK;
 }
 #endif

@@ -181,7 +181,11 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         }
         let state = r.state_spec(entry, dim)?;
         let plugin = match raw.model.get_ref() {
-            ForwardSpec::Plugin { library, config } => {
+            ForwardSpec::Plugin {
+                library,
+                config,
+                copies,
+            } => {
                 let config_json = match config {
                     None => "{}".to_string(),
                     Some(c @ serde_json::Value::Object(_)) => c.to_string(),
@@ -201,6 +205,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
                     path,
                     config_json,
                     safety: lib.safety(),
+                    copies: copies.unwrap_or(false),
                 })
             }
             ForwardSpec::Decay { .. } => None,
