@@ -410,7 +410,10 @@ fn private_copies_run_a_serialized_library_on_every_thread_with_one_threads_bits
     assert_ok(&sb.sampo(&["run", "copies.toml", "-q", "--threads", "2"]));
     let (_, a) = read_f64(&sb.path("serial.h5"), "batch/s/outputs");
     let (_, b) = read_f64(&sb.path("copies.h5"), "batch/s/outputs");
-    assert_eq!(read_i64_attr_u64(&sb.path("copies.h5"), "/", "threads_per_rank"), 2);
+    assert_eq!(
+        read_i64_attr_u64(&sb.path("copies.h5"), "/", "threads_per_rank"),
+        2
+    );
     // The same bits, and every thread's copy made one context of its own
     // (the last output): its globals were its own.
     assert!(a == b, "private copies differ from one thread");

@@ -9,6 +9,11 @@
 //!   parameter, item i falls in stratum π(i) of `items` equal strata, π a
 //!   seeded permutation computed pointwise (a Feistel network over
 //!   [0, items), cycle-walked), and at a uniform place within it.
+//! - `sobol`: a Sobol sequence (Joe & Kuo's direction numbers, natural
+//!   order, up to 2³² items) with Owen's nested uniform scrambling, keyed
+//!   by the seed and state, mapped through the prior's quantiles: each
+//!   coordinate's digits are flipped by a hash of the digits above them,
+//!   and the digits below the 32nd are drawn from the item's stream.
 //! - `grid`: the full factorial of one axis per parameter, in the order of
 //!   the state's `params` with the last varying fastest (C order, like
 //!   `numpy.meshgrid(..., indexing="ij")` raveled).
@@ -30,6 +35,7 @@ use crate::spec::StateSpec;
 pub enum Design {
     Random,
     Lhs,
+    Sobol,
     /// An axis per parameter name (of any state).
     Grid {
         axes: Vec<(String, Axis)>,
@@ -42,6 +48,7 @@ impl Design {
         match self {
             Design::Random => "random",
             Design::Lhs => "lhs",
+            Design::Sobol => "sobol",
             Design::Grid { .. } => "grid",
             Design::File(_) => "file",
         }
@@ -63,6 +70,14 @@ enum PointsKind {
         key: StreamKey,
         prior: Prior,
         /// A permutation key per parameter.
+        keys: Vec<u64>,
+    },
+    Sobol {
+        key: StreamKey,
+        prior: Prior,
+        /// Direction numbers, 32 per parameter.
+        directions: Vec<[u32; 32]>,
+        /// A scrambling key per parameter.
         keys: Vec<u64>,
     },
     Grid {
@@ -100,6 +115,24 @@ impl Points {
                     key,
                     prior: prior.expect("a Latin hypercube has a prior").clone(),
                     keys,
+                }
+            }
+            Design::Sobol => {
+                let dim = state.dim();
+                let params = sobol::params::JoeKuoD6::standard();
+                if dim > params.max_dims {
+                    return Err(format!(
+                        "a Sobol design has at most {} parameters",
+                        params.max_dims
+                    ));
+                }
+                PointsKind::Sobol {
+                    key,
+                    prior: prior.expect("a Sobol design has a prior").clone(),
+                    directions: (0..dim).map(|j| directions(&params, j)).collect(),
+                    keys: (0..dim as u64)
+                        .map(|j| key.stream(u64::MAX - j).random::<u64>())
+                        .collect(),
                 }
             }
             Design::Grid { axes } => PointsKind::Grid {
@@ -140,6 +173,25 @@ impl Points {
                     .collect();
                 prior.quantile(&u, out);
             }
+            PointsKind::Sobol {
+                key,
+                prior,
+                directions,
+                keys,
+            } => {
+                let mut rng = key.stream(i);
+                let u: Vec<f64> = directions
+                    .iter()
+                    .zip(keys)
+                    .map(|(v, &k)| {
+                        let digits = owen_scramble(sobol_digits(v, i as u32), k);
+                        // The digits below the 32nd, uniform: (0, 1) strictly.
+                        let below = rng.random::<f64>().max(f64::MIN_POSITIVE);
+                        (f64::from(digits) + below) / 4_294_967_296.0
+                    })
+                    .collect();
+                prior.quantile(&u, out);
+            }
             PointsKind::Grid { axes } => {
                 let mut rest = i;
                 for (o, axis) in out.iter_mut().zip(axes).rev() {
@@ -175,6 +227,65 @@ pub fn permute(i: u64, n: u64, key: u64) -> u64 {
             return x;
         }
     }
+}
+
+/// The 32 direction numbers of Sobol dimension `j` (0: van der Corput),
+/// from the degree s, coefficients a and initial numbers m of its primitive
+/// polynomial (Bratley & Fox's recurrence).
+fn directions(params: &sobol::params::JoeKuoD6, j: usize) -> [u32; 32] {
+    let mut v = [0u32; 32];
+    if j == 0 {
+        for (k, vk) in v.iter_mut().enumerate() {
+            *vk = 1 << (31 - k);
+        }
+        return v;
+    }
+    let p = &params.dim_params[j - 1];
+    let s = p.m.len();
+    for k in 0..32 {
+        v[k] = if k < s {
+            p.m[k] << (31 - k)
+        } else {
+            let mut x = v[k - s] ^ (v[k - s] >> s);
+            for i in 1..s {
+                if (p.a >> (s - 1 - i)) & 1 == 1 {
+                    x ^= v[k - i];
+                }
+            }
+            x
+        };
+    }
+    v
+}
+
+/// The 32 binary digits of point `i` in one dimension (natural order: the
+/// XOR of the direction numbers of i's set bits).
+fn sobol_digits(v: &[u32; 32], i: u32) -> u32 {
+    let mut x = 0;
+    let mut bits = i;
+    let mut k = 0;
+    while bits != 0 {
+        if bits & 1 == 1 {
+            x ^= v[k];
+        }
+        bits >>= 1;
+        k += 1;
+    }
+    x
+}
+
+/// Owen's nested uniform scrambling of 32 digits: digit d is flipped or
+/// not by a keyed hash of the digits above it, so points that share their
+/// first d digits are permuted alike (the net's strata are kept).
+fn owen_scramble(x: u32, key: u64) -> u32 {
+    let mut out = 0;
+    for d in 0..32u32 {
+        let bit = 31 - d;
+        let above = u64::from(x.checked_shr(bit + 1).unwrap_or(0));
+        let flip = (mix(key ^ (u64::from(d) << 40) ^ above) >> 63) as u32;
+        out |= (((x >> bit) & 1) ^ flip) << bit;
+    }
+    out
 }
 
 /// SplitMix64's finaliser: a keyed round function with full avalanche.
@@ -407,6 +518,56 @@ mod tests {
         let a: Vec<u64> = (0..100).map(|i| permute(i, 100, 1)).collect();
         let b: Vec<u64> = (0..100).map(|i| permute(i, 100, 2)).collect();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn scrambled_sobol_points_are_a_net_in_every_pair_of_parameters() {
+        // 2⁶ points in 3 parameters on the unit cube: in every pair of the
+        // first two and in each one alone, every elementary box of volume
+        // 2⁻⁶ holds exactly one point (a (0, 6, 2)-net, which Owen's
+        // scrambling keeps).
+        let design = Design::Sobol;
+        let state = StateSpec {
+            name: "s".into(),
+            params: vec!["a".into(), "b".into(), "c".into()],
+        };
+        let prior = Prior::from_spec(&crate::model::PriorSpec::Uniform {
+            low: vec![0.0; 3],
+            high: vec![1.0; 3],
+        })
+        .unwrap();
+        let n = 64u64;
+        let points = Points::new(&design, &state, Some(&prior), n, StreamKey::of_seed(3)).unwrap();
+        let xs: Vec<[f64; 3]> = (0..n)
+            .map(|i| {
+                let mut x = [0.0; 3];
+                points.point(i, &mut x);
+                x
+            })
+            .collect();
+        for a in 0..=6u32 {
+            let b = 6 - a;
+            let mut seen = vec![0u32; 64];
+            for x in &xs {
+                let (i, j) = ((x[0] * f64::from(1 << a)) as usize, (x[1] * f64::from(1 << b)) as usize);
+                seen[(i << b) | j] += 1;
+            }
+            assert!(seen.iter().all(|&c| c == 1), "boxes 2^-{a} × 2^-{b}: {seen:?}");
+        }
+        for j in 0..3 {
+            let mut strata: Vec<usize> = xs.iter().map(|x| (x[j] * 64.0) as usize).collect();
+            strata.sort_unstable();
+            assert_eq!(strata, (0..64).collect::<Vec<_>>(), "parameter {j}");
+        }
+        // Another seed scrambles otherwise.
+        let other = Points::new(&design, &state, Some(&prior), n, StreamKey::of_seed(4)).unwrap();
+        let mut y = [0.0; 3];
+        other.point(5, &mut y);
+        assert_ne!(y, xs[5]);
+        // Unscrambled, the first dimension is van der Corput's.
+        let v = directions(&sobol::params::JoeKuoD6::standard(), 0);
+        assert_eq!(sobol_digits(&v, 1), 1 << 31);
+        assert_eq!(sobol_digits(&v, 3), 3 << 30);
     }
 
     #[test]

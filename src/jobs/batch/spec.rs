@@ -100,7 +100,7 @@ pub enum OnError {
 #[serde(deny_unknown_fields)]
 pub struct RawSampler {
     pub items: Option<Spanned<u64>>,
-    /// `{ kind = "random" | "lhs" | "grid" | "file", … }`.
+    /// `{ kind = "random" | "lhs" | "sobol" | "grid" | "file", … }`.
     pub design: Option<Spanned<toml::Value>>,
     pub chunk: Option<Spanned<u64>>,
     pub on_error: Option<Spanned<OnError>>,
@@ -327,6 +327,7 @@ impl Complaint {
 enum RawDesign {
     Random,
     Lhs,
+    Sobol,
     Grid(Vec<(String, Axis)>),
     File(DesignFile),
 }
@@ -339,7 +340,7 @@ impl RawDesign {
         let table = value
             .get_ref()
             .as_table()
-            .ok_or("design must be a table: { kind = \"random\" | \"lhs\" | \"grid\" | \"file\", … }")?;
+            .ok_or("design must be a table: { kind = \"random\" | \"lhs\" | \"sobol\" | \"grid\" | \"file\", … }")?;
         let kind = match table.get("kind") {
             Some(toml::Value::String(k)) => k.as_str(),
             Some(_) => return Err("design.kind must be a string".into()),
@@ -355,6 +356,7 @@ impl RawDesign {
         match kind {
             "random" => no_keys("random").map(|()| RawDesign::Random),
             "lhs" => no_keys("Latin hypercube").map(|()| RawDesign::Lhs),
+            "sobol" => no_keys("Sobol").map(|()| RawDesign::Sobol),
             "grid" => {
                 if others.is_empty() {
                     return Err("a grid design names an axis per parameter: design = { kind = \
@@ -380,7 +382,7 @@ impl RawDesign {
                 DesignFile::read(&path).map(RawDesign::File)
             }
             other => {
-                let known = ["random", "lhs", "grid", "file"];
+                let known = ["random", "lhs", "sobol", "grid", "file"];
                 Err(format!(
                     "design.kind = \"{other}\" is not a design; expected one of {}",
                     known.map(|k| format!("\"{k}\"")).join(", ")
@@ -422,6 +424,13 @@ impl RawDesign {
         match self {
             RawDesign::Random => drawn("random"),
             RawDesign::Lhs => drawn("Latin hypercube"),
+            RawDesign::Sobol => match drawn("Sobol")? {
+                n if n > 1 << 32 => Err(Complaint::new(
+                    At::Items,
+                    "a Sobol design has at most 2³² items",
+                )),
+                n => Ok(n),
+            },
             RawDesign::Grid(axes) => {
                 let mut n: u64 = 1;
                 for p in &state.params {
@@ -474,6 +483,7 @@ impl RawDesign {
         match self {
             RawDesign::Random => Design::Random,
             RawDesign::Lhs => Design::Lhs,
+            RawDesign::Sobol => Design::Sobol,
             RawDesign::Grid(axes) => Design::Grid { axes },
             RawDesign::File(f) => Design::File(f),
         }

@@ -152,7 +152,7 @@ fn a_file_design_takes_the_parameters_columns_in_file_order() {
 
 #[test]
 fn pausing_anywhere_gives_the_same_bits() {
-    for design in ["", "design = { kind = \"lhs\" }"] {
+    for design in ["", "design = { kind = \"lhs\" }", "design = { kind = \"sobol\" }"] {
         let sp = spec(&text(
             &format!("items = 300\nchunk = 50\nvalidate = 5\n{design}"),
             &decay_state("a", true),
