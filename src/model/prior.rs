@@ -50,6 +50,18 @@ enum Density {
         /// ln sigma, per parameter.
         ln_sigma: Vec<f64>,
     },
+    /// Normals restricted to [low, high], per parameter.
+    TruncatedNormal {
+        mean: Vec<f64>,
+        sd: Vec<f64>,
+        low: Vec<f64>,
+        high: Vec<f64>,
+        /// Φ((low − mean)/sd) and Φ((high − mean)/sd).
+        cdf_low: Vec<f64>,
+        cdf_high: Vec<f64>,
+        /// −ln sd − ln √(2π) − ln(Φ(b) − Φ(a)).
+        ln_norm: Vec<f64>,
+    },
     /// Parameters from priors of their own, one after another.
     Independent(Vec<Prior>),
 }
@@ -152,6 +164,50 @@ impl Prior {
                     sigma: sigma.clone(),
                 }
             }
+            PriorSpec::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+            } => {
+                pairs("mean", mean, "sd", sd)?;
+                pairs("mean", mean, "low", low)?;
+                pairs("mean", mean, "high", high)?;
+                if let Some(i) = sd.iter().position(|&s| s <= 0.0) {
+                    return Err(BuildError::new(format!("sd[{i}]"), "must be positive"));
+                }
+                if let Some(i) = (0..low.len()).find(|&i| low[i] >= high[i]) {
+                    return Err(BuildError::new(
+                        format!("high[{i}]"),
+                        format!("must be greater than low[{i}] = {}", low[i]),
+                    ));
+                }
+                let cdf = |x: f64, m: f64, s: f64| normal_cdf((x - m) / s);
+                let cdf_low: Vec<f64> = (0..low.len())
+                    .map(|i| cdf(low[i], mean[i], sd[i]))
+                    .collect();
+                let cdf_high: Vec<f64> = (0..low.len())
+                    .map(|i| cdf(high[i], mean[i], sd[i]))
+                    .collect();
+                if let Some(i) = (0..low.len()).find(|&i| cdf_high[i] - cdf_low[i] <= 0.0) {
+                    return Err(BuildError::new(
+                        format!("low[{i}]"),
+                        "the interval [low, high] holds no mass of the normal (more than 37 sd \
+                         from its mean): move it or widen sd",
+                    ));
+                }
+                Density::TruncatedNormal {
+                    ln_norm: (0..low.len())
+                        .map(|i| -sd[i].ln() - LN_SQRT_2PI - (cdf_high[i] - cdf_low[i]).ln())
+                        .collect(),
+                    mean: mean.clone(),
+                    sd: sd.clone(),
+                    low: low.clone(),
+                    high: high.clone(),
+                    cdf_low,
+                    cdf_high,
+                }
+            }
             PriorSpec::Independent { dists } => {
                 if dists.is_empty() {
                     return Err(BuildError::new("dists", "expected at least one prior"));
@@ -192,6 +248,7 @@ impl Prior {
             Density::Uniform { low, .. } | Density::LogUniform { low, .. } => low.len(),
             Density::Normal { mean, .. } => mean.len(),
             Density::LogNormal { mu, .. } => mu.len(),
+            Density::TruncatedNormal { mean, .. } => mean.len(),
             Density::Independent(parts) => parts.iter().map(Prior::dim).sum(),
         }
     }
@@ -218,6 +275,28 @@ impl Prior {
                 .iter()
                 .zip(sigma)
                 .map(|(&m, &s)| ((s * s).exp_m1() * (2.0 * m + s * s).exp()).sqrt())
+                .collect(),
+            // The truncated normal's sd: sd √(1 + (αφ(α) − βφ(β))/Z − ((φ(α) − φ(β))/Z)²).
+            Density::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+                cdf_low,
+                cdf_high,
+                ..
+            } => (0..mean.len())
+                .map(|i| {
+                    let (a, b) = ((low[i] - mean[i]) / sd[i], (high[i] - mean[i]) / sd[i]);
+                    let z = cdf_high[i] - cdf_low[i];
+                    let phi = |x: f64| (-0.5 * x * x - LN_SQRT_2PI).exp();
+                    let term = |x: f64, p: f64| if x.is_finite() { x * p } else { 0.0 };
+                    let r = (phi(a) - phi(b)) / z;
+                    sd[i]
+                        * (1.0 + (term(a, phi(a)) - term(b, phi(b))) / z - r * r)
+                            .max(0.0)
+                            .sqrt()
+                })
                 .collect(),
             Density::Independent(parts) => parts.iter().flat_map(Prior::scales).collect(),
         }
@@ -287,6 +366,24 @@ impl Prior {
                     })
                     .sum()
             }
+            Density::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+                ln_norm,
+                ..
+            } => {
+                if !inside(low, high) {
+                    return f64::NEG_INFINITY;
+                }
+                (0..x.len())
+                    .map(|i| {
+                        let z = (x[i] - mean[i]) / sd[i];
+                        -0.5 * z * z + ln_norm[i]
+                    })
+                    .sum()
+            }
             Density::Independent(parts) => {
                 let mut lp = 0.0;
                 let mut at = 0;
@@ -327,6 +424,22 @@ impl Prior {
                     *o = (m - s * std::f64::consts::SQRT_2 * erfc_inv(2.0 * p)).exp();
                 }
             }
+            Density::TruncatedNormal {
+                mean,
+                sd,
+                low,
+                high,
+                cdf_low,
+                cdf_high,
+                ..
+            } => {
+                for i in 0..out.len() {
+                    let p = cdf_low[i] + (cdf_high[i] - cdf_low[i]) * u[i];
+                    let x = mean[i] + sd[i] * normal_quantile(p);
+                    // Rounding in the far tail must not leave the support.
+                    out[i] = x.clamp(low[i], high[i]);
+                }
+            }
             Density::Independent(parts) => {
                 Self::split(parts, u, out, |p, u, o| p.quantile(u, o));
             }
@@ -356,6 +469,13 @@ impl Prior {
                     *o = (m + s * rng.sample::<f64, _>(StandardNormal)).exp();
                 }
             }
+            Density::TruncatedNormal { .. } => {
+                // By inversion: one uniform per parameter.
+                let u: Vec<f64> = (0..out.len())
+                    .map(|_| rng.random::<f64>().max(f64::MIN_POSITIVE))
+                    .collect();
+                self.quantile(&u, out);
+            }
             Density::Independent(parts) => {
                 let mut at = 0;
                 for p in parts {
@@ -366,6 +486,16 @@ impl Prior {
             }
         }
     }
+}
+
+/// Φ(z), the standard normal CDF.
+fn normal_cdf(z: f64) -> f64 {
+    0.5 * statrs::function::erf::erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// Φ⁻¹(p) = −√2 erfc⁻¹(2p).
+fn normal_quantile(p: f64) -> f64 {
+    -std::f64::consts::SQRT_2 * erfc_inv(2.0 * p)
 }
 
 /// The sd of the log-uniform distribution on [a, b]. With x = √(ab) e^V,
@@ -486,6 +616,51 @@ mod tests {
     }
 
     #[test]
+    fn a_truncated_normal_is_normalised_on_its_interval_and_inverts_its_cdf() {
+        let p = prior(PriorSpec::TruncatedNormal {
+            mean: vec![30.0],
+            sd: vec![5.0],
+            low: vec![25.0],
+            high: vec![50.0],
+        });
+        let mass = integrate(20.0, 55.0, 70_000, |x| p.log_density(&[x]).exp());
+        assert!((mass - 1.0).abs() < 1e-3, "{mass}");
+        assert_eq!(p.log_density(&[24.9]), f64::NEG_INFINITY);
+        let mut x = [0.0];
+        p.quantile(&[1e-12], &mut x);
+        assert!((x[0] - 25.0).abs() < 1e-6);
+        p.quantile(&[0.5], &mut x);
+        // The median: Φ⁻¹((Φ(−1) + Φ(4)) / 2) · 5 + 30.
+        let (a, b) = (normal_cdf(-1.0), normal_cdf(4.0));
+        assert!((x[0] - (30.0 + 5.0 * normal_quantile(0.5 * (a + b)))).abs() < 1e-12);
+        // Draws stay inside; their mean is 30 + 5 (φ(−1) − φ(4)) / (Φ(4) − Φ(−1)).
+        let mut rng = crate::seed::StreamKey::of_seed(1).stream(0);
+        let n = 20_000;
+        let mean: f64 = (0..n)
+            .map(|_| {
+                p.sample(&mut rng, &mut x);
+                assert!((25.0..=50.0).contains(&x[0]));
+                x[0]
+            })
+            .sum::<f64>()
+            / n as f64;
+        let phi = |z: f64| (-0.5 * z * z - LN_SQRT_2PI).exp();
+        let exact = 30.0 + 5.0 * (phi(-1.0) - phi(4.0)) / (b - a);
+        let sd = p.scales()[0];
+        assert!(
+            (mean - exact).abs() < 5.0 * sd / (n as f64).sqrt(),
+            "{mean} vs {exact}"
+        );
+        assert!(Prior::from_spec(&PriorSpec::TruncatedNormal {
+            mean: vec![0.0],
+            sd: vec![1.0],
+            low: vec![1.0],
+            high: vec![1.0],
+        })
+        .is_err());
+    }
+
+    #[test]
     fn two_dimensional_uniform_integrates_to_one() {
         let p = prior(PriorSpec::Uniform {
             low: vec![0.0, -1.0],
@@ -531,7 +706,9 @@ mod tests {
                         lp -= xi.ln() + (hi / lo).ln().ln();
                     }
                 }
-                PriorSpec::LogNormal { .. } | PriorSpec::Independent { .. } => {
+                PriorSpec::LogNormal { .. }
+                | PriorSpec::TruncatedNormal { .. }
+                | PriorSpec::Independent { .. } => {
                     unreachable!("not among the specs below")
                 }
             }

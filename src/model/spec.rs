@@ -96,6 +96,18 @@ pub enum PriorSpec {
         #[serde(deserialize_with = "one_or_many")]
         sigma: Vec<f64>,
     },
+    /// A normal with mean `mean` and sd `sd` restricted to [low, high]
+    /// (renormalised there).
+    TruncatedNormal {
+        #[serde(deserialize_with = "one_or_many")]
+        mean: Vec<f64>,
+        #[serde(deserialize_with = "one_or_many")]
+        sd: Vec<f64>,
+        #[serde(deserialize_with = "one_or_many")]
+        low: Vec<f64>,
+        #[serde(deserialize_with = "one_or_many")]
+        high: Vec<f64>,
+    },
     /// Parameters from priors of their own, in order: `dists = [{ kind =
     /// "log-normal", mu = 4.6, sigma = 0.5 }, { kind = "normal", mean =
     /// 30, sd = 5 }, …]`.
