@@ -104,6 +104,14 @@ int sampo_log_density_batch(void *ctx, const double *x, size_t n, size_t dim, do
  * stored with the item and its outputs are NaN. */
 int sampo_forward(void *ctx, const double *x, size_t dim, double *y, size_t n_outputs);
 
+/* OPTIONAL. Names of the n_outputs outputs of sampo_forward (a time gate,
+ * a frequency, a station), for the output file and the tables: written
+ * into names as one NUL-terminated string of at most len bytes, the names
+ * separated by '\n', each 1 to 64 bytes without control characters.
+ * Returns SAMPO_OK, or a failure (the outputs are then named y0, y1, …).
+ * A state's `outputs` in the spec takes precedence. */
+int sampo_output_names(void *ctx, char *names, size_t len);
+
 /* REQUIRED. Releases a context made by sampo_init (called once per context,
  * when sampo is done with it; never while it is in use). */
 void sampo_free(void *ctx);

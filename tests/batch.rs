@@ -284,7 +284,7 @@ fn bad_batch_specs_stop_before_any_work() {
             with("design = { kind = \"grid\", a = { values = [1] }, t = { values = [1] } }")
         ),
         8,
-        "2 output names for a model with 1 outputs",
+        "output names: 2 names for a model with 1 outputs",
     );
     // A key of a sampling kind is named as such.
     refused(

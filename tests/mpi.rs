@@ -248,8 +248,8 @@ fn a_bad_spec_under_mpi_fails_on_rank_0_and_every_rank_exits_2() {
     let sb = Sandbox::new();
     let spec = sb.write("bad.toml", &ONE_TASK.replace("walkers = 14", "walkers = 5"));
     let o = run_mpi(&sb, 3, &["run", spec.to_str().unwrap()], &[]);
-    assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(
         err.matches("bad.toml:5:").count(),
         1,

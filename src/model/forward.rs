@@ -137,6 +137,14 @@ impl Forward {
         }
     }
 
+    /// The names the model gives its outputs, if it does.
+    pub fn output_names(&self) -> Result<Option<Vec<String>>, String> {
+        match &self.model {
+            Model::Decay { times } => Ok(Some(times.iter().map(|t| format!("t{t}")).collect())),
+            Model::Plugin(p) => p.output_names().map_err(|e| e.0),
+        }
+    }
+
     /// The outputs at `x` into `y` (`n_outputs` values).
     pub fn forward(&self, x: &[f64], y: &mut [f64]) -> Result<(), ForwardError> {
         if let Some(cost) = self.cost {

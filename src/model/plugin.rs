@@ -69,6 +69,7 @@ type LogDensityFn = unsafe extern "C" fn(*mut c_void, *const f64, usize, *mut f6
 type BatchFn = unsafe extern "C" fn(*mut c_void, *const f64, usize, usize, *mut f64) -> c_int;
 type ForwardFn = unsafe extern "C" fn(*mut c_void, *const f64, usize, *mut f64, usize) -> c_int;
 type FreeFn = unsafe extern "C" fn(*mut c_void);
+type OutputNamesFn = unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> c_int;
 
 /// A loaded library and its functions.
 pub struct Library {
@@ -82,6 +83,7 @@ pub struct Library {
     log_density: Option<LogDensityFn>,
     batch: Option<BatchFn>,
     forward: Option<ForwardFn>,
+    output_names: Option<OutputNamesFn>,
     free: FreeFn,
 }
 
@@ -177,6 +179,7 @@ impl Library {
             log_density: symbol(&lib, path, "sampo_log_density")?,
             batch: symbol(&lib, path, "sampo_log_density_batch")?,
             forward: symbol(&lib, path, "sampo_forward")?,
+            output_names: symbol(&lib, path, "sampo_output_names")?,
             free: symbol(&lib, path, "sampo_free")?.ok_or_else(|| required("sampo_free"))?,
             _lib: lib,
         })
@@ -522,6 +525,28 @@ impl Plugin {
             // SAFETY: x holds dim values, y n_outputs.
             unsafe { forward(ctx, x.as_ptr(), self.dim, y.as_mut_ptr(), n) }
         })
+    }
+
+    /// The names the library gives its forward model's outputs
+    /// (`sampo_output_names`), if it does.
+    pub fn output_names(&self) -> Result<Option<Vec<String>>, EvalError> {
+        if self.lib.output_names.is_none() {
+            return Ok(None);
+        }
+        let n = self.n_outputs()?;
+        let mut buffer = vec![0 as c_char; n * 65 + 1];
+        let status = self.call(|lib, ctx| {
+            let f = lib.output_names.expect("a copy has the original's functions");
+            // SAFETY: a buffer of the length given.
+            unsafe { f(ctx, buffer.as_mut_ptr(), buffer.len()) }
+        })?;
+        if status != 0 {
+            return Err(self.failed("sampo_output_names", status));
+        }
+        *buffer.last_mut().expect("not empty") = 0;
+        // SAFETY: NUL-terminated just above at the latest.
+        let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy();
+        Ok(Some(text.split('\n').map(str::to_string).collect()))
     }
 
     /// The forward model's outputs at x (for batch forward evaluation).

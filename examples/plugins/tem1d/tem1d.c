@@ -417,6 +417,18 @@ int sampo_forward(void *ctx, const double *x, size_t dim, double *y, size_t n_ou
     return SAMPO_OK;
 }
 
+/* The outputs' names: each gate's time in seconds, "t=1.000e-08". */
+int sampo_output_names(void *ctx, char *names, size_t len) {
+    const tem1d *t = ctx;
+    size_t at = 0;
+    for (size_t k = 0; k < t->n_gates; k++) {
+        int w = snprintf(names + at, len - at, "%st=%.3e", k ? "\n" : "", t->times[k]);
+        if (w < 0 || (size_t)w >= len - at) return SAMPO_ERROR;
+        at += (size_t)w;
+    }
+    return SAMPO_OK;
+}
+
 /* Not part of sampo's ABI: the gates' times (s) of a context, for readers of
  * the outputs (the test checks them against pytem1d's). Returns how many. */
 size_t tem1d_gate_times(const void *ctx, double *times, size_t n) {

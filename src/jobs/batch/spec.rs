@@ -215,28 +215,22 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         let forward = Forward::build(raw.model.get_ref(), plugin.as_ref(), name, dim, false)
             .map_err(|e| r.err(model_span.clone(), format!("state `{name}`: model.{e}")))?;
         let n = forward.n_outputs();
-        let outputs = match &raw.outputs {
-            Some(o) => {
-                let names = o.get_ref();
-                if names.len() != n {
-                    return Err(r.err(
-                        o.span(),
-                        format!("state `{name}`: {} output names for a model with {n} outputs", names.len()),
-                    ));
-                }
-                if let Some(bad) = names
-                    .iter()
-                    .find(|s| s.is_empty() || s.len() > NAME_MAX || s.contains(char::is_control))
-                {
-                    return Err(r.err(
-                        o.span(),
-                        format!(
-                            "output name {bad:?}: names must be 1 to {NAME_MAX} bytes with no \
-                             control characters"
-                        ),
-                    ));
-                }
-                names.clone()
+        // The spec's names, else the model's, else y0, y1, ….
+        let (names, span, whose) = match &raw.outputs {
+            Some(o) => (Some(o.get_ref().clone()), o.span(), "output names"),
+            None => (
+                forward
+                    .output_names()
+                    .map_err(|e| r.err(model_span.clone(), format!("state `{name}`: model: {e}")))?,
+                model_span.clone(),
+                "output names from the model",
+            ),
+        };
+        let outputs = match names {
+            Some(names) => {
+                check_output_names(&names, n)
+                    .map_err(|m| r.err(span, format!("state `{name}`: {whose}: {m}")))?;
+                names
             }
             None => (0..n).map(|k| format!("y{k}")).collect(),
         };
@@ -300,6 +294,27 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         states: batch,
     };
     Ok((spec, states))
+}
+
+/// `names` are `n` distinct output names of 1 to `NAME_MAX` bytes without
+/// control characters.
+fn check_output_names(names: &[String], n: usize) -> Result<(), String> {
+    if names.len() != n {
+        return Err(format!("{} names for a model with {n} outputs", names.len()));
+    }
+    if let Some(bad) = names
+        .iter()
+        .find(|s| s.is_empty() || s.len() > NAME_MAX || s.contains(char::is_control))
+    {
+        return Err(format!(
+            "{bad:?}: names must be 1 to {NAME_MAX} bytes with no control characters"
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = names.iter().find(|s| !seen.insert(s.as_str())) {
+        return Err(format!("`{dup}` twice"));
+    }
+    Ok(())
 }
 
 /// Where a design's complaint about a state belongs.

@@ -187,11 +187,11 @@ fn statistics_validation_and_the_summary_agree_with_the_outputs() {
         .expect("a summary");
     assert_eq!(tables.len(), 1);
     let t = &tables[0];
-    assert_eq!(cell(t, "y0", "count"), 400.0);
-    assert!((cell(t, "y0", "mean") - mean).abs() < 1e-12);
-    assert_eq!(cell(t, "y0", "q0.5"), median);
-    assert_eq!(cell(t, "y0", "min"), first[0]);
-    assert_eq!(cell(t, "y0", "max"), first[399]);
+    assert_eq!(cell(t, "t0.5", "count"), 400.0);
+    assert!((cell(t, "t0.5", "mean") - mean).abs() < 1e-12);
+    assert_eq!(cell(t, "t0.5", "q0.5"), median);
+    assert_eq!(cell(t, "t0.5", "min"), first[0]);
+    assert_eq!(cell(t, "t0.5", "max"), first[399]);
     assert_eq!(field(t, "failed"), 0.0);
     assert_eq!(field(t, "validate_max_rel"), 0.0);
     assert_eq!(store.attr("batch/a", "validated").unwrap(), Some(Attr::U64(10)));
