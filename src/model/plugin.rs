@@ -536,7 +536,9 @@ impl Plugin {
         let n = self.n_outputs()?;
         let mut buffer = vec![0 as c_char; n * 65 + 1];
         let status = self.call(|lib, ctx| {
-            let f = lib.output_names.expect("a copy has the original's functions");
+            let f = lib
+                .output_names
+                .expect("a copy has the original's functions");
             // SAFETY: a buffer of the length given.
             unsafe { f(ctx, buffer.as_mut_ptr(), buffer.len()) }
         })?;

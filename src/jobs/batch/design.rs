@@ -18,7 +18,9 @@
 //!   the state's `params` with the last varying fastest (C order, like
 //!   `numpy.meshgrid(..., indexing="ij")` raveled).
 //! - `file`: the rows of a CSV file whose header names the parameters
-//!   (other columns are ignored), in file order.
+//!   (other columns are ignored), or of a two-dimensional HDF5 dataset
+//!   whose columns are named by its `params` attribute (or, without one,
+//!   are the state's parameters in order), in file order.
 
 use std::path::{Path, PathBuf};
 
@@ -400,33 +402,59 @@ impl Axis {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesignFile {
     pub path: PathBuf,
+    /// The dataset, for an HDF5 file.
+    pub dataset: Option<String>,
+    /// The columns' names (empty: an HDF5 dataset without names, whose
+    /// columns are the parameters in order).
     pub columns: Vec<String>,
+    /// Values per row.
+    pub width: usize,
     pub rows: u64,
     pub checksum: u64,
 }
 
 impl DesignFile {
-    /// Reads `path` once to check it: a header, then rows of numbers.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let (columns, values, checksum) = parse_csv(path)?;
-        let rows = if columns.is_empty() {
+    /// Reads the design once to check it: a CSV (a header, then rows of
+    /// numbers), or `dataset` of an HDF5 file.
+    pub fn read(path: &Path, dataset: Option<&str>) -> Result<Self, String> {
+        let table = match dataset {
+            Some(d) => parse_hdf5(path, d)?,
+            None => parse_csv(path)?,
+        };
+        let rows = if table.width == 0 {
             0
         } else {
-            (values.len() / columns.len()) as u64
+            (table.values.len() / table.width) as u64
         };
         if rows == 0 {
             return Err(format!("design file {}: no rows", path.display()));
         }
         Ok(Self {
             path: path.to_path_buf(),
-            columns,
+            dataset: dataset.map(str::to_string),
+            columns: table.columns,
+            width: table.width,
             rows,
-            checksum,
+            checksum: table.checksum,
         })
     }
 
     /// Where each of `params` is among the columns.
     pub fn columns_for(&self, params: &[String]) -> Result<Vec<usize>, String> {
+        if self.columns.is_empty() {
+            // Unnamed columns: the parameters, in order.
+            if self.width != params.len() {
+                return Err(format!(
+                    "dataset {} of {} has {} columns and no `params` attribute naming them, \
+                     for a state of {} parameters",
+                    self.dataset.as_deref().unwrap_or(""),
+                    self.path.display(),
+                    self.width,
+                    params.len()
+                ));
+            }
+            return Ok((0..params.len()).collect());
+        }
         params
             .iter()
             .map(|p| {
@@ -443,24 +471,88 @@ impl DesignFile {
 
     /// The values of `params` in every row, row-major.
     pub fn load(&self, params: &[String]) -> Result<Vec<f64>, String> {
-        let (columns, values, checksum) = parse_csv(&self.path)?;
-        if checksum != self.checksum || columns != self.columns {
+        let table = match &self.dataset {
+            Some(d) => parse_hdf5(&self.path, d)?,
+            None => parse_csv(&self.path)?,
+        };
+        if table.checksum != self.checksum || table.columns != self.columns {
             return Err(format!(
                 "design file {} changed since the spec was checked",
                 self.path.display()
             ));
         }
         let at = self.columns_for(params)?;
-        let width = columns.len();
-        Ok(values
-            .chunks_exact(width)
+        Ok(table
+            .values
+            .chunks_exact(table.width)
             .flat_map(|row| at.iter().map(move |&c| row[c]))
             .collect())
     }
 }
 
+/// A design file's contents: column names (if any), numbers row-major, and
+/// a checksum of the file's bytes.
+struct DesignTable {
+    columns: Vec<String>,
+    width: usize,
+    values: Vec<f64>,
+    checksum: u64,
+}
+
+/// FNV-1a of a file's bytes.
+fn checksum_of(path: &Path) -> Result<u64, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("design file {}: cannot read it: {e}", path.display()))?;
+    Ok(bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }))
+}
+
+/// `dataset` of an HDF5 file: rows × columns of numbers, its columns named
+/// by its `params` attribute if it has one.
+fn parse_hdf5(path: &Path, dataset: &str) -> Result<DesignTable, String> {
+    use crate::output::{Attr, Hdf5Reader, Reader};
+    let shown = path.display();
+    let checksum = checksum_of(path)?;
+    let file = Hdf5Reader::open(path).map_err(|e| format!("design file {shown}: {e}"))?;
+    let shape = file
+        .shape(dataset)
+        .map_err(|e| format!("design file {shown}: dataset {dataset}: {e}"))?;
+    let [_, width] = shape[..] else {
+        return Err(format!(
+            "design file {shown}: dataset {dataset} has shape {shape:?}: expected rows × parameters"
+        ));
+    };
+    let columns = match file.attr(dataset, "params").map_err(|e| e.to_string())? {
+        Some(Attr::Strs(names)) if names.len() == width => names,
+        Some(_) => {
+            return Err(format!(
+                "design file {shown}: dataset {dataset}'s `params` attribute does not name its \
+                 {width} columns"
+            ))
+        }
+        None => Vec::new(),
+    };
+    let values = file
+        .read_f64(dataset, None, None)
+        .map_err(|e| format!("design file {shown}: dataset {dataset}: {e}"))?;
+    if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "design file {shown}, dataset {dataset}: row {} holds {}, not a finite number",
+            bad / width.max(1),
+            values[bad]
+        ));
+    }
+    Ok(DesignTable {
+        columns,
+        width,
+        values,
+        checksum,
+    })
+}
+
 /// A CSV's header, its numbers row-major, and a checksum of its bytes.
-fn parse_csv(path: &Path) -> Result<(Vec<String>, Vec<f64>, u64), String> {
+fn parse_csv(path: &Path) -> Result<DesignTable, String> {
     let shown = path.display();
     let bytes =
         std::fs::read(path).map_err(|e| format!("design file {shown}: cannot read it: {e}"))?;
@@ -496,7 +588,12 @@ fn parse_csv(path: &Path) -> Result<(Vec<String>, Vec<f64>, u64), String> {
             values.push(v);
         }
     }
-    Ok((columns, values, checksum))
+    Ok(DesignTable {
+        width: columns.len(),
+        columns,
+        values,
+        checksum,
+    })
 }
 
 #[cfg(test)]

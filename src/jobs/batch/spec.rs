@@ -389,12 +389,19 @@ impl RawDesign {
             "file" => {
                 let path = match table.get("path") {
                     Some(toml::Value::String(p)) => base.join(p),
-                    _ => return Err("a file design has `path` (a CSV file with a header naming the parameters)".into()),
+                    _ => return Err("a file design has `path` (a CSV file with a header naming \
+                                     the parameters, or an HDF5 file with `dataset`)"
+                        .into()),
                 };
-                if let Some(k) = others.iter().find(|k| k.as_str() != "path") {
-                    return Err(format!("design.{k}: a file design has only `path`"));
+                let dataset = match table.get("dataset") {
+                    Some(toml::Value::String(d)) => Some(d.as_str()),
+                    Some(_) => return Err("design.dataset must be a string".into()),
+                    None => None,
+                };
+                if let Some(k) = others.iter().find(|k| !["path", "dataset"].contains(&k.as_str())) {
+                    return Err(format!("design.{k}: a file design has only `path` and `dataset`"));
                 }
-                DesignFile::read(&path).map(RawDesign::File)
+                DesignFile::read(&path, dataset).map(RawDesign::File)
             }
             other => {
                 let known = ["random", "lhs", "sobol", "grid", "file"];

@@ -151,6 +151,41 @@ fn a_file_design_takes_the_parameters_columns_in_file_order() {
 }
 
 #[test]
+fn an_hdf5_design_takes_its_columns_by_name_or_in_order() {
+    use hdf5::types::VarLenUnicode;
+    let dir = tempfile::tempdir().unwrap();
+    let h5 = dir.path().join("design.h5");
+    {
+        let f = hdf5::File::create(&h5).unwrap();
+        let plain = f.new_dataset::<f64>().shape((3, 2)).create("plain").unwrap();
+        plain.write_raw(&[1.5, 2.0, 3.0, 0.75, 0.25, 10.0]).unwrap();
+        // Named columns, in another order.
+        let named = f.new_dataset::<f64>().shape((3, 2)).create("named").unwrap();
+        named.write_raw(&[2.0, 1.5, 0.75, 3.0, 10.0, 0.25]).unwrap();
+        let names: Vec<VarLenUnicode> = ["tau", "amplitude"].iter().map(|n| n.parse().unwrap()).collect();
+        named
+            .new_attr::<VarLenUnicode>()
+            .shape(2)
+            .create("params")
+            .unwrap()
+            .write(&names)
+            .unwrap();
+    }
+    for dataset in ["plain", "named"] {
+        let spec_path = dir.path().join(format!("{dataset}.toml"));
+        let body = text(
+            &format!("design = {{ kind = \"file\", path = \"design.h5\", dataset = \"{dataset}\" }}"),
+            &decay_state("a", false),
+        );
+        std::fs::write(&spec_path, &body).unwrap();
+        let sp = std::sync::Arc::new(crate::jobs::RunSpec::from_file_with(&spec_path, &[]).unwrap());
+        let run = drive(build(sp).as_ref(), Pause::Never);
+        let x = check_exact(&run.store, "a", 3);
+        assert_eq!(x, vec![1.5, 2.0, 3.0, 0.75, 0.25, 10.0], "{dataset}");
+    }
+}
+
+#[test]
 fn pausing_anywhere_gives_the_same_bits() {
     for design in ["", "design = { kind = \"lhs\" }", "design = { kind = \"sobol\" }"] {
         let sp = spec(&text(
