@@ -421,11 +421,7 @@ impl DesignFile {
             Some(d) => parse_hdf5(path, d)?,
             None => parse_csv(path)?,
         };
-        let rows = if table.width == 0 {
-            0
-        } else {
-            (table.values.len() / table.width) as u64
-        };
+        let rows = table.values.len().checked_div(table.width).unwrap_or(0) as u64;
         if rows == 0 {
             return Err(format!("design file {}: no rows", path.display()));
         }
