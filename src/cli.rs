@@ -107,7 +107,7 @@ fn duration_arg(s: &str) -> Result<f64, String> {
     match sampo::spec::parse_duration(s) {
         Some(secs) if secs >= 1.0 => Ok(secs),
         _ => Err(format!(
-            "`{s}` is not a duration of at least 1 s (e.g. 90s, 10m, 4h 30m)"
+            "`{s}` is not a duration from 1 s to 100 years (e.g. 90s, 10m, 4h 30m)"
         )),
     }
 }

@@ -12,3 +12,8 @@ pub const NAME_MAX: usize = 64;
 /// The default of `[parallel] timeout`: long enough for a loaded node or a
 /// slow filesystem, short enough not to waste an allocation.
 pub const RANK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The longest duration a spec, the command line or the environment may
+/// give (a wall time, a checkpoint period): a hundred years, far beyond any
+/// allocation, and far below what `Duration` and `Instant` can hold.
+pub const MAX_DURATION_SECS: f64 = 100.0 * 365.25 * 86_400.0;

@@ -756,3 +756,50 @@ fn a_layout_hdf5_cannot_chunk_is_refused_by_check_and_run() {
         assert!(!sb.path("big.h5.partial").exists());
     }
 }
+
+/// Durations beyond any allocation are refused before anything is created
+/// (they overflowed `Duration` and `Instant` once), from the command line and
+/// the spec; an end time from SLURM far in the future is no deadline.
+#[test]
+fn absurd_durations_are_refused_not_a_panic() {
+    let sb = Sandbox::new();
+    let spec = sb.write("q.toml", SMALL);
+    let q = spec.to_str().unwrap();
+    for walltime in [
+        "18446744073709551615s",
+        "5124095576030431h",
+        "9223372036854775807",
+    ] {
+        let o = sb.sampo(&["run", q, "--walltime", walltime]);
+        assert_eq!(o.status.code(), Some(2), "{walltime}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("from 1 s to 100 years"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    for key in ["walltime", "checkpoint_every"] {
+        let text = SMALL.replacen(
+            "[run]",
+            &format!("[run]\n{key} = \"307445734561825860m\""),
+            1,
+        );
+        let spec = sb.write("d.toml", &text);
+        for command in ["run", "check"] {
+            let o = sb.sampo(&[command, spec.to_str().unwrap()]);
+            assert_eq!(o.status.code(), Some(2), "{key}: {}", stderr(&o));
+            assert!(stderr(&o).contains("d.toml:3:"), "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains("from 1 s to 100 years"),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    assert!(!sb.path("q.h5.partial").exists() && !sb.path("d.h5.partial").exists());
+    let o = sb.sampo_env(
+        &["run", q, "-q"],
+        &[("SLURM_JOB_END_TIME", "18446744073709551615")],
+    );
+    assert_ok(&o);
+}

@@ -231,18 +231,21 @@ impl CheckpointPolicy {
                 .as_secs_f64();
             (end > now).then(|| end - now + started.elapsed().as_secs_f64())
         });
+        // A budget beyond any allocation (an end time far in the future) is
+        // no deadline; the spec's and the command line's are bounded.
+        let budget = budget.filter(|b| b.is_finite() && *b <= crate::limits::MAX_DURATION_SECS);
         Self {
             every: spec.checkpoint_every.map(Duration::from_secs_f64),
-            deadline: budget.map(|b| Self::deadline_for(started, Duration::from_secs_f64(b))),
+            deadline: budget.and_then(|b| Self::deadline_for(started, Duration::from_secs_f64(b))),
         }
     }
 
     /// The instant to pause for a wall-time budget of `walltime` from
     /// `started`: a twentieth of it is left for the tasks to reach a step
     /// boundary and the checkpoint to be written, between 1 s and 2 min.
-    pub fn deadline_for(started: Instant, walltime: Duration) -> Instant {
+    pub fn deadline_for(started: Instant, walltime: Duration) -> Option<Instant> {
         let margin = (walltime / 20).clamp(Duration::from_secs(1), Duration::from_secs(120));
-        started + walltime.saturating_sub(margin)
+        started.checked_add(walltime.saturating_sub(margin))
     }
 }
 
@@ -284,9 +287,11 @@ mod tests {
     #[test]
     fn the_deadline_leaves_a_margin() {
         let t = Instant::now();
-        let d = CheckpointPolicy::deadline_for(t, Duration::from_secs(4 * 3600));
+        let d = CheckpointPolicy::deadline_for(t, Duration::from_secs(4 * 3600)).unwrap();
         assert_eq!(d - t, Duration::from_secs(4 * 3600 - 120));
-        let d = CheckpointPolicy::deadline_for(t, Duration::from_secs(10));
+        let d = CheckpointPolicy::deadline_for(t, Duration::from_secs(10)).unwrap();
         assert_eq!(d - t, Duration::from_secs(9));
+        // Beyond what an instant can hold: no deadline rather than a panic.
+        assert_eq!(CheckpointPolicy::deadline_for(t, Duration::MAX), None);
     }
 }

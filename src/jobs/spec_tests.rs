@@ -451,7 +451,7 @@ fn checkpoint_and_walltime_durations_are_checked_where_written() {
     error_at(
         &text,
         "\"0.5s\"",
-        "run.walltime must be a duration of at least 1 s",
+        "run.walltime must be a duration from 1 s to 100 years",
     );
     let text = format!("[run]\nwalltime = \"off\"\n{STATE}");
     error_at(&text, "\"off\"", "run.walltime must be a duration");

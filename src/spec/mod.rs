@@ -31,6 +31,7 @@ use toml::Spanned;
 
 use raw::{RawParallel, RawRun};
 
+use crate::limits::MAX_DURATION_SECS;
 pub use crate::limits::NAME_MAX;
 
 /// `[run] checkpoint_every` by default: ten minutes of work at most lost to
@@ -38,14 +39,14 @@ pub use crate::limits::NAME_MAX;
 pub const DEFAULT_CHECKPOINT_EVERY: f64 = 600.0;
 
 /// Seconds in a duration like "90s", "10m", "4h 30m", "1day" (humantime's
-/// forms) or a plain number of seconds.
+/// forms) or a plain number of seconds; `None` for anything else, or longer
+/// than [`MAX_DURATION_SECS`].
 pub fn parse_duration(text: &str) -> Option<f64> {
-    if let Ok(secs) = text.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then_some(secs);
-    }
-    humantime::parse_duration(text)
-        .ok()
-        .map(|d| d.as_secs_f64())
+    let secs = match text.parse::<f64>() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(text).ok()?.as_secs_f64(),
+    };
+    (secs.is_finite() && (0.0..=MAX_DURATION_SECS).contains(&secs)).then_some(secs)
 }
 
 /// `[run]` and `[parallel]`, resolved: what every run has.
@@ -346,8 +347,8 @@ impl<'a> Resolver<'a> {
                 _ => Err(self.err(
                     v.span(),
                     format!(
-                        "run.{key} must be a duration of at least 1 s, like \"90s\", \"10m\" or \
-                         \"4h 30m\"{}",
+                        "run.{key} must be a duration from 1 s to 100 years, like \"90s\", \
+                         \"10m\" or \"4h 30m\"{}",
                         if off { " (or \"off\")" } else { "" }
                     ),
                 )),
