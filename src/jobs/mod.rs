@@ -788,6 +788,7 @@ registry! {
         chains => Chains = 2,
         smc => Smc = 3,
         batch => Batch = 4,
+        paths => Paths = 5,
     }
     stages {
         transc => Transc = 101,
