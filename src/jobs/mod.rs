@@ -5,6 +5,7 @@
 //! registry at the bottom of this file. Executors, the wire format and the
 //! store know tasks, records and datasets — never a kind's internals.
 
+pub(crate) mod chunks;
 mod run_spec;
 #[cfg(test)]
 mod spec_tests;
@@ -16,6 +17,7 @@ pub(crate) mod testing;
 
 pub use run_spec::RunSpec;
 
+pub(crate) use chunks::Chunks;
 pub(crate) use table::{describe_states, StateLine, SummaryTable};
 pub(crate) use task_label::TaskLabel;
 
@@ -786,6 +788,7 @@ registry! {
         chains => Chains = 2,
         smc => Smc = 3,
         batch => Batch = 4,
+        paths => Paths = 5,
     }
     stages {
         transc => Transc = 101,

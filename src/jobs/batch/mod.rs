@@ -33,7 +33,7 @@ use self::design::Points;
 use self::spec::OnError;
 use crate::jobs::summary::{SummaryError, SummaryOptions};
 use crate::jobs::{
-    EmitClock, Job, JobError, Kind, Outcome, Plan, PlanRun, RunSpec, TaskContext, TaskError,
+    Chunks, EmitClock, Job, JobError, Kind, Outcome, Plan, RunSpec, TaskContext, TaskError,
     TaskId,
 };
 use crate::model::{Forward, Prior};
@@ -69,8 +69,7 @@ pub struct BatchJob {
     spec: Arc<RunSpec>,
     layout: Layout,
     sets: Vec<StateSets>,
-    /// Each state's first task index (and, last, the number of tasks).
-    first_task: Vec<u64>,
+    chunks: Chunks,
     priors: Vec<Option<Prior>>,
     /// Made on first use in this process, shared by its tasks.
     forwards: Vec<OnceLock<Result<Forward, String>>>,
@@ -89,7 +88,6 @@ impl BatchJob {
         let s = settings(&spec).clone();
         let mut layout = Layout::default();
         let mut sets = Vec::new();
-        let mut first_task = vec![0];
         for (st, b) in spec.states.iter().zip(&s.states) {
             let g = format!("batch/{}", st.name);
             let (d, n) = (st.dim(), b.outputs.len());
@@ -123,8 +121,6 @@ impl BatchJob {
                     stats::names(&s.quantiles).len() as u64,
                 )),
             });
-            let tasks = b.items.div_ceil(s.chunk);
-            first_task.push(first_task.last().copied().unwrap_or(0) + tasks);
         }
         let priors = s
             .states
@@ -140,7 +136,7 @@ impl BatchJob {
             spec,
             layout,
             sets,
-            first_task,
+            chunks: Chunks::new(s.states.iter().map(|b| b.items).collect(), s.chunk),
             priors,
             forwards: (0..count).map(|_| OnceLock::new()).collect(),
             points: (0..count).map(|_| OnceLock::new()).collect(),
@@ -149,12 +145,6 @@ impl BatchJob {
 
     fn settings(&self) -> &Spec {
         settings(&self.spec)
-    }
-
-    /// The state and chunk of a task.
-    fn task_of(&self, index: u64) -> (usize, u64) {
-        let s = self.first_task.partition_point(|&f| f <= index) - 1;
-        (s, index - self.first_task[s])
     }
 
     fn forward(&self, s: usize) -> Result<&Forward, String> {
@@ -376,15 +366,7 @@ impl Job for BatchJob {
 
     fn plan(&self, _stage: u32) -> Plan {
         // Every item costs alike: the executor hands tasks out in order.
-        let runs = self
-            .first_task
-            .windows(2)
-            .map(|w| PlanRun {
-                tasks: w[0]..w[1],
-                cost: 1.0,
-            })
-            .collect();
-        Plan { runs }
+        self.chunks.plan(|_| 1.0)
     }
 
     fn run(
@@ -393,7 +375,7 @@ impl Job for BatchJob {
         resume: Option<&[u8]>,
         cx: &mut TaskContext<'_>,
     ) -> Result<Outcome, TaskError> {
-        let (s, chunk) = self.task_of(task.index);
+        let (s, chunk) = self.chunks.task_of(task.index);
         let spec = self.settings();
         let (st, b, sets) = (&self.spec.states[s], &spec.states[s], self.sets[s]);
         let fail = |message: String| {
@@ -404,8 +386,8 @@ impl Job for BatchJob {
         };
         let forward = self.forward(s).map_err(fail)?;
         let points = self.points(s).map_err(fail)?;
-        let first = chunk * spec.chunk;
-        let end = (first + spec.chunk).min(b.items);
+        let items = self.chunks.items_of(s, chunk);
+        let (first, end) = (items.start, items.end);
         let start = match resume {
             Some(bytes) => postcard::from_bytes::<u64>(bytes)
                 .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,

@@ -260,7 +260,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
     let largest = batch.iter().map(|b| b.items).max().unwrap_or(0);
     let chunk = match &sm.chunk {
         Some(c) if *c.get_ref() > 0 => *c.get_ref(),
-        _ => (largest / AUTO_TASKS).clamp(1, MAX_AUTO_CHUNK),
+        _ => crate::jobs::chunks::auto_chunk(largest, AUTO_TASKS, MAX_AUTO_CHUNK),
     };
     let validate = match &sm.validate {
         Some(v) if *v.get_ref() > batch.iter().map(|b| b.items).min().unwrap_or(0) => {

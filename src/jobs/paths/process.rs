@@ -1,0 +1,432 @@
+//! The processes a path follows, resolved, and how one path is simulated
+//! from its own stream: a finite Markov chain (alias tables), the random
+//! walk (bounded with reflecting boundaries, or unbounded), and geometric
+//! Brownian motion and Ornstein–Uhlenbeck by their exact transitions over
+//! `dt`, so that no discretisation error enters any statistic.
+
+use rand::RngExt;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+use crate::seed::Stream;
+
+/// A state's process, resolved and checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Process {
+    /// Finite states `labels`, one step a row of `transition`.
+    MarkovChain {
+        labels: Vec<String>,
+        /// Row-stochastic, rows checked to sum to 1 within 1e-12.
+        transition: Vec<Vec<f64>>,
+        x0: Start,
+    },
+    /// ±1 a step, up with probability `p`; within `bounds` a walk at a
+    /// bound moves back inside (stochlab's reflecting walk).
+    RandomWalk {
+        p: f64,
+        x0: i64,
+        bounds: Option<(i64, i64)>,
+    },
+    /// dS = μ S dt + σ S dW, from `s0`.
+    Gbm { mu: f64, sigma: f64, s0: f64, dt: f64 },
+    /// dX = θ (μ − X) dt + σ dW, from `x0`.
+    Ou {
+        theta: f64,
+        mu: f64,
+        sigma: f64,
+        x0: f64,
+        dt: f64,
+    },
+}
+
+/// Where a Markov chain starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Start {
+    /// In this state (an index into the labels).
+    State(usize),
+    /// Drawn from this distribution over the states (the path's first draw).
+    Distribution(Vec<f64>),
+}
+
+impl Process {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Process::MarkovChain { .. } => "markov-chain",
+            Process::RandomWalk { .. } => "random-walk",
+            Process::Gbm { .. } => "gbm",
+            Process::Ou { .. } => "ou",
+        }
+    }
+
+    /// The values of a finite state space, in order (a Markov chain's state
+    /// index is its value); `None` for an infinite one.
+    pub fn finite_values(&self) -> Option<Vec<i64>> {
+        match self {
+            Process::MarkovChain { labels, .. } => Some((0..labels.len() as i64).collect()),
+            Process::RandomWalk {
+                bounds: Some((lo, hi)),
+                ..
+            } => Some((*lo..=*hi).collect()),
+            _ => None,
+        }
+    }
+
+    /// The name of each state of a finite state space.
+    pub fn labels(&self) -> Vec<String> {
+        match self {
+            Process::MarkovChain { labels, .. } => labels.clone(),
+            _ => self
+                .finite_values()
+                .unwrap_or_default()
+                .iter()
+                .map(i64::to_string)
+                .collect(),
+        }
+    }
+
+    /// Whether values are integers (stored as such in `/paths/<state>/states`).
+    pub fn discrete(&self) -> bool {
+        matches!(self, Process::MarkovChain { .. } | Process::RandomWalk { .. })
+    }
+
+    /// Model time of step t: t for discrete time, t·dt for an SDE.
+    pub fn time(&self, step: u64) -> f64 {
+        match self {
+            Process::Gbm { dt, .. } | Process::Ou { dt, .. } => step as f64 * dt,
+            _ => step as f64,
+        }
+    }
+
+    /// The states of a Markov chain that it never leaves.
+    pub fn absorbing(&self) -> Vec<usize> {
+        match self {
+            Process::MarkovChain { transition, .. } => (0..transition.len())
+                .filter(|&i| transition[i][i] == 1.0)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Draws from a discrete distribution with one uniform: Walker's alias
+/// method (Vose's construction), O(1) a draw whatever the number of states.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    prob: Vec<f64>,
+    alias: Vec<u32>,
+}
+
+impl Alias {
+    pub fn new(weights: &[f64]) -> Self {
+        let n = weights.len();
+        let total: f64 = weights.iter().sum();
+        let mut scaled: Vec<f64> = weights.iter().map(|w| w / total * n as f64).collect();
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let mut prob = vec![1.0; n];
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
+            (0..n).partition(|&i| scaled[i] < 1.0);
+        while let (Some(&s), Some(&l)) = (small.last(), large.last()) {
+            small.pop();
+            prob[s] = scaled[s];
+            alias[s] = l as u32;
+            scaled[l] -= 1.0 - scaled[s];
+            if scaled[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        // What is left is 1 up to rounding; a state of probability 0 keeps
+        // prob 0 (it is never its own pick) whatever the rounding.
+        for (i, w) in weights.iter().enumerate() {
+            if *w == 0.0 {
+                prob[i] = 0.0;
+            }
+        }
+        Self { prob, alias }
+    }
+
+    #[inline]
+    pub fn draw(&self, rng: &mut Stream) -> usize {
+        let u = rng.random::<f64>() * self.prob.len() as f64;
+        let j = (u as usize).min(self.prob.len() - 1);
+        if u - (j as f64) < self.prob[j] {
+            j
+        } else {
+            self.alias[j] as usize
+        }
+    }
+}
+
+/// A process ready to simulate paths, with the steps it records and the
+/// target set whose first hitting time it watches.
+pub struct Simulator {
+    sim: Sim,
+    steps: u64,
+    /// Steps recorded, increasing, the last `steps`.
+    recorded: Vec<u64>,
+}
+
+enum Sim {
+    Chain {
+        rows: Vec<Alias>,
+        absorbing: Vec<bool>,
+        start: Result<usize, Alias>,
+        target: Vec<bool>,
+    },
+    Walk {
+        p: f64,
+        x0: i64,
+        bounds: Option<(i64, i64)>,
+        target: Vec<i64>,
+    },
+    Gbm {
+        drift: f64,
+        vol: f64,
+        s0: f64,
+    },
+    Ou {
+        decay: f64,
+        mu: f64,
+        vol: f64,
+        x0: f64,
+    },
+}
+
+impl Simulator {
+    /// `target`: the values whose first hitting time is watched (state
+    /// indices for a Markov chain), none for an SDE.
+    pub fn new(process: &Process, steps: u64, recorded: Vec<u64>, target: &[i64]) -> Self {
+        let sim = match process {
+            Process::MarkovChain { transition, x0, .. } => {
+                let k = transition.len();
+                let mut mask = vec![false; k];
+                for &t in target {
+                    mask[t as usize] = true;
+                }
+                Sim::Chain {
+                    rows: transition.iter().map(|r| Alias::new(r)).collect(),
+                    absorbing: (0..k).map(|i| transition[i][i] == 1.0).collect(),
+                    start: match x0 {
+                        Start::State(i) => Ok(*i),
+                        Start::Distribution(d) => Err(Alias::new(d)),
+                    },
+                    target: mask,
+                }
+            }
+            Process::RandomWalk { p, x0, bounds } => Sim::Walk {
+                p: *p,
+                x0: *x0,
+                bounds: *bounds,
+                target: target.to_vec(),
+            },
+            Process::Gbm { mu, sigma, s0, dt } => Sim::Gbm {
+                drift: (mu - 0.5 * sigma * sigma) * dt,
+                vol: sigma * dt.sqrt(),
+                s0: *s0,
+            },
+            Process::Ou {
+                theta,
+                mu,
+                sigma,
+                x0,
+                dt,
+            } => {
+                let decay = (-theta * dt).exp();
+                Sim::Ou {
+                    decay,
+                    mu: *mu,
+                    // The exact one-step variance σ²(1 − e^{−2θdt})/(2θ).
+                    vol: sigma * (-(-2.0 * theta * dt).exp_m1() / (2.0 * theta)).sqrt(),
+                    x0: *x0,
+                }
+            }
+        };
+        Self {
+            sim,
+            steps,
+            recorded,
+        }
+    }
+
+    pub fn recorded(&self) -> &[u64] {
+        &self.recorded
+    }
+
+    /// One path from `rng`: its value at each recorded step into `out`, and
+    /// the first step (0 included) at which it is in the target set.
+    pub fn path(&self, rng: &mut Stream, out: &mut [f64]) -> Option<u64> {
+        debug_assert_eq!(out.len(), self.recorded.len());
+        match &self.sim {
+            Sim::Chain {
+                rows,
+                absorbing,
+                start,
+                target,
+            } => {
+                let mut x = match start {
+                    Ok(i) => *i,
+                    Err(alias) => alias.draw(rng),
+                };
+                let mut hit = target[x].then_some(0);
+                let mut next = 0;
+                for t in 0..=self.steps {
+                    if t > 0 {
+                        if absorbing[x] {
+                            // It stays: the remaining records are x and a
+                            // target not hit by now never is.
+                            out[next..].fill(x as f64);
+                            return hit;
+                        }
+                        x = rows[x].draw(rng);
+                        if hit.is_none() && target[x] {
+                            hit = Some(t);
+                        }
+                    }
+                    if self.recorded[next] == t {
+                        out[next] = x as f64;
+                        next += 1;
+                        if next == out.len() {
+                            break;
+                        }
+                    }
+                }
+                hit
+            }
+            Sim::Walk {
+                p,
+                x0,
+                bounds,
+                target,
+            } => {
+                let mut x = *x0;
+                let mut hit = target.contains(&x).then_some(0);
+                let mut next = 0;
+                for t in 0..=self.steps {
+                    if t > 0 {
+                        let up = rng.random::<f64>() < *p;
+                        x = match bounds {
+                            Some((lo, _)) if x == *lo => x + 1,
+                            Some((_, hi)) if x == *hi => x - 1,
+                            _ => x + if up { 1 } else { -1 },
+                        };
+                        if hit.is_none() && target.contains(&x) {
+                            hit = Some(t);
+                        }
+                    }
+                    if self.recorded[next] == t {
+                        out[next] = x as f64;
+                        next += 1;
+                        if next == out.len() {
+                            break;
+                        }
+                    }
+                }
+                hit
+            }
+            Sim::Gbm { drift, vol, s0 } => {
+                // The logarithm moves by exact Gaussian increments.
+                let mut log = s0.ln();
+                self.continuous(rng, out, |rng| {
+                    log += drift + vol * rng.sample::<f64, _>(StandardNormal);
+                    log.exp()
+                }, *s0);
+                None
+            }
+            Sim::Ou { decay, mu, vol, x0 } => {
+                let mut x = *x0;
+                self.continuous(rng, out, |rng| {
+                    x = mu + (x - mu) * decay + vol * rng.sample::<f64, _>(StandardNormal);
+                    x
+                }, *x0);
+                None
+            }
+        }
+    }
+
+    /// Steps an SDE with `step` (the next value), recording as it goes.
+    fn continuous(
+        &self,
+        rng: &mut Stream,
+        out: &mut [f64],
+        mut step: impl FnMut(&mut Stream) -> f64,
+        x0: f64,
+    ) {
+        let mut x = x0;
+        let mut next = 0;
+        for t in 0..=self.steps {
+            if t > 0 {
+                x = step(rng);
+            }
+            if self.recorded[next] == t {
+                out[next] = x;
+                next += 1;
+                if next == out.len() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The recorded steps: 0, every, 2·every, … and always the last, `steps`.
+pub fn recorded_steps(steps: u64, every: u64) -> Vec<u64> {
+    let mut r: Vec<u64> = (0..=steps).step_by(every.max(1) as usize).collect();
+    if r.last() != Some(&steps) {
+        r.push(steps);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::StreamKey;
+
+    #[test]
+    fn the_alias_table_draws_each_state_with_its_probability() {
+        let w = [0.5, 0.0, 0.2, 0.3];
+        let alias = Alias::new(&w);
+        let mut rng = StreamKey::of_seed(3).stream(0);
+        let n = 200_000;
+        let mut counts = [0u64; 4];
+        for _ in 0..n {
+            counts[alias.draw(&mut rng)] += 1;
+        }
+        assert_eq!(counts[1], 0, "a state of probability 0 is never drawn");
+        for (c, p) in counts.iter().zip(w) {
+            let se = (p * (1.0 - p) / n as f64).sqrt();
+            assert!((*c as f64 / n as f64 - p).abs() <= 5.0 * se + 1e-12, "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn recorded_steps_end_at_the_last_step() {
+        assert_eq!(recorded_steps(10, 4), vec![0, 4, 8, 10]);
+        assert_eq!(recorded_steps(8, 4), vec![0, 4, 8]);
+        assert_eq!(recorded_steps(3, 1), vec![0, 1, 2, 3]);
+        assert_eq!(recorded_steps(0, 5), vec![0]);
+    }
+
+    #[test]
+    fn a_reflecting_walk_stays_within_its_bounds_and_leaves_them_at_once() {
+        let p = Process::RandomWalk {
+            p: 0.9,
+            x0: 0,
+            bounds: Some((0, 3)),
+        };
+        let sim = Simulator::new(&p, 200, recorded_steps(200, 1), &[3]);
+        let mut out = vec![0.0; 201];
+        let hit = sim.path(&mut StreamKey::of_seed(1).stream(7), &mut out);
+        assert!(out.iter().all(|v| (0.0..=3.0).contains(v)));
+        for w in out.windows(2) {
+            assert_eq!((w[1] - w[0]).abs(), 1.0);
+            if w[0] == 3.0 {
+                assert_eq!(w[1], 2.0);
+            }
+        }
+        let first = out.iter().position(|&v| v == 3.0).map(|t| t as u64);
+        assert_eq!(hit, first);
+    }
+}

@@ -1,0 +1,466 @@
+//! The `[sampler]` keys of `kind = "paths"` (`paths`, `steps`, `record`,
+//! `chunk`, `statistics`) and each state's `process` and `hitting` set,
+//! resolved with located errors: a transition row that does not sum to 1,
+//! a negative rate, a start outside the labels, dt ≤ 0 stop `check` and
+//! `run` before any work.
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::process::{recorded_steps, Process, Start};
+use crate::jobs::{KindSpec, SamplerContext};
+use crate::spec::{SpecError, StateSpec, NAME_MAX};
+
+/// A small complete spec of this kind (`[sampler]` first, one state last).
+pub const EXAMPLE: &str = r#"[sampler]
+kind = "paths"
+paths = 200
+steps = 20
+
+[[states]]
+name = "g"
+process = { kind = "markov-chain", labels = ["a", "b"], transition = [[0.5, 0.5], [0.2, 0.8]], x0 = "a" }
+"#;
+
+/// How far a row of a transition matrix (or a start distribution) may be
+/// from summing to 1.
+pub const ROW_TOLERANCE: f64 = 1e-12;
+/// Quantiles of the value reported by default (finite state spaces).
+pub const DEFAULT_QUANTILES: [f64; 3] = [0.05, 0.5, 0.95];
+/// The automatic chunk: about this many tasks per state, each of at most
+/// `MAX_AUTO_STEPS` path-steps (a few ms), at least one path.
+const AUTO_TASKS: u64 = 256;
+const MAX_AUTO_STEPS: u64 = 1 << 22;
+/// Values in one chunk's row of partial sums at most (32 MiB).
+const MAX_PARTIAL_WIDTH: usize = 1 << 22;
+
+/// The resolved settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// Paths per state.
+    pub paths: u64,
+    /// Steps of every path (transitions, or steps of `dt`).
+    pub steps: u64,
+    /// Statistics (and stored paths) every this many steps, and at the last.
+    pub every: u64,
+    pub record: Record,
+    /// Paths per task.
+    pub chunk: u64,
+    /// Quantiles of the value (finite state spaces).
+    pub quantiles: Vec<f64>,
+    /// Per state, in the order of `[[states]]`.
+    pub states: Vec<PathState>,
+}
+
+/// What a state simulates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathState {
+    pub process: Process,
+    /// The target set whose first hitting time is estimated: state indices
+    /// of a Markov chain, positions of a random walk; empty for none.
+    pub hitting: Vec<i64>,
+}
+
+impl KindSpec for Spec {}
+
+/// What a run keeps of its paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Record {
+    /// Statistics only: memory and file bounded by the chunks, not the paths.
+    Statistics,
+    /// Every path at every recorded step, no statistics.
+    Paths,
+    Both,
+}
+
+impl Record {
+    pub fn statistics(self) -> bool {
+        self != Record::Paths
+    }
+
+    pub fn paths(self) -> bool {
+        self != Record::Statistics
+    }
+}
+
+/// `[sampler]` of `kind = "paths"` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSampler {
+    pub paths: Option<Spanned<u64>>,
+    pub steps: Option<Spanned<u64>>,
+    pub record: Option<Spanned<Record>>,
+    pub chunk: Option<Spanned<u64>>,
+    pub statistics: Option<Spanned<RawStatistics>>,
+}
+
+/// `[sampler.statistics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStatistics {
+    pub every: Option<Spanned<u64>>,
+    pub quantiles: Option<Spanned<Vec<f64>>>,
+}
+
+/// A state's own keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub process: Spanned<RawProcess>,
+    /// Labels (a Markov chain) or positions (a random walk).
+    pub hitting: Option<Spanned<Vec<Label>>>,
+}
+
+/// A process as written.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum RawProcess {
+    MarkovChain {
+        labels: Option<Vec<Label>>,
+        transition: Vec<Vec<f64>>,
+        /// A label, or `{ distribution = [...] }`.
+        x0: toml::Value,
+    },
+    RandomWalk {
+        p: Option<f64>,
+        x0: Option<i64>,
+        lower: Option<i64>,
+        upper: Option<i64>,
+    },
+    Gbm {
+        mu: f64,
+        sigma: f64,
+        s0: f64,
+        dt: f64,
+    },
+    Ou {
+        theta: f64,
+        mu: f64,
+        sigma: f64,
+        x0: f64,
+        dt: f64,
+    },
+}
+
+/// A state's label as written: a string or an integer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Label {
+    Int(i64),
+    Str(String),
+}
+
+impl Label {
+    fn text(&self) -> String {
+        match self {
+            Label::Int(i) => i.to_string(),
+            Label::Str(s) => s.clone(),
+        }
+    }
+}
+
+pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>), SpecError> {
+    let r = cx.resolver;
+    let sm = cx.sampler::<RawSampler>()?.into_inner();
+    cx.refuse_replicates("every path has its own stream; raise `paths` instead")?;
+    let positive = |v: &Option<Spanned<u64>>, name: &str, default: u64| match v {
+        Some(v) if *v.get_ref() == 0 => Err(r.err(v.span(), format!("{name} must be at least 1"))),
+        Some(v) => Ok(*v.get_ref()),
+        None => Ok(default),
+    };
+    let paths = positive(&sm.paths, "paths", 1000)?;
+    let steps = positive(&sm.steps, "steps", 100)?;
+    let (every, quantiles) = match &sm.statistics {
+        Some(s) => {
+            let s = s.get_ref();
+            let every = positive(&s.every, "statistics.every", 1)?;
+            let quantiles = match &s.quantiles {
+                Some(q) => {
+                    if let Some(bad) = q.get_ref().iter().find(|p| !(**p > 0.0 && **p < 1.0)) {
+                        return Err(r.err(
+                            q.span(),
+                            format!("quantile {bad}: quantiles are between 0 and 1 (exclusive)"),
+                        ));
+                    }
+                    q.get_ref().clone()
+                }
+                None => DEFAULT_QUANTILES.to_vec(),
+            };
+            (every, quantiles)
+        }
+        None => (1, DEFAULT_QUANTILES.to_vec()),
+    };
+    let times = recorded_steps(steps, every).len();
+
+    let mut states = Vec::new();
+    let mut resolved = Vec::new();
+    for (i, entry) in cx.states.iter().enumerate() {
+        let name = &entry.name;
+        let raw = cx.state::<RawState>(i)?.into_inner();
+        let span = raw.process.span();
+        let process = resolve_process(raw.process.into_inner())
+            .map_err(|m| r.err(span.clone(), format!("state `{name}`: process: {m}")))?;
+        let hitting = match &raw.hitting {
+            Some(h) => resolve_hitting(&process, h.get_ref())
+                .map_err(|m| r.err(h.span(), format!("state `{name}`: hitting: {m}")))?,
+            None => Vec::new(),
+        };
+        let k = process.finite_values().map_or(0, |v| v.len());
+        if super::stats::Partial::width(times, k) > MAX_PARTIAL_WIDTH {
+            return Err(r.err(
+                span,
+                format!(
+                    "state `{name}`: {times} recorded times × {k} states is too much to keep per \
+                     chunk; raise statistics.every"
+                ),
+            ));
+        }
+        states.push(r.state_spec(entry, 0)?);
+        resolved.push(PathState { process, hitting });
+    }
+    let chunk = match &sm.chunk {
+        Some(c) if *c.get_ref() > 0 => *c.get_ref(),
+        _ => crate::jobs::chunks::auto_chunk(
+            paths,
+            AUTO_TASKS,
+            (MAX_AUTO_STEPS / (steps + 1)).max(1),
+        ),
+    };
+    let spec = Spec {
+        paths,
+        steps,
+        every,
+        record: sm.record.map_or(Record::Statistics, Spanned::into_inner),
+        chunk,
+        quantiles,
+        states: resolved,
+    };
+    Ok((spec, states))
+}
+
+fn finite(name: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("{name} = {v} is not a finite number"))
+    }
+}
+
+fn resolve_process(raw: RawProcess) -> Result<Process, String> {
+    match raw {
+        RawProcess::MarkovChain {
+            labels,
+            transition,
+            x0,
+        } => {
+            let k = transition.len();
+            if k == 0 {
+                return Err("the transition matrix has no rows".into());
+            }
+            let labels: Vec<String> = match labels {
+                Some(l) => l.iter().map(Label::text).collect(),
+                None => (0..k).map(|i| i.to_string()).collect(),
+            };
+            if labels.len() != k {
+                return Err(format!(
+                    "{} labels for a transition matrix of {k} rows",
+                    labels.len()
+                ));
+            }
+            if let Some(bad) = labels
+                .iter()
+                .find(|s| s.is_empty() || s.len() > NAME_MAX || s.contains(char::is_control))
+            {
+                return Err(format!(
+                    "label {bad:?}: labels must be 1 to {NAME_MAX} bytes with no control characters"
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = labels.iter().find(|l| !seen.insert(l.as_str())) {
+                return Err(format!("duplicate label `{dup}`"));
+            }
+            for (i, row) in transition.iter().enumerate() {
+                let at = format!("transition row {i} (`{}`)", labels[i]);
+                if row.len() != k {
+                    return Err(format!("{at} has {} entries, not {k}", row.len()));
+                }
+                if let Some(bad) = row.iter().find(|p| !(p.is_finite() && **p >= 0.0)) {
+                    return Err(format!("{at} holds {bad}: probabilities are ≥ 0"));
+                }
+                check_sum(&at, row)?;
+            }
+            let x0 = match &x0 {
+                toml::Value::Table(t) if t.contains_key("distribution") => {
+                    if let Some(other) = t.keys().find(|k| *k != "distribution") {
+                        return Err(format!("x0.{other}: x0 is a label or {{ distribution = [...] }}"));
+                    }
+                    let d: Vec<f64> = t["distribution"]
+                        .as_array()
+                        .and_then(|a| {
+                            a.iter()
+                                .map(|v| v.as_float().or(v.as_integer().map(|i| i as f64)))
+                                .collect()
+                        })
+                        .ok_or("x0.distribution must be a list of probabilities")?;
+                    if d.len() != k {
+                        return Err(format!(
+                            "x0.distribution has {} entries for {k} states",
+                            d.len()
+                        ));
+                    }
+                    if let Some(bad) = d.iter().find(|p| !(p.is_finite() && **p >= 0.0)) {
+                        return Err(format!("x0.distribution holds {bad}: probabilities are ≥ 0"));
+                    }
+                    check_sum("x0.distribution", &d)?;
+                    Start::Distribution(d)
+                }
+                toml::Value::String(s) => Start::State(find_label(&labels, s)?),
+                toml::Value::Integer(i) => Start::State(find_label(&labels, &i.to_string())?),
+                _ => return Err("x0 is a label or { distribution = [...] }".into()),
+            };
+            Ok(Process::MarkovChain {
+                labels,
+                transition,
+                x0,
+            })
+        }
+        RawProcess::RandomWalk { p, x0, lower, upper } => {
+            let p = finite("p", p.unwrap_or(0.5))?;
+            let x0 = x0.unwrap_or(0);
+            let bounds = match (lower, upper) {
+                (None, None) => {
+                    if !(0.0..=1.0).contains(&p) {
+                        return Err(format!("p = {p} is not a probability"));
+                    }
+                    None
+                }
+                (Some(lo), Some(hi)) => {
+                    if lo >= hi {
+                        return Err(format!("lower = {lo} must be below upper = {hi}"));
+                    }
+                    if hi - lo > 1 << 16 {
+                        return Err("at most 65537 positions between lower and upper".into());
+                    }
+                    if !(p > 0.0 && p < 1.0) {
+                        return Err(format!(
+                            "p = {p}: a bounded walk moves up with a probability strictly \
+                             between 0 and 1"
+                        ));
+                    }
+                    if !(lo..=hi).contains(&x0) {
+                        return Err(format!("x0 = {x0} is outside [lower, upper] = [{lo}, {hi}]"));
+                    }
+                    Some((lo, hi))
+                }
+                _ => return Err("a bounded walk has both lower and upper".into()),
+            };
+            Ok(Process::RandomWalk { p, x0, bounds })
+        }
+        RawProcess::Gbm { mu, sigma, s0, dt } => {
+            let (mu, sigma, s0, dt) = (
+                finite("mu", mu)?,
+                finite("sigma", sigma)?,
+                finite("s0", s0)?,
+                finite("dt", dt)?,
+            );
+            positive_dt(dt)?;
+            if sigma < 0.0 {
+                return Err(format!("sigma = {sigma}: a volatility is ≥ 0"));
+            }
+            if s0 <= 0.0 {
+                return Err(format!("s0 = {s0}: geometric Brownian motion starts above 0"));
+            }
+            Ok(Process::Gbm { mu, sigma, s0, dt })
+        }
+        RawProcess::Ou {
+            theta,
+            mu,
+            sigma,
+            x0,
+            dt,
+        } => {
+            let (theta, mu, sigma, x0, dt) = (
+                finite("theta", theta)?,
+                finite("mu", mu)?,
+                finite("sigma", sigma)?,
+                finite("x0", x0)?,
+                finite("dt", dt)?,
+            );
+            positive_dt(dt)?;
+            if theta <= 0.0 {
+                return Err(format!("theta = {theta}: the mean-reversion rate is > 0"));
+            }
+            if sigma < 0.0 {
+                return Err(format!("sigma = {sigma}: a volatility is ≥ 0"));
+            }
+            Ok(Process::Ou {
+                theta,
+                mu,
+                sigma,
+                x0,
+                dt,
+            })
+        }
+    }
+}
+
+fn positive_dt(dt: f64) -> Result<(), String> {
+    if dt > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("dt = {dt}: the time step is > 0"))
+    }
+}
+
+fn check_sum(what: &str, p: &[f64]) -> Result<(), String> {
+    let sum: f64 = p.iter().sum();
+    if (sum - 1.0).abs() > ROW_TOLERANCE {
+        return Err(format!("{what} sums to {sum}, not 1 (within {ROW_TOLERANCE:e})"));
+    }
+    Ok(())
+}
+
+fn find_label(labels: &[String], label: &str) -> Result<usize, String> {
+    labels.iter().position(|l| l == label).ok_or_else(|| {
+        format!(
+            "x0 = {label:?} is not one of the labels [{}]",
+            labels.join(", ")
+        )
+    })
+}
+
+fn resolve_hitting(process: &Process, targets: &[Label]) -> Result<Vec<i64>, String> {
+    let mut out = Vec::new();
+    for t in targets {
+        let v = match (process, t) {
+            (Process::MarkovChain { labels, .. }, t) => {
+                let text = t.text();
+                labels.iter().position(|l| *l == text).ok_or_else(|| {
+                    format!("{text:?} is not one of the labels [{}]", labels.join(", "))
+                })? as i64
+            }
+            (Process::RandomWalk { bounds, .. }, Label::Int(i)) => {
+                if let Some((lo, hi)) = bounds {
+                    if !(lo..=hi).contains(&i) {
+                        return Err(format!("{i} is outside [lower, upper] = [{lo}, {hi}]"));
+                    }
+                }
+                *i
+            }
+            (Process::RandomWalk { .. }, Label::Str(s)) => {
+                return Err(format!("{s:?}: a random walk's targets are integers"))
+            }
+            _ => {
+                return Err(format!(
+                    "hitting times are estimated for discrete processes, not {}",
+                    process.name()
+                ))
+            }
+        };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
