@@ -31,14 +31,22 @@ fn main() -> ExitCode {
         // Paused with a checkpoint: one line saying how to go on; 75
         // (EX_TEMPFAIL) tells a batch script to requeue.
         Err(e) if e.downcast_ref::<run::Paused>().is_some() => {
-            eprintln!("sampo: {e}");
+            say(&format!("sampo: {e}"));
             ExitCode::from(75)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            say(&format!("error: {e:#}"));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// Writes a line to stderr, whatever becomes of it: an unwritable stderr (a
+/// full disk under a batch system's log file) must not turn an exit code
+/// into a panic.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn broken_pipe(e: &anyhow::Error) -> bool {
@@ -87,6 +95,22 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// stderr for the log, whose writes never fail: a log line that cannot be
+/// written (a full disk under a batch system's log file) is dropped, and the
+/// run goes on and exits as it would have.
+struct Unfailing(std::io::Stderr);
+
+impl std::io::Write for Unfailing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Ok(self.0.write(buf).unwrap_or(buf.len()))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.0.flush();
+        Ok(())
+    }
+}
+
 fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "warn",
@@ -97,7 +121,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| Unfailing(std::io::stderr()))
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();

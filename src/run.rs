@@ -147,7 +147,7 @@ fn launch(args: &RunArgs, world: &World) -> Result<()> {
     // here, before any work, and the rank says why.
     let plugins = spec.prepare_plugins();
     if let Err(e) = &plugins {
-        eprintln!("error: rank {rank}: {e}");
+        crate::say(&format!("error: rank {rank}: {e}"));
     }
     if !world.all_ok(plugins.is_ok()) {
         if rank != 0 {
@@ -168,7 +168,7 @@ fn launch(args: &RunArgs, world: &World) -> Result<()> {
                 output.store.discard();
             }
         }
-        eprintln!("error: the plugin models could not be prepared on every rank; nothing was run");
+        crate::say("error: the plugin models could not be prepared on every rank; nothing was run");
         return Err(PeerExit(2).into());
     }
     let (threads, source) = exec::threads_for(startup.threads, &spec, node_ranks);
@@ -247,12 +247,12 @@ fn launch(args: &RunArgs, world: &World) -> Result<()> {
     match result {
         Err(failure) if !failure.unresponsive.is_empty() => {
             let partial = store.abandon(&failure.message);
-            eprintln!(
+            crate::say(&format!(
                 "error: {}\n  rank(s) {:?} did not stop within {} s: aborting the job",
                 failure.explain(&partial),
                 failure.unresponsive,
                 exec::STOP_GRACE.as_secs(),
-            );
+            ));
             world.abort(1)
         }
         result => conclude(job.as_ref(), store, result, size, args.quiet),
@@ -311,8 +311,16 @@ fn conclude(
     }
     if !quiet {
         let mut out = std::io::stdout().lock();
-        out.write_all(&table)?;
-        writeln!(out, "wrote {}", path.display())?;
+        out.write_all(&table)
+            .and_then(|()| writeln!(out, "wrote {}", path.display()))
+            .and_then(|()| out.flush())
+            .with_context(|| {
+                format!(
+                    "the run is complete in {}, but its summary could not be written to standard \
+                     output",
+                    path.display()
+                )
+            })?;
     }
     Ok(())
 }

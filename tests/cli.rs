@@ -803,3 +803,48 @@ fn absurd_durations_are_refused_not_a_panic() {
     );
     assert_ok(&o);
 }
+
+/// An unwritable stderr (a full disk under a batch system's log file) does
+/// not turn an exit code into a panic: a bad spec still exits 2, a good run
+/// 0; an unwritable stdout after a complete run says it was stdout.
+#[test]
+fn an_unwritable_stderr_or_stdout_is_no_panic() {
+    let sb = Sandbox::new();
+    let spec = sb.write("q.toml", SMALL);
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let run = |args: &[&str], stdout_full: bool| {
+        let mut cmd = std::process::Command::new(sampo_bin());
+        cmd.current_dir(sb.path("")).args(args).stderr(full());
+        if stdout_full {
+            cmd.stdout(full());
+        }
+        cmd.output().unwrap()
+    };
+    for command in ["run", "check"] {
+        assert_eq!(
+            run(&[command, "nope.toml"], false).status.code(),
+            Some(2),
+            "{command}"
+        );
+    }
+    let o = run(&["run", spec.to_str().unwrap()], false);
+    assert_eq!(o.status.code(), Some(0));
+    let o = std::process::Command::new(sampo_bin())
+        .current_dir(sb.path(""))
+        .args(["run", spec.to_str().unwrap(), "-o", "again.h5"])
+        .stdout(full())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("its summary could not be written to standard output"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(sb.path("again.h5").exists());
+}

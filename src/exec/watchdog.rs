@@ -8,6 +8,7 @@
 //! job. The output keeps every row up to its last flush, and `--resume`
 //! goes on from its last checkpoint.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -75,7 +76,8 @@ pub fn watch(rank: usize, timeout: Duration) {
                 continue;
             }
             let what = WHAT.lock().map(|w| w.clone()).unwrap_or_default();
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr().lock(),
                 "error: rank {rank}: {what} has not completed for {} s: a rank sharing it has \
                  stopped answering (stopped, hung, or its node is gone); ending this rank so \
                  that the launcher ends the job ([parallel] timeout sets this limit). The \
