@@ -17,3 +17,7 @@ pub const RANK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300
 /// give (a wall time, a checkpoint period): a hundred years, far beyond any
 /// allocation, and far below what `Duration` and `Instant` can hold.
 pub const MAX_DURATION_SECS: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// The largest run spec read, in bytes: far above any spec (its data live in
+/// files), and a bound on what `check /dev/zero`-like mistakes can cost.
+pub const MAX_SPEC_BYTES: u64 = 64 << 20;

@@ -848,3 +848,34 @@ fn an_unwritable_stderr_or_stdout_is_no_panic() {
     );
     assert!(sb.path("again.h5").exists());
 }
+
+/// What is not a spec file ends at once with a message (exit 2): a device
+/// or a directory (a read of /dev/zero never ends), a file over 64 MiB; a
+/// megabyte-long line in an error is framed by a window, not echoed whole.
+#[test]
+fn odd_spec_files_are_refused_and_long_lines_clipped() {
+    let sb = Sandbox::new();
+    for path in ["/dev/zero", "/dev/null", "/tmp"] {
+        for command in ["check", "run"] {
+            let o = sb.sampo(&[command, path]);
+            assert_eq!(o.status.code(), Some(2), "{command} {path}: {}", stderr(&o));
+            assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+        }
+    }
+    let big = sb.path("big.toml");
+    std::fs::write(&big, vec![b'#'; (64 << 20) + 1]).unwrap();
+    let o = sb.sampo(&["check", big.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("larger than 64 MiB"), "{}", stderr(&o));
+    // A key misspelt after a line of 10⁶ numbers: the frame is a window.
+    let numbers = vec!["1.0"; 1_000_000].join(", ");
+    let spec = sb.write(
+        "long.toml",
+        &SMALL.replacen("[run]", &format!("[run]\nnote = [{numbers}]"), 1),
+    );
+    let o = sb.sampo(&["check", spec.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.len() < 2000, "{} bytes of error", err.len());
+    assert!(err.contains("long.toml:3:1") && err.contains('…'), "{err}");
+}

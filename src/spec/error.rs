@@ -4,6 +4,8 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::limits::MAX_SPEC_BYTES;
+
 /// The text of a run spec and where it came from, so that byte spans can be
 /// turned into file:line:column messages.
 #[derive(Debug, Clone)]
@@ -20,22 +22,44 @@ impl SpecSource {
         }
     }
 
-    /// Reads a spec file (`-`: standard input); an unreadable file is a
+    /// Reads a spec file (`-`: standard input), of at most
+    /// [`MAX_SPEC_BYTES`]; an unreadable file, one that is not a regular
+    /// file (a device, a FIFO: they would never end), or one too large is a
     /// spec error at 1:1.
     pub fn read(path: &Path) -> Result<Self, SpecError> {
-        let text = if path == Path::new("-") {
-            std::io::read_to_string(std::io::stdin())
-        } else {
-            std::fs::read_to_string(path)
+        use std::io::Read;
+        let fail = |message: String| SpecError {
+            path: path.display().to_string(),
+            line: 1,
+            column: 1,
+            message,
+            snippet: None,
         };
-        text.map(|text| Self::new(path, text))
-            .map_err(|e| SpecError {
-                path: path.display().to_string(),
-                line: 1,
-                column: 1,
-                message: format!("cannot read the spec: {e}"),
-                snippet: None,
-            })
+        let mut text = String::new();
+        let read =
+            if path == Path::new("-") {
+                std::io::stdin()
+                    .take(MAX_SPEC_BYTES + 1)
+                    .read_to_string(&mut text)
+            } else {
+                match std::fs::metadata(path) {
+                    Ok(m) if !m.is_file() => return Err(fail(
+                        "cannot read the spec: not a regular file (a directory, device or FIFO)"
+                            .into(),
+                    )),
+                    _ => std::fs::File::open(path)
+                        .and_then(|f| f.take(MAX_SPEC_BYTES + 1).read_to_string(&mut text)),
+                }
+            };
+        match read {
+            Err(e) => Err(fail(format!("cannot read the spec: {e}"))),
+            Ok(n) if n as u64 > MAX_SPEC_BYTES => Err(fail(format!(
+                "the spec is larger than {} MiB: a run spec is a few lines of TOML (large data \
+                 belong in files its models read)",
+                MAX_SPEC_BYTES >> 20
+            ))),
+            Ok(_) => Ok(Self::new(path, text)),
+        }
     }
 
     /// An error at a byte span of the text (the start of the span is reported).
@@ -78,12 +102,17 @@ impl fmt::Display for SpecError {
         )?;
         if let Some(text) = &self.snippet {
             let gutter = " ".repeat(self.line.to_string().len());
-            let pad: String = text
+            let (shown, caret) = clip(text, self.column.saturating_sub(1));
+            let pad: String = shown
                 .chars()
-                .take(self.column.saturating_sub(1))
+                .take(caret)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            write!(f, "\n{gutter} |\n{} | {text}\n{gutter} | {pad}^", self.line)?;
+            write!(
+                f,
+                "\n{gutter} |\n{} | {shown}\n{gutter} | {pad}^",
+                self.line
+            )?;
         }
         Ok(())
     }
@@ -91,9 +120,50 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
+/// Characters of a long line shown around the caret: a line of megabytes
+/// (a huge array) is framed by a window of it, not echoed whole.
+const FRAME_CHARS: usize = 160;
+
+/// The part of `line` to show around character `column`, and the caret's
+/// place in it.
+fn clip(line: &str, column: usize) -> (String, usize) {
+    if line.len() <= FRAME_CHARS {
+        return (line.to_string(), column);
+    }
+    let first = column.saturating_sub(FRAME_CHARS / 2);
+    let start = line
+        .char_indices()
+        .nth(first)
+        .map_or(line.len(), |(b, _)| b);
+    let end = line[start..]
+        .char_indices()
+        .nth(FRAME_CHARS)
+        .map_or(line.len(), |(b, _)| start + b);
+    let (before, after) = (
+        if start > 0 { "…" } else { "" },
+        if end < line.len() { "…" } else { "" },
+    );
+    (
+        format!("{before}{}{after}", &line[start..end]),
+        column - first + before.chars().count(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_line_is_framed_around_the_caret() {
+        let line: String = (0..1000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let (shown, caret) = clip(&line, 500);
+        assert_eq!(shown.chars().count(), FRAME_CHARS + 2);
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(caret), line.chars().nth(500));
+        assert_eq!(clip("short", 3), ("short".to_string(), 3));
+    }
 
     #[test]
     fn spans_become_line_and_column() {
