@@ -10,28 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A C plugin built from tests/plugins/faulty.c with `flags`.
-fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
-    let out = sb.path(name);
-    let o = Command::new("cc")
-        .args(["-O2", "-fPIC", "-shared", "-std=c11", "-D_DEFAULT_SOURCE"])
-        .arg("-I")
-        .arg(repo().join("include"))
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(repo().join("tests/plugins/faulty.c"))
-        .arg("-lm")
-        .output()
-        .expect("cc runs");
-    assert!(
-        o.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out.display().to_string()
-}
-
 /// Two states of the built-in decay: 3000 and 1000 items in chunks of 70.
 const DECAY: &str = r#"
 [run]
@@ -178,25 +156,6 @@ fn a_paused_run_resumes_to_the_same_bits_and_a_killed_one_keeps_its_rows() {
     }
 }
 
-/// `check` and `run` refuse a spec with exit 2 and a message at its line.
-fn refused(sb: &Sandbox, text: &str, line: usize, needle: &str) {
-    sb.write("e.toml", text);
-    for command in ["check", "run"] {
-        let o = sb.sampo(&[command, "e.toml"]);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
-        assert!(
-            err.contains(needle),
-            "{command}: expected `{needle}` in {err}"
-        );
-        assert!(
-            err.contains(&format!("e.toml:{line}:")),
-            "{command}: located: {err}"
-        );
-        assert!(!sb.path("e.h5").exists() && !sb.path("e.h5.partial").exists());
-    }
-}
-
 #[test]
 fn bad_batch_specs_stop_before_any_work() {
     let sb = Sandbox::new();
@@ -336,7 +295,7 @@ fn a_failed_item_stops_the_run_or_is_recorded() {
     }
     // About a tenth of the items fail.
     assert!((20..70).contains(&failed), "{failed}");
-    assert_eq!(read_i64_attr_u64(&f, "batch/s", "failed"), failed as u64);
+    assert_eq!(read_u64_attr(&f, "batch/s", "failed"), failed as u64);
     let messages = hdf5::File::open(&f)
         .unwrap()
         .dataset("batch/s/messages")
@@ -352,15 +311,6 @@ fn a_failed_item_stops_the_run_or_is_recorded() {
     // The statistics count only the items that succeeded.
     let (_, stats) = read_f64(&f, "batch/s/statistics");
     assert_eq!(stats[0], (400 - failed) as f64);
-}
-
-fn read_i64_attr_u64(path: &std::path::Path, loc: &str, name: &str) -> u64 {
-    hdf5::File::open(path)
-        .unwrap()
-        .group(loc)
-        .and_then(|g| g.attr(name))
-        .and_then(|a| a.read_scalar::<u64>())
-        .unwrap_or_else(|e| panic!("{loc} attr {name}: {e}"))
 }
 
 #[test]
@@ -411,7 +361,7 @@ fn private_copies_run_a_serialized_library_on_every_thread_with_one_threads_bits
     let (_, a) = read_f64(&sb.path("serial.h5"), "batch/s/outputs");
     let (_, b) = read_f64(&sb.path("copies.h5"), "batch/s/outputs");
     assert_eq!(
-        read_i64_attr_u64(&sb.path("copies.h5"), "/", "threads_per_rank"),
+        read_u64_attr(&sb.path("copies.h5"), "/", "threads_per_rank"),
         2
     );
     // The same bits, and every thread's copy made one context of its own

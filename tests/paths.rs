@@ -155,25 +155,6 @@ hitting = [2]
     );
 }
 
-/// `check` and `run` refuse a spec with exit 2 and a message at its line.
-fn refused(sb: &Sandbox, text: &str, line: usize, needle: &str) {
-    sb.write("e.toml", text);
-    for command in ["check", "run"] {
-        let o = sb.sampo(&[command, "e.toml"]);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
-        assert!(
-            err.contains(needle),
-            "{command}: expected `{needle}` in {err}"
-        );
-        assert!(
-            err.contains(&format!("e.toml:{line}:")),
-            "{command}: located: {err}"
-        );
-        assert!(!sb.path("e.h5").exists() && !sb.path("e.h5.partial").exists());
-    }
-}
-
 #[test]
 fn bad_processes_stop_before_any_work() {
     let sb = Sandbox::new();

@@ -45,28 +45,6 @@ fn lib(rel: &str) -> String {
     examples().join(rel).display().to_string()
 }
 
-/// Compiles tests/plugins/faulty.c with extra flags into the sandbox.
-fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
-    let out = sb.path(name);
-    let o = Command::new("cc")
-        .args(["-O2", "-fPIC", "-shared", "-std=c11", "-D_DEFAULT_SOURCE"])
-        .arg("-I")
-        .arg(repo().join("include"))
-        .args(flags)
-        .arg("-o")
-        .arg(&out)
-        .arg(repo().join("tests/plugins/faulty.c"))
-        .arg("-lm")
-        .output()
-        .expect("cc runs");
-    assert!(
-        o.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out.display().to_string()
-}
-
 fn spec(model: &str, prior: &str, extra: &str) -> String {
     format!(
         "[run]\nseed = 12\n[sampler]\nwalkers = 16\nsteps = 1500\n{extra}\n[[states]]\nname = \"s\"\nmodel = {model}\nprior = {prior}\n"

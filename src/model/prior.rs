@@ -82,15 +82,24 @@ impl Prior {
             }
             Ok(())
         };
+        // Every entry of `values` (the key `name`) is positive.
+        let positive = |name: &str, values: &[f64]| match values.iter().position(|&v| v <= 0.0) {
+            Some(i) => Err(BuildError::new(format!("{name}[{i}]"), "must be positive")),
+            None => Ok(()),
+        };
+        // Every interval [low, high] is one.
+        let ordered = |low: &[f64], high: &[f64]| match (0..low.len()).find(|&i| low[i] >= high[i])
+        {
+            Some(i) => Err(BuildError::new(
+                format!("high[{i}]"),
+                format!("must be greater than low[{i}] = {}", low[i]),
+            )),
+            None => Ok(()),
+        };
         let density = match spec {
             PriorSpec::Uniform { low, high } => {
                 pairs("low", low, "high", high)?;
-                if let Some(i) = (0..low.len()).find(|&i| low[i] >= high[i]) {
-                    return Err(BuildError::new(
-                        format!("high[{i}]"),
-                        format!("must be greater than low[{i}] = {}", low[i]),
-                    ));
-                }
+                ordered(low, high)?;
                 // The width must be a finite number for the density to be one.
                 if let Some(i) = (0..low.len()).find(|&i| !(high[i] - low[i]).is_finite()) {
                     return Err(BuildError::new(
@@ -113,9 +122,7 @@ impl Prior {
             }
             PriorSpec::Normal { mean, sd } => {
                 pairs("mean", mean, "sd", sd)?;
-                if let Some(i) = sd.iter().position(|&s| s <= 0.0) {
-                    return Err(BuildError::new(format!("sd[{i}]"), "must be positive"));
-                }
+                positive("sd", sd)?;
                 Density::Normal {
                     ln_sd: sd.iter().map(|s| s.ln()).collect(),
                     mean: mean.clone(),
@@ -124,15 +131,8 @@ impl Prior {
             }
             PriorSpec::LogUniform { low, high } => {
                 pairs("low", low, "high", high)?;
-                if let Some(i) = low.iter().position(|&l| l <= 0.0) {
-                    return Err(BuildError::new(format!("low[{i}]"), "must be positive"));
-                }
-                if let Some(i) = (0..low.len()).find(|&i| low[i] >= high[i]) {
-                    return Err(BuildError::new(
-                        format!("high[{i}]"),
-                        format!("must be greater than low[{i}] = {}", low[i]),
-                    ));
-                }
+                positive("low", low)?;
+                ordered(low, high)?;
                 if let Some(i) = (0..low.len()).find(|&i| !(high[i] / low[i]).is_finite()) {
                     return Err(BuildError::new(
                         format!("high[{i}]"),
@@ -155,9 +155,7 @@ impl Prior {
             }
             PriorSpec::LogNormal { mu, sigma } => {
                 pairs("mu", mu, "sigma", sigma)?;
-                if let Some(i) = sigma.iter().position(|&s| s <= 0.0) {
-                    return Err(BuildError::new(format!("sigma[{i}]"), "must be positive"));
-                }
+                positive("sigma", sigma)?;
                 Density::LogNormal {
                     ln_sigma: sigma.iter().map(|s| s.ln()).collect(),
                     mu: mu.clone(),
@@ -173,15 +171,8 @@ impl Prior {
                 pairs("mean", mean, "sd", sd)?;
                 pairs("mean", mean, "low", low)?;
                 pairs("mean", mean, "high", high)?;
-                if let Some(i) = sd.iter().position(|&s| s <= 0.0) {
-                    return Err(BuildError::new(format!("sd[{i}]"), "must be positive"));
-                }
-                if let Some(i) = (0..low.len()).find(|&i| low[i] >= high[i]) {
-                    return Err(BuildError::new(
-                        format!("high[{i}]"),
-                        format!("must be greater than low[{i}] = {}", low[i]),
-                    ));
-                }
+                positive("sd", sd)?;
+                ordered(low, high)?;
                 let cdf = |x: f64, m: f64, s: f64| normal_cdf((x - m) / s);
                 let cdf_low: Vec<f64> = (0..low.len())
                     .map(|i| cdf(low[i], mean[i], sd[i]))

@@ -193,3 +193,55 @@ pub fn rows_in(sb: &Sandbox, file: &str) -> u64 {
         .and_then(|v| v["states"][0]["rows"].as_u64())
         .unwrap_or(0)
 }
+
+/// A C plugin built from tests/plugins/faulty.c with `flags` (see its
+/// header for the variants), in the sandbox.
+pub fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
+    let out = sb.path(name);
+    let o = Command::new("cc")
+        .args(["-O2", "-fPIC", "-shared", "-std=c11", "-D_DEFAULT_SOURCE"])
+        .arg("-I")
+        .arg(repo().join("include"))
+        .args(flags)
+        .arg("-o")
+        .arg(&out)
+        .arg(repo().join("tests/plugins/faulty.c"))
+        .arg("-lm")
+        .output()
+        .expect("cc runs");
+    assert!(
+        o.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out.display().to_string()
+}
+
+/// `check` and `run` of `text` (as `e.toml`) both exit 2 with `needle` in
+/// a message located at `line`, and create no output.
+pub fn refused(sb: &Sandbox, text: &str, line: usize, needle: &str) {
+    sb.write("e.toml", text);
+    for command in ["check", "run"] {
+        let o = sb.sampo(&[command, "e.toml"]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains(needle),
+            "{command}: expected `{needle}` in {err}"
+        );
+        assert!(
+            err.contains(&format!("e.toml:{line}:")),
+            "{command}: located: {err}"
+        );
+        assert!(!sb.path("e.h5").exists() && !sb.path("e.h5.partial").exists());
+    }
+}
+
+/// An unsigned integer attribute of a group (or of the root, "/").
+pub fn read_u64_attr(path: &Path, loc: &str, name: &str) -> u64 {
+    let f = hdf5::File::open(path).expect("open output");
+    f.group(loc)
+        .and_then(|g| g.attr(name))
+        .and_then(|a| a.read_scalar::<u64>())
+        .unwrap_or_else(|e| panic!("{loc} attr {name}: {e}"))
+}

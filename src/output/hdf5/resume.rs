@@ -151,20 +151,8 @@ impl Hdf5Store {
         {
             let refused =
                 |why: String| CreateError::Refused(format!("{}: {why}", target.display()));
-            let file = File::open(target).map_err(|e| refused(e.to_string()))?;
-            let attr = |name: &str| {
-                file.attr(name)
-                    .and_then(|a| a.read_scalar::<VarLenUnicode>())
-                    .map(|v| v.as_str().to_string())
-            };
-            let recorded = attr("resolved_spec").map_err(|_| {
-                refused("it has no resolved spec: it was not written by sampo run".into())
-            })?;
-            if attr("status").ok().as_deref() != Some("complete") {
-                return Err(refused(
-                    "it is not complete: there is nothing to extend".into(),
-                ));
-            }
+            let (file, recorded) =
+                open_complete(target, "it is not complete: there is nothing to extend")?;
             let Some(saved) = read_checkpoint(&file).map_err(&refused)? else {
                 return Err(refused(
                     "it holds no final state of its tasks (written by an older sampo): it \
@@ -206,22 +194,8 @@ impl Hdf5Store {
     ) -> Result<Self, CreateError> {
         let lock = OutputLock::acquire(target)?;
         check_target(target, force)?;
-        let refused = |why: String| CreateError::Refused(format!("{}: {why}", source.display()));
-        {
-            let file = File::open(source).map_err(|e| refused(e.to_string()))?;
-            let attr = |name: &str| {
-                file.attr(name)
-                    .and_then(|a| a.read_scalar::<VarLenUnicode>())
-                    .map(|v| v.as_str().to_string())
-            };
-            let recorded = attr("resolved_spec").map_err(|_| {
-                refused("it has no resolved spec: it was not written by sampo run".into())
-            })?;
-            if attr("status").ok().as_deref() != Some("complete") {
-                return Err(refused("it is not complete".into()));
-            }
-            accept(&recorded, None).map_err(CreateError::Refused)?;
-        }
+        let (_, recorded) = open_complete(source, "it is not complete")?;
+        accept(&recorded, None).map_err(CreateError::Refused)?;
         let partial = partial_path(target);
         let err = |message: String| StoreError::Hdf5 {
             path: partial.clone(),
@@ -395,4 +369,23 @@ impl Hdf5Store {
         self.set_status("paused")?;
         Ok(self.partial.clone())
     }
+}
+
+/// A complete output written by `sampo run`, opened read-only, and the
+/// resolved spec it records; refused (naming it) otherwise, with
+/// `incomplete` as the reason when it is not complete.
+fn open_complete(path: &Path, incomplete: &str) -> Result<(File, String), CreateError> {
+    let refused = |why: String| CreateError::Refused(format!("{}: {why}", path.display()));
+    let file = File::open(path).map_err(|e| refused(e.to_string()))?;
+    let attr = |name: &str| {
+        file.attr(name)
+            .and_then(|a| a.read_scalar::<VarLenUnicode>())
+            .map(|v| v.as_str().to_string())
+    };
+    let recorded = attr("resolved_spec")
+        .map_err(|_| refused("it has no resolved spec: it was not written by sampo run".into()))?;
+    if attr("status").ok().as_deref() != Some("complete") {
+        return Err(refused(incomplete.into()));
+    }
+    Ok((file, recorded))
 }
