@@ -6,6 +6,10 @@
  *
  *     model = { kind = "plugin", library = "./libmodel.so", config = { ... } }
  *
+ * or, for Monte Carlo paths (kind = "paths"), whose process is
+ *
+ *     process = { kind = "plugin", library = "./libprocess.so", dt = 0.01, config = { ... } }
+ *
  * It exports the functions below under exactly these names (C linkage; in
  * Fortran `bind(C, name="...")`, in Rust `#[no_mangle] extern "C"`). sampo
  * checks every rule it can before any work starts: a library that cannot be
@@ -34,6 +38,7 @@
 #define SAMPO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -111,6 +116,37 @@ int sampo_forward(void *ctx, const double *x, size_t dim, double *y, size_t n_ou
  * Returns SAMPO_OK, or a failure (the outputs are then named y0, y1, …).
  * A state's `outputs` in the spec takes precedence. */
 int sampo_output_names(void *ctx, char *names, size_t len);
+
+/* ---- Processes (kind = "paths") -------------------------------------- */
+
+/* A path's random stream, lent by sampo for the duration of one call.
+ * Every path has its own stream, keyed by (seed, state, path): draw all the
+ * randomness of a process from it, never from rand() or a generator of the
+ * library's own, and each path can be recomputed alone, the output is the
+ * same on any ranks × threads and across a pause and resume, and a process
+ * drawing as a built-in one does gets the built-in one's paths bit for bit.
+ * Call the functions through the struct, passing its `state`:
+ *     double z = rng->normal(rng->state);
+ * Do not keep the pointer after the call returns. */
+typedef struct sampo_stream {
+    void *state;
+    double (*uniform)(void *state);   /* uniform on [0, 1), 53 random bits */
+    double (*normal)(void *state);    /* standard normal */
+    uint64_t (*bits)(void *state);    /* 64 random bits */
+} sampo_stream;
+
+/* REQUIRED for a process (both functions). One scalar value per path:
+ * sampo_init is called with dim = 1 (n_outputs is ignored), then for each
+ * path sampo_process_start writes its value at step 0 into *x, and
+ * sampo_process_step advances *x from step - 1 to step (step = 1, 2, …,
+ * the run's `steps`), in order, from one thread. The time of a step is
+ * step × the process's `dt` (1 when not given). sampo records the values
+ * and computes the statistics; a non-zero status stops the run, naming the
+ * state, the path, the step and the seed. With SAMPO_SERIALIZED the library
+ * is held for a whole path; with SAMPO_SHARED or SAMPO_PER_THREAD paths run
+ * on every thread of a rank. */
+int sampo_process_start(void *ctx, const sampo_stream *rng, double *x);
+int sampo_process_step(void *ctx, const sampo_stream *rng, uint64_t step, double *x);
 
 /* REQUIRED. Releases a context made by sampo_init (called once per context,
  * when sampo is done with it; never while it is in use). */

@@ -28,6 +28,10 @@ hitting = ["b"]
 [[states]]
 name = "o"
 process = { kind = "ou", theta = 0.5, mu = 1.0, sigma = 0.3, x0 = 0.0, dt = 0.05 }
+[[states]]
+name = "q"
+process = { kind = "mm1-queue", arrival_rate = 1.0, service_rate = 1.2, capacity = 8 }
+hitting = [5]
 "#;
 
 /// Every dataset of both states, as bits.
@@ -59,6 +63,18 @@ const TWO_SETS: &[(&str, &[&str])] = &[
         ],
     ),
     ("o", &["times", "partials", "statistics", "states"]),
+    (
+        "q",
+        &[
+            "partials",
+            "statistics",
+            "occupation",
+            "time_statistics",
+            "hitting",
+            "states",
+            "path_times",
+        ],
+    ),
 ];
 
 #[test]
@@ -205,5 +221,144 @@ fn bad_processes_stop_before_any_work() {
         ),
         7,
         "hitting: \"q\" is not one of the labels [0]",
+    );
+    refused(
+        &sb,
+        &spec("{ kind = \"mm1-queue\", arrival_rate = -1.0, service_rate = 1.0, capacity = 5 }"),
+        6,
+        "arrival_rate = -1: a rate is > 0",
+    );
+    refused(
+        &sb,
+        &spec("{ kind = \"mm1-queue\", arrival_rate = 1.0, service_rate = 1.0, capacity = 5, x0 = 6 }"),
+        6,
+        "x0 = 6 is outside [0, capacity] = [0, 5]",
+    );
+    refused(
+        &sb,
+        &spec("{ kind = \"poisson\", rate = 2.0, dt = -0.5 }"),
+        6,
+        "dt = -0.5: the time step is > 0",
+    );
+    refused(
+        &sb,
+        &spec("{ kind = \"plugin\", library = \"./nowhere.so\" }"),
+        6,
+        "no such file",
+    );
+    // A library without the process functions.
+    let gaussian = c_example("libgaussian.so");
+    refused(
+        &sb,
+        &spec(&format!(
+            "{{ kind = \"plugin\", library = \"{gaussian}\" }}"
+        )),
+        6,
+        "does not export sampo_process_start and sampo_process_step",
+    );
+    // A process plugin whose init refuses its config.
+    let ou = c_example("libou_process.so");
+    refused(
+        &sb,
+        &spec(&format!(
+            "{{ kind = \"plugin\", library = \"{ou}\", config = {{ theta = 1.0 }} }}"
+        )),
+        6,
+        "config.mu: expected a number",
+    );
+}
+
+/// A process plugin failing mid-path stops the run with the state, the
+/// path, the step, the function and its status.
+#[test]
+fn a_failing_process_plugin_is_reported_with_its_path_and_step() {
+    let sb = Sandbox::new();
+    let lib = faulty(&sb, "libfaulty.so", &["-DSAFETY=0"]);
+    sb.write(
+        "f.toml",
+        &format!(
+            "[sampler]\nkind = \"paths\"\npaths = 100\nsteps = 10\n[[states]]\nname = \"w\"\n\
+             process = {{ kind = \"plugin\", library = \"{lib}\", config = {{ fail_after = 205 }} }}\n"
+        ),
+    );
+    assert_ok(&sb.sampo(&["check", "f.toml"]));
+    let o = sb.sampo(&["run", "f.toml", "--threads", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    // 205 steps succeed: paths 0..=19 whole, path 20 to step 5.
+    for needle in [
+        "state `w`",
+        "path 20",
+        "sampo_process_step",
+        "status 3 at step 6",
+    ] {
+        assert!(e.contains(needle), "{needle:?} not in {e}");
+    }
+}
+
+/// A library of examples/plugins/c, built once per test binary.
+fn c_example(name: &str) -> String {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let dir = repo().join("examples/plugins/c");
+    BUILT.call_once(|| {
+        let o = Command::new("make")
+            .arg("-C")
+            .arg(&dir)
+            .output()
+            .expect("make runs");
+        assert!(
+            o.status.success(),
+            "make: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    });
+    dir.join(name).display().to_string()
+}
+
+/// A user's process from a C library, drawing from each path's stream,
+/// gives the paths of the built-in process it reimplements bit for bit,
+/// on one thread, two threads and two ranks.
+#[test]
+fn a_process_plugin_draws_from_the_paths_streams() {
+    let sb = Sandbox::new();
+    let ou = c_example("libou_process.so");
+    let spec = |process: &str| {
+        format!(
+            "[run]\nseed = 9\n[sampler]\nkind = \"paths\"\npaths = 3000\nsteps = 60\nchunk = 250\n\
+             record = \"both\"\nstatistics = {{ every = 5 }}\n[[states]]\nname = \"r\"\nprocess = {process}\n"
+        )
+    };
+    let sets: &[(&str, &[&str])] = &[("r", &["times", "partials", "statistics", "states"])];
+    sb.write(
+        "builtin.toml",
+        &spec("{ kind = \"ou\", theta = 2.0, mu = 0.5, sigma = 0.3, x0 = 1.0, dt = 0.05 }"),
+    );
+    sb.write(
+        "plugin.toml",
+        &spec(&format!(
+            "{{ kind = \"plugin\", library = \"{ou}\", dt = 0.05, config = {{ theta = 2.0, \
+             mu = 0.5, sigma = 0.3, x0 = 1.0, dt = 0.05 }} }}"
+        )),
+    );
+    assert_ok(&sb.sampo(&["run", "builtin.toml", "-o", "b.h5", "-q"]));
+    let reference = datasets(&sb.path("b.h5"), sets);
+    for (ranks, threads) in [(1, 1), (1, 2), (2, 1)] {
+        let out = format!("p{ranks}x{threads}.h5");
+        let t = threads.to_string();
+        let args = ["run", "plugin.toml", "-o", &out, "--threads", &t, "-q"];
+        let o = if ranks == 1 {
+            sb.sampo(&args)
+        } else {
+            run_mpi(&sb, ranks, &args, &[])
+        };
+        assert_ok(&o);
+        assert!(
+            datasets(&sb.path(&out), sets) == reference,
+            "the plugin's paths differ from the built-in's on {ranks} × {threads}"
+        );
+    }
+    assert_eq!(
+        read_str_attr(&sb.path("p1x1.h5"), "paths/r", "process"),
+        "plugin"
     );
 }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use super::{EvalError, LogDensity, PluginSpec};
+use crate::seed::Stream;
 
 /// The ABI version of `include/sampo.h` this build speaks.
 pub const ABI_VERSION: c_int = 1;
@@ -70,6 +71,39 @@ type BatchFn = unsafe extern "C" fn(*mut c_void, *const f64, usize, usize, *mut 
 type ForwardFn = unsafe extern "C" fn(*mut c_void, *const f64, usize, *mut f64, usize) -> c_int;
 type FreeFn = unsafe extern "C" fn(*mut c_void);
 type OutputNamesFn = unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> c_int;
+type ProcessStartFn = unsafe extern "C" fn(*mut c_void, *const CStream, *mut f64) -> c_int;
+type ProcessStepFn = unsafe extern "C" fn(*mut c_void, *const CStream, u64, *mut f64) -> c_int;
+
+/// `sampo_stream` of `include/sampo.h`: a path's random stream, lent to a
+/// process plugin for one call. Its functions draw from the stream sampo
+/// keyed for the path, so a user's process is as reproducible and as
+/// layout-invariant as a built-in one, and draws the same numbers.
+#[repr(C)]
+pub struct CStream {
+    state: *mut c_void,
+    uniform: extern "C" fn(*mut c_void) -> f64,
+    normal: extern "C" fn(*mut c_void) -> f64,
+    bits: extern "C" fn(*mut c_void) -> u64,
+}
+
+extern "C" fn stream_uniform(state: *mut c_void) -> f64 {
+    use rand::RngExt;
+    // SAFETY: `state` is the `Stream` a `CStream` was made from, borrowed
+    // mutably for the call that received it.
+    unsafe { &mut *(state as *mut Stream) }.random::<f64>()
+}
+
+extern "C" fn stream_normal(state: *mut c_void) -> f64 {
+    use rand::RngExt;
+    // SAFETY: as in `stream_uniform`.
+    unsafe { &mut *(state as *mut Stream) }.sample::<f64, _>(rand_distr::StandardNormal)
+}
+
+extern "C" fn stream_bits(state: *mut c_void) -> u64 {
+    use rand::Rng;
+    // SAFETY: as in `stream_uniform`.
+    unsafe { &mut *(state as *mut Stream) }.next_u64()
+}
 
 /// A loaded library and its functions.
 pub struct Library {
@@ -84,6 +118,8 @@ pub struct Library {
     batch: Option<BatchFn>,
     forward: Option<ForwardFn>,
     output_names: Option<OutputNamesFn>,
+    process_start: Option<ProcessStartFn>,
+    process_step: Option<ProcessStepFn>,
     free: FreeFn,
 }
 
@@ -180,6 +216,8 @@ impl Library {
             batch: symbol(&lib, path, "sampo_log_density_batch")?,
             forward: symbol(&lib, path, "sampo_forward")?,
             output_names: symbol(&lib, path, "sampo_output_names")?,
+            process_start: symbol(&lib, path, "sampo_process_start")?,
+            process_step: symbol(&lib, path, "sampo_process_step")?,
             free: symbol(&lib, path, "sampo_free")?.ok_or_else(|| required("sampo_free"))?,
             _lib: lib,
         })
@@ -229,6 +267,12 @@ impl Library {
     /// Whether it exports `sampo_forward` (a model to evaluate over a design).
     pub fn has_forward(&self) -> bool {
         self.forward.is_some()
+    }
+
+    /// Whether it exports `sampo_process_start` and `sampo_process_step`
+    /// (a process whose paths sampo simulates).
+    pub fn has_process(&self) -> bool {
+        self.process_start.is_some() && self.process_step.is_some()
     }
 }
 
@@ -549,6 +593,67 @@ impl Plugin {
         // SAFETY: NUL-terminated just above at the latest.
         let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy();
         Ok(Some(text.split('\n').map(str::to_string).collect()))
+    }
+
+    /// One path of a process plugin, drawing from `rng`: its value at each
+    /// step in `recorded` (increasing) into `out`. A serialized library is
+    /// held for the whole path.
+    pub fn process_path(
+        &self,
+        rng: &mut Stream,
+        recorded: &[u64],
+        out: &mut [f64],
+    ) -> Result<(), EvalError> {
+        let (Some(_), Some(_)) = (self.lib.process_start, self.lib.process_step) else {
+            return Err(EvalError(format!(
+                "library {} has no sampo_process_start and sampo_process_step",
+                self.lib.path.display()
+            )));
+        };
+        let stream = CStream {
+            state: rng as *mut Stream as *mut c_void,
+            uniform: stream_uniform,
+            normal: stream_normal,
+            bits: stream_bits,
+        };
+        let last = recorded.last().copied().unwrap_or(0);
+        let failed = self.call(|lib, ctx| {
+            let start = lib
+                .process_start
+                .expect("a copy has the original's functions");
+            let step = lib
+                .process_step
+                .expect("a copy has the original's functions");
+            let mut x = f64::NAN;
+            // SAFETY: `stream` lives across the calls and lends `rng`,
+            // which nothing else touches meanwhile; x is one f64.
+            let status = unsafe { start(ctx, &stream, &mut x) };
+            if status != 0 {
+                return Some(("sampo_process_start", 0, status));
+            }
+            let mut next = 0;
+            for t in 0..=last {
+                if t > 0 {
+                    // SAFETY: as above.
+                    let status = unsafe { step(ctx, &stream, t, &mut x) };
+                    if status != 0 {
+                        return Some(("sampo_process_step", t, status));
+                    }
+                }
+                if recorded[next] == t {
+                    out[next] = x;
+                    next += 1;
+                }
+            }
+            None
+        })?;
+        match failed {
+            Some((function, t, status)) => Err(EvalError(format!(
+                "{function} of library {} returned status {status} at step {t}",
+                self.lib.path.display()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The forward model's outputs at x (for batch forward evaluation).

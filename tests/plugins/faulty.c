@@ -22,7 +22,9 @@
  *   scratch        sampo_forward computes through a global buffer (as Fortran
  *                  codes do through COMMON blocks): wrong if two threads of one
  *                  copy call it at once
- * The density is a standard normal in every parameter. */
+ * The density is a standard normal in every parameter. As a process (kind =
+ * "paths") it is a walk of uniform steps from 0 whose steps fail with
+ * status 3 after fail_after of them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +122,21 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
     return SAMPO_OK;
 }
 #endif
+
+int sampo_process_start(void *ctx, const sampo_stream *rng, double *x) {
+    (void)ctx;
+    (void)rng;
+    *x = 0;
+    return SAMPO_OK;
+}
+
+int sampo_process_step(void *ctx, const sampo_stream *rng, uint64_t step, double *x) {
+    faulty *f = ctx;
+    (void)step;
+    if ((double)(++f->calls) > f->fail_after) return 3;
+    *x += rng->uniform(rng->state);
+    return SAMPO_OK;
+}
 
 #ifndef NO_FREE
 void sampo_free(void *ctx) { free(ctx); }

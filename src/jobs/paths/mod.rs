@@ -1,6 +1,7 @@
 //! `kind = "paths"`: many independent sample paths of a stochastic process
-//! per state (a Markov chain, a random walk, geometric Brownian motion,
-//! Ornstein–Uhlenbeck). A task is a chunk of consecutive paths of one
+//! per state (a Markov chain, a random walk, the M/M/1 queue, Poisson
+//! counts, geometric Brownian motion, Ornstein–Uhlenbeck, or a user's
+//! process from a plugin library). A task is a chunk of consecutive paths of one
 //! state; path i follows its own stream keyed (seed, paths, state, i), so
 //! any path can be recomputed alone, and each chunk's partial sums go to
 //! the chunk's own row, merged in chunk order at the end: the file is the
@@ -16,9 +17,12 @@
 //! `occupation_se` (per recorded time and state) and `quantiles`, with a
 //! target set `hitting` (hit, mean, sd, se, never, never_se), for a chain
 //! with absorbing states `absorption` (per absorbing state: probability by
-//! the last step, se); with paths `states` (paths × recorded times;
-//! integers for discrete processes, `i64::MIN` where a path has not run).
+//! the last step, se), where times are random (the queue) `time_statistics`
+//! (per recorded step: mean, sd, se of its time); with paths `states`
+//! (paths × recorded times; integers for discrete processes, `i64::MIN`
+//! where a path has not run) and, where times are random, `path_times`.
 
+mod exact;
 pub mod process;
 pub mod spec;
 mod stats;
@@ -66,7 +70,9 @@ struct StateSets {
     quantiles: Option<usize>,
     hitting: Option<usize>,
     absorption: Option<usize>,
+    time_statistics: Option<usize>,
     states: Option<usize>,
+    path_times: Option<usize>,
 }
 
 pub struct PathsJob {
@@ -76,7 +82,7 @@ pub struct PathsJob {
     chunks: Chunks,
     recorded: Vec<u64>,
     /// Made on first use in this process, shared by its tasks.
-    simulators: Vec<OnceLock<Simulator>>,
+    simulators: Vec<OnceLock<Result<Simulator, String>>>,
 }
 
 fn settings(spec: &RunSpec) -> &Spec {
@@ -84,6 +90,17 @@ fn settings(spec: &RunSpec) -> &Spec {
         crate::jobs::SamplerSpec::Paths(s) => s,
         _ => unreachable!("a paths job is built from a paths spec"),
     }
+}
+
+/// One path as the run computes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OnePath {
+    /// Its value at each recorded step.
+    pub values: Vec<f64>,
+    /// The time of each recorded step where times are random, else empty.
+    pub times: Vec<f64>,
+    /// The first step at which it is in the target set.
+    pub hit: Option<u64>,
 }
 
 /// A task's state between pauses: the next path and the sums so far.
@@ -104,6 +121,7 @@ impl PathsJob {
         for (i, (st, p)) in spec.states.iter().zip(&s.states).enumerate() {
             let g = format!("paths/{}", st.name);
             let process = &p.process;
+            let timed = process.random_times();
             let labels = process.labels();
             let k = labels.len();
             let absorbing = process.absorbing();
@@ -149,7 +167,7 @@ impl PathsJob {
             };
             let mut d = StateSets::default();
             if s.record.statistics() {
-                let width = Partial::width(r, k);
+                let width = Partial::width(r, k, timed);
                 d.partials = Some(layout.add(fixed("partials", vec![width], chunks.tasks_of(i))));
                 d.statistics = Some(layout.add(fixed("statistics", vec![3], r as u64)));
                 if k > 0 {
@@ -169,6 +187,9 @@ impl PathsJob {
                     d.absorption =
                         Some(layout.add(fixed("absorption", vec![2], absorbing.len() as u64)));
                 }
+                if timed {
+                    d.time_statistics = Some(layout.add(fixed("time_statistics", vec![3], r as u64)));
+                }
             }
             if s.record.paths() {
                 let decl = if process.discrete() {
@@ -178,6 +199,9 @@ impl PathsJob {
                     fixed("states", vec![r], s.paths)
                 };
                 d.states = Some(layout.add(decl));
+                if timed {
+                    d.path_times = Some(layout.add(fixed("path_times", vec![r], s.paths)));
+                }
             }
             sets.push(d);
         }
@@ -196,25 +220,48 @@ impl PathsJob {
         settings(&self.spec)
     }
 
-    fn simulator(&self, s: usize) -> &Simulator {
-        self.simulators[s].get_or_init(|| {
-            let p = &self.settings().states[s];
-            Simulator::new(
-                &p.process,
-                self.settings().steps,
-                self.recorded.clone(),
-                &p.hitting,
-            )
-        })
+    fn simulator(&self, s: usize) -> Result<&Simulator, String> {
+        self.simulators[s]
+            .get_or_init(|| {
+                let p = &self.settings().states[s];
+                Simulator::new(
+                    &p.process,
+                    &self.spec.states[s].name,
+                    self.settings().steps,
+                    self.recorded.clone(),
+                    &p.hitting,
+                )
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Path `path` of state `s` computed alone, as the run computes it:
-    /// its value at each recorded step and its hitting step.
-    pub fn path(&self, s: usize, path: u64) -> (Vec<f64>, Option<u64>) {
-        let mut out = vec![0.0; self.recorded.len()];
+    /// its value at each recorded step, their times where times are random
+    /// (empty otherwise), and its hitting step.
+    pub fn path(&self, s: usize, path: u64) -> Result<OnePath, String> {
+        let mut values = vec![0.0; self.recorded.len()];
+        let mut times = vec![0.0; self.timed_len(s)];
         let mut rng = Kind::Paths.streams(self.spec.seed, 0, s as u64).stream(path);
-        let hit = self.simulator(s).path(&mut rng, &mut out);
-        (out, hit)
+        let hit = self.simulator(s)?.path(&mut rng, &mut values, &mut times)?;
+        Ok(OnePath { values, times, hit })
+    }
+
+    /// The recorded times of a path of state `s` whose times are random;
+    /// 0 when they are not.
+    fn timed_len(&self, s: usize) -> usize {
+        if self.settings().states[s].process.random_times() {
+            self.recorded.len()
+        } else {
+            0
+        }
+    }
+
+    /// The exact answers of state `s`, where the process has them.
+    fn exact(&self, s: usize) -> exact::Exact {
+        let spec = self.settings();
+        let p = &spec.states[s];
+        exact::exact(&p.process, spec.steps, &self.recorded, &p.hitting, &spec.quantiles)
     }
 
     /// Value − offset is the state index of a finite space.
@@ -239,10 +286,11 @@ impl PathsJob {
     fn merged(&self, s: usize, store: &mut dyn Store) -> Result<Partial, JobError> {
         let dataset = self.sets[s].partials.expect("statistics are recorded");
         let (r, k) = (self.recorded.len(), self.states_of(s));
-        let width = Partial::width(r, k) as u64;
+        let timed = self.timed_len(s) > 0;
+        let width = Partial::width(r, k, timed) as u64;
         let rows = self.chunks.tasks_of(s);
         let block = (READ_VALUES / width).max(1);
-        let mut all = Partial::new(r, k);
+        let mut all = Partial::new(r, k, timed);
         let mut first = 0;
         while first < rows {
             let end = (first + block).min(rows);
@@ -255,7 +303,7 @@ impl PathsJob {
                         first + c as u64
                     )));
                 }
-                all.merge(&Partial::from_row(row, r, k));
+                all.merge(&Partial::from_row(row, r, k, timed));
             }
             first = end;
         }
@@ -277,10 +325,15 @@ impl PathsJob {
         let Some(statistics) = sets.statistics else {
             return Ok(tables);
         };
+        let exact = self.exact(s);
         let labels = p.process.labels();
         let moments = read(statistics)?;
         let quantiles = match sets.quantiles {
             Some(q) => read(q)?,
+            None => Vec::new(),
+        };
+        let times = match sets.time_statistics {
+            Some(t) => read(t)?,
             None => Vec::new(),
         };
         let nq = spec.quantiles.len();
@@ -303,9 +356,20 @@ impl PathsJob {
         for m in MOMENTS {
             t = t.column(TableColumn::new(m).sci(5));
         }
+        if exact.moments.is_some() {
+            t = t.column(TableColumn::new("exact").sci(5));
+        }
         if !quantiles.is_empty() {
             for q in &spec.quantiles {
                 t = t.column(TableColumn::new(format!("q{q}")).sci(5));
+            }
+        }
+        if !times.is_empty() {
+            t = t
+                .column(TableColumn::new("time_mean").sci(5))
+                .column(TableColumn::new("time_se").sci(2));
+            if exact.time_mean.is_some() {
+                t = t.column(TableColumn::new("time_exact").sci(5));
             }
         }
         // The fixed-width table shows about SHOWN_TIMES rows, the last included.
@@ -313,8 +377,17 @@ impl PathsJob {
         for (i, &step) in self.recorded.iter().enumerate() {
             let mut cells = vec![Cell::from(step), Cell::from(p.process.time(step))];
             cells.extend(moments[3 * i..3 * i + 3].iter().map(|&v| Cell::from(v)));
+            if let Some(m) = &exact.moments {
+                cells.push(Cell::from(m[i][0]));
+            }
             if !quantiles.is_empty() {
                 cells.extend(quantiles[nq * i..nq * (i + 1)].iter().map(|&v| Cell::from(v)));
+            }
+            if !times.is_empty() {
+                cells.extend([Cell::from(times[3 * i]), Cell::from(times[3 * i + 2])]);
+                if let Some(m) = &exact.time_mean {
+                    cells.push(Cell::from(m[i]));
+                }
             }
             let shown = if i % stride == 0 || i + 1 == r {
                 Shown::ALL
@@ -328,6 +401,9 @@ impl PathsJob {
                 "every {stride}th recorded time shown; all in /paths/{}/statistics",
                 st.name
             ));
+        }
+        if exact.moments.is_some() {
+            t = t.note("exact: the process's exact mean at that step");
         }
         tables.push(t);
         if let Some((occupation, se)) = sets.occupation {
@@ -343,12 +419,19 @@ impl PathsJob {
                 .column(TableColumn::new("label"))
                 .column(TableColumn::new("share").fixed(5))
                 .column(TableColumn::new("se").sci(2));
+            if exact.occupation.is_some() {
+                t = t.column(TableColumn::new("exact").fixed(5));
+            }
             for (j, l) in labels.iter().enumerate() {
-                t.push(vec![
+                let mut cells = vec![
                     Cell::from(l.as_str()),
                     Cell::from(share[last + j]),
                     Cell::from(se[last + j]),
-                ]);
+                ];
+                if let Some(o) = &exact.occupation {
+                    cells.push(Cell::from(o[last + j]));
+                }
+                t.push(cells);
             }
             tables.push(t);
         }
@@ -367,8 +450,16 @@ impl PathsJob {
                 let c = TableColumn::new(name);
                 t = t.column(if name == "hit" { c } else { c.sci(5) });
             }
+            if exact.hitting.is_some() {
+                t = t
+                    .column(TableColumn::new("exact_mean").sci(5))
+                    .column(TableColumn::new("exact_never").sci(5));
+            }
             let mut cells = vec![Cell::from(target.as_str()), Cell::from(h[0] as u64)];
             cells.extend(h[1..].iter().map(|&v| Cell::from(v)));
+            if let Some([mean, _, never]) = exact.hitting {
+                cells.extend([Cell::from(mean), Cell::from(never)]);
+            }
             t.push(cells);
             tables.push(t);
         }
@@ -383,12 +474,19 @@ impl PathsJob {
                 .column(TableColumn::new("label"))
                 .column(TableColumn::new("probability").fixed(5))
                 .column(TableColumn::new("se").sci(2));
+            if exact.absorption.is_some() {
+                t = t.column(TableColumn::new("exact").fixed(5));
+            }
             for (j, &i) in p.process.absorbing().iter().enumerate() {
-                t.push(vec![
+                let mut cells = vec![
                     Cell::from(labels[i].as_str()),
                     Cell::from(a[2 * j]),
                     Cell::from(a[2 * j + 1]),
-                ]);
+                ];
+                if let Some(e) = &exact.absorption {
+                    cells.push(Cell::from(e[j]));
+                }
+                t.push(cells);
             }
             tables.push(t);
         }
@@ -411,32 +509,40 @@ struct Rows {
     first: u64,
     ints: Vec<i64>,
     floats: Vec<f64>,
+    /// The paths' times, where they are random.
+    times: Vec<f64>,
 }
 
 impl Rows {
     fn len(&self) -> usize {
-        self.ints.len() + self.floats.len()
+        self.ints.len() + self.floats.len() + self.times.len()
     }
 
-    fn record(&mut self, dataset: usize, width: usize) -> Option<Record> {
+    /// The rows held, as records of `states` (and `path_times`), emptied.
+    fn records(&mut self, sets: &StateSets, width: usize) -> Vec<Record> {
         let values = if self.ints.is_empty() {
             Column::F64(std::mem::take(&mut self.floats))
         } else {
             Column::I64(std::mem::take(&mut self.ints))
         };
+        let times = std::mem::take(&mut self.times);
         let rows = (values.len() / width) as u64;
-        if rows == 0 {
-            return None;
-        }
-        let record = Record {
+        let Some(states) = sets.states.filter(|_| rows > 0) else {
+            return Vec::new();
+        };
+        let record = |dataset, values| Record {
             dataset,
             first_row: self.first,
             rows,
             lane: None,
             values,
         };
+        let mut out = vec![record(states, values)];
+        if let Some(d) = sets.path_times {
+            out.push(record(d, Column::F64(times)));
+        }
         self.first += rows;
-        Some(record)
+        out
     }
 }
 
@@ -467,15 +573,16 @@ impl Job for PathsJob {
         };
         let items = self.chunks.items_of(s, chunk);
         let (r, k) = (self.recorded.len(), self.states_of(s));
+        let timed = self.timed_len(s);
         let Snapshot { next, mut partial } = match resume {
             Some(bytes) => postcard::from_bytes(bytes)
                 .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,
             None => Snapshot {
                 next: items.start,
-                partial: Partial::new(r, k),
+                partial: Partial::new(r, k, timed > 0),
             },
         };
-        let sim = self.simulator(s);
+        let sim = self.simulator(s).map_err(fail)?;
         let key = Kind::Paths.streams(self.spec.seed, 0, s as u64);
         let offset = self.offset(s);
         let discrete = self.settings().states[s].process.discrete();
@@ -484,14 +591,17 @@ impl Job for PathsJob {
             first: next,
             ints: Vec::new(),
             floats: Vec::new(),
+            times: Vec::new(),
         };
         let emit_rows = |rows: &mut Rows, cx: &mut TaskContext<'_>| -> Result<(), TaskError> {
-            match sets.states.and_then(|d| rows.record(d, r)) {
-                Some(record) => cx.emit(record),
-                None => Ok(()),
+            let records = rows.records(&sets, r);
+            if records.is_empty() {
+                return Ok(());
             }
+            cx.emit_all(records)
         };
         let mut values = vec![0.0; r];
+        let mut times = vec![0.0; timed];
         let mut clock = EmitClock::default();
         let mut done = 0u64;
         for path in next..items.end {
@@ -506,9 +616,16 @@ impl Job for PathsJob {
                     .map_err(|e| fail(format!("cannot snapshot: {e}")))?;
                 return Ok(Outcome::Yielded(bytes));
             }
-            let hit = sim.path(&mut key.stream(path), &mut values);
+            let hit = sim
+                .path(&mut key.stream(path), &mut values, &mut times)
+                .map_err(|m| {
+                    TaskError::Failed(format!(
+                        "paths: state `{}`, path {path} (seed {}): {m}",
+                        st.name, self.spec.seed
+                    ))
+                })?;
             if statistics {
-                partial.add(&values, offset, hit);
+                partial.add(&values, &times, offset, hit);
             }
             if sets.states.is_some() {
                 if discrete {
@@ -516,6 +633,7 @@ impl Job for PathsJob {
                 } else {
                     rows.floats.extend_from_slice(&values);
                 }
+                rows.times.extend_from_slice(&times);
             }
             done += 1;
             if rows.len() >= ROW_VALUES || clock.due() {
@@ -524,11 +642,7 @@ impl Job for PathsJob {
                 done = 0;
             }
         }
-        let mut records: Vec<Record> = sets
-            .states
-            .and_then(|d| rows.record(d, r))
-            .into_iter()
-            .collect();
+        let mut records = rows.records(&sets, r);
         if let Some(d) = sets.partials {
             records.push(Record {
                 dataset: d,
@@ -589,6 +703,9 @@ impl Job for PathsJob {
             }
             if let Some(h) = sets.hitting {
                 write(h, 1, all.hitting().to_vec())?;
+            }
+            if let Some(t) = sets.time_statistics {
+                write(t, r, all.time_moments().concat())?;
             }
         }
         Ok(Vec::new())

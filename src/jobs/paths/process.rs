@@ -1,13 +1,20 @@
 //! The processes a path follows, resolved, and how one path is simulated
 //! from its own stream: a finite Markov chain (alias tables), the random
-//! walk (bounded with reflecting boundaries, or unbounded), and geometric
-//! Brownian motion and Ornstein–Uhlenbeck by their exact transitions over
-//! `dt`, so that no discretisation error enters any statistic.
+//! walk (bounded with reflecting boundaries, or unbounded), the M/M/1
+//! queue's embedded chain with its random event times, the counts of a
+//! Poisson process, geometric Brownian motion and Ornstein–Uhlenbeck by
+//! their exact transitions over `dt` (so that no discretisation error
+//! enters any statistic), and a user's process from a plugin library that
+//! draws from the path's stream.
+
+use std::sync::Arc;
 
 use rand::RngExt;
-use rand_distr::StandardNormal;
+use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use crate::model::plugin::Plugin;
+use crate::model::PluginSpec;
 use crate::seed::Stream;
 
 /// A state's process, resolved and checked.
@@ -38,6 +45,20 @@ pub enum Process {
         x0: f64,
         dt: f64,
     },
+    /// The queue length of an M/M/1 queue at its events (the embedded
+    /// jump chain), with the exponential times between them; a queue at
+    /// `capacity` turns arrivals away (M/M/1/K).
+    Mm1Queue {
+        arrival: f64,
+        service: f64,
+        capacity: i64,
+        x0: i64,
+    },
+    /// The counts of a Poisson process of `rate`, every `dt`, from 0.
+    Poisson { rate: f64, dt: f64 },
+    /// A user's process: `sampo_process_start` and `sampo_process_step`
+    /// of a plugin library, one value per path, steps of `dt`.
+    Plugin { plugin: PluginSpec, dt: f64 },
 }
 
 /// Where a Markov chain starts.
@@ -57,6 +78,9 @@ impl Process {
             Process::RandomWalk { .. } => "random-walk",
             Process::Gbm { .. } => "gbm",
             Process::Ou { .. } => "ou",
+            Process::Mm1Queue { .. } => "mm1-queue",
+            Process::Poisson { .. } => "poisson",
+            Process::Plugin { .. } => "plugin",
         }
     }
 
@@ -69,6 +93,7 @@ impl Process {
                 bounds: Some((lo, hi)),
                 ..
             } => Some((*lo..=*hi).collect()),
+            Process::Mm1Queue { capacity, .. } => Some((0..=*capacity).collect()),
             _ => None,
         }
     }
@@ -88,14 +113,121 @@ impl Process {
 
     /// Whether values are integers (stored as such in `/paths/<state>/states`).
     pub fn discrete(&self) -> bool {
-        matches!(self, Process::MarkovChain { .. } | Process::RandomWalk { .. })
+        matches!(
+            self,
+            Process::MarkovChain { .. }
+                | Process::RandomWalk { .. }
+                | Process::Mm1Queue { .. }
+                | Process::Poisson { .. }
+        )
     }
 
-    /// Model time of step t: t for discrete time, t·dt for an SDE.
+    /// Whether the time of each step is random (the queue's events): each
+    /// path then has its own times, recorded beside its values.
+    pub fn random_times(&self) -> bool {
+        matches!(self, Process::Mm1Queue { .. })
+    }
+
+    /// Model time of step t: t for discrete time (the event count of a
+    /// queue), t·dt for a process in continuous time.
     pub fn time(&self, step: u64) -> f64 {
         match self {
-            Process::Gbm { dt, .. } | Process::Ou { dt, .. } => step as f64 * dt,
+            Process::Gbm { dt, .. }
+            | Process::Ou { dt, .. }
+            | Process::Poisson { dt, .. }
+            | Process::Plugin { dt, .. } => step as f64 * dt,
             _ => step as f64,
+        }
+    }
+
+    /// The transition matrix of a finite state space, where the process
+    /// is a Markov chain on it (row i: from the i-th value).
+    pub fn transition(&self) -> Option<Vec<Vec<f64>>> {
+        match self {
+            Process::MarkovChain { transition, .. } => Some(transition.clone()),
+            Process::RandomWalk {
+                p,
+                bounds: Some((lo, hi)),
+                ..
+            } => {
+                let k = (hi - lo + 1) as usize;
+                let mut m = vec![vec![0.0; k]; k];
+                for (i, row) in m.iter_mut().enumerate() {
+                    if i == 0 {
+                        row[1] = 1.0;
+                    } else if i == k - 1 {
+                        row[k - 2] = 1.0;
+                    } else {
+                        row[i + 1] = *p;
+                        row[i - 1] = 1.0 - p;
+                    }
+                }
+                Some(m)
+            }
+            Process::Mm1Queue {
+                arrival,
+                service,
+                capacity,
+                ..
+            } => {
+                let k = *capacity as usize + 1;
+                let up = arrival / (arrival + service);
+                let mut m = vec![vec![0.0; k]; k];
+                for (i, row) in m.iter_mut().enumerate() {
+                    if i == 0 {
+                        row[1] = 1.0;
+                    } else if i == k - 1 {
+                        row[k - 2] = 1.0;
+                    } else {
+                        row[i + 1] = up;
+                        row[i - 1] = 1.0 - up;
+                    }
+                }
+                Some(m)
+            }
+            _ => None,
+        }
+    }
+
+    /// The distribution at step 0 over a finite state space.
+    pub fn start(&self) -> Option<Vec<f64>> {
+        let k = self.finite_values()?.len();
+        let at = |i: usize| {
+            let mut d = vec![0.0; k];
+            d[i] = 1.0;
+            d
+        };
+        match self {
+            Process::MarkovChain { x0, .. } => Some(match x0 {
+                Start::State(i) => at(*i),
+                Start::Distribution(d) => d.clone(),
+            }),
+            Process::RandomWalk {
+                x0,
+                bounds: Some((lo, _)),
+                ..
+            } => Some(at((x0 - lo) as usize)),
+            Process::Mm1Queue { x0, .. } => Some(at(*x0 as usize)),
+            _ => None,
+        }
+    }
+
+    /// The rate at which a queue of length `n` leaves it (its events).
+    pub fn event_rate(&self, n: i64) -> Option<f64> {
+        match self {
+            Process::Mm1Queue {
+                arrival,
+                service,
+                capacity,
+                ..
+            } => Some(if n == 0 {
+                *arrival
+            } else if n == *capacity {
+                *service
+            } else {
+                arrival + service
+            }),
+            _ => None,
         }
     }
 
@@ -192,12 +324,33 @@ enum Sim {
         vol: f64,
         x0: f64,
     },
+    Queue {
+        arrival: f64,
+        service: f64,
+        /// P(an event of a busy queue below capacity is an arrival).
+        up: f64,
+        capacity: i64,
+        x0: i64,
+        target: Vec<i64>,
+    },
+    Poisson {
+        per_step: Option<rand_distr::Poisson<f64>>,
+        target: Vec<i64>,
+    },
+    Plugin(Arc<Plugin>),
 }
 
 impl Simulator {
     /// `target`: the values whose first hitting time is watched (state
-    /// indices for a Markov chain), none for an SDE.
-    pub fn new(process: &Process, steps: u64, recorded: Vec<u64>, target: &[i64]) -> Self {
+    /// indices for a Markov chain), none for an SDE. Fails only for a
+    /// plugin whose library cannot be prepared.
+    pub fn new(
+        process: &Process,
+        state: &str,
+        steps: u64,
+        recorded: Vec<u64>,
+        target: &[i64],
+    ) -> Result<Self, String> {
         let sim = match process {
             Process::MarkovChain { transition, x0, .. } => {
                 let k = transition.len();
@@ -242,23 +395,51 @@ impl Simulator {
                     x0: *x0,
                 }
             }
+            Process::Mm1Queue {
+                arrival,
+                service,
+                capacity,
+                x0,
+            } => Sim::Queue {
+                arrival: *arrival,
+                service: *service,
+                up: arrival / (arrival + service),
+                capacity: *capacity,
+                x0: *x0,
+                target: target.to_vec(),
+            },
+            Process::Poisson { rate, dt } => Sim::Poisson {
+                // A rate of 0 never counts (rand_distr wants λ > 0).
+                per_step: rand_distr::Poisson::new(rate * dt).ok(),
+                target: target.to_vec(),
+            },
+            Process::Plugin { plugin, .. } => Sim::Plugin(
+                Plugin::for_state(plugin, state, 1).map_err(|e| format!("process.{e}"))?,
+            ),
         };
-        Self {
+        Ok(Self {
             sim,
             steps,
             recorded,
-        }
+        })
     }
 
     pub fn recorded(&self) -> &[u64] {
         &self.recorded
     }
 
-    /// One path from `rng`: its value at each recorded step into `out`, and
-    /// the first step (0 included) at which it is in the target set.
-    pub fn path(&self, rng: &mut Stream, out: &mut [f64]) -> Option<u64> {
+    /// One path from `rng`: its value at each recorded step into `out`,
+    /// the time of each recorded step into `times` where times are random
+    /// (empty otherwise), and the first step (0 included) at which it is
+    /// in the target set. A plugin's failure is its message.
+    pub fn path(
+        &self,
+        rng: &mut Stream,
+        out: &mut [f64],
+        times: &mut [f64],
+    ) -> Result<Option<u64>, String> {
         debug_assert_eq!(out.len(), self.recorded.len());
-        match &self.sim {
+        Ok(match &self.sim {
             Sim::Chain {
                 rows,
                 absorbing,
@@ -277,7 +458,7 @@ impl Simulator {
                             // It stays: the remaining records are x and a
                             // target not hit by now never is.
                             out[next..].fill(x as f64);
-                            return hit;
+                            return Ok(hit);
                         }
                         x = rows[x].draw(rng);
                         if hit.is_none() && target[x] {
@@ -342,7 +523,84 @@ impl Simulator {
                 }, *x0);
                 None
             }
-        }
+            Sim::Queue {
+                arrival,
+                service,
+                up,
+                capacity,
+                x0,
+                target,
+            } => {
+                let (mut n, mut clock) = (*x0, 0.0);
+                let mut hit = target.contains(&n).then_some(0);
+                let mut next = 0;
+                for t in 0..=self.steps {
+                    if t > 0 {
+                        // The time to the next event first, then which
+                        // event (stochlab's order of draws).
+                        let rate = if n == 0 {
+                            *arrival
+                        } else if n == *capacity {
+                            *service
+                        } else {
+                            arrival + service
+                        };
+                        let u: f64 = rng.random();
+                        clock += -(1.0 - u).ln() / rate;
+                        n = if n == 0 {
+                            1
+                        } else if n == *capacity {
+                            n - 1
+                        } else if rng.random::<f64>() < *up {
+                            n + 1
+                        } else {
+                            n - 1
+                        };
+                        if hit.is_none() && target.contains(&n) {
+                            hit = Some(t);
+                        }
+                    }
+                    if self.recorded[next] == t {
+                        out[next] = n as f64;
+                        times[next] = clock;
+                        next += 1;
+                        if next == out.len() {
+                            break;
+                        }
+                    }
+                }
+                hit
+            }
+            Sim::Poisson { per_step, target } => {
+                let mut n = 0.0;
+                let mut hit = target.contains(&0).then_some(0);
+                let mut next = 0;
+                for t in 0..=self.steps {
+                    if t > 0 {
+                        if let Some(d) = per_step {
+                            n += d.sample(rng);
+                        }
+                        if hit.is_none() && target.contains(&(n as i64)) {
+                            hit = Some(t);
+                        }
+                    }
+                    if self.recorded[next] == t {
+                        out[next] = n;
+                        next += 1;
+                        if next == out.len() {
+                            break;
+                        }
+                    }
+                }
+                hit
+            }
+            Sim::Plugin(plugin) => {
+                plugin
+                    .process_path(rng, &self.recorded, out)
+                    .map_err(|e| e.0)?;
+                None
+            }
+        })
     }
 
     /// Steps an SDE with `step` (the next value), recording as it goes.
@@ -416,9 +674,11 @@ mod tests {
             x0: 0,
             bounds: Some((0, 3)),
         };
-        let sim = Simulator::new(&p, 200, recorded_steps(200, 1), &[3]);
+        let sim = Simulator::new(&p, "w", 200, recorded_steps(200, 1), &[3]).unwrap();
         let mut out = vec![0.0; 201];
-        let hit = sim.path(&mut StreamKey::of_seed(1).stream(7), &mut out);
+        let hit = sim
+            .path(&mut StreamKey::of_seed(1).stream(7), &mut out, &mut [])
+            .unwrap();
         assert!(out.iter().all(|v| (0.0..=3.0).contains(v)));
         for w in out.windows(2) {
             assert_eq!((w[1] - w[0]).abs(), 1.0);

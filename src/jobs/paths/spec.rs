@@ -4,11 +4,14 @@
 //! a negative rate, a start outside the labels, dt ≤ 0 stop `check` and
 //! `run` before any work.
 
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::process::{recorded_steps, Process, Start};
+use super::process::{recorded_steps, Process, Simulator, Start};
 use crate::jobs::{KindSpec, SamplerContext};
+use crate::model::PluginSpec;
 use crate::spec::{SpecError, StateSpec, NAME_MAX};
 
 /// A small complete spec of this kind (`[sampler]` first, one state last).
@@ -61,7 +64,28 @@ pub struct PathState {
     pub hitting: Vec<i64>,
 }
 
-impl KindSpec for Spec {}
+impl KindSpec for Spec {
+    fn plugins(&self, states: &[StateSpec]) -> Vec<(String, PluginSpec)> {
+        states
+            .iter()
+            .zip(&self.states)
+            .filter_map(|(st, p)| match &p.process {
+                Process::Plugin { plugin, .. } => Some((st.name.clone(), plugin.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn prepare_plugins(&self, states: &[StateSpec]) -> Result<(), String> {
+        for (st, p) in states.iter().zip(&self.states) {
+            if let Process::Plugin { .. } = p.process {
+                Simulator::new(&p.process, &st.name, 1, vec![0, 1], &[])
+                    .map_err(|e| format!("state `{}`: {e}", st.name))?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// What a run keeps of its paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,7 +165,28 @@ pub enum RawProcess {
         x0: f64,
         dt: f64,
     },
+    Mm1Queue {
+        arrival_rate: f64,
+        service_rate: f64,
+        /// The longest queue (stochlab's `max_queue_length`).
+        capacity: i64,
+        x0: Option<i64>,
+    },
+    Poisson {
+        rate: f64,
+        dt: Option<f64>,
+    },
+    Plugin {
+        library: String,
+        config: Option<serde_json::Value>,
+        dt: Option<f64>,
+        /// Each thread calls a private copy of the library.
+        copies: Option<bool>,
+    },
 }
+
+/// The longest queue or widest bounded walk: the states of a finite space.
+const MAX_POSITIONS: i64 = 1 << 16;
 
 /// A state's label as written: a string or an integer.
 #[derive(Debug, Clone, Deserialize)]
@@ -199,15 +244,20 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         let name = &entry.name;
         let raw = cx.state::<RawState>(i)?.into_inner();
         let span = raw.process.span();
-        let process = resolve_process(raw.process.into_inner())
+        let base = r.source.path.parent().unwrap_or(Path::new(""));
+        let process = resolve_process(raw.process.into_inner(), base)
             .map_err(|m| r.err(span.clone(), format!("state `{name}`: process: {m}")))?;
+        // Built as the run builds it: a plugin that cannot be loaded or
+        // whose init fails stops here.
+        Simulator::new(&process, name, 1, vec![0, 1], &[])
+            .map_err(|m| r.err(span.clone(), format!("state `{name}`: {m}")))?;
         let hitting = match &raw.hitting {
             Some(h) => resolve_hitting(&process, h.get_ref())
                 .map_err(|m| r.err(h.span(), format!("state `{name}`: hitting: {m}")))?,
             None => Vec::new(),
         };
         let k = process.finite_values().map_or(0, |v| v.len());
-        if super::stats::Partial::width(times, k) > MAX_PARTIAL_WIDTH {
+        if super::stats::Partial::width(times, k, process.random_times()) > MAX_PARTIAL_WIDTH {
             return Err(r.err(
                 span,
                 format!(
@@ -247,7 +297,7 @@ fn finite(name: &str, v: f64) -> Result<f64, String> {
     }
 }
 
-fn resolve_process(raw: RawProcess) -> Result<Process, String> {
+fn resolve_process(raw: RawProcess, base: &Path) -> Result<Process, String> {
     match raw {
         RawProcess::MarkovChain {
             labels,
@@ -339,7 +389,7 @@ fn resolve_process(raw: RawProcess) -> Result<Process, String> {
                     if lo >= hi {
                         return Err(format!("lower = {lo} must be below upper = {hi}"));
                     }
-                    if hi - lo > 1 << 16 {
+                    if hi - lo > MAX_POSITIONS {
                         return Err("at most 65537 positions between lower and upper".into());
                     }
                     if !(p > 0.0 && p < 1.0) {
@@ -402,6 +452,79 @@ fn resolve_process(raw: RawProcess) -> Result<Process, String> {
                 dt,
             })
         }
+        RawProcess::Mm1Queue {
+            arrival_rate,
+            service_rate,
+            capacity,
+            x0,
+        } => {
+            let arrival = finite("arrival_rate", arrival_rate)?;
+            let service = finite("service_rate", service_rate)?;
+            for (name, v) in [("arrival_rate", arrival), ("service_rate", service)] {
+                if v <= 0.0 {
+                    return Err(format!("{name} = {v}: a rate is > 0"));
+                }
+            }
+            if !(1..=MAX_POSITIONS).contains(&capacity) {
+                return Err(format!(
+                    "capacity = {capacity}: the longest queue is 1 to {MAX_POSITIONS}"
+                ));
+            }
+            let x0 = x0.unwrap_or(0);
+            if !(0..=capacity).contains(&x0) {
+                return Err(format!("x0 = {x0} is outside [0, capacity] = [0, {capacity}]"));
+            }
+            Ok(Process::Mm1Queue {
+                arrival,
+                service,
+                capacity,
+                x0,
+            })
+        }
+        RawProcess::Poisson { rate, dt } => {
+            let rate = finite("rate", rate)?;
+            let dt = finite("dt", dt.unwrap_or(1.0))?;
+            positive_dt(dt)?;
+            if rate < 0.0 {
+                return Err(format!("rate = {rate}: a rate is ≥ 0"));
+            }
+            // Counts stay exact integers in an f64 and an i64.
+            if rate * dt > 1e12 {
+                return Err(format!("rate × dt = {}: at most 1e12 a step", rate * dt));
+            }
+            Ok(Process::Poisson { rate, dt })
+        }
+        RawProcess::Plugin {
+            library,
+            config,
+            dt,
+            copies,
+        } => {
+            let dt = finite("dt", dt.unwrap_or(1.0))?;
+            positive_dt(dt)?;
+            let config_json = match config {
+                None => "{}".to_string(),
+                Some(c @ serde_json::Value::Object(_)) => c.to_string(),
+                Some(_) => return Err("config must be a table".into()),
+            };
+            let path = base.join(library);
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            let lib = crate::model::plugin::Library::load(&path).map_err(|e| e.to_string())?;
+            if !lib.has_process() {
+                return Err(format!(
+                    "library {} does not export sampo_process_start and sampo_process_step \
+                     (see include/sampo.h)",
+                    path.display()
+                ));
+            }
+            let plugin = PluginSpec {
+                path,
+                config_json,
+                safety: lib.safety(),
+                copies: copies.unwrap_or(false),
+            };
+            Ok(Process::Plugin { plugin, dt })
+        }
     }
 }
 
@@ -448,8 +571,26 @@ fn resolve_hitting(process: &Process, targets: &[Label]) -> Result<Vec<i64>, Str
                 }
                 *i
             }
-            (Process::RandomWalk { .. }, Label::Str(s)) => {
-                return Err(format!("{s:?}: a random walk's targets are integers"))
+            (Process::Mm1Queue { capacity, .. }, Label::Int(i)) => {
+                if !(0..=*capacity).contains(i) {
+                    return Err(format!("{i} is outside [0, capacity] = [0, {capacity}]"));
+                }
+                *i
+            }
+            (Process::Poisson { .. }, Label::Int(i)) => {
+                if *i < 0 {
+                    return Err(format!("{i}: a count is ≥ 0"));
+                }
+                *i
+            }
+            (
+                Process::RandomWalk { .. } | Process::Mm1Queue { .. } | Process::Poisson { .. },
+                Label::Str(s),
+            ) => {
+                return Err(format!(
+                    "{s:?}: the targets of a {} are integers",
+                    process.name()
+                ))
             }
             _ => {
                 return Err(format!(

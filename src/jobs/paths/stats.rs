@@ -1,7 +1,8 @@
 //! Statistics over paths with bounded memory: a chunk's partial sums (per
 //! recorded time the count, mean and sum of squared deviations of the
 //! value, Welford's updates; the count in each state of a finite space;
-//! the hitting times), written as one row of `partials`, and their merge in
+//! the hitting times; the same moments of the time of each recorded step
+//! where times are random), written as one row of `partials`, and their merge in
 //! chunk order (Chan et al.'s pairwise formulas) into the estimates and
 //! their Monte Carlo standard errors. The merge order is the chunks', never
 //! the order in which they arrive, so the statistics are the same bits on
@@ -23,12 +24,48 @@ pub struct Partial {
     pub hit_n: f64,
     pub hit_mean: f64,
     pub hit_m2: f64,
+    /// Per recorded time, where the times of steps are random (empty
+    /// otherwise): the mean and squared deviations of the time.
+    pub time_mean: Vec<f64>,
+    pub time_m2: Vec<f64>,
+}
+
+/// Welford's update of per-time means and squared deviations by one path,
+/// the `n`-th.
+fn welford(mean: &mut [f64], m2: &mut [f64], values: &[f64], n: f64) {
+    for ((m, s), &v) in mean.iter_mut().zip(m2).zip(values) {
+        let d = v - *m;
+        *m += d / n;
+        *s += d * (v - *m);
+    }
+}
+
+/// Chan et al.'s merge of (mean, m2) over `a` paths with `other`'s over `b`.
+fn chan(mean: &mut [f64], m2: &mut [f64], other: (&[f64], &[f64]), a: f64, b: f64) {
+    let n = a + b;
+    for r in 0..mean.len() {
+        let d = other.0[r] - mean[r];
+        mean[r] += d * b / n;
+        m2[r] += other.1[r] + d * d * a * b / n;
+    }
+}
+
+/// Per time: mean, sd and the standard error of the mean, over n paths.
+fn moments_of(mean: &[f64], m2: &[f64], n: f64) -> Vec<[f64; 3]> {
+    mean.iter()
+        .zip(m2)
+        .map(|(&m, &s)| {
+            let sd = if n > 1.0 { (s / (n - 1.0)).sqrt() } else { f64::NAN };
+            [m, sd, sd / n.sqrt()]
+        })
+        .collect()
 }
 
 impl Partial {
     /// `times` recorded times, `states` states of a finite space (0 for
-    /// an infinite one).
-    pub fn new(times: usize, states: usize) -> Self {
+    /// an infinite one), `timed` when the times of steps are random.
+    pub fn new(times: usize, states: usize, timed: bool) -> Self {
+        let t = if timed { times } else { 0 };
         Self {
             n: 0.0,
             mean: vec![0.0; times],
@@ -37,25 +74,25 @@ impl Partial {
             hit_n: 0.0,
             hit_mean: 0.0,
             hit_m2: 0.0,
+            time_mean: vec![0.0; t],
+            time_m2: vec![0.0; t],
         }
     }
 
     /// Values in a row of `partials`.
-    pub fn width(times: usize, states: usize) -> usize {
-        1 + 2 * times + times * states + 3
+    pub fn width(times: usize, states: usize, timed: bool) -> usize {
+        1 + 2 * times + times * states + 3 + if timed { 2 * times } else { 0 }
     }
 
     /// Adds a path: its values at the recorded times, their state indices
-    /// (`offset` subtracted from the value) for a finite space, and its
-    /// hitting step.
-    pub fn add(&mut self, values: &[f64], offset: i64, hit: Option<u64>) {
+    /// (`offset` subtracted from the value) for a finite space, its hitting
+    /// step, and the times of its recorded steps where they are random
+    /// (empty otherwise).
+    pub fn add(&mut self, values: &[f64], times: &[f64], offset: i64, hit: Option<u64>) {
         self.n += 1.0;
         let n = self.n;
-        for ((m, s), &v) in self.mean.iter_mut().zip(&mut self.m2).zip(values) {
-            let d = v - *m;
-            *m += d / n;
-            *s += d * (v - *m);
-        }
+        welford(&mut self.mean, &mut self.m2, values, n);
+        welford(&mut self.time_mean, &mut self.time_m2, times, n);
         if !self.counts.is_empty() {
             let k = self.counts.len() / values.len();
             for (r, &v) in values.iter().enumerate() {
@@ -76,13 +113,10 @@ impl Partial {
         if b == 0.0 {
             return;
         }
-        let n = a + b;
-        for r in 0..self.mean.len() {
-            let d = other.mean[r] - self.mean[r];
-            self.mean[r] += d * b / n;
-            self.m2[r] += other.m2[r] + d * d * a * b / n;
-        }
-        self.n = n;
+        chan(&mut self.mean, &mut self.m2, (&other.mean, &other.m2), a, b);
+        let other_times = (&other.time_mean[..], &other.time_m2[..]);
+        chan(&mut self.time_mean, &mut self.time_m2, other_times, a, b);
+        self.n = a + b;
         for (c, o) in self.counts.iter_mut().zip(&other.counts) {
             *c += o;
         }
@@ -98,19 +132,26 @@ impl Partial {
 
     /// As a row of `partials`.
     pub fn to_row(&self) -> Vec<f64> {
-        let mut row = Vec::with_capacity(Self::width(self.mean.len(), 0) + self.counts.len());
+        let timed = !self.time_mean.is_empty();
+        let mut row = Vec::with_capacity(
+            Self::width(self.mean.len(), 0, timed) + self.counts.len(),
+        );
         row.push(self.n);
         row.extend(&self.mean);
         row.extend(&self.m2);
         row.extend(&self.counts);
         row.extend([self.hit_n, self.hit_mean, self.hit_m2]);
+        row.extend(&self.time_mean);
+        row.extend(&self.time_m2);
         row
     }
 
-    pub fn from_row(row: &[f64], times: usize, states: usize) -> Self {
+    pub fn from_row(row: &[f64], times: usize, states: usize, timed: bool) -> Self {
         let (mean, rest) = row[1..].split_at(times);
         let (m2, rest) = rest.split_at(times);
-        let (counts, hit) = rest.split_at(times * states);
+        let (counts, rest) = rest.split_at(times * states);
+        let (hit, rest) = rest.split_at(3);
+        let (time_mean, time_m2) = rest.split_at(if timed { times } else { 0 });
         Self {
             n: row[0],
             mean: mean.to_vec(),
@@ -119,20 +160,19 @@ impl Partial {
             hit_n: hit[0],
             hit_mean: hit[1],
             hit_m2: hit[2],
+            time_mean: time_mean.to_vec(),
+            time_m2: time_m2.to_vec(),
         }
     }
 
     /// Per recorded time: mean, sd and the standard error of the mean.
     pub fn moments(&self) -> Vec<[f64; 3]> {
-        let n = self.n;
-        self.mean
-            .iter()
-            .zip(&self.m2)
-            .map(|(&m, &s)| {
-                let sd = if n > 1.0 { (s / (n - 1.0)).sqrt() } else { f64::NAN };
-                [m, sd, sd / n.sqrt()]
-            })
-            .collect()
+        moments_of(&self.mean, &self.m2, self.n)
+    }
+
+    /// The same of the time of each recorded step (random times only).
+    pub fn time_moments(&self) -> Vec<[f64; 3]> {
+        moments_of(&self.time_mean, &self.time_m2, self.n)
     }
 
     /// Per recorded time and state: the share of paths there, and its
@@ -206,14 +246,16 @@ mod tests {
             ([2.0, 0.0], Some(7)),
             ([0.0, 2.0], Some(2)),
         ];
-        let mut chunks = [Partial::new(2, 3), Partial::new(2, 3)];
+        let mut chunks = [Partial::new(2, 3, true), Partial::new(2, 3, true)];
+        // Times: the values' double plus one.
+        let times = |v: &[f64; 2]| [2.0 * v[0] + 1.0, 2.0 * v[1] + 1.0];
         for (i, (v, hit)) in paths.iter().enumerate() {
-            chunks[usize::from(i >= 3)].add(v, 0, *hit);
+            chunks[usize::from(i >= 3)].add(v, &times(v), 0, *hit);
         }
         let row = chunks[1].to_row();
-        assert_eq!(row.len(), Partial::width(2, 3));
+        assert_eq!(row.len(), Partial::width(2, 3, true));
         let mut all = chunks[0].clone();
-        all.merge(&Partial::from_row(&row, 2, 3));
+        all.merge(&Partial::from_row(&row, 2, 3, true));
         let n = 7.0;
         for r in 0..2 {
             let v: Vec<f64> = paths.iter().map(|p| p.0[r]).collect();
@@ -222,6 +264,9 @@ mod tests {
             let [m, sd, se] = all.moments()[r];
             assert!((m - mean).abs() < 1e-15 && (sd - var.sqrt()).abs() < 1e-15);
             assert!((se - sd / n.sqrt()).abs() < 1e-15);
+            let [tm, tsd, _] = all.time_moments()[r];
+            assert!((tm - (2.0 * mean + 1.0)).abs() < 1e-14);
+            assert!((tsd - 2.0 * var.sqrt()).abs() < 1e-14);
         }
         let (share, se) = all.occupation();
         assert_eq!(&share[..3], &[3.0 / n, 2.0 / n, 2.0 / n]);
