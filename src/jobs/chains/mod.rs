@@ -75,6 +75,7 @@ impl ChainsJob {
         let mut sets = Vec::new();
         for (st, cs) in spec.states.iter().zip(&s.states) {
             let d = st.dim();
+            let stored = (cs.steps / cs.thin.max(1)) as u64;
             let group = format!("states/{}", st.name);
             EmceeGroup {
                 path: &group,
@@ -91,11 +92,13 @@ impl ChainsJob {
                 chain: layout.add(
                     DatasetDecl::growing(format!("{group}/chain"), Dtype::F64, vec![c, d])
                         .with_lanes()
+                        .with_expected_rows(stored)
                         .with_extent_attr(group.clone(), "iteration"),
                 ),
                 log_prob: layout.add(
                     DatasetDecl::growing(format!("{group}/log_prob"), Dtype::F64, vec![c])
-                        .with_lanes(),
+                        .with_lanes()
+                        .with_expected_rows(stored),
                 ),
                 accepted: layout.add(
                     DatasetDecl::fixed(format!("{group}/accepted"), Dtype::F64, vec![], c as u64)

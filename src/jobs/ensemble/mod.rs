@@ -108,9 +108,14 @@ impl EnsembleJob {
                 chain: layout.add(
                     chain
                         .with_chunk_rows(chunk)
+                        .with_expected_rows(e.stored_rows() as u64)
                         .with_extent_attr(group.clone(), "iteration"),
                 ),
-                log_prob: layout.add(log_prob.with_chunk_rows(chunk)),
+                log_prob: layout.add(
+                    log_prob
+                        .with_chunk_rows(chunk)
+                        .with_expected_rows(e.stored_rows() as u64),
+                ),
                 accepted: layout.add(accepted),
                 steps: layout.add(DatasetDecl::fixed(
                     format!("{group}/steps"),

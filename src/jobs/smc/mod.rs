@@ -30,6 +30,9 @@ use self::run::{prior_draws, run_state};
 use crate::jobs::RunSpec;
 use crate::jobs::{Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
+
+/// Rows per chunk of the datasets with a row per temperature.
+const TEMPERATURES_PER_CHUNK: usize = 64;
 use crate::spec::NAME_MAX;
 use spec::MutationKind;
 
@@ -104,7 +107,10 @@ impl SmcJob {
                 DatasetDecl::growing(format!("{g}/{name}"), Dtype::F64, shape)
             };
             let ints = |name: &str| DatasetDecl::growing(format!("{g}/{name}"), Dtype::I64, vec![]);
-            let per_group = vec![s.groups];
+            // One row per temperature: tens of rows, not thousands.
+            let per_temperature = |name: &str| {
+                grow(name, vec![s.groups]).with_chunk_rows(TEMPERATURES_PER_CHUNK)
+            };
             sets.push(StateSets {
                 particles: layout.add(grow("particles", vec![d])),
                 log_likelihood: layout.add(grow("log_likelihood", vec![])),
@@ -118,11 +124,11 @@ impl SmcJob {
                     vec![d],
                     s.total as u64,
                 )),
-                beta: layout.add(grow("beta", per_group.clone())),
-                log_z: layout.add(grow("log_z", per_group.clone())),
-                ess: layout.add(grow("ess", per_group.clone())),
-                acceptance: layout.add(grow("acceptance", per_group.clone())),
-                steps: layout.add(grow("steps", per_group)),
+                beta: layout.add(per_temperature("beta")),
+                log_z: layout.add(per_temperature("log_z")),
+                ess: layout.add(per_temperature("ess")),
+                acceptance: layout.add(per_temperature("acceptance")),
+                steps: layout.add(per_temperature("steps")),
                 group_log_z: layout.add(DatasetDecl::fixed(
                     format!("{g}/group_log_z"),
                     Dtype::F64,
