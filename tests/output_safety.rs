@@ -277,3 +277,105 @@ fn a_full_disk_fails_in_one_line_and_leaves_a_readable_file() {
         .all(|v| v.is_finite() && *v != 0.0));
     assert!(log_prob[..it * 32].iter().all(|v| v.is_finite()));
 }
+
+/// A `.partial` HDF5 cannot open (empty, cut short, not HDF5) is no dead
+/// end: a plain run and `check` say to pass --force, `--resume` and
+/// `summary` refuse it without changing a byte and say the same, and
+/// `--force` replaces it.
+#[test]
+fn a_partial_that_cannot_be_opened_is_replaced_with_force() {
+    let sb = Sandbox::new();
+    sb.write(
+        "q.toml",
+        &SLOW
+            .replace("cost_us = 250", "")
+            .replace("steps = 1500", "steps = 50")
+            .replace("name = \"slow\"", "name = \"q\""),
+    );
+    assert_ok(&sb.sampo(&["run", "q.toml", "-q", "-o", "whole.h5"]));
+    let whole = std::fs::read(sb.path("whole.h5")).unwrap();
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("empty", Vec::new()),
+        ("cut", whole[..whole.len() / 3].to_vec()),
+        ("garbage", b"not hdf5 at all\n".to_vec()),
+    ];
+    for (what, bytes) in cases {
+        let partial = sb.path("q.h5.partial");
+        std::fs::write(&partial, &bytes).unwrap();
+        let o = sb.sampo(&["run", "q.toml", "-q"]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot be opened") && stderr(&o).contains("--force"),
+            "{what}: {}",
+            stderr(&o)
+        );
+        let o = sb.sampo(&["check", "q.toml"]);
+        assert!(stdout(&o).contains("--force"), "{what}: {}", stdout(&o));
+        for args in [
+            &["run", "q.toml", "-q", "--resume"][..],
+            &["summary", "q.h5.partial"][..],
+        ] {
+            let o = sb.sampo(args);
+            assert_eq!(o.status.code(), Some(2), "{what} {args:?}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("--force"),
+                "{what} {args:?}: {}",
+                stderr(&o)
+            );
+            assert_eq!(
+                std::fs::read(&partial).unwrap(),
+                bytes,
+                "{what} {args:?}: the file is untouched"
+            );
+        }
+        assert_ok(&sb.sampo(&["run", "q.toml", "-q", "--force"]));
+        assert_eq!(read_str_attr(&sb.path("q.h5"), "/", "status"), "complete");
+        assert!(!partial.exists());
+        std::fs::remove_file(sb.path("q.h5")).unwrap();
+    }
+    // An HDF5 file of another program stays refused, even with --force.
+    let partial = sb.path("q.h5.partial");
+    drop(hdf5::File::create(&partial).unwrap());
+    let o = sb.sampo(&["run", "q.toml", "-q", "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a sampo output"), "{}", stderr(&o));
+}
+
+/// Chunks follow the data: many short chains (a chunk per chain once) or
+/// a few long ones make a file close to the size of their samples.
+#[test]
+fn chain_files_are_about_the_size_of_their_samples() {
+    let sb = Sandbox::new();
+    sb.write(
+        "c.toml",
+        r#"
+[run]
+seed = 3
+[sampler]
+kind = "chains"
+chains = CHAINS
+steps = STEPS
+burn = 1
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.8], [0.8, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+"#,
+    );
+    for (chains, steps) in [(300, 2), (20, 3000)] {
+        let text = std::fs::read_to_string(sb.path("c.toml"))
+            .unwrap()
+            .replace("CHAINS", &chains.to_string())
+            .replace("STEPS", &steps.to_string());
+        sb.write("d.toml", &text);
+        assert_ok(&sb.sampo(&["run", "d.toml", "-q", "--force", "-o", "d.h5"]));
+        let size = std::fs::metadata(sb.path("d.h5")).unwrap().len();
+        // chain and log_prob: (2 + 1) floats per chain and step.
+        let samples = (chains * steps * 3 * 8) as u64;
+        assert!(
+            size < 2 * samples + (1 << 20),
+            "{chains} chains × {steps} steps: {size} bytes for {samples} bytes of samples"
+        );
+    }
+}
