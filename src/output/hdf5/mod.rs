@@ -73,6 +73,10 @@ pub struct Hdf5Store {
     written: Vec<Extents>,
     /// Extent attributes as last written, to skip unchanged ones.
     written_extents: HashMap<usize, u64>,
+    /// Extent attributes as the reopened file had them: rows valid on disk
+    /// that a resume rewrites with the same values, so that the attributes
+    /// never drop below them (readers would lose rows that are there).
+    extent_floor: HashMap<usize, u64>,
     /// The output's lock, held until the file is in place (or abandoned).
     lock: Option<OutputLock>,
 }
@@ -162,6 +166,7 @@ impl Hdf5Store {
             extents,
             pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
             written_extents: HashMap::new(),
+            extent_floor: HashMap::new(),
             lock: Some(lock),
         }
     }
@@ -273,7 +278,8 @@ impl Hdf5Store {
                 .filter(|(j, d)| *j == i || (d.rows.is_none() && d.path.starts_with(&prefix)))
                 .map(|(j, _)| counted[j].complete())
                 .min()
-                .unwrap_or(0);
+                .unwrap_or(0)
+                .max(self.extent_floor.get(&i).copied().unwrap_or(0));
             if self.written_extents.get(&i) == Some(&rows) {
                 continue;
             }
