@@ -379,3 +379,109 @@ prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
         );
     }
 }
+
+/// `check`'s size is an upper bound of the file `run` writes, and within
+/// twice its size, for every kind at a few sizes (SMC's assumes a typical
+/// number of temperatures); an estimate over the free space is a warning.
+#[test]
+fn the_size_estimate_bounds_every_kind_within_twice() {
+    let sb = Sandbox::new();
+    let ensemble = sb.write(
+        "e.toml",
+        r#"
+[run]
+seed = 3
+[sampler]
+walkers = 8
+steps = 20
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.8], [0.8, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+"#,
+    );
+    let chains = sb.write(
+        "c.toml",
+        &std::fs::read_to_string(&ensemble).unwrap().replace(
+            "walkers = 8\nsteps = 20",
+            "kind = \"chains\"\nchains = 4\nsteps = 20\nburn = 1",
+        ),
+    );
+    let config = |name: &str| repo().join("configs").join(name).display().to_string();
+    let (e, c) = (ensemble.display().to_string(), chains.display().to_string());
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (e.clone(), vec![]),
+        (e.clone(), vec!["sampler.walkers=64", "sampler.steps=3000"]),
+        (
+            e,
+            vec![
+                "sampler.walkers=16",
+                "sampler.steps=200",
+                "run.replicates=3",
+            ],
+        ),
+        (c.clone(), vec![]),
+        (c.clone(), vec!["sampler.chains=1000", "sampler.steps=2"]),
+        (c, vec!["sampler.chains=20", "sampler.steps=3000"]),
+        (config("batch.toml"), vec!["sampler.items=1000"]),
+        (config("batch.toml"), vec![]),
+        (
+            config("paths.toml"),
+            vec!["sampler.paths=1000", "sampler.steps=10"],
+        ),
+        (config("paths.toml"), vec![]),
+        (config("smc.toml"), vec![]),
+        (
+            config("transc.toml"),
+            vec!["sampler.steps=300", "transc.steps=500"],
+        ),
+        (
+            config("transc.toml"),
+            vec![
+                "sampler.steps=300",
+                "transc.steps=500",
+                "transc.walkers=2000",
+            ],
+        ),
+    ];
+    for (spec, sets) in cases {
+        let mut args = vec![spec.as_str(), "-o", "size.h5"];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        let o = sb.sampo(&[&["check"][..], &args].concat());
+        assert_ok(&o);
+        let text = stdout(&o);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("size "))
+            .unwrap_or_else(|| panic!("no size in:\n{text}"));
+        let estimate: u64 = line
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert_ok(&sb.sampo(&[&["run", "-q", "--force"][..], &args].concat()));
+        let size = std::fs::metadata(sb.path("size.h5")).unwrap().len();
+        assert!(
+            size <= estimate && estimate <= 2 * size,
+            "{spec} {sets:?}: {size} bytes written, {estimate} estimated"
+        );
+    }
+    let o = sb.sampo(&[
+        "check",
+        chains.to_str().unwrap(),
+        "--set",
+        "sampler.chains=100000",
+        "--set",
+        "sampler.steps=100000000",
+    ]);
+    assert_ok(&o);
+    assert!(
+        stdout(&o).contains("more than the") && stdout(&o).contains("free on its filesystem"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::hdf5::{open, Accept, CreateError, Hdf5Store, Open, Opened, RunInfo};
+pub use self::hdf5::{free_bytes, open, Accept, CreateError, Hdf5Store, Open, Opened, RunInfo};
 pub use memory::MemoryStore;
 pub use reader::{Hdf5Reader, ReadError, Reader, Rows};
 pub use target::{check_target, partial_path, preflight, OutputLock, TargetError};
@@ -174,6 +174,9 @@ pub struct DatasetDecl {
     /// What an integer dataset holds where no row was written yet (0 by
     /// default; floats hold NaN).
     pub int_fill: Option<i64>,
+    /// Rows are written for a few items only (what failed): the size
+    /// estimate counts one chunk, not every row.
+    pub rare_rows: bool,
 }
 
 impl DatasetDecl {
@@ -192,6 +195,7 @@ impl DatasetDecl {
             extent_attr: None,
             init: None,
             int_fill: None,
+            rare_rows: false,
         }
     }
 
@@ -285,6 +289,12 @@ impl DatasetDecl {
 
     pub fn with_int_fill(mut self, fill: i64) -> Self {
         self.int_fill = Some(fill);
+        self
+    }
+
+    /// Rows written for a few items only (see [`Self::rare_rows`]).
+    pub fn with_rare_rows(mut self) -> Self {
+        self.rare_rows = true;
         self
     }
 
@@ -417,10 +427,10 @@ impl Layout {
         // Measured on HDF5 1.10 files with a margin: a group's header, heap
         // and symbol table; a dataset's header; a node of a chunk index (v1
         // B-tree, 64 chunks each); an attribute's header and heap entry.
-        const FILE: u64 = 8 << 10;
-        const GROUP: u64 = 3 << 10;
-        const DATASET: u64 = 2 << 10;
-        const INDEX_NODE: u64 = 3 << 10;
+        const FILE: u64 = 4 << 10;
+        const GROUP: u64 = 2 << 10;
+        const DATASET: u64 = 1536;
+        const INDEX_NODE: u64 = 2 << 10;
         const ATTR: u64 = 256;
         let attrs = |attrs: &[(String, Attr)]| -> u64 {
             attrs
@@ -433,7 +443,10 @@ impl Layout {
             .datasets
             .iter()
             .map(|d| {
-                let rows = d.final_rows().unwrap_or_else(|| rows_of(d));
+                let mut rows = d.final_rows().unwrap_or_else(|| rows_of(d));
+                if d.rare_rows {
+                    rows = rows.min(d.chunk_shape()[0] as u64);
+                }
                 let chunks = d.chunk_count(rows);
                 DATASET + chunks.div_ceil(64).max(1) * INDEX_NODE + d.chunk_bytes_for(rows)
             })

@@ -33,6 +33,9 @@ use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
 
 /// Rows per chunk of the datasets with a row per temperature.
 const TEMPERATURES_PER_CHUNK: usize = 64;
+
+/// Temperatures the size estimate assumes a run takes.
+const ASSUMED_TEMPERATURES: usize = 20;
 use crate::spec::NAME_MAX;
 use spec::MutationKind;
 
@@ -257,6 +260,32 @@ impl Job for SmcJob {
         cx: &mut TaskContext<'_>,
     ) -> Result<Outcome, TaskError> {
         run_state(self, task.index as usize, resume, cx)
+    }
+
+    fn size_hints(&self) -> crate::jobs::SizeHints {
+        let s = settings(&self.spec);
+        let tasks = self.plan(0).tasks();
+        // The number of temperatures is the run's to find: the estimate
+        // assumes as many as a typical run takes.
+        let rows = (prior_draws(s) + ASSUMED_TEMPERATURES * s.particles) as u64;
+        let mut growing_rows = Vec::new();
+        for d in &self.layout.datasets {
+            if d.final_rows().is_none() {
+                let per_temperature = d.chunk_rows == TEMPERATURES_PER_CHUNK;
+                let n = if per_temperature {
+                    ASSUMED_TEMPERATURES as u64
+                } else {
+                    rows
+                };
+                growing_rows.push((d.path.clone(), n));
+            }
+        }
+        crate::jobs::SizeHints {
+            task_runs: tasks,
+            final_states: tasks.saturating_mul(1 << 10),
+            growing_rows,
+            assumes: Some(format!("{ASSUMED_TEMPERATURES} temperatures")),
+        }
     }
 
     fn describe(&self, out: &mut dyn Write) -> std::io::Result<()> {

@@ -23,6 +23,9 @@ use ndarray::IxDyn;
 pub(crate) use self::io::rows_slab;
 use self::io::{create_dataset, hyperslab, write_attr, write_record};
 pub use self::resume::{open, Accept, Open, Opened};
+
+// `free_bytes` calls statvfs through libc (already a dependency, for the
+// node's cores and the lock's PID check) rather than a crate of its own.
 use self::slots::CHECKPOINT;
 use super::{
     check_target, partial_path, Attr, DatasetDecl, Extents, Layout, OutputLock, Pending, Record,
@@ -86,7 +89,7 @@ pub struct Hdf5Store {
 const SPACE_RESERVE: u64 = 4 << 20;
 
 /// Bytes available to this process on the filesystem holding `path`.
-fn free_bytes(path: &Path) -> Option<u64> {
+pub fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
