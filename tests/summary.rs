@@ -330,15 +330,30 @@ fn summary_refuses_pipes_devices_and_a_burn_in_past_the_end() {
         .unwrap()
         .success());
     for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        // Ended after 10 s if it hangs, so that a hang fails the test.
+        let mut child = Command::new(sampo_bin())
+            .args(["summary", path])
+            .current_dir(sb.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         let start = std::time::Instant::now();
-        let o = sb.sampo(&["summary", path]);
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("summary {path} hangs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{path}: {}", stderr(&o));
         assert!(
             stderr(&o).contains("not an output file"),
             "{path}: {}",
             stderr(&o)
         );
-        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
     // 600 stored rows (1200 steps, thin 2).
     let path = out.to_str().unwrap();
