@@ -105,5 +105,61 @@ fn check(args: CheckArgs) -> Result<()> {
     }
     job.describe(&mut out)?;
     writeln!(out, "tasks     {}", plan.tasks())?;
+    size_line(&mut out, job.as_ref(), &spec, &target)?;
+    Ok(())
+}
+
+/// The output's size as `check` shows it: an upper bound from the layout
+/// (every chunk whole, `/timings`, the last checkpoint, HDF5's own
+/// structures), and a warning when the output's filesystem has less free.
+fn size_line(
+    out: &mut dyn Write,
+    job: &dyn jobs::Job,
+    spec: &RunSpec,
+    target: &std::path::Path,
+) -> Result<()> {
+    let hints = job.size_hints();
+    let (layout, _) = exec::layout(job);
+    let rows_of = |d: &output::DatasetDecl| {
+        if d.path.starts_with("timings/") {
+            return hints.task_runs;
+        }
+        hints
+            .growing_rows
+            .iter()
+            .find(|(p, _)| *p == d.path)
+            .map_or(0, |(_, n)| *n)
+    };
+    let root: u64 = exec::root_attrs(spec)
+        .iter()
+        .map(|(name, value)| 256 + name.len() as u64 + value.bytes())
+        .sum();
+    // The last checkpoint: the tasks' final states (at most what the
+    // executor keeps), the resolved spec, and the rows written per dataset.
+    let checkpoint = hints
+        .final_states
+        .min(exec::FINALS_MAX_BYTES as u64)
+        .saturating_add(spec.resolved_json().to_string().len() as u64)
+        .saturating_add(64 * layout.datasets.len() as u64 + (4 << 10));
+    let bytes = layout.size_bound(&rows_of, root).saturating_add(checkpoint);
+    let shown = output::human_bytes(bytes as f64);
+    match &hints.assumes {
+        None => writeln!(out, "size      at most about {shown} ({bytes} bytes)")?,
+        Some(what) => writeln!(
+            out,
+            "size      about {shown} ({bytes} bytes) if the run takes {what} (it decides how \
+             many)"
+        )?,
+    }
+    if let Some(free) = output::free_bytes(target) {
+        if free < bytes {
+            writeln!(
+                out,
+                "warning   the output may take {shown}, more than the {} free on its \
+                 filesystem",
+                output::human_bytes(free as f64)
+            )?;
+        }
+    }
     Ok(())
 }

@@ -262,7 +262,7 @@ fn check_prints_the_plan_without_sampling() {
         "pauses    checkpoint every 10m; wall time 2h (pause with a checkpoint before it",
         "2 thread(s) (--threads)",
         "tasks     6",
-        "size      about",
+        "size      at most about",
     ] {
         assert!(text.contains(needle), "`{needle}` missing from:\n{text}");
     }

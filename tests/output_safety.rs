@@ -277,3 +277,211 @@ fn a_full_disk_fails_in_one_line_and_leaves_a_readable_file() {
         .all(|v| v.is_finite() && *v != 0.0));
     assert!(log_prob[..it * 32].iter().all(|v| v.is_finite()));
 }
+
+/// A `.partial` HDF5 cannot open (empty, cut short, not HDF5) is no dead
+/// end: a plain run and `check` say to pass --force, `--resume` and
+/// `summary` refuse it without changing a byte and say the same, and
+/// `--force` replaces it.
+#[test]
+fn a_partial_that_cannot_be_opened_is_replaced_with_force() {
+    let sb = Sandbox::new();
+    sb.write(
+        "q.toml",
+        &SLOW
+            .replace("cost_us = 250", "")
+            .replace("steps = 1500", "steps = 50")
+            .replace("name = \"slow\"", "name = \"q\""),
+    );
+    assert_ok(&sb.sampo(&["run", "q.toml", "-q", "-o", "whole.h5"]));
+    let whole = std::fs::read(sb.path("whole.h5")).unwrap();
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("empty", Vec::new()),
+        ("cut", whole[..whole.len() / 3].to_vec()),
+        ("garbage", b"not hdf5 at all\n".to_vec()),
+    ];
+    for (what, bytes) in cases {
+        let partial = sb.path("q.h5.partial");
+        std::fs::write(&partial, &bytes).unwrap();
+        let o = sb.sampo(&["run", "q.toml", "-q"]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("cannot be opened") && stderr(&o).contains("--force"),
+            "{what}: {}",
+            stderr(&o)
+        );
+        let o = sb.sampo(&["check", "q.toml"]);
+        assert!(stdout(&o).contains("--force"), "{what}: {}", stdout(&o));
+        for args in [
+            &["run", "q.toml", "-q", "--resume"][..],
+            &["summary", "q.h5.partial"][..],
+        ] {
+            let o = sb.sampo(args);
+            assert_eq!(o.status.code(), Some(2), "{what} {args:?}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("--force"),
+                "{what} {args:?}: {}",
+                stderr(&o)
+            );
+            assert_eq!(
+                std::fs::read(&partial).unwrap(),
+                bytes,
+                "{what} {args:?}: the file is untouched"
+            );
+        }
+        assert_ok(&sb.sampo(&["run", "q.toml", "-q", "--force"]));
+        assert_eq!(read_str_attr(&sb.path("q.h5"), "/", "status"), "complete");
+        assert!(!partial.exists());
+        std::fs::remove_file(sb.path("q.h5")).unwrap();
+    }
+    // An HDF5 file of another program stays refused, even with --force.
+    let partial = sb.path("q.h5.partial");
+    drop(hdf5::File::create(&partial).unwrap());
+    let o = sb.sampo(&["run", "q.toml", "-q", "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a sampo output"), "{}", stderr(&o));
+}
+
+/// Chunks follow the data: many short chains (a chunk per chain once) or
+/// a few long ones make a file close to the size of their samples.
+#[test]
+fn chain_files_are_about_the_size_of_their_samples() {
+    let sb = Sandbox::new();
+    sb.write(
+        "c.toml",
+        r#"
+[run]
+seed = 3
+[sampler]
+kind = "chains"
+chains = CHAINS
+steps = STEPS
+burn = 1
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.8], [0.8, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+"#,
+    );
+    for (chains, steps) in [(300, 2), (20, 3000)] {
+        let text = std::fs::read_to_string(sb.path("c.toml"))
+            .unwrap()
+            .replace("CHAINS", &chains.to_string())
+            .replace("STEPS", &steps.to_string());
+        sb.write("d.toml", &text);
+        assert_ok(&sb.sampo(&["run", "d.toml", "-q", "--force", "-o", "d.h5"]));
+        let size = std::fs::metadata(sb.path("d.h5")).unwrap().len();
+        // chain and log_prob: (2 + 1) floats per chain and step.
+        let samples = (chains * steps * 3 * 8) as u64;
+        assert!(
+            size < 2 * samples + (1 << 20),
+            "{chains} chains × {steps} steps: {size} bytes for {samples} bytes of samples"
+        );
+    }
+}
+
+/// `check`'s size is an upper bound of the file `run` writes, and within
+/// twice its size, for every kind at a few sizes (SMC's assumes a typical
+/// number of temperatures); an estimate over the free space is a warning.
+#[test]
+fn the_size_estimate_bounds_every_kind_within_twice() {
+    let sb = Sandbox::new();
+    let ensemble = sb.write(
+        "e.toml",
+        r#"
+[run]
+seed = 3
+[sampler]
+walkers = 8
+steps = 20
+[[states]]
+name = "g"
+params = ["x", "y"]
+model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.8], [0.8, 2.0]] }
+prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
+"#,
+    );
+    let chains = sb.write(
+        "c.toml",
+        &std::fs::read_to_string(&ensemble).unwrap().replace(
+            "walkers = 8\nsteps = 20",
+            "kind = \"chains\"\nchains = 4\nsteps = 20\nburn = 1",
+        ),
+    );
+    let config = |name: &str| repo().join("configs").join(name).display().to_string();
+    let (e, c) = (ensemble.display().to_string(), chains.display().to_string());
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (e.clone(), vec![]),
+        (e.clone(), vec!["sampler.walkers=64", "sampler.steps=3000"]),
+        (
+            e,
+            vec![
+                "sampler.walkers=16",
+                "sampler.steps=200",
+                "run.replicates=3",
+            ],
+        ),
+        (c.clone(), vec![]),
+        (c.clone(), vec!["sampler.chains=1000", "sampler.steps=2"]),
+        (c, vec!["sampler.chains=20", "sampler.steps=3000"]),
+        (config("batch.toml"), vec!["sampler.items=1000"]),
+        (config("batch.toml"), vec![]),
+        (
+            config("paths.toml"),
+            vec!["sampler.paths=1000", "sampler.steps=10"],
+        ),
+        (config("paths.toml"), vec![]),
+        (config("smc.toml"), vec![]),
+        (
+            config("transc.toml"),
+            vec!["sampler.steps=300", "transc.steps=500"],
+        ),
+        (
+            config("transc.toml"),
+            vec![
+                "sampler.steps=300",
+                "transc.steps=500",
+                "transc.walkers=2000",
+            ],
+        ),
+    ];
+    for (spec, sets) in cases {
+        let mut args = vec![spec.as_str(), "-o", "size.h5"];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        let o = sb.sampo(&[&["check"][..], &args].concat());
+        assert_ok(&o);
+        let text = stdout(&o);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("size "))
+            .unwrap_or_else(|| panic!("no size in:\n{text}"));
+        let estimate: u64 = line
+            .split('(')
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert_ok(&sb.sampo(&[&["run", "-q", "--force"][..], &args].concat()));
+        let size = std::fs::metadata(sb.path("size.h5")).unwrap().len();
+        assert!(
+            size <= estimate && estimate <= 2 * size,
+            "{spec} {sets:?}: {size} bytes written, {estimate} estimated"
+        );
+    }
+    let o = sb.sampo(&[
+        "check",
+        chains.to_str().unwrap(),
+        "--set",
+        "sampler.chains=100000",
+        "--set",
+        "sampler.steps=100000000",
+    ]);
+    assert_ok(&o);
+    assert!(
+        stdout(&o).contains("more than the") && stdout(&o).contains("free on its filesystem"),
+        "{}",
+        stdout(&o)
+    );
+}

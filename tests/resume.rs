@@ -711,3 +711,57 @@ fn more_steps_extend_chains_in_rounds_and_without() {
     ));
     assert_extended(&sb, "nref.h5", "n.h5");
 }
+
+/// A `.partial` without a checkpoint (killed before its first) keeps the
+/// rows it has on disk counted in `iteration` throughout a resume: one
+/// that fails at once leaves them counted, as readers saw them before.
+#[test]
+fn a_resume_never_hides_the_rows_on_disk() {
+    let sb = Sandbox::new();
+    sb.write("long.toml", SPEC);
+    let child = spawn(local(
+        &sb,
+        &[
+            "run",
+            "long.toml",
+            "-q",
+            "--set",
+            "run.checkpoint_every=\"off\"",
+        ],
+    ));
+    let partial = sb.path("long.h5.partial");
+    let start = Instant::now();
+    let iteration = |path: &std::path::Path| {
+        std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
+        hdf5::File::open(path)
+            .and_then(|f| f.group("states/g")?.attr("iteration")?.read_scalar::<i64>())
+            .unwrap_or(0)
+    };
+    while iteration(&partial) < 50 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no rows appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(&child.id().to_string(), "KILL");
+    let (status, _) = finish(child);
+    assert_eq!(status.code(), None, "killed by the signal");
+    assert!(!has_checkpoint(&partial));
+    let before = iteration(&partial);
+    let o = sb.sampo_env(
+        &["run", "--resume", "long.toml", "-q"],
+        &[("SAMPO_INJECT_FAULT", "g:1")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        iteration(&partial) >= before,
+        "iteration {} after the failed resume, {before} before",
+        iteration(&partial)
+    );
+    assert!(rows_in(&sb, "long.h5.partial") >= before as u64);
+    // A resume that goes through gives the uninterrupted run's samples.
+    reference(&sb);
+    assert_ok(&sb.sampo(&["run", "--resume", "long.toml", "-q"]));
+    assert_same(&sb.path("ref.h5"), &sb.path("long.h5"));
+}

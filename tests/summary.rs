@@ -287,3 +287,84 @@ fn a_file_without_a_resolved_spec_is_not_a_sampo_output() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a sampo output"), "{}", stderr(&o));
 }
+
+/// A chains `.partial` whose datasets have different rows (a full disk
+/// stopped the run between them) is summarised over the rows all have.
+#[test]
+fn summary_uses_the_rows_every_dataset_has() {
+    let sb = Sandbox::new();
+    let out = run(&sb, "chains");
+    let partial = sb.path("cut.h5.partial");
+    std::fs::copy(&out, &partial).unwrap();
+    {
+        let f = hdf5::File::open_rw(&partial).unwrap();
+        let status: hdf5::types::VarLenUnicode = "failed: no space left on device".parse().unwrap();
+        f.attr("status").unwrap().write_scalar(&status).unwrap();
+        let lp = f.dataset("states/g/log_prob").unwrap();
+        let shape = lp.shape();
+        lp.resize([200, shape[1]]).unwrap();
+        let g = f.group("states/g").unwrap();
+        g.attr("iteration").unwrap().write_scalar(&150i64).unwrap();
+    }
+    let s = json(
+        &sb,
+        &["summary", partial.to_str().unwrap(), "--format", "json"],
+    );
+    let g = &s["states"][0];
+    assert_eq!(g["state"], "g");
+    let rows = g["rows"].as_u64().unwrap();
+    assert!((150..=200).contains(&rows), "{rows} rows: {s}");
+    assert!(g["params"][0]["mean"].as_f64().is_some(), "{s}");
+}
+
+/// A FIFO or a device is refused at once (it would be read forever), and a
+/// burn-in that leaves nothing is an error.
+#[test]
+fn summary_refuses_pipes_devices_and_a_burn_in_past_the_end() {
+    let sb = Sandbox::new();
+    let out = run(&sb, "ensemble");
+    let fifo = sb.path("pipe.h5");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        // Ended after 10 s if it hangs, so that a hang fails the test.
+        let mut child = Command::new(sampo_bin())
+            .args(["summary", path])
+            .current_dir(sb.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(10) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("summary {path} hangs");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{path}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not an output file"),
+            "{path}: {}",
+            stderr(&o)
+        );
+    }
+    // 600 stored rows (1200 steps, thin 2).
+    let path = out.to_str().unwrap();
+    assert_ok(&sb.sampo(&["summary", path, "--burn", "599"]));
+    for burn in ["600", "10000"] {
+        let o = sb.sampo(&["summary", path, "--burn", burn]);
+        assert_eq!(o.status.code(), Some(2), "--burn {burn}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--burn") && stderr(&o).contains("600 stored rows"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -14,7 +14,7 @@ pub mod transport;
 pub mod watchdog;
 mod wire;
 
-pub use checkpoint::{Checkpoint, CheckpointPolicy};
+pub use checkpoint::{Checkpoint, CheckpointPolicy, FINALS_MAX_BYTES};
 pub use failure::{Cause, Failure};
 pub use scheduler::{
     layout, mode, run_root, run_worker, Mode, Monitor, RunEnd, RunStats, Setup, TimingSets,

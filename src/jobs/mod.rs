@@ -317,6 +317,21 @@ impl<'a> TaskContext<'a> {
 
 /// A kind of work, resolved for one run. Rank 0 and every other rank hold
 /// the same job, built from the same resolved spec.
+/// What `check`'s size estimate needs beyond the layout: upper bounds
+/// where the job knows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizeHints {
+    /// Rows of `/timings`: task runs over every stage and round.
+    pub task_runs: u64,
+    /// Bytes of the tasks' final states the last checkpoint keeps.
+    pub final_states: u64,
+    /// Rows a growing dataset without a known length reaches (by path).
+    pub growing_rows: Vec<(String, u64)>,
+    /// What the estimate assumes when it is no upper bound (the run
+    /// decides its length), e.g. "20 temperatures".
+    pub assumes: Option<String>,
+}
+
 pub trait Job: Send + Sync {
     /// The groups and datasets of the output, declared before any work.
     fn layout(&self) -> &Layout;
@@ -326,6 +341,18 @@ pub trait Job: Send + Sync {
     }
     /// The tasks of a stage.
     fn plan(&self, stage: u32) -> Plan;
+    /// What the size estimate needs beyond the layout (by default: one
+    /// run of each task of the first stage per stage, and no final state
+    /// kept but a few bytes of bookkeeping: kinds that keep one say so).
+    fn size_hints(&self) -> SizeHints {
+        let tasks = self.plan(0).tasks();
+        SizeHints {
+            task_runs: tasks * u64::from(self.stages()),
+            final_states: tasks.saturating_mul(16),
+            growing_rows: Vec::new(),
+            assumes: None,
+        }
+    }
     /// Whether the tasks of a stage may be shared by a group of ranks (a
     /// [`Collective`]) when there are fewer tasks than ranks.
     fn shareable(&self, _stage: u32) -> bool {

@@ -125,7 +125,10 @@ impl EmceeSummary<'_> {
                 )))
             }
         };
-        let extent = shape[0] as u64;
+        // The rows every dataset has: a run stopped by a full disk may have
+        // grown `chain` and not yet `log_prob`.
+        let extent =
+            (shape[0] as u64).min(file.shape(&log_prob)?.first().copied().unwrap_or(0) as u64);
         let iteration = file.attr_u64(g, "iteration")?.unwrap_or(0).min(extent);
         let burn_rows = match options.burn {
             Some(b) => b,
@@ -149,6 +152,13 @@ impl EmceeSummary<'_> {
                 written_rows(file, &log_prob, lane, w, iteration, extent)?
             };
             let (chosen, rows) = chains_to_use(&counts);
+            if let Some(burn) = options.burn.filter(|&b| b >= rows.max(1)) {
+                return Err(SummaryError::Usage(format!(
+                    "--burn {burn} leaves nothing of state {}: it has {rows} stored rows{}",
+                    self.state,
+                    lane.map_or(String::new(), |r| format!(" in replicate {r}"))
+                )));
+            }
             let acceptance = chosen.iter().map(|&c| acc[c]).sum::<f64>()
                 / chosen
                     .iter()

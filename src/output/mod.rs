@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use self::hdf5::{open, Accept, CreateError, Hdf5Store, Open, Opened, RunInfo};
+pub use self::hdf5::{free_bytes, open, Accept, CreateError, Hdf5Store, Open, Opened, RunInfo};
 pub use memory::MemoryStore;
 pub use reader::{Hdf5Reader, ReadError, Reader, Rows};
 pub use target::{check_target, partial_path, preflight, OutputLock, TargetError};
@@ -35,6 +35,14 @@ pub fn human_bytes(b: f64) -> String {
 
 /// The version written into the file and into each emcee-style group.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Bytes of a chunk at most: few reads for a long chain, and one chunk fits
+/// HDF5's default chunk cache (1 MiB per dataset) whole.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// Bytes of a chunk of a growing dataset whose final length is unknown: its
+/// first chunk is allocated whole, however few rows a run writes.
+pub const GROWING_CHUNK_BYTES: usize = 64 << 10;
 
 /// Element type of a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +125,19 @@ pub enum Attr {
     Bool(bool),
 }
 
+impl Attr {
+    /// The bytes of its value.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Attr::Str(s) => s.len() as u64,
+            Attr::Strs(v) => v.iter().map(|s| s.len() as u64 + 16).sum(),
+            Attr::F64s(v) => 8 * v.len() as u64,
+            Attr::I64(_) | Attr::U64(_) | Attr::F64(_) => 8,
+            Attr::Bool(_) => 1,
+        }
+    }
+}
+
 /// A group and its attributes, created with the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupDecl {
@@ -138,8 +159,13 @@ pub struct DatasetDecl {
     /// Records write one lane (an index along axis 1) at a time; lanes are
     /// chunked apart so that they never share a chunk.
     pub lanes: bool,
-    /// Rows per chunk (a chunk also spans the rest of the shape, or one lane).
+    /// Rows per chunk at most (`usize::MAX`: as many as the chunk's bytes
+    /// allow); see [`Self::chunk_shape`].
     pub chunk_rows: usize,
+    /// The rows a growing dataset reaches at most, when the job knows it
+    /// (steps over thinning): its chunks are no longer than that, so that a
+    /// short run's file is not mostly empty chunk.
+    pub expected_rows: Option<u64>,
     /// An attribute (group path, name) kept equal to the rows written in
     /// every lane (emcee's `iteration`), updated at each flush.
     pub extent_attr: Option<(String, String)>,
@@ -148,27 +174,28 @@ pub struct DatasetDecl {
     /// What an integer dataset holds where no row was written yet (0 by
     /// default; floats hold NaN).
     pub int_fill: Option<i64>,
+    /// Rows are written for a few items only (what failed): the size
+    /// estimate counts one chunk, not every row.
+    pub rare_rows: bool,
 }
 
 impl DatasetDecl {
     /// A growing dataset of `dtype` with rows of `row_shape`, chunked to
-    /// about 1 MiB.
+    /// about [`GROWING_CHUNK_BYTES`] while its final length is unknown (see
+    /// [`Self::with_expected_rows`]).
     pub fn growing(path: impl Into<String>, dtype: Dtype, row_shape: Vec<usize>) -> Self {
-        let decl = Self {
+        Self {
             path: path.into(),
             dtype,
             row_shape,
             rows: None,
             lanes: false,
-            chunk_rows: 1,
+            chunk_rows: usize::MAX,
+            expected_rows: None,
             extent_attr: None,
             init: None,
             int_fill: None,
-        };
-        let rows = decl.chunk_rows_for(1 << 20);
-        Self {
-            chunk_rows: rows,
-            ..decl
+            rare_rows: false,
         }
     }
 
@@ -176,22 +203,83 @@ impl DatasetDecl {
     pub fn fixed(path: impl Into<String>, dtype: Dtype, row_shape: Vec<usize>, rows: u64) -> Self {
         let mut decl = Self::growing(path, dtype, row_shape);
         decl.rows = Some(rows);
-        decl.chunk_rows = decl.chunk_rows.min(rows.max(1) as usize);
         decl
     }
 
+    /// Records write one lane (an index along axis 1) at a time.
     pub fn with_lanes(mut self) -> Self {
         self.lanes = true;
-        self.chunk_rows = self.chunk_rows_for(1 << 20);
-        if let Some(rows) = self.rows {
-            self.chunk_rows = self.chunk_rows.min(rows.max(1) as usize);
-        }
         self
     }
 
     pub fn with_chunk_rows(mut self, rows: usize) -> Self {
         self.chunk_rows = rows.max(1);
         self
+    }
+
+    /// A growing dataset that reaches `rows` rows at most (a run's steps
+    /// over its thinning): chunks of up to [`CHUNK_BYTES`], no longer than
+    /// that.
+    pub fn with_expected_rows(mut self, rows: u64) -> Self {
+        self.expected_rows = Some(rows);
+        self
+    }
+
+    /// The rows this dataset has when the run is done, if known: its fixed
+    /// rows, or the rows it is expected to reach.
+    pub fn final_rows(&self) -> Option<u64> {
+        self.rows.or(self.expected_rows)
+    }
+
+    /// The shape of one chunk: rows × (lanes) × the rest of the row. As
+    /// many rows as fit in [`CHUNK_BYTES`] ([`GROWING_CHUNK_BYTES`] while
+    /// the final rows are unknown), at least one, at most `chunk_rows` and
+    /// the dataset's final rows; with lanes, as many lanes as then fit (at
+    /// least one), so that a short run of many chains does not take a chunk
+    /// per chain. A chunk is never larger than its dataset, where that is
+    /// known.
+    pub fn chunk_shape(&self) -> Vec<usize> {
+        let target = match self.final_rows() {
+            Some(_) => CHUNK_BYTES,
+            None => GROWING_CHUNK_BYTES,
+        };
+        let mut rows = self.chunk_rows_for(target).min(self.chunk_rows).max(1);
+        if let Some(n) = self.final_rows() {
+            rows = rows.min(n.clamp(1, usize::MAX as u64) as usize);
+        }
+        let mut chunk = vec![rows];
+        chunk.extend(self.row_shape.iter().map(|&n| n.max(1)));
+        if self.lanes && chunk.len() > 1 {
+            let lane_bytes = (self.lane_len().saturating_mul(self.element_size())).max(1);
+            let fit = target / rows.saturating_mul(lane_bytes).max(1);
+            chunk[1] = fit.clamp(1, chunk[1]);
+        }
+        chunk
+    }
+
+    /// The chunks this dataset has when it has `rows` rows.
+    pub fn chunk_count(&self, rows: u64) -> u64 {
+        if rows == 0 {
+            return 0;
+        }
+        let mut shape = vec![rows];
+        shape.extend(self.row_shape.iter().map(|&n| n as u64));
+        shape
+            .iter()
+            .zip(&self.chunk_shape())
+            .fold(1u64, |a, (&n, &c)| a.saturating_mul(n.div_ceil(c as u64)))
+    }
+
+    /// An upper bound of the bytes this dataset's chunks take when it has
+    /// `rows` rows: every chunk it touches, whole.
+    pub fn chunk_bytes_for(&self, rows: u64) -> u64 {
+        let per_chunk = self
+            .chunk_shape()
+            .iter()
+            .fold(self.element_size() as u64, |a, &c| {
+                a.saturating_mul(c as u64)
+            });
+        self.chunk_count(rows).saturating_mul(per_chunk)
     }
 
     pub fn with_extent_attr(mut self, group: impl Into<String>, name: impl Into<String>) -> Self {
@@ -201,6 +289,12 @@ impl DatasetDecl {
 
     pub fn with_int_fill(mut self, fill: i64) -> Self {
         self.int_fill = Some(fill);
+        self
+    }
+
+    /// Rows written for a few items only (see [`Self::rare_rows`]).
+    pub fn with_rare_rows(mut self) -> Self {
+        self.rare_rows = true;
         self
     }
 
@@ -232,9 +326,9 @@ impl DatasetDecl {
         }
     }
 
-    /// Rows per chunk so that a chunk holds about `bytes`.
+    /// Rows per chunk so that a chunk of one lane holds about `bytes`.
     fn chunk_rows_for(&self, bytes: usize) -> usize {
-        (bytes / (self.lane_len() * self.element_size()).max(1)).max(1)
+        (bytes / (self.lane_len().saturating_mul(self.element_size())).max(1)).max(1)
     }
 
     /// Checks a record against this declaration.
@@ -307,14 +401,10 @@ impl Layout {
                     .and_then(|n| n.checked_mul(d.element_size() as u64))
                     .ok_or_else(|| too_big("its size overflows"))?;
             }
-            let lane = if d.lanes {
-                row / d.lane_count().max(1)
-            } else {
-                row
-            };
-            let chunk = (d.chunk_rows.max(1) as u64)
-                .checked_mul(lane)
-                .and_then(|n| n.checked_mul(d.element_size() as u64));
+            let chunk = d
+                .chunk_shape()
+                .iter()
+                .try_fold(d.element_size() as u64, |a, &n| a.checked_mul(n as u64));
             match chunk {
                 Some(bytes) if bytes < (1 << 32) => {}
                 Some(bytes) => {
@@ -326,6 +416,44 @@ impl Layout {
             }
         }
         Ok(())
+    }
+
+    /// An upper bound of the bytes of a file with this layout once every
+    /// dataset has its final rows (`rows_of` gives those of a growing
+    /// dataset whose final rows the layout does not know), with the root
+    /// attributes taking `root_bytes`: every chunk touched, whole, and
+    /// HDF5's own structures (object headers, chunk indices, heaps).
+    pub fn size_bound(&self, rows_of: &dyn Fn(&DatasetDecl) -> u64, root_bytes: u64) -> u64 {
+        // Measured on HDF5 1.10 files with a margin: a group's header, heap
+        // and symbol table; a dataset's header; a node of a chunk index (v1
+        // B-tree, 64 chunks each); an attribute's header and heap entry.
+        const FILE: u64 = 4 << 10;
+        const GROUP: u64 = 2 << 10;
+        const DATASET: u64 = 1536;
+        const INDEX_NODE: u64 = 2 << 10;
+        const ATTR: u64 = 256;
+        let attrs = |attrs: &[(String, Attr)]| -> u64 {
+            attrs
+                .iter()
+                .map(|(n, v)| ATTR + n.len() as u64 + v.bytes())
+                .sum()
+        };
+        let groups: u64 = self.groups.iter().map(|g| GROUP + attrs(&g.attrs)).sum();
+        let datasets: u64 = self
+            .datasets
+            .iter()
+            .map(|d| {
+                let mut rows = d.final_rows().unwrap_or_else(|| rows_of(d));
+                if d.rare_rows {
+                    rows = rows.min(d.chunk_shape()[0] as u64);
+                }
+                let chunks = d.chunk_count(rows);
+                DATASET + chunks.div_ceil(64).max(1) * INDEX_NODE + d.chunk_bytes_for(rows)
+            })
+            .sum();
+        // Parents of datasets not declared as groups (`timings`, `states`).
+        let implicit = 8 * GROUP;
+        FILE + implicit + groups + datasets + root_bytes
     }
 
     /// Adds a dataset, returning its index for records.

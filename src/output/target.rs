@@ -17,6 +17,12 @@ pub enum TargetError {
          to go on from its last checkpoint, or --force to discard it"
     )]
     PartialExists(PathBuf),
+    /// A `.partial` HDF5 cannot open: nothing in it can be resumed or read.
+    #[error(
+        "{0} exists but cannot be opened as HDF5 (a run was killed while creating it, or its \
+         disk filled): nothing in it can be resumed; run again with --force to replace it"
+    )]
+    PartialUnreadable(PathBuf),
     #[error("{0} is a symbolic link; sampo does not write through links: give the real path")]
     Symlink(PathBuf),
     #[error("{path} is {what}, not a file sampo may write; choose another output")]
@@ -44,7 +50,10 @@ pub enum TargetError {
 impl TargetError {
     /// True when `run` would refuse it even with `--force`.
     pub fn is_hard(&self) -> bool {
-        !matches!(self, Self::Exists(_) | Self::PartialExists(_))
+        !matches!(
+            self,
+            Self::Exists(_) | Self::PartialExists(_) | Self::PartialUnreadable(_)
+        )
     }
 }
 
@@ -76,8 +85,8 @@ pub fn check_target(target: &Path, force: bool) -> Result<(), TargetError> {
     if !dir.is_dir() {
         return Err(TargetError::NoDirectory(dir));
     }
-    check_file(target, force, TargetError::Exists)?;
-    check_file(&partial_path(target), force, TargetError::PartialExists)?;
+    check_file(target, force, false)?;
+    check_file(&partial_path(target), force, true)?;
     probe_directory(&dir, target)
 }
 
@@ -88,11 +97,11 @@ pub fn preflight(target: &Path, force: bool) -> Result<(), TargetError> {
     check_target(target, force)
 }
 
-fn check_file(
-    path: &Path,
-    force: bool,
-    exists: fn(PathBuf) -> TargetError,
-) -> Result<(), TargetError> {
+/// A file in the way of a run (its output, or its `.partial` when
+/// `partial`): refused but for a sampo output with `force`. A `.partial` is
+/// sampo's own scratch: `force` also replaces one HDF5 cannot open (a run
+/// killed while creating it, a full disk), which nothing else could clear.
+fn check_file(path: &Path, force: bool, partial: bool) -> Result<(), TargetError> {
     let meta = match std::fs::symlink_metadata(path) {
         Err(_) => return Ok(()),
         Ok(m) => m,
@@ -113,27 +122,56 @@ fn check_file(
             what: "a device, socket or pipe",
         });
     }
-    if !force {
-        return Err(exists(path.to_path_buf()));
-    }
-    // A .partial may be empty (a run stopped before its first write).
-    if meta.len() == 0 || is_sampo_output(path) {
-        Ok(())
+    let found = if meta.len() == 0 {
+        Found::Unreadable
     } else {
-        Err(TargetError::NotSampo(path.to_path_buf()))
+        inspect(path, partial)
+    };
+    match (found, partial, force) {
+        (Found::Unreadable, true, false) => Err(TargetError::PartialUnreadable(path.to_path_buf())),
+        (_, true, false) => Err(TargetError::PartialExists(path.to_path_buf())),
+        (_, false, false) => Err(TargetError::Exists(path.to_path_buf())),
+        (Found::Sampo, _, true) | (Found::Unreadable, true, true) => Ok(()),
+        _ => Err(TargetError::NotSampo(path.to_path_buf())),
     }
 }
 
-/// An HDF5 file whose root has the `sampo_version` attribute.
-fn is_sampo_output(path: &Path) -> bool {
+/// What a file in the way of a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// An HDF5 file whose root has the `sampo_version` attribute.
+    Sampo,
+    /// Another file, HDF5 or not, that opens.
+    Other,
+    /// A file HDF5 cannot open: empty, truncated, or not HDF5 at all.
+    Unreadable,
+}
+
+/// What `path` is (a `.partial` when `partial`: one without HDF5's
+/// signature is a cut one, as sampo writes nothing else there).
+fn inspect(path: &Path, partial: bool) -> Found {
     let mut head = [0u8; 8];
     let signature = std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok()
         && head == *b"\x89HDF\r\n\x1a\n";
-    // Opened read-only; this process holds the output's lock, so no sampo
-    // run is writing it.
-    signature && hdf5::File::open(path).is_ok_and(|f| f.attr("sampo_version").is_ok())
+    if !signature {
+        // Text, or an HDF5 file cut before its signature's end.
+        return if partial {
+            Found::Unreadable
+        } else {
+            Found::Other
+        };
+    }
+    // Opened read-only; this process holds the output's lock (or `check`
+    // found none live), so no sampo run is writing it.
+    match hdf5::File::open(path) {
+        Ok(f) if f.attr("sampo_version").is_ok() => Found::Sampo,
+        Ok(_) => Found::Other,
+        // Another program holding HDF5's lock on it: not ours to replace.
+        Err(e) if e.to_string().contains("unable to lock") => Found::Other,
+        Err(_) => Found::Unreadable,
+    }
 }
 
 /// Creates and removes a file beside the output: the directory takes new

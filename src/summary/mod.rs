@@ -22,31 +22,69 @@ pub use crate::table::{write, Format};
 
 /// Reads and summarises a file (retrying reads of a file being written).
 pub fn summarise(path: &Path, options: &Options) -> Result<Document, SummaryError> {
-    if !path.exists() {
-        return Err(SummaryError::Usage(format!(
-            "{}: no such file",
-            path.display()
-        )));
+    let usage = |why: &str| SummaryError::Usage(format!("{}: {why}", path.display()));
+    // Followed through links: what is read is what they point at.
+    let meta = std::fs::metadata(path).map_err(|_| usage("no such file"))?;
+    if meta.is_dir() {
+        return Err(usage("is a directory, not an output file"));
+    }
+    if !meta.is_file() {
+        // A FIFO or a device would be read forever.
+        return Err(usage("is a device, socket or pipe, not an output file"));
     }
     if options.thin == Some(0) {
         return Err(SummaryError::Usage("--thin must be at least 1".into()));
     }
-    const TRIES: u32 = 5;
+    // Only a run's `.partial` held by a live run can be caught mid-update.
+    let tries = if being_written(path) { 5 } else { 1 };
     let mut attempt = 0;
     loop {
         match read(path, options) {
-            Err(SummaryError::Read(e)) if attempt + 1 < TRIES => {
+            Err(SummaryError::Read(e)) if attempt + 1 < tries => {
                 tracing::debug!("reading {} failed ({e}); retrying", path.display());
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(200 << attempt));
+            }
+            Err(SummaryError::Read(e)) if Hdf5Reader::open(path).is_err() => {
+                return Err(unopenable(path, &e));
             }
             other => return other,
         }
     }
 }
 
+/// A file HDF5 cannot open: what it is likely to be, and what to do.
+fn unopenable(path: &Path, e: &ReadError) -> SummaryError {
+    let cause = e.to_string();
+    let cause = cause.lines().next().unwrap_or("").trim();
+    let what = match target_of(path) {
+        Some(target) => format!(
+            "it holds nothing that can be read (a run was killed while creating it, or its \
+             disk filled); `sampo run SPEC -o {target} --force` replaces it"
+        ),
+        None => "it is not a whole HDF5 file (cut short, or not HDF5)".to_string(),
+    };
+    SummaryError::Usage(format!("cannot open {cause}: {what}"))
+}
+
+/// The output whose `.partial` `path` is, if it is one.
+fn target_of(path: &Path) -> Option<&str> {
+    path.to_str().and_then(|p| p.strip_suffix(".partial"))
+}
+
+fn is_partial(path: &Path) -> bool {
+    target_of(path).is_some()
+}
+
+/// Whether `path` is the `.partial` of a run that is still writing it.
+fn being_written(path: &Path) -> bool {
+    target_of(path)
+        .is_some_and(|target| crate::output::OutputLock::check(Path::new(target)).is_err())
+}
+
 fn read(path: &Path, options: &Options) -> Result<Document, SummaryError> {
     let file = Hdf5Reader::open(path).map_err(|e| match e {
+        ReadError::NotOutput { .. } if is_partial(path) => unopenable(path, &e),
         ReadError::NotOutput { .. } => SummaryError::Usage(e.to_string()),
         e => SummaryError::Read(e),
     })?;

@@ -84,6 +84,9 @@ pub struct TimingSets {
 const TIMING_INTS: [&str; 5] = ["stage", "task", "rank", "evaluations", "nan_evaluations"];
 const TIMING_FLOATS: [&str; 2] = ["start", "end"];
 
+/// Rows per chunk of `/timings`: 4 KiB a dataset for a short run.
+const TIMING_CHUNK_ROWS: usize = 512;
+
 /// The job's layout plus `/timings`.
 pub fn layout(job: &dyn Job) -> (Layout, TimingSets) {
     let mut layout = job.layout().clone();
@@ -102,13 +105,13 @@ pub fn layout(job: &dyn Job) -> (Layout, TimingSets) {
     for name in TIMING_INTS {
         layout.add(
             DatasetDecl::growing(format!("timings/{name}"), Dtype::I64, vec![])
-                .with_chunk_rows(4096),
+                .with_chunk_rows(TIMING_CHUNK_ROWS),
         );
     }
     for name in TIMING_FLOATS {
         layout.add(
             DatasetDecl::growing(format!("timings/{name}"), Dtype::F64, vec![])
-                .with_chunk_rows(4096),
+                .with_chunk_rows(TIMING_CHUNK_ROWS),
         );
     }
     (layout, TimingSets { first })

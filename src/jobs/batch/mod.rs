@@ -113,7 +113,9 @@ impl BatchJob {
                 inputs: layout.add(fixed("inputs", Dtype::F64, vec![d])),
                 outputs: layout.add(fixed("outputs", Dtype::F64, vec![n])),
                 status: layout.add(fixed("status", Dtype::I64, vec![]).with_int_fill(NOT_RUN)),
-                messages: layout.add(fixed("messages", Dtype::Str(NAME_MAX), vec![])),
+                messages: layout.add(
+                    fixed("messages", Dtype::Str(NAME_MAX), vec![]).with_rare_rows(),
+                ),
                 statistics: layout.add(DatasetDecl::fixed(
                     format!("{g}/statistics"),
                     Dtype::F64,

@@ -30,6 +30,12 @@ use self::run::{prior_draws, run_state};
 use crate::jobs::RunSpec;
 use crate::jobs::{Job, JobError, Outcome, Plan, PlanRun, TaskContext, TaskError, TaskId};
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
+
+/// Rows per chunk of the datasets with a row per temperature.
+const TEMPERATURES_PER_CHUNK: usize = 64;
+
+/// Temperatures the size estimate assumes a run takes.
+const ASSUMED_TEMPERATURES: usize = 20;
 use crate::spec::NAME_MAX;
 use spec::MutationKind;
 
@@ -104,7 +110,10 @@ impl SmcJob {
                 DatasetDecl::growing(format!("{g}/{name}"), Dtype::F64, shape)
             };
             let ints = |name: &str| DatasetDecl::growing(format!("{g}/{name}"), Dtype::I64, vec![]);
-            let per_group = vec![s.groups];
+            // One row per temperature: tens of rows, not thousands.
+            let per_temperature = |name: &str| {
+                grow(name, vec![s.groups]).with_chunk_rows(TEMPERATURES_PER_CHUNK)
+            };
             sets.push(StateSets {
                 particles: layout.add(grow("particles", vec![d])),
                 log_likelihood: layout.add(grow("log_likelihood", vec![])),
@@ -118,11 +127,11 @@ impl SmcJob {
                     vec![d],
                     s.total as u64,
                 )),
-                beta: layout.add(grow("beta", per_group.clone())),
-                log_z: layout.add(grow("log_z", per_group.clone())),
-                ess: layout.add(grow("ess", per_group.clone())),
-                acceptance: layout.add(grow("acceptance", per_group.clone())),
-                steps: layout.add(grow("steps", per_group)),
+                beta: layout.add(per_temperature("beta")),
+                log_z: layout.add(per_temperature("log_z")),
+                ess: layout.add(per_temperature("ess")),
+                acceptance: layout.add(per_temperature("acceptance")),
+                steps: layout.add(per_temperature("steps")),
                 group_log_z: layout.add(DatasetDecl::fixed(
                     format!("{g}/group_log_z"),
                     Dtype::F64,
@@ -251,6 +260,32 @@ impl Job for SmcJob {
         cx: &mut TaskContext<'_>,
     ) -> Result<Outcome, TaskError> {
         run_state(self, task.index as usize, resume, cx)
+    }
+
+    fn size_hints(&self) -> crate::jobs::SizeHints {
+        let s = settings(&self.spec);
+        let tasks = self.plan(0).tasks();
+        // The number of temperatures is the run's to find: the estimate
+        // assumes as many as a typical run takes.
+        let rows = (prior_draws(s) + ASSUMED_TEMPERATURES * s.particles) as u64;
+        let mut growing_rows = Vec::new();
+        for d in &self.layout.datasets {
+            if d.final_rows().is_none() {
+                let per_temperature = d.chunk_rows == TEMPERATURES_PER_CHUNK;
+                let n = if per_temperature {
+                    ASSUMED_TEMPERATURES as u64
+                } else {
+                    rows
+                };
+                growing_rows.push((d.path.clone(), n));
+            }
+        }
+        crate::jobs::SizeHints {
+            task_runs: tasks,
+            final_states: tasks.saturating_mul(1 << 10),
+            growing_rows,
+            assumes: Some(format!("{ASSUMED_TEMPERATURES} temperatures")),
+        }
     }
 
     fn describe(&self, out: &mut dyn Write) -> std::io::Result<()> {

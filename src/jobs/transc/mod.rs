@@ -433,6 +433,44 @@ impl Job for TranscJob {
         Ok(())
     }
 
+    fn size_hints(&self) -> crate::jobs::SizeHints {
+        let mut hints = self.inner.size_hints();
+        let t = settings(&self.spec);
+        let tasks = self.plan(self.stage()).tasks();
+        hints.task_runs += tasks;
+        // A walker's state, position(s) and random stream, and a task's
+        // bookkeeping.
+        let dims: usize = self.spec.states.iter().map(|s| s.dim()).sum();
+        hints.final_states += 256 * tasks + (t.walkers * (64 + 16 * dims)) as u64;
+        // The carry the checkpoint keeps: a ratio per first-stage sample
+        // (at most every stored one), each state's pseudo-prior and
+        // proposal.
+        let layout = self.inner.layout();
+        let carry: u64 = self
+            .spec
+            .states
+            .iter()
+            .map(|st| {
+                let d = st.dim() as u64;
+                let samples = ["states", "replicates"]
+                    .iter()
+                    .filter_map(|g| layout.find(&format!("{g}/{}/chain", st.name)))
+                    .map(|i| {
+                        let decl = &layout.datasets[i];
+                        let lanes: u64 = decl.row_shape[..decl.row_shape.len() - 1]
+                            .iter()
+                            .map(|&n| n as u64)
+                            .product();
+                        decl.final_rows().unwrap_or(0) * lanes
+                    })
+                    .sum::<u64>();
+                8 * (samples + t.components as u64 * (d * d + d + 1) + d * d) + 64
+            })
+            .sum();
+        hints.final_states += carry + (1 << 10);
+        hints
+    }
+
     fn describe(&self, out: &mut dyn Write) -> std::io::Result<()> {
         self.inner.describe(out)?;
         let t = settings(&self.spec);

@@ -16,11 +16,7 @@ pub(super) fn create_dataset(file: &File, decl: &DatasetDecl) -> hdf5::Result<Da
     let rows = decl.rows.unwrap_or(0) as usize;
     let mut shape = vec![hdf5::Extent::new(rows, decl.rows.is_some().then_some(rows))];
     shape.extend(decl.row_shape.iter().map(|&n| hdf5::Extent::fixed(n)));
-    let mut chunk = vec![decl.chunk_rows.max(1)];
-    chunk.extend(decl.row_shape.iter().map(|&n| n.max(1)));
-    if decl.lanes && chunk.len() > 1 {
-        chunk[1] = 1;
-    }
+    let chunk = decl.chunk_shape();
     let extents = hdf5::SimpleExtents::from_vec(shape);
     let ds = match decl.dtype {
         Dtype::F64 => file

@@ -23,6 +23,9 @@ use ndarray::IxDyn;
 pub(crate) use self::io::rows_slab;
 use self::io::{create_dataset, hyperslab, write_attr, write_record};
 pub use self::resume::{open, Accept, Open, Opened};
+
+// `free_bytes` calls statvfs through libc (already a dependency, for the
+// node's cores and the lock's PID check) rather than a crate of its own.
 use self::slots::CHECKPOINT;
 use super::{
     check_target, partial_path, Attr, DatasetDecl, Extents, Layout, OutputLock, Pending, Record,
@@ -73,6 +76,10 @@ pub struct Hdf5Store {
     written: Vec<Extents>,
     /// Extent attributes as last written, to skip unchanged ones.
     written_extents: HashMap<usize, u64>,
+    /// Extent attributes as the reopened file had them: rows valid on disk
+    /// that a resume rewrites with the same values, so that the attributes
+    /// never drop below them (readers would lose rows that are there).
+    extent_floor: HashMap<usize, u64>,
     /// The output's lock, held until the file is in place (or abandoned).
     lock: Option<OutputLock>,
 }
@@ -82,7 +89,7 @@ pub struct Hdf5Store {
 const SPACE_RESERVE: u64 = 4 << 20;
 
 /// Bytes available to this process on the filesystem holding `path`.
-fn free_bytes(path: &Path) -> Option<u64> {
+pub fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -162,6 +169,7 @@ impl Hdf5Store {
             extents,
             pending: layout.datasets.iter().map(|_| Pending::default()).collect(),
             written_extents: HashMap::new(),
+            extent_floor: HashMap::new(),
             lock: Some(lock),
         }
     }
@@ -273,7 +281,8 @@ impl Hdf5Store {
                 .filter(|(j, d)| *j == i || (d.rows.is_none() && d.path.starts_with(&prefix)))
                 .map(|(j, _)| counted[j].complete())
                 .min()
-                .unwrap_or(0);
+                .unwrap_or(0)
+                .max(self.extent_floor.get(&i).copied().unwrap_or(0));
             if self.written_extents.get(&i) == Some(&rows) {
                 continue;
             }

@@ -12,7 +12,7 @@ use super::io::{create_dataset, write_attr};
 use super::slots::read_checkpoint;
 use super::{fresh_extents, CreateError, Hdf5Store, RunInfo};
 use crate::output::{
-    check_target, partial_path, Attr, Extents, Layout, OutputLock, Store, StoreError,
+    check_target, partial_path, Attr, DatasetDecl, Extents, Layout, OutputLock, Store, StoreError,
 };
 
 /// Decides whether a file may be gone on with, before anything in it
@@ -278,16 +278,25 @@ impl Hdf5Store {
         }
         for g in &layout.groups {
             for (name, value) in &g.attrs {
-                self.set_attr(&g.path, name, value.clone())?;
+                // The extent attributes keep the rows on disk (the layout
+                // has zeros there).
+                let extent = |d: &DatasetDecl| {
+                    d.extent_attr
+                        .as_ref()
+                        .is_some_and(|(group, attr)| *group == g.path && attr == name)
+                };
+                if !layout.datasets.iter().any(extent) {
+                    self.set_attr(&g.path, name, value.clone())?;
+                }
             }
         }
-        // The extent attributes were overwritten with the layout's zeros.
-        self.written_extents.clear();
         self.update_extent_attrs()?;
         self.file.flush().map_err(|e| self.err(e))
     }
 
     /// The `.partial` of `target`, opened to go on writing (see `reopen`).
+    /// Everything that may refuse it is checked on the file opened
+    /// read-only, so that a refused file is left byte for byte as it was.
     fn open_partial(
         target: &Path,
         layout: &Layout,
@@ -300,48 +309,79 @@ impl Hdf5Store {
             path: partial.clone(),
             message,
         };
-        let file = File::open_rw(&partial).map_err(|e| err(e.to_string()))?;
-        let recorded = file
-            .attr("resolved_spec")
-            .and_then(|a| a.read_scalar::<VarLenUnicode>())
-            .map_err(|_| {
+        let saved = {
+            let file = File::open(&partial).map_err(|e| {
                 CreateError::Refused(format!(
-                    "{} has no resolved spec: it was not written by sampo run",
+                    "{} cannot be opened as HDF5 ({}): a run was killed while creating it, or \
+                     its disk filled; nothing in it can be resumed. Run again with --force \
+                     instead of --resume to replace it",
+                    partial.display(),
+                    first_line(&e.to_string())
+                ))
+            })?;
+            let not_ours = |why: &str| {
+                CreateError::Refused(format!(
+                    "cannot resume {}: {why}; choose another output, or remove it",
+                    partial.display()
+                ))
+            };
+            let recorded = file
+                .attr("resolved_spec")
+                .and_then(|a| a.read_scalar::<VarLenUnicode>())
+                .map_err(|_| {
+                    not_ours("it has no resolved spec: it was not written by sampo run")
+                })?;
+            let saved = read_checkpoint(&file).map_err(|why| {
+                CreateError::Refused(format!(
+                    "cannot resume {}: {why}. Run again with --force instead of --resume to \
+                     start over",
                     partial.display()
                 ))
             })?;
-        let saved = read_checkpoint(&file).map_err(err)?;
-        accept(recorded.as_str(), saved.as_ref().map(|c| &c.state[..]))
-            .map_err(CreateError::Refused)?;
+            accept(recorded.as_str(), saved.as_ref().map(|c| &c.state[..]))
+                .map_err(CreateError::Refused)?;
+            for decl in &layout.datasets {
+                let shape = file
+                    .dataset(&decl.path)
+                    .map_err(|_| {
+                        not_ours(&format!(
+                            "it has no dataset /{}: it was not written by this spec",
+                            decl.path
+                        ))
+                    })?
+                    .shape();
+                if shape.get(1..) != Some(&decl.row_shape[..]) {
+                    return Err(not_ours(&format!(
+                        "its dataset /{} has shape {shape:?}, not rows × {:?}: it was not \
+                         written by this spec",
+                        decl.path, decl.row_shape
+                    )));
+                }
+            }
+            if saved
+                .as_ref()
+                .is_some_and(|c| c.extents.len() != layout.datasets.len())
+            {
+                return Err(not_ours("its checkpoint does not match the spec's layout"));
+            }
+            saved
+        };
+        let file = File::open_rw(&partial).map_err(|e| err(e.to_string()))?;
         let mut datasets = Vec::with_capacity(layout.datasets.len());
         let mut allocated = Vec::with_capacity(layout.datasets.len());
         for decl in &layout.datasets {
-            let ds = file.dataset(&decl.path).map_err(|_| {
-                err(format!(
-                    "has no dataset /{}: it was not written by this spec",
-                    decl.path
-                ))
-            })?;
-            let shape = ds.shape();
-            if shape.get(1..) != Some(&decl.row_shape[..]) {
-                return Err(err(format!(
-                    "dataset /{} has shape {shape:?}, not rows × {:?}: it was not written by \
-                     this spec",
-                    decl.path, decl.row_shape
-                ))
-                .into());
-            }
-            allocated.push(shape[0] as u64);
+            let ds = file
+                .dataset(&decl.path)
+                .map_err(|e| err(format!("/{}: {e}", decl.path)))?;
+            allocated.push(ds.shape()[0] as u64);
             datasets.push(ds);
         }
         let (extents, state) = match saved {
-            Some(c) if c.extents.len() == layout.datasets.len() => (c.extents, Some(c.state)),
-            Some(_) => {
-                return Err(err("its checkpoint does not match the spec's layout".into()).into())
-            }
+            Some(c) => (c.extents, Some(c.state)),
             None => (fresh_extents(layout), None),
         };
         let mut store = Self::assemble(file, target, layout, (datasets, allocated), extents, lock);
+        store.keep_extents_on_disk();
         let resumes = match store.file.attr("resumes") {
             Ok(a) => a.read_scalar::<u64>().unwrap_or(0),
             Err(_) => 0,
@@ -360,6 +400,34 @@ impl Hdf5Store {
         store.update_extent_attrs()?;
         store.file.flush().map_err(|e| store.err(e))?;
         Ok((store, state))
+    }
+
+    /// Takes the extent attributes the file has as the least they may say
+    /// from now on: the rows they count are on disk, and a resume writes
+    /// them again with the same values (from its checkpoint, or from the
+    /// start without one).
+    fn keep_extents_on_disk(&mut self) {
+        for (i, decl) in self.decls.iter().enumerate() {
+            let Some((group, name)) = &decl.extent_attr else {
+                continue;
+            };
+            let Ok(attr) = self.file.group(group).and_then(|g| g.attr(name)) else {
+                continue;
+            };
+            let rows = attr.read_scalar::<i64>().unwrap_or(0).max(0) as u64;
+            // Never more than every growing dataset of the group holds.
+            let prefix = format!("{group}/");
+            let held = self
+                .decls
+                .iter()
+                .enumerate()
+                .filter(|(j, d)| *j == i || (d.rows.is_none() && d.path.starts_with(&prefix)))
+                .map(|(j, _)| self.allocated[j])
+                .min()
+                .unwrap_or(0);
+            self.extent_floor.insert(i, rows.min(held));
+            self.written_extents.insert(i, rows);
+        }
     }
 
     /// Marks the file paused (its checkpoint written) and leaves it as
@@ -388,4 +456,9 @@ fn open_complete(path: &Path, incomplete: &str) -> Result<(File, String), Create
         return Err(refused(incomplete.into()));
     }
     Ok((file, recorded))
+}
+
+/// The first line of an HDF5 error (its report can run to a page).
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("").trim()
 }
