@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{resolve_kind, resolve_stage, Kind, SamplerContext, SamplerSpec, StageContext};
 use super::{StageSpec, STAGE_TABLES};
 use crate::model::{PluginSpec, PosteriorSpec};
-use crate::spec::{overrides, Resolver, SpecError, SpecSource, StateSpec};
+use crate::spec::{Resolver, SpecError, SpecSource, StateSpec};
 
 /// A validated run spec with every default resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,8 +51,7 @@ impl RunSpec {
     /// As [`Self::from_file`], with `--set key=value` overrides applied to
     /// the text first (and recorded in `overrides`).
     pub fn from_file_with(path: &Path, sets: &[String]) -> anyhow::Result<Self> {
-        let mut source = SpecSource::read(path)?;
-        source.text = overrides::apply(&source.text, sets)?;
+        let source = SpecSource::read(path)?.with_overrides(sets)?;
         let mut spec = Self::from_source(&source)?;
         spec.overrides = sets.to_vec();
         Ok(spec)
