@@ -640,6 +640,31 @@ fn override_errors_are_located_in_the_override() {
     );
 }
 
+/// Sizes whose work a rank cannot hold in memory are refused by `check`
+/// and `run` alike, located at their table, before any file exists.
+#[test]
+fn sizes_beyond_the_machines_memory_are_refused_before_any_work() {
+    let sb = Sandbox::new();
+    let state = "[[states]]\nname = \"g\"\nmodel = { kind = \"gaussian\", mean = [0.0, 1.0], \
+                 cov = [[1.0, 0.5], [0.5, 2.0]] }\nprior = { kind = \"uniform\", low = [-10.0, \
+                 -10.0], high = [10.0, 10.0] }\n";
+    for effective in ["1e10", "1e12", "1e15"] {
+        refused(
+            &sb,
+            &format!("[sampler]\nkind = \"smc\"\neffective = {effective}\n{state}"),
+            1,
+            "of memory per rank, more than this machine's",
+        );
+    }
+    let two = format!("{state}{}", state.replace("\"g\"", "\"h\""));
+    refused(
+        &sb,
+        &format!("[sampler]\nwalkers = 8\nsteps = 100\n{two}[transc]\nwalkers = 1000000000000\n"),
+        12,
+        "lower transc.walkers",
+    );
+}
+
 #[test]
 fn set_overrides_stdin_specs_completions_and_version() {
     let sb = Sandbox::new();

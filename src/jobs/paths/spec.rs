@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::process::{recorded_steps, Process, Start};
-use crate::jobs::{KindSpec, SamplerContext};
+use super::process::{recorded_count, Process, Start};
+use crate::jobs::{KindSpec, Memory, SamplerContext};
 use crate::spec::{SpecError, StateSpec, NAME_MAX};
 
 /// A small complete spec of this kind (`[sampler]` first, one state last).
@@ -61,7 +61,28 @@ pub struct PathState {
     pub hitting: Vec<i64>,
 }
 
-impl KindSpec for Spec {}
+impl KindSpec for Spec {
+    /// A chunk's paths at the recorded times, when they are kept; the
+    /// partial sums of a chunk and of their merge.
+    fn memory(&self, _states: &[StateSpec]) -> Memory {
+        let times = super::process::recorded_count(self.steps, self.every) as f64;
+        let most = self
+            .states
+            .iter()
+            .map(|p| {
+                let k = p.process.finite_values().map_or(0, |v| v.len()) as f64;
+                let partial = times * (k + 2.0) + 4.0;
+                let paths = if self.record.paths() {
+                    self.chunk.min(self.paths) as f64 * times
+                } else {
+                    0.0
+                };
+                paths + 4.0 * partial
+            })
+            .fold(0.0, f64::max);
+        Memory::values(most, "steps, statistics.every and chunk")
+    }
+}
 
 /// What a run keeps of its paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,7 +212,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         }
         None => (1, DEFAULT_QUANTILES.to_vec()),
     };
-    let times = recorded_steps(steps, every).len();
+    let times = usize::try_from(recorded_count(steps, every)).unwrap_or(usize::MAX);
 
     let mut states = Vec::new();
     let mut resolved = Vec::new();

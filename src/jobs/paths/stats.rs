@@ -42,7 +42,10 @@ impl Partial {
 
     /// Values in a row of `partials`.
     pub fn width(times: usize, states: usize) -> usize {
-        1 + 2 * times + times * states + 3
+        // Saturating: a spec may ask for absurd sizes, refused on this.
+        times
+            .saturating_mul(states.saturating_add(2))
+            .saturating_add(4)
     }
 
     /// Adds a path: its values at the recorded times, their state indices
