@@ -175,7 +175,7 @@ fn a_serialized_fortran_plugin_runs_one_thread_per_rank_and_is_right() {
     ]);
     assert_ok(&two);
     assert!(
-        stderr(&two).contains("its plugin is serialized"),
+        stderr(&two).contains("state(s) `s`: a serialized plugin"),
         "{}",
         stderr(&two)
     );
@@ -188,8 +188,20 @@ fn a_serialized_fortran_plugin_runs_one_thread_per_rank_and_is_right() {
         "-o",
         "t1.h5",
     ]));
-    let o = run_mpi(&sb, 2, &["run", "d.toml", "-q", "-o", "mpi.h5"], &[]);
+    // Said once for the job, naming every serialized state, not by each rank.
+    let o = run_mpi(
+        &sb,
+        2,
+        &["run", "d.toml", "-q", "-o", "mpi.h5", "--threads", "2"],
+        &[],
+    );
     assert_ok(&o);
+    assert_eq!(
+        stderr(&o).matches("a serialized plugin").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
     let (_, t1) = read_f64(&sb.path("t1.h5"), "states/s/chain");
     for other in ["t2.h5", "mpi.h5"] {
         let (_, v) = read_f64(&sb.path(other), "states/s/chain");
