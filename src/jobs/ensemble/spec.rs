@@ -107,7 +107,7 @@ impl KindSpec for Spec {
             .states
             .iter()
             .zip(states)
-            .map(|(s, st)| 8.0 * s.walkers as f64 * (st.dim() as f64 + 2.0))
+            .map(|(s, st)| s.walkers as f64 * (st.dim() as f64 + 2.0))
             .fold(0.0, f64::max);
         Memory::values(most + crate::diag::TAU_MAX_SAMPLES as f64, "walkers")
     }
