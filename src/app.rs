@@ -103,6 +103,9 @@ fn check(args: CheckArgs) -> Result<()> {
     for warning in exec::layout_warnings(per_node, threads) {
         writeln!(out, "warning   {warning}")?;
     }
+    if let Some(warning) = exec::serialized_warning(args.threads, &spec) {
+        writeln!(out, "warning   {warning}")?;
+    }
     job.describe(&mut out)?;
     writeln!(out, "tasks     {}", plan.tasks())?;
     size_line(&mut out, job.as_ref(), &spec, &target)?;

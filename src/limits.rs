@@ -21,3 +21,25 @@ pub const MAX_DURATION_SECS: f64 = 100.0 * 365.25 * 86_400.0;
 /// The largest run spec read, in bytes: far above any spec (its data live in
 /// files), and a bound on what `check /dev/zero`-like mistakes can cost.
 pub const MAX_SPEC_BYTES: u64 = 64 << 20;
+
+/// The memory this process may use, in bytes: the machine's (`MemTotal`),
+/// or its control group's limit when lower (a batch job's allocation);
+/// `None` where neither can be read.
+pub fn machine_memory() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    });
+    let group = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok()?.trim().parse::<u64>().ok())
+    .min();
+    match (total, group) {
+        (Some(t), Some(g)) => Some(t.min(g)),
+        (t, g) => t.or(g),
+    }
+}

@@ -3,6 +3,8 @@
 //! Each kind prints its own closing tables (`Job::report`).
 
 use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +15,9 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     unit: &'static str,
     total: u64,
+    /// Units a resumed run restored: done before this process started, so
+    /// not in its rate.
+    restored: Arc<AtomicU64>,
     started: Instant,
     last_line: Instant,
     every: Duration,
@@ -22,6 +27,8 @@ pub struct Progress {
 impl Progress {
     /// Progress towards `total` units of work called `unit` ("walker-steps").
     pub fn new(total: u64, unit: &'static str, quiet: bool) -> Self {
+        let restored = Arc::new(AtomicU64::new(0));
+        let before = restored.clone();
         let bar = (!quiet && io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(total);
             let template = format!(
@@ -33,11 +40,12 @@ impl Progress {
                     .expect("valid progress template")
                     .with_key(
                         "honest_eta",
-                        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
                             let done = state.pos();
                             let secs = state.elapsed().as_secs_f64();
                             let total = state.len().unwrap_or(done);
-                            let _ = write!(w, "{}", eta_text(done, total, secs));
+                            let restored = before.load(Ordering::Relaxed);
+                            let _ = write!(w, "{}", eta_text(done, restored, total, secs));
                         },
                     ),
             );
@@ -47,6 +55,7 @@ impl Progress {
             bar,
             unit,
             total,
+            restored,
             started: Instant::now(),
             last_line: Instant::now(),
             every: Duration::from_secs(5),
@@ -64,16 +73,19 @@ impl Progress {
 /// Told how far the run is, from rank 0's main thread, often (the
 /// executor's observer; [`Progress`] draws a bar).
 pub trait Monitor {
-    fn tick(&mut self, units_done: u64);
+    /// `units_done` of the run so far, of which `restored` were done before
+    /// this process (a resumed run's).
+    fn tick(&mut self, units_done: u64, restored: u64);
 }
 
 /// A monitor that does nothing (tests, `--quiet`).
 impl Monitor for () {
-    fn tick(&mut self, _: u64) {}
+    fn tick(&mut self, _: u64, _: u64) {}
 }
 
 impl Monitor for Progress {
-    fn tick(&mut self, done: u64) {
+    fn tick(&mut self, done: u64, restored: u64) {
+        self.restored.store(restored, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.set_position(done);
             return;
@@ -83,26 +95,28 @@ impl Monitor for Progress {
         }
         self.last_line = Instant::now();
         let secs = self.started.elapsed().as_secs_f64();
-        let rate = done as f64 / secs.max(1e-9);
+        let rate = done.saturating_sub(restored) as f64 / secs.max(1e-9);
         let unit = self.unit;
         tracing::info!(
             "progress: {:.1}% ({done}/{} {unit}), {:.3e} {unit}/s, ETA {}",
             100.0 * done as f64 / self.total.max(1) as f64,
             self.total,
             rate,
-            eta_text(done, self.total, secs)
+            eta_text(done, restored, self.total, secs)
         );
     }
 }
 
-/// The time left at the rate measured so far, in units a person reads
+/// The time left at the rate this process has measured (its own work: not
+/// the `restored` units a resumed run began with), in units a person reads
 /// ("3 h 20 min", "40 years"); unknown until some work is done, instead of
 /// an estimate from nothing.
-pub fn eta_text(done: u64, total: u64, elapsed_secs: f64) -> String {
-    if done == 0 {
+pub fn eta_text(done: u64, restored: u64, total: u64, elapsed_secs: f64) -> String {
+    let here = done.saturating_sub(restored);
+    if here == 0 {
         return format!("unknown (no step done in {})", duration_text(elapsed_secs));
     }
-    let left = total.saturating_sub(done) as f64 * elapsed_secs / done as f64;
+    let left = total.saturating_sub(done) as f64 * elapsed_secs / here as f64;
     duration_text(left)
 }
 
@@ -158,10 +172,14 @@ mod eta_tests {
 
     #[test]
     fn the_eta_is_unknown_until_work_is_done_and_then_readable() {
-        assert_eq!(eta_text(0, 100, 12.0), "unknown (no step done in 12 s)");
-        assert_eq!(eta_text(50, 100, 30.0), "30 s");
-        assert_eq!(eta_text(1, 100, 60.0), "1 h 39 min");
+        assert_eq!(eta_text(0, 0, 100, 12.0), "unknown (no step done in 12 s)");
+        assert_eq!(eta_text(50, 0, 100, 30.0), "30 s");
+        assert_eq!(eta_text(1, 0, 100, 60.0), "1 h 39 min");
+        // A resumed run's restored units are not in the rate: 10 units in
+        // 10 s here, 40 left.
+        assert_eq!(eta_text(60, 50, 100, 10.0), "40 s");
+        assert_eq!(eta_text(50, 50, 100, 3.0), "unknown (no step done in 3 s)");
         // One step of 10⁶ in a day: years, not "10 s".
-        assert_eq!(eta_text(1, 1_000_000, 86400.0), "2737 years");
+        assert_eq!(eta_text(1, 0, 1_000_000, 86400.0), "2737 years");
     }
 }

@@ -173,6 +173,11 @@ fn launch(args: &RunArgs, world: &World) -> Result<()> {
     }
     let (threads, source) = exec::threads_for(startup.threads, &spec, node_ranks);
     exec::build_pool(threads).context("cannot start the thread pool")?;
+    if rank == 0 {
+        if let Some(warning) = exec::serialized_warning(startup.threads, &spec) {
+            warn!("{warning}");
+        }
+    }
     for warning in exec::layout_warnings(node_ranks, threads) {
         // The node's count is said once per node, the rank's by each rank.
         if node_rank == 0 || !warning.contains("per node") {
@@ -202,6 +207,11 @@ fn launch(args: &RunArgs, world: &World) -> Result<()> {
         rank_timeout: Duration::from_secs_f64(spec.rank_timeout),
         checkpoints: CheckpointPolicy::for_run(&spec, args.walltime, started),
     };
+    if rank == 0 {
+        if let Some(warning) = setup.checkpoints.short_budget(started) {
+            warn!("{warning}");
+        }
+    }
     if rank != 0 {
         // As above: rank 0 reports a failure and exits non-zero for the job.
         exec::run_worker(&setup, startup.start);

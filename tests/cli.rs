@@ -573,6 +573,98 @@ fn absurd_thread_counts_are_refused_and_huge_plans_cost_nothing() {
     assert!(stdout(&o).contains("tasks     200000000"), "{}", stdout(&o));
 }
 
+/// An error in a `--set` is shown in the override, an error in the file at
+/// its own line whatever the overrides inserted; a seed takes any u64.
+#[test]
+fn override_errors_are_located_in_the_override() {
+    let sb = Sandbox::new();
+    let spec = sb.write("q.toml", SMALL);
+    let lines = SMALL.lines().count();
+    for (set, caret) in [
+        ("parallel.threads=100000", "parallel.threads=".len()),
+        ("foo.bar=1", 0),
+        ("sampler.burn=300", "sampler.burn=".len()),
+        ("states.f.walkers=3", "states.f.walkers=".len()),
+    ] {
+        let o = sb.sampo(&["check", "q.toml", "--set", set]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{set}: {err}");
+        assert!(
+            err.contains(&format!("error: --set {set}: ")),
+            "{set}: {err}"
+        );
+        let frame = format!("  | --set {set}\n  | {}^", " ".repeat(6 + caret));
+        assert!(err.contains(&frame), "{set}: {err}");
+        assert!(!err.contains("q.toml:"), "{set}: not in the file: {err}");
+    }
+    // An error in the file after a key an override inserted: its own line.
+    let bad = SMALL.replace("radius = 0.1", "radius = -0.1");
+    let line = bad.lines().position(|l| l.contains("radius")).unwrap() + 1;
+    assert!(line <= lines);
+    sb.write("q.toml", &bad);
+    let o = sb.sampo(&["check", spec.to_str().unwrap(), "--set", "sampler.thin=2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("q.toml:{line}:")),
+        "{}",
+        stderr(&o)
+    );
+    sb.write("q.toml", SMALL);
+    // The largest seed, from --set and from the file (as digits too).
+    let o = sb.sampo(&["check", "q.toml", "--set", "run.seed=18446744073709551615"]);
+    assert_ok(&o);
+    assert!(
+        stdout(&o).contains("seed 18446744073709551615"),
+        "{}",
+        stdout(&o)
+    );
+    for seed in ["18446744073709551615", "\"18446744073709551615\""] {
+        sb.write(
+            "s.toml",
+            &SMALL.replace("seed = 7", &format!("seed = {seed}")),
+        );
+        let o = sb.sampo(&["check", "s.toml"]);
+        assert_ok(&o);
+        assert!(
+            stdout(&o).contains("seed 18446744073709551615"),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let o = sb.sampo(&["check", "q.toml", "--set", "run.seed=18446744073709551616"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("a seed from 0 to 18446744073709551615"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Sizes whose work a rank cannot hold in memory are refused by `check`
+/// and `run` alike, located at their table, before any file exists.
+#[test]
+fn sizes_beyond_the_machines_memory_are_refused_before_any_work() {
+    let sb = Sandbox::new();
+    let state = "[[states]]\nname = \"g\"\nmodel = { kind = \"gaussian\", mean = [0.0, 1.0], \
+                 cov = [[1.0, 0.5], [0.5, 2.0]] }\nprior = { kind = \"uniform\", low = [-10.0, \
+                 -10.0], high = [10.0, 10.0] }\n";
+    for effective in ["1e10", "1e12", "1e15"] {
+        refused(
+            &sb,
+            &format!("[sampler]\nkind = \"smc\"\neffective = {effective}\n{state}"),
+            1,
+            "of memory per rank, more than this machine's",
+        );
+    }
+    let two = format!("{state}{}", state.replace("\"g\"", "\"h\""));
+    refused(
+        &sb,
+        &format!("[sampler]\nwalkers = 8\nsteps = 100\n{two}[transc]\nwalkers = 1000000000000\n"),
+        12,
+        "lower transc.walkers",
+    );
+}
+
 #[test]
 fn set_overrides_stdin_specs_completions_and_version() {
     let sb = Sandbox::new();

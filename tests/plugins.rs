@@ -175,7 +175,7 @@ fn a_serialized_fortran_plugin_runs_one_thread_per_rank_and_is_right() {
     ]);
     assert_ok(&two);
     assert!(
-        stderr(&two).contains("its plugin is serialized"),
+        stderr(&two).contains("state(s) `s`: a serialized plugin"),
         "{}",
         stderr(&two)
     );
@@ -188,8 +188,20 @@ fn a_serialized_fortran_plugin_runs_one_thread_per_rank_and_is_right() {
         "-o",
         "t1.h5",
     ]));
-    let o = run_mpi(&sb, 2, &["run", "d.toml", "-q", "-o", "mpi.h5"], &[]);
+    // Said once for the job, naming every serialized state, not by each rank.
+    let o = run_mpi(
+        &sb,
+        2,
+        &["run", "d.toml", "-q", "-o", "mpi.h5", "--threads", "2"],
+        &[],
+    );
     assert_ok(&o);
+    assert_eq!(
+        stderr(&o).matches("a serialized plugin").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
     let (_, t1) = read_f64(&sb.path("t1.h5"), "states/s/chain");
     for other in ["t2.h5", "mpi.h5"] {
         let (_, v) = read_f64(&sb.path(other), "states/s/chain");
@@ -253,6 +265,22 @@ fn broken_libraries_stop_before_any_work_with_exit_2() {
             "{ fail_init = true }",
             "sampo_init failed for state `s` with status 7: cannot prepare state s: fail_init was asked for",
         ),
+        // What JSON cannot carry is refused, not passed as null or a wrapper.
+        (
+            faulty(&sb, "nan.so", &[]),
+            "{ scale = [1.0, nan] }",
+            "model.config.scale[1]: nan and inf cannot reach a plugin",
+        ),
+        (
+            faulty(&sb, "inf.so", &[]),
+            "{ deep = { limit = -inf } }",
+            "model.config.deep.limit: nan and inf cannot reach a plugin",
+        ),
+        (
+            faulty(&sb, "date.so", &[]),
+            "{ when = 1979-05-27T07:32:00Z }",
+            "model.config.when: a TOML date or time cannot reach a plugin",
+        ),
     ];
     for (library, config, message) in &cases {
         for command in ["check", "run"] {
@@ -289,6 +317,18 @@ fn failing_and_nan_evaluations_are_reported_with_their_context() {
     assert!(err.contains("returned NaN"), "{err}");
     let (_, chain) = read_f64(&sb.path("e.h5"), "states/s/chain");
     assert!(chain.chunks(2).all(|x| x[0] <= 1.0));
+    // +∞: a failure of the model, named with its context, never a sample.
+    std::fs::remove_file(sb.path("e.h5")).unwrap();
+    let (code, err) = run_fails(&sb, &lib, "{ inf_above = 0.3 }", "run");
+    assert_eq!(code, Some(1), "{err}");
+    for part in ["state `s`", "walker", "+∞"] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    let status = read_str_attr(&sb.path("e.h5.partial"), "/", "status");
+    assert!(
+        status.starts_with("failed") && status.contains("+∞"),
+        "{status}"
+    );
 }
 
 #[test]

@@ -380,6 +380,15 @@ fn resume_refuses_a_changed_spec_and_nothing_to_resume() {
     );
     let o = sb.sampo(&["run", "long.toml", "-q", "--walltime", "1s"]);
     assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    // A budget that leaves no time for work is said, once.
+    assert_eq!(
+        stderr(&o)
+            .matches("leaves 0.0 s for work before the pause")
+            .count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
     let o = sb.sampo(&[
         "run",
         "--resume",

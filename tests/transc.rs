@@ -180,11 +180,48 @@ fn bad_transc_tables_are_located_errors() {
         let o = sb.sampo(&["check", spec, "--set", set]);
         assert_eq!(o.status.code(), Some(2), "{set}: {}", stderr(&o));
         assert!(
-            stderr(&o).contains(expected) && stderr(&o).contains("a.toml:"),
+            stderr(&o).contains(expected) && stderr(&o).contains(&format!("--set {set}: ")),
             "{set}: {}",
             stderr(&o)
         );
     }
+}
+
+/// Equal state priors, however large, are the problem of [1, 1, 1]: the
+/// same probabilities bit for bit and finite evidences (their sum must not
+/// overflow); priors whose ratio underflows are refused.
+#[test]
+fn huge_equal_state_priors_are_the_problem_of_equal_ones() {
+    let sb = Sandbox::new();
+    let short = ["sampler.steps=600", "transc.steps=2000", "transc.walkers=8"];
+    let run = |out: &str, priors: &str| {
+        let set = format!("transc.state_priors={priors}");
+        let mut sets = short.to_vec();
+        sets.push(&set);
+        probabilities(&sb, out, &sets);
+        let p = sb.path(out);
+        (
+            read_dataset_bits(&p, "transc/probability"),
+            read_f64(&p, "transc/log_evidence").1,
+        )
+    };
+    let (ones, z1) = run("ones.h5", "[1.0, 1.0, 1.0]");
+    let (huge, z2) = run("huge.h5", "[1e308, 1e308, 1e308]");
+    assert_eq!(ones, huge);
+    assert_eq!(z1, z2);
+    assert!(z2.iter().all(|z| z.is_finite()), "{z2:?}");
+    let o = sb.sampo(&[
+        "check",
+        spec(&sb),
+        "--set",
+        "transc.state_priors=[1e-308, 1.0, 1e308]",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("too small beside the largest"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A second problem with a closed-form evidence of another kind: which

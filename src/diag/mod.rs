@@ -18,8 +18,8 @@ mod vehtari;
 pub use autocorr::{autocorr_function, integrated_time, Autocorr};
 pub use summary::{ChainAccumulator, ChainSummary, TAU_MAX_SAMPLES};
 pub use table::{
-    summary_table, summary_values, write_table, SummaryRow, ESS_MIN, RHAT_MAX, SUMMARY_COLUMNS,
-    TAU_LENGTHS,
+    blank_if_never_moved, summary_table, summary_values, write_table, SummaryRow, ESS_MIN,
+    RHAT_MAX, SUMMARY_COLUMNS, TAU_LENGTHS,
 };
 pub use vehtari::{
     diagnose, ess_bulk, ess_mean, ess_quantile, ess_tail, mcse_mean, mcse_quantile, mcse_sd,

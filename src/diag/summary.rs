@@ -68,6 +68,7 @@ impl ChainSummary {
         let mut values = summary_values(&self.diagnostics, self.tau, acceptance);
         values[0] = self.mean;
         values[1] = self.sd;
+        super::blank_if_never_moved(&mut values);
         values
     }
 }

@@ -28,7 +28,7 @@ pub const SUMMARY_COLUMNS: [&str; 14] = [
 /// A row of [`SUMMARY_COLUMNS`] from a parameter's diagnostics, its τ (in
 /// stored rows) and the acceptance fraction.
 pub fn summary_values(p: &ParamDiagnostics, tau: f64, acceptance: f64) -> Vec<f64> {
-    vec![
+    let mut values = vec![
         p.mean,
         p.sd,
         p.mcse_mean,
@@ -43,7 +43,22 @@ pub fn summary_values(p: &ParamDiagnostics, tau: f64, acceptance: f64) -> Vec<f6
         p.rhat,
         tau,
         acceptance,
-    ]
+    ];
+    blank_if_never_moved(&mut values);
+    values
+}
+
+/// A parameter that never moved (sd 0) has no effective sample size, R-hat
+/// or τ: NaN in a row of [`SUMMARY_COLUMNS`], not the count of its draws.
+pub fn blank_if_never_moved(values: &mut [f64]) {
+    if values[1] > 0.0 {
+        return;
+    }
+    for column in ["ess_bulk", "ess_tail", "rhat", "autocorr_time"] {
+        if let Some(i) = SUMMARY_COLUMNS.iter().position(|c| *c == column) {
+            values[i] = f64::NAN;
+        }
+    }
 }
 
 /// Thresholds of the flags (Vehtari et al. 2021; emcee's 50 τ).
@@ -187,5 +202,17 @@ mod tests {
         assert_eq!(row(1.0, 1000.0, 1.0, 30.0).flags(1000), vec!["chain<50τ"]);
         assert_eq!(row(0.0, 1000.0, 1.0, 1.0).flags(1000), vec!["never moved"]);
         assert_eq!(row(1.0, f64::NAN, f64::NAN, f64::NAN).flags(10).len(), 3);
+    }
+
+    #[test]
+    fn a_parameter_that_never_moved_has_no_ess_rhat_or_tau() {
+        let chain = [2.0; 300];
+        let constant = crate::diag::diagnose(&[&chain, &chain]);
+        let values = summary_values(&constant, 1.0, 0.5);
+        let get = |c: &str| values[SUMMARY_COLUMNS.iter().position(|n| *n == c).unwrap()];
+        assert_eq!((get("mean"), get("sd"), get("acceptance")), (2.0, 0.0, 0.5));
+        for c in ["ess_bulk", "ess_tail", "rhat", "autocorr_time"] {
+            assert!(get(c).is_nan(), "{c}: {}", get(c));
+        }
     }
 }

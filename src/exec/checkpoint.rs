@@ -198,6 +198,10 @@ pub enum Pausing {
     Stop(String),
 }
 
+/// Less time than this for work before a wall-time pause is said (see
+/// [`CheckpointPolicy::short_budget`]).
+pub const SHORT_WORK: Duration = Duration::from_secs(10);
+
 /// When rank 0 takes checkpoints and when it must stop.
 #[derive(Debug, Clone, Copy)]
 pub struct CheckpointPolicy {
@@ -240,6 +244,22 @@ impl CheckpointPolicy {
         }
     }
 
+    /// What to tell rank 0's user when the wall-time deadline leaves less
+    /// than [`SHORT_WORK`] for work (a `--walltime` of a few seconds, a
+    /// SLURM job about to end): the run pauses almost at once, and each
+    /// resume with the same budget does as little.
+    pub fn short_budget(&self, started: Instant) -> Option<String> {
+        let left = self.deadline?.saturating_duration_since(started);
+        (left < SHORT_WORK).then(|| {
+            format!(
+                "the wall time leaves {:.1} s for work before the pause (the rest is kept to \
+                 write the checkpoint): the run will pause (exit 75) after little or no work, and \
+                 so will each resume with this budget; give a longer --walltime or run.walltime",
+                left.as_secs_f64()
+            )
+        })
+    }
+
     /// The instant to pause for a wall-time budget of `walltime` from
     /// `started`: a twentieth of it is left for the tasks to reach a step
     /// boundary and the checkpoint to be written, between 1 s and 2 min.
@@ -252,6 +272,20 @@ impl CheckpointPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_that_leaves_no_work_is_said() {
+        let now = Instant::now();
+        let policy = |secs: u64| CheckpointPolicy {
+            every: None,
+            deadline: CheckpointPolicy::deadline_for(now, Duration::from_secs(secs)),
+        };
+        let said = policy(1).short_budget(now).unwrap();
+        assert!(said.contains("leaves 0.0 s for work"), "{said}");
+        assert!(policy(5).short_budget(now).is_some());
+        assert!(policy(60).short_budget(now).is_none());
+        assert!(CheckpointPolicy::NONE.short_budget(now).is_none());
+    }
 
     #[test]
     fn range_sets_merge_runs_in_any_order() {

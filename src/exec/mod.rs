@@ -22,8 +22,8 @@ pub use scheduler::{
 };
 pub use start::{begin, root_attrs, Begin, Started};
 pub use threads::{
-    bound_cores, build_pool, layout_warnings, node_cores, resolve_threads, threads_for,
-    ThreadSource, MAX_THREADS,
+    bound_cores, build_pool, layout_warnings, node_cores, resolve_threads, serialized_warning,
+    threads_for, ThreadSource, MAX_THREADS,
 };
 
 #[cfg(test)]

@@ -93,24 +93,34 @@ pub fn threads_for(
     let chosen = resolve_threads(cli, spec.threads, slurm.as_deref(), bound, ranks_sharing);
     // A library with global state (Fortran COMMON blocks) runs one call at a
     // time per process: more threads would only wait for each other.
-    let plugins = spec.plugins();
-    let serialized = plugins
-        .iter()
-        .find(|(_, p)| p.safety == ThreadSafety::Serialized && !p.copies);
-    match serialized {
-        Some((state, _)) if chosen.0 > 1 => {
-            if cli.is_some_and(|n| n > 1) || spec.threads > 1 {
-                tracing::warn!(
-                    "state `{}`: its plugin is serialized (one call at a time per process), so \
-                     each rank runs 1 thread, not {}; use more ranks (mpiexec -n N) to go faster",
-                    state,
-                    chosen.0
-                );
-            }
-            (1, ThreadSource::SerializedPlugin)
-        }
-        _ => chosen,
+    if chosen.0 > 1 && !serialized_states(spec).is_empty() {
+        return (1, ThreadSource::SerializedPlugin);
     }
+    chosen
+}
+
+/// The states whose plugin is serialized (and not copied per thread).
+fn serialized_states(spec: &RunSpec) -> Vec<String> {
+    spec.plugins()
+        .into_iter()
+        .filter(|(_, p)| p.safety == ThreadSafety::Serialized && !p.copies)
+        .map(|(state, _)| format!("`{state}`"))
+        .collect()
+}
+
+/// What to tell a user who asked for more threads (`--threads`, `[parallel]
+/// threads`) than serialized plugins allow, naming every such state: said
+/// once for the job (by rank 0), not by every rank.
+pub fn serialized_warning(cli: Option<usize>, spec: &RunSpec) -> Option<String> {
+    let asked = cli.filter(|&n| n > 0).unwrap_or(spec.threads);
+    let states = serialized_states(spec);
+    (asked > 1 && !states.is_empty()).then(|| {
+        format!(
+            "state(s) {}: a serialized plugin (one call at a time per process), so each rank \
+             runs 1 thread, not {asked}; use more ranks (mpiexec -n N) to go faster",
+            states.join(", ")
+        )
+    })
 }
 
 /// Cores online on this node, whatever this process is bound to.

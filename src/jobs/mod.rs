@@ -614,8 +614,30 @@ impl StageContext<'_> {
     }
 }
 
+/// What a rank holds in memory at most for a stage's work: bytes (a float:
+/// a spec may ask for absurd sizes) and the keys that set it, so that
+/// `check` and `run` refuse what the machine cannot hold before any work.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Memory {
+    pub bytes: f64,
+    pub keys: &'static str,
+}
+
+impl Memory {
+    /// 8-byte values.
+    pub fn values(count: f64, keys: &'static str) -> Self {
+        Self {
+            bytes: 8.0 * count,
+            keys,
+        }
+    }
+}
+
 /// What every kind's resolved `[sampler]` tells the code around it.
 pub trait KindSpec {
+    /// The memory a rank needs at most for the kind's work (the largest
+    /// state's), from its size keys.
+    fn memory(&self, states: &[StateSpec]) -> Memory;
     /// Each state's posterior, for the kinds that sample one (a second
     /// stage over the states needs them).
     fn posteriors(&self) -> Option<&[PosteriorSpec]> {
@@ -720,7 +742,7 @@ macro_rules! registry {
                 match self { $(SamplerSpec::$variant(_) => Kind::$variant),* }
             }
 
-            fn spec(&self) -> &dyn KindSpec {
+            pub(crate) fn spec(&self) -> &dyn KindSpec {
                 match self { $(SamplerSpec::$variant(s) => s),* }
             }
         }
@@ -763,6 +785,11 @@ macro_rules! registry {
             /// Its table's name.
             pub fn name(&self) -> &'static str {
                 match self { $(StageSpec::$svariant(_) => stringify!($smodule)),* }
+            }
+
+            /// As [`KindSpec::memory`], after the first stage `first`.
+            pub fn memory(&self, first: &SamplerSpec, states: &[StateSpec]) -> Memory {
+                match self { $(StageSpec::$svariant(s) => $smodule::spec::memory(s, first, states)),* }
             }
         }
 

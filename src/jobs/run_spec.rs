@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{resolve_kind, resolve_stage, Kind, SamplerContext, SamplerSpec, StageContext};
-use super::{StageSpec, STAGE_TABLES};
+use super::{Memory, StageSpec, STAGE_TABLES};
 use crate::model::{PluginSpec, PosteriorSpec};
-use crate::spec::{overrides, Resolver, SpecError, SpecSource, StateSpec};
+use crate::spec::{Resolver, SpecError, SpecSource, StateSpec};
 
 /// A validated run spec with every default resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,8 +51,7 @@ impl RunSpec {
     /// As [`Self::from_file`], with `--set key=value` overrides applied to
     /// the text first (and recorded in `overrides`).
     pub fn from_file_with(path: &Path, sets: &[String]) -> anyhow::Result<Self> {
-        let mut source = SpecSource::read(path)?;
-        source.text = overrides::apply(&source.text, sets)?;
+        let source = SpecSource::read(path)?.with_overrides(sets)?;
         let mut spec = Self::from_source(&source)?;
         spec.overrides = sets.to_vec();
         Ok(spec)
@@ -63,6 +62,7 @@ impl RunSpec {
     pub fn from_source(source: &SpecSource) -> Result<Self, SpecError> {
         let resolver = Resolver { source };
         let parts = resolver.parts(STAGE_TABLES)?;
+        let sampler_span = parts.sampler.as_ref().map_or(0..0, |t| t.span());
         let (kind, sampler) = match parts.sampler {
             None => (Kind::Ensemble, None),
             Some(mut table) => {
@@ -81,8 +81,10 @@ impl RunSpec {
             run: &parts.run,
         };
         let (sampler, states) = resolve_kind(&cx)?;
+        refuse_memory(&resolver, sampler.spec().memory(&states), sampler_span)?;
         let mut second_stage = None;
         for (name, table) in parts.stages {
+            let span = table.span();
             let cx = StageContext {
                 resolver: &resolver,
                 table,
@@ -90,7 +92,9 @@ impl RunSpec {
                 states: &states,
                 run: &parts.run,
             };
-            second_stage = Some(resolve_stage(&name, &cx)?);
+            let stage = resolve_stage(&name, &cx)?;
+            refuse_memory(&resolver, stage.memory(&sampler, &states), span)?;
+            second_stage = Some(stage);
         }
         let run = parts.run;
         Ok(RunSpec {
@@ -143,4 +147,37 @@ impl RunSpec {
     pub fn prepare_plugins(&self) -> Result<(), String> {
         self.sampler.spec().prepare_plugins(&self.states)
     }
+}
+
+/// Refuses a stage whose work needs more memory than this machine has (a
+/// spec error, located at its table): found by `check`, not by an
+/// allocation that aborts the run.
+fn refuse_memory(
+    resolver: &Resolver<'_>,
+    need: Memory,
+    span: std::ops::Range<usize>,
+) -> Result<(), SpecError> {
+    let Some(machine) = crate::limits::machine_memory() else {
+        return Ok(());
+    };
+    if need.bytes <= machine as f64 {
+        return Ok(());
+    }
+    let human = |b: f64| {
+        if b < 1024f64.powi(5) {
+            crate::output::human_bytes(b)
+        } else {
+            format!("{b:.1e} bytes")
+        }
+    };
+    Err(resolver.err(
+        span,
+        format!(
+            "this work needs about {} of memory per rank, more than this machine's {}: lower \
+             {}",
+            human(need.bytes),
+            human(machine as f64),
+            need.keys
+        ),
+    ))
 }

@@ -456,3 +456,87 @@ fn checkpoint_and_walltime_durations_are_checked_where_written() {
     let text = format!("[run]\nwalltime = \"off\"\n{STATE}");
     error_at(&text, "\"off\"", "run.walltime must be a duration");
 }
+
+/// Every key of every kind's `[sampler]` and state, and of `[transc]`, set
+/// to an absurd size (10¹⁵, as an integer and as a float): `check` and `run`
+/// refuse it with a located error (its own bound, or the memory a rank
+/// would need beyond this machine's), unless the key is listed here as one
+/// that costs no memory. Generated from the spec types, so a new key is
+/// covered as soon as it exists.
+#[test]
+fn absurd_sizes_of_every_key_are_refused() {
+    use crate::spec::overrides;
+    /// Keys whose size costs time and disk (the output's size, which
+    /// `check` estimates), not memory: the rows are streamed to the file.
+    const NOT_MEMORY: &[(&str, &str)] = &[
+        ("ensemble", "sampler.steps"),
+        ("ensemble", "states.0.steps"),
+        ("chains", "sampler.steps"),
+        ("chains", "states.0.steps"),
+        ("ensemble", "transc.steps"),
+        // Work only: statistics are merged chunk by chunk.
+        ("paths", "sampler.paths"),
+        // Clamped to the items (paths) of a state.
+        ("batch", "sampler.chunk"),
+        ("paths", "sampler.chunk"),
+        // A cost hint for the scheduler, bounded to what it can order.
+        ("batch", "states.0.cost_us"),
+    ];
+    let second = "\n[[states]]\nname = \"h\"\nparams = [\"x\", \"y\"]\nmodel = { kind = \"gaussian\", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }\nprior = { kind = \"uniform\", low = [-10.0, -10.0], high = [10.0, 10.0] }\n";
+    let mut cases: Vec<(String, String)> = Vec::new();
+    for kind in Kind::ALL {
+        for key in kind.keys(false) {
+            cases.push((kind.example().to_string(), format!("sampler.{key}")));
+        }
+        for key in kind.keys(true) {
+            cases.push((kind.example().to_string(), format!("states.0.{key}")));
+        }
+    }
+    let transc = format!("{}{second}\n[transc]\n", Kind::Ensemble.example());
+    for key in fields_of::<transc::spec::RawTransc>() {
+        cases.push((transc.clone(), format!("transc.{key}")));
+    }
+    for key in fields_of::<transc::spec::RawPseudoPrior>() {
+        if *key != "kind" {
+            cases.push((
+                transc.replace(
+                    "[transc]\n",
+                    "[transc]\npseudo_prior = { kind = \"gaussian-mixture\" }\n",
+                ),
+                format!("transc.pseudo_prior.{key}"),
+            ));
+        }
+    }
+    let mut accepted = Vec::new();
+    for (text, key) in &cases {
+        for value in ["1000000000000000", "1e15"] {
+            let set = format!("{key}={value}");
+            let text = overrides::apply(text, std::slice::from_ref(&set))
+                .unwrap()
+                .text;
+            if let Ok(spec) = parse(&text) {
+                let kind = spec.sampler.kind().name();
+                if !NOT_MEMORY.contains(&(kind, key.as_str())) {
+                    accepted.push(format!("{kind} {set}"));
+                }
+            }
+        }
+    }
+    assert!(accepted.is_empty(), "accepted:\n{}", accepted.join("\n"));
+}
+
+/// A pseudo-prior with more components than the first stage's samples can
+/// fit is refused by `check`, not at the end of the first stage.
+#[test]
+fn transc_components_need_the_first_stages_samples() {
+    let second = "\n[[states]]\nname = \"h\"\nparams = [\"x\", \"y\"]\nmodel = { kind = \"gaussian\", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }\nprior = { kind = \"uniform\", low = [-10.0, -10.0], high = [10.0, 10.0] }\n[transc]\npseudo_prior = { kind = \"gaussian-mixture\", components = 64 }\n";
+    // 6 walkers × (20 − 10) rows = 60 samples, 128 needed.
+    let text = Kind::Ensemble.example().replace(
+        "kind = \"ensemble\"",
+        "kind = \"ensemble\"\nwalkers = 6\nsteps = 20\nburn = 10",
+    ) + second;
+    let e = error_at(&text, "components = 64", "state `g` keeps 60");
+    assert!(e.message.contains("needs 128 first-stage samples"), "{e}");
+    // Enough: 6 × 22 rows = 132.
+    assert!(parse(&text.replace("steps = 20", "steps = 32")).is_ok());
+}

@@ -13,7 +13,7 @@ pub use builtin::{Funnel, Gaussian, GaussianMixture, Rosenbrock};
 pub use forward::{Forward, ForwardError, ForwardSpec};
 pub use prior::Prior;
 pub use regression::{PolynomialRegression, RegressionData};
-pub use spec::{ModelSpec, PluginSpec, PosteriorSpec, PriorSpec};
+pub use spec::{plugin_config_json, ModelSpec, PluginSpec, PosteriorSpec, PriorSpec};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -167,8 +167,8 @@ impl Posterior {
         scratch.values.resize(n, 0.0);
         self.likelihood
             .log_density_batch(&scratch.points, &mut scratch.values)?;
-        for (&i, v) in scratch.index.iter().zip(&scratch.values) {
-            out[i] += v;
+        for (&i, &v) in scratch.index.iter().zip(&scratch.values) {
+            out[i] += not_infinite(v)?;
         }
         Ok(())
     }
@@ -197,7 +197,7 @@ impl Posterior {
         if let Some(cost) = self.cost {
             busy_wait(cost);
         }
-        Ok((lp, self.likelihood.log_density(x)?))
+        Ok((lp, not_infinite(self.likelihood.log_density(x)?)?))
     }
 }
 
@@ -300,6 +300,21 @@ pub fn model_dim(spec: &ModelSpec) -> Option<usize> {
         ModelSpec::PolynomialRegression { order, .. } => order + 1,
         ModelSpec::Plugin { .. } => return None,
     })
+}
+
+/// A log-likelihood of +∞ is a failure of the model (a density that is not
+/// normalisable, or a value it could not compute), never a sample: the
+/// caller names state, walker and parameters. NaN is left to the samplers,
+/// which count it and treat it as −∞.
+fn not_infinite(ll: f64) -> Result<f64, EvalError> {
+    if ll == f64::INFINITY {
+        return Err(EvalError(
+            "the model returned a log-density of +∞ (a density cannot be infinite: a failure \
+             of the model, not a sample)"
+                .into(),
+        ));
+    }
+    Ok(ll)
 }
 
 /// Checks that every number of a list is finite, naming the first that is not.

@@ -128,6 +128,40 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Er
     })
 }
 
+/// A plugin's `config` table as the JSON its init receives, or why it
+/// cannot be: JSON has no NaN or infinity (serde turns them into null, which
+/// TOML cannot write) and no date-time (it would arrive as a private
+/// wrapper), so a value the plugin would not get as written is refused,
+/// named by its path (`config.a.b[2]`).
+pub fn plugin_config_json(config: Option<&serde_json::Value>) -> Result<String, String> {
+    use serde_json::Value;
+    fn check(v: &Value, path: &str) -> Result<(), String> {
+        match v {
+            Value::Null => Err(format!(
+                "model.{path}: nan and inf cannot reach a plugin (its config is JSON, which has \
+                 neither): write it as a string, e.g. \"inf\""
+            )),
+            Value::Object(map) if map.contains_key("$__toml_private_datetime") => Err(format!(
+                "model.{path}: a TOML date or time cannot reach a plugin (its config is JSON): \
+                 write it as a string, e.g. \"1979-05-27T07:32:00Z\""
+            )),
+            Value::Object(map) => map
+                .iter()
+                .try_for_each(|(k, v)| check(v, &format!("{path}.{k}"))),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, v)| check(v, &format!("{path}[{i}]"))),
+            _ => Ok(()),
+        }
+    }
+    match config {
+        None => Ok("{}".to_string()),
+        Some(c @ Value::Object(_)) => check(c, "config").map(|()| c.to_string()),
+        Some(_) => Err("model.config must be a table".to_string()),
+    }
+}
+
 /// A plugin model, resolved: the library's absolute path, the `config` table
 /// as JSON, and the library's declared thread safety.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use super::overrides::{self, LineOrigin, Origins, OverrideError};
 use crate::limits::MAX_SPEC_BYTES;
 
 /// The text of a run spec and where it came from, so that byte spans can be
@@ -12,6 +13,8 @@ use crate::limits::MAX_SPEC_BYTES;
 pub struct SpecSource {
     pub path: PathBuf,
     pub text: String,
+    /// With `--set` overrides applied: where each line of `text` came from.
+    origins: Option<Origins>,
 }
 
 impl SpecSource {
@@ -19,7 +22,17 @@ impl SpecSource {
         Self {
             path: path.into(),
             text: text.into(),
+            origins: None,
         }
+    }
+
+    /// The text with the `--set` overrides applied, whose errors are then
+    /// located in the file or in the override that wrote the line.
+    pub fn with_overrides(mut self, sets: &[String]) -> Result<Self, OverrideError> {
+        let applied = overrides::apply(&self.text, sets)?;
+        self.text = applied.text;
+        self.origins = applied.origins;
+        Ok(self)
     }
 
     /// Reads a spec file (`-`: standard input), of at most
@@ -34,6 +47,7 @@ impl SpecSource {
             column: 1,
             message,
             snippet: None,
+            set: None,
         };
         let mut text = String::new();
         let read =
@@ -72,18 +86,33 @@ impl SpecSource {
         let line = self.text[..start].matches('\n').count() + 1;
         let column = self.text[line_start..start].chars().count() + 1;
         let text = self.text[line_start..line_end].trim_end_matches('\r');
-        SpecError {
+        let mut error = SpecError {
             path: self.path.display().to_string(),
             line,
             column,
             message: message.into(),
             snippet: (!text.is_empty()).then(|| text.to_string()),
+            set: None,
+        };
+        match self.origins.as_ref().map(|o| (o, o.of_line(line - 1))) {
+            None => {}
+            // The same line of the file: only its number may differ.
+            Some((_, LineOrigin::File(n))) => error.line = n + 1,
+            Some((origins, LineOrigin::Set(n))) => {
+                let set = &origins.sets[n];
+                error.line = 1;
+                error.column = Origins::column_in_set(set, text, column - 1) + 1;
+                error.snippet = None;
+                error.set = Some(set.clone());
+            }
         }
+        error
     }
 }
 
 /// A bad run spec. Displayed as `file:line:column: message` followed by the
-/// offending line and a caret, the way compilers show errors.
+/// offending line and a caret, the way compilers show errors; an error in a
+/// `--set key=value` as `--set key=value: message` with the caret in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
     pub path: String,
@@ -91,10 +120,23 @@ pub struct SpecError {
     pub column: usize,
     pub message: String,
     pub snippet: Option<String>,
+    /// The override the error is in (`column` is then a character of it).
+    pub set: Option<String>,
 }
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(set) = &self.set {
+            let shown = format!("--set {set}");
+            let (shown, caret) = clip(&shown, self.column.saturating_sub(1) + "--set ".len());
+            return write!(
+                f,
+                "{shown_set}: {}\n  |\n  | {shown}\n  | {}^",
+                self.message,
+                " ".repeat(caret),
+                shown_set = format_args!("--set {set}"),
+            );
+        }
         write!(
             f,
             "{}:{}:{}: {}",
@@ -181,5 +223,37 @@ mod tests {
         let e = src.error_at(None, "empty");
         assert_eq!((e.line, e.column), (1, 1));
         assert_eq!(e.to_string(), "a.toml:1:1: empty");
+    }
+
+    #[test]
+    fn an_error_is_located_in_the_file_or_in_the_override() {
+        let text = "[run]\nseed = 1\n\n[sampler]\nsteps = 10\n\n[[states]]\nname = \"a\"\n";
+        let sets = ["sampler.walkers=7".to_string(), "foo.bar=1".to_string()];
+        let src = SpecSource::new("a.toml", text)
+            .with_overrides(&sets)
+            .unwrap();
+        // A line of the file after the inserted key: its own number.
+        let at = src.text.find("name").unwrap();
+        let e = src.error_at(Some(at..at + 4), "bad name");
+        assert_eq!(
+            (e.line, e.column, e.set.as_deref()),
+            (8, 1, None),
+            "{}",
+            src.text
+        );
+        assert!(e.to_string().starts_with("a.toml:8:1: bad name"), "{e}");
+        // The inserted value: in its override.
+        let at = src.text.find('7').unwrap();
+        let e = src.error_at(Some(at..at + 1), "too few");
+        assert_eq!(e.set.as_deref(), Some("sampler.walkers=7"));
+        let caret = format!("  | {}^", " ".repeat("--set sampler.walkers=".len()));
+        assert_eq!(
+            e.to_string(),
+            format!("--set sampler.walkers=7: too few\n  |\n  | --set sampler.walkers=7\n{caret}")
+        );
+        // An appended table: at its key.
+        let at = src.text.find("foo").unwrap();
+        let e = src.error_at(Some(at..at + 3), "not a table");
+        assert_eq!((e.set.as_deref(), e.column), (Some("foo.bar=1"), 1));
     }
 }

@@ -315,7 +315,7 @@ impl<'a> Resolver<'a> {
         let seed = run
             .as_ref()
             .and_then(|r| r.seed.as_ref())
-            .map_or(0, |s| *s.get_ref());
+            .map_or(0, |s| s.get_ref().0);
         let output = match run.as_ref().and_then(|r| r.output.as_ref()) {
             Some(o) if o.get_ref().trim().is_empty() => {
                 return Err(self.err(o.span(), "run.output must not be empty"))

@@ -72,16 +72,8 @@ impl Resolver<'_> {
                 config,
                 copies,
             } => {
-                let config_json = match config {
-                    None => "{}".to_string(),
-                    Some(c @ serde_json::Value::Object(_)) => c.to_string(),
-                    Some(_) => {
-                        return Err(self.err(
-                            model_spec.span(),
-                            format!("state `{name}`: model.config must be a table"),
-                        ))
-                    }
-                };
+                let config_json = model::plugin_config_json(config.as_ref())
+                    .map_err(|e| self.err(model_spec.span(), format!("state `{name}`: {e}")))?;
                 let path = base.join(library);
                 let path = std::fs::canonicalize(&path).unwrap_or(path);
                 let lib = model::plugin::Library::load(&path).map_err(|e| {

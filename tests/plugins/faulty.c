@@ -8,6 +8,7 @@
  * and config keys:
  *   fail_after     evaluations fail with status 3 after this many (per context)
  *   nan_above      the log-density is NaN where x[0] > this
+ *   inf_above      the log-density is +inf where x[0] > this
  *   fail_init      init fails with a message
  *   fail_on_rank   init fails on this MPI rank only (OMPI_COMM_WORLD_RANK)
  *   crash_on_rank  a segmentation fault on this MPI rank at its 1000th call
@@ -45,7 +46,7 @@ static unsigned long contexts_made;
 static volatile double scratch[64];
 
 typedef struct {
-    double fail_after, nan_above, outputs, fail_above, jitter, instances, scratch;
+    double fail_after, nan_above, inf_above, outputs, fail_above, jitter, instances, scratch;
     int crash;
     unsigned long calls;
 } faulty;
@@ -69,6 +70,7 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     faulty *f = calloc(1, sizeof *f);
     f->fail_after = INFINITY;
     f->nan_above = INFINITY;
+    f->inf_above = INFINITY;
     f->fail_above = INFINITY;
     json_numbers(config, "fail_after", &f->fail_after, 1);
     json_numbers(config, "outputs", &f->outputs, 1);
@@ -78,6 +80,7 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     json_numbers(config, "scratch", &f->scratch, 1);
     contexts_made++;
     json_numbers(config, "nan_above", &f->nan_above, 1);
+    json_numbers(config, "inf_above", &f->inf_above, 1);
     if (json_numbers(config, "crash_on_rank", &rank, 1) == 1 && mine && atoi(mine) == (int)rank)
         f->crash = 1;
     *ctx = f;
@@ -114,6 +117,10 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
     if (f->crash && f->calls == 1000) *(volatile int *)0 = 1; /* a real fault, not raise() */
     if (x[0] > f->nan_above) {
         *out = NAN;
+        return SAMPO_OK;
+    }
+    if (x[0] > f->inf_above) {
+        *out = INFINITY;
         return SAMPO_OK;
     }
     double s = 0;

@@ -533,7 +533,7 @@ impl<'a> Root<'a> {
 
     pub(super) fn tick(&mut self, shared: &Shared) {
         let done = self.units_done(shared);
-        self.monitor.tick(done);
+        self.monitor.tick(done, self.base_progress);
     }
 
     pub(super) fn all_gone(&self) -> bool {

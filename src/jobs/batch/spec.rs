@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::design::{Axis, Design, DesignFile};
-use crate::jobs::{KindSpec, SamplerContext};
+use crate::jobs::{KindSpec, Memory, SamplerContext};
 use crate::model::{self, Forward, ForwardSpec, PluginSpec, Prior, PriorSpec};
 use crate::spec::{SpecError, StateSpec, NAME_MAX};
 
@@ -65,6 +65,21 @@ pub struct BatchState {
 }
 
 impl KindSpec for Spec {
+    /// The summary's quantiles hold every item's value of an output at
+    /// once; a chunk's inputs and outputs are buffered.
+    fn memory(&self, states: &[StateSpec]) -> Memory {
+        let most = self
+            .states
+            .iter()
+            .zip(states)
+            .map(|(b, st)| {
+                let chunk = self.chunk.min(b.items) as f64;
+                b.items as f64 + 2.0 * chunk * (st.dim() + b.outputs.len()) as f64
+            })
+            .fold(0.0, f64::max);
+        Memory::values(most, "items and chunk")
+    }
+
     fn plugins(&self, states: &[StateSpec]) -> Vec<(String, PluginSpec)> {
         states
             .iter()
@@ -186,16 +201,8 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
                 config,
                 copies,
             } => {
-                let config_json = match config {
-                    None => "{}".to_string(),
-                    Some(c @ serde_json::Value::Object(_)) => c.to_string(),
-                    Some(_) => {
-                        return Err(r.err(
-                            model_span,
-                            format!("state `{name}`: model.config must be a table"),
-                        ))
-                    }
-                };
+                let config_json = crate::model::plugin_config_json(config.as_ref())
+                    .map_err(|e| r.err(model_span.clone(), format!("state `{name}`: {e}")))?;
                 let path = base.join(library);
                 let path = std::fs::canonicalize(&path).unwrap_or(path);
                 let lib = model::plugin::Library::load(&path).map_err(|e| {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::metropolis::MetropolisSettings;
-use crate::jobs::{KindSpec, SamplerContext};
+use crate::jobs::{KindSpec, Memory, SamplerContext};
 use crate::model::PosteriorSpec;
 use crate::spec::{ChainKeys, ChainTables, Init, InitSpec, Radius, SpecError, StateSpec};
 
@@ -67,6 +67,20 @@ pub struct Spec {
 impl KindSpec for Spec {
     fn posteriors(&self) -> Option<&[PosteriorSpec]> {
         Some(&self.posteriors)
+    }
+
+    /// Per chain: its position and adaptive covariance (d²) and their
+    /// running estimates, a row of the output buffer; the diagnostics keep
+    /// a bounded sample.
+    fn memory(&self, states: &[StateSpec]) -> Memory {
+        let most = states
+            .iter()
+            .map(|st| {
+                let d = st.dim() as f64;
+                4.0 * self.chains as f64 * (d * d + 4.0 * d)
+            })
+            .fold(0.0, f64::max);
+        Memory::values(most + crate::diag::TAU_MAX_SAMPLES as f64, "chains")
     }
 }
 

@@ -6,7 +6,7 @@ use toml::Spanned;
 
 use super::moves::{Move, WeightedMove};
 use super::sampler::{EnsembleSettings, TauStop};
-use crate::jobs::{KindSpec, PosteriorState, SamplerContext};
+use crate::jobs::{KindSpec, Memory, PosteriorState, SamplerContext};
 use crate::model::PosteriorSpec;
 use crate::spec::{ChainKeys, ChainTables, InitSpec, SpecError, StateEntry, StateSpec};
 
@@ -98,6 +98,18 @@ pub struct Spec {
 impl KindSpec for Spec {
     fn posteriors(&self) -> Option<&[PosteriorSpec]> {
         Some(&self.posteriors)
+    }
+
+    /// Per walker: its position, a proposal and their log-probabilities,
+    /// a row of the output buffer; the diagnostics keep a bounded sample.
+    fn memory(&self, states: &[StateSpec]) -> Memory {
+        let most = self
+            .states
+            .iter()
+            .zip(states)
+            .map(|(s, st)| s.walkers as f64 * (st.dim() as f64 + 2.0))
+            .fold(0.0, f64::max);
+        Memory::values(most + crate::diag::TAU_MAX_SAMPLES as f64, "walkers")
     }
 }
 

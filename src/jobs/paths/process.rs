@@ -628,6 +628,13 @@ impl Simulator {
     }
 }
 
+/// How many steps [`recorded_steps`] lists, without listing them (a spec
+/// may ask for 10¹⁵).
+pub fn recorded_count(steps: u64, every: u64) -> u64 {
+    let every = every.max(1);
+    steps / every + 1 + u64::from(!steps.is_multiple_of(every))
+}
+
 /// The recorded steps: 0, every, 2·every, … and always the last, `steps`.
 pub fn recorded_steps(steps: u64, every: u64) -> Vec<u64> {
     let mut r: Vec<u64> = (0..=steps).step_by(every.max(1) as usize).collect();
@@ -641,6 +648,17 @@ pub fn recorded_steps(steps: u64, every: u64) -> Vec<u64> {
 mod tests {
     use super::*;
     use crate::seed::StreamKey;
+
+    #[test]
+    fn recorded_count_is_the_length_of_recorded_steps() {
+        for (steps, every) in [(0, 1), (10, 1), (10, 3), (9, 3), (7, 10), (1, 1)] {
+            assert_eq!(
+                recorded_count(steps, every) as usize,
+                recorded_steps(steps, every).len(),
+                "{steps} {every}"
+            );
+        }
+    }
 
     #[test]
     fn the_alias_table_draws_each_state_with_its_probability() {

@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use super::process::{recorded_steps, Process, Simulator, Start};
-use crate::jobs::{KindSpec, SamplerContext};
+use super::process::{recorded_count, Process, Simulator, Start};
+use crate::jobs::{KindSpec, Memory, SamplerContext};
 use crate::model::PluginSpec;
 use crate::spec::{SpecError, StateSpec, NAME_MAX};
 
@@ -84,6 +84,27 @@ impl KindSpec for Spec {
             }
         }
         Ok(())
+    }
+
+    /// A chunk's paths at the recorded times, when they are kept; the
+    /// partial sums of a chunk and of their merge.
+    fn memory(&self, _states: &[StateSpec]) -> Memory {
+        let times = super::process::recorded_count(self.steps, self.every) as f64;
+        let most = self
+            .states
+            .iter()
+            .map(|p| {
+                let k = p.process.finite_values().map_or(0, |v| v.len()) as f64;
+                let partial = times * (k + 4.0) + 4.0;
+                let paths = if self.record.paths() {
+                    self.chunk.min(self.paths) as f64 * times
+                } else {
+                    0.0
+                };
+                paths + 4.0 * partial
+            })
+            .fold(0.0, f64::max);
+        Memory::values(most, "steps, statistics.every and chunk")
     }
 }
 
@@ -236,7 +257,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         }
         None => (1, DEFAULT_QUANTILES.to_vec()),
     };
-    let times = recorded_steps(steps, every).len();
+    let times = usize::try_from(recorded_count(steps, every)).unwrap_or(usize::MAX);
 
     let mut states = Vec::new();
     let mut resolved = Vec::new();

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::jobs::{KindSpec, SamplerContext};
+use crate::jobs::{KindSpec, Memory, SamplerContext};
 use crate::model::PosteriorSpec;
 use crate::spec::{SpecError, StateSpec};
 
@@ -52,6 +52,23 @@ pub struct Spec {
 impl KindSpec for Spec {
     fn posteriors(&self) -> Option<&[PosteriorSpec]> {
         Some(&self.posteriors)
+    }
+
+    /// Every particle kept (persistent sampling keeps them all: at least
+    /// the prior draws that reach `effective`), each with its position,
+    /// log-likelihood, log-prior and weight, twice (the history and its
+    /// resampled copy); the posterior draw of `total`.
+    fn memory(&self, states: &[StateSpec]) -> Memory {
+        let kept = 2.0 * (self.effective / self.particles as f64).ceil().max(1.0)
+            * self.particles as f64;
+        let most = states
+            .iter()
+            .map(|st| {
+                let d = st.dim() as f64;
+                2.0 * kept * (d + 3.0) + self.total as f64 * d
+            })
+            .fold(0.0, f64::max);
+        Memory::values(most, "particles, effective and total")
     }
 }
 

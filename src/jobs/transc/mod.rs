@@ -19,7 +19,7 @@ pub mod pseudo;
 mod recorder;
 mod resample;
 mod results;
-mod spec;
+pub(crate) mod spec;
 mod state_jump;
 mod summary;
 mod table;
@@ -256,6 +256,10 @@ impl TranscJob {
         let moves = store.read_f64(self.sets.moves, 0..w as u64, None)?;
         let taus = store.read_f64(self.sets.tau, 0..w as u64, None)?;
         let r = Results::from_counts(t, k, &visits, &moves, &taus);
+        let names: Vec<String> = self.spec.states.iter().map(|s| s.name.clone()).collect();
+        if let Some(why) = r.failure(&names) {
+            return Err(JobError::Other(why));
+        }
         for (dataset, values) in [
             (self.sets.probability, &r.probability),
             (self.sets.probability_err, &r.probability_err),

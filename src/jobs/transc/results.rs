@@ -118,3 +118,80 @@ impl Results {
         }
     }
 }
+
+impl Results {
+    /// Why these results cannot be reported: a probability or its error
+    /// that is NaN or infinite is a failure of the stage, never a result.
+    pub fn failure(&self, names: &[String]) -> Option<String> {
+        let bad = (0..self.probability.len()).find(|&s| {
+            !(self.probability[s].is_finite() && self.probability_err[s].is_finite())
+        })?;
+        Some(format!(
+            "transc: the probability of state `{}` is {} ± {}: the walkers' counts give no \
+             state probabilities (no visits were recorded)",
+            names[bad], self.probability[bad], self.probability_err[bad]
+        ))
+    }
+
+    /// What should not be trusted in state `s`'s row: a state the walkers
+    /// never visited (its probability 0, its log evidence −∞: its
+    /// pseudo-prior may miss its posterior, or its evidence is negligible),
+    /// and any result that is not a finite number.
+    pub fn flags(&self, s: usize) -> Vec<&'static str> {
+        let mut flags = Vec::new();
+        if self.probability[s] == 0.0 {
+            flags.push("never visited");
+        }
+        if [self.log_evidence[s], self.log_evidence_err[s]]
+            .iter()
+            .any(|v| !v.is_finite())
+        {
+            flags.push("not finite");
+        }
+        flags
+    }
+
+    /// The note below a table with a flagged row.
+    pub fn flags_note(&self) -> Option<&'static str> {
+        (0..self.probability.len())
+            .any(|s| !self.flags(s).is_empty())
+            .then_some(
+                "flagged: a state the walkers never visited (its pseudo-prior may miss its \
+                 posterior — check its first-stage samples — or its evidence is negligible), or \
+                 a log evidence or error that is not finite: do not trust these rows",
+            )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(probability: Vec<f64>, probability_err: Vec<f64>) -> Results {
+        let ln: Vec<f64> = probability.iter().map(|p| (p / probability[0]).ln()).collect();
+        Results {
+            log_evidence_err: vec![0.1; probability.len()],
+            log_evidence: ln,
+            probability,
+            probability_err,
+            between: vec![0.5; 2],
+            within: vec![f64::NAN; 2],
+            tau: 3.0,
+        }
+    }
+
+    #[test]
+    fn a_state_never_visited_is_flagged_and_nan_is_a_failure() {
+        let names = ["a".to_string(), "b".to_string()];
+        let fine = results(vec![0.6, 0.4], vec![0.01, 0.01]);
+        assert!(fine.failure(&names).is_none());
+        assert!(fine.flags(1).is_empty() && fine.flags_note().is_none());
+        let never = results(vec![1.0, 0.0], vec![0.0, 0.0]);
+        assert!(never.failure(&names).is_none());
+        assert_eq!(never.flags(1), vec!["never visited", "not finite"]);
+        assert!(never.flags_note().is_some());
+        let nan = results(vec![f64::NAN, 0.5], vec![0.1, f64::INFINITY]);
+        let why = nan.failure(&names).unwrap();
+        assert!(why.contains("state `a`"), "{why}");
+    }
+}

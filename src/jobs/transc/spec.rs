@@ -212,6 +212,30 @@ pub(crate) fn resolve(cx: &StageContext<'_>) -> Result<TranscSpec, SpecError> {
             }
         }
     };
+    // The fit needs two samples per component of every state: the first
+    // stage's samples after its burn-in (its longest run, when it may stop
+    // early; "auto" thins them further) must hold them.
+    let fewest = first_stage_samples(cx.first)
+        .into_iter()
+        .zip(states)
+        .min_by_key(|(n, _)| *n);
+    if let Some((n, state)) = fewest.filter(|(n, _)| *n < 2 * components) {
+        let span = t
+            .pseudo_prior
+            .as_ref()
+            .map(|p| p.get_ref().components.as_ref().map_or(p.span(), Spanned::span))
+            .unwrap_or_else(|| spanned.span());
+        return Err(r.err(
+            span,
+            format!(
+                "transc: a pseudo-prior of {components} component(s) needs {} first-stage samples \
+                 of each state, and state `{}` keeps {n} after its burn-in (walkers × stored \
+                 rows): fewer components, or a longer first stage",
+                2 * components,
+                state.name
+            ),
+        ));
+    }
     let state_weights = match &t.state_weights {
         None => (0..k)
             .map(|i| {
@@ -309,8 +333,19 @@ pub(crate) fn resolve(cx: &StageContext<'_>) -> Result<TranscSpec, SpecError> {
                     format!("transc.state_priors must list {k} positive numbers, one per state"),
                 ));
             }
-            let total: f64 = v.iter().sum();
-            v.iter().map(|x| x / total).collect()
+            // Scaled by the largest first: a sum of large priors (1e308
+            // each) must not overflow to ∞ and turn them all into 0.
+            let largest = v.iter().copied().fold(0.0, f64::max);
+            let total: f64 = v.iter().map(|x| x / largest).sum();
+            let priors: Vec<f64> = v.iter().map(|x| x / largest / total).collect();
+            if priors.iter().any(|p| p.is_nan() || *p < 1e-300) {
+                return Err(r.err(
+                    p.span(),
+                    "transc.state_priors: the smallest is too small beside the largest (their \
+                     ratio must be above 1e-300)",
+                ));
+            }
+            priors
         }
     };
     let prob_state = match &t.prob_state {
@@ -349,6 +384,55 @@ pub(crate) fn resolve(cx: &StageContext<'_>) -> Result<TranscSpec, SpecError> {
         prob_state,
         auto_samples,
     })
+}
+
+/// What a rank holds for the trans-conceptual stage at most: rank 0 reads a
+/// state's whole first-stage chain and log-probabilities to fit its
+/// pseudo-prior (and keeps the samples used); the walkers' counts of visits
+/// and moves.
+pub fn memory(t: &TranscSpec, first: &crate::jobs::SamplerSpec, states: &[StateSpec]) -> crate::jobs::Memory {
+    use crate::jobs::SamplerSpec;
+    let rows_lanes: Vec<(f64, f64)> = match first {
+        SamplerSpec::Ensemble(e) => e
+            .states
+            .iter()
+            .map(|s| (s.stored_rows() as f64, s.walkers as f64))
+            .collect(),
+        SamplerSpec::Chains(c) => c
+            .states
+            .iter()
+            .map(|s| ((s.steps / s.thin) as f64, c.chains as f64))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let fit = rows_lanes
+        .iter()
+        .zip(states)
+        .map(|((rows, lanes), st)| 2.0 * rows * lanes * (st.dim() as f64 + 1.0))
+        .fold(0.0, f64::max);
+    let k = states.len() as f64;
+    let counts = t.walkers as f64 * k * (super::BATCHES as f64 + 4.0);
+    crate::jobs::Memory::values(fit + counts, "transc.walkers and the first stage's lengths")
+}
+
+/// Per state, the first stage's samples after its burn-in: walkers (or
+/// chains) × stored rows past the burn-in, for a run of its full length.
+fn first_stage_samples(first: &crate::jobs::SamplerSpec) -> Vec<usize> {
+    use crate::jobs::SamplerSpec;
+    match first {
+        SamplerSpec::Ensemble(e) => e
+            .states
+            .iter()
+            .map(|s| s.walkers * s.stored_rows().saturating_sub(s.burn_rows()))
+            .collect(),
+        SamplerSpec::Chains(c) => c
+            .states
+            .iter()
+            .map(|s| c.chains * (s.steps / s.thin).saturating_sub(s.burn_rows()))
+            .collect(),
+        // `resolve` refuses [transc] after the kinds not in `FOLLOWS`.
+        _ => Vec::new(),
+    }
 }
 
 /// A resolved `[transc]` for unit tests.

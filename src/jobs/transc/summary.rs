@@ -65,7 +65,11 @@ fn results_table(spec: &RunSpec, r: &Results) -> Table {
                 .heading("acc. jump")
                 .fixed(3),
         )
+        .column(Column::new("flags"))
         .note(format!("error: {}", error_method(t.method)));
+    if let Some(note) = r.flags_note() {
+        table = table.note(note);
+    }
     for (s, st) in spec.states.iter().enumerate() {
         table.push(vec![
             st.name.as_str().into(),
@@ -75,6 +79,7 @@ fn results_table(spec: &RunSpec, r: &Results) -> Table {
             r.log_evidence[s].into(),
             r.log_evidence_err[s].into(),
             r.between[s].into(),
+            r.flags(s).into(),
         ]);
     }
     table

@@ -22,21 +22,26 @@ pub fn write_table(out: &mut dyn Write, spec: &RunSpec, r: &Results) -> std::io:
     )?;
     writeln!(
         out,
-        "  {:<16} {:>4} {:>22} {:>24} {:>10}",
+        "  {:<16} {:>4} {:>22} {:>24} {:>10}  flags",
         "state", "dim", "probability ± error", "log Z − log Z[0] ± err", "acc. jump"
     )?;
     for (s, st) in spec.states.iter().enumerate() {
         writeln!(
             out,
-            "  {:<16} {:>4} {:>12.4} ± {:<7.4} {:>12.4} ± {:<9.4} {:>10.3}",
+            "  {:<16} {:>4} {:>12.4} ± {:<7.4} {:>12.4} ± {:<9.4} {:>10.3}  {}",
             st.name,
             st.dim(),
             r.probability[s],
             r.probability_err[s],
             r.log_evidence[s],
             r.log_evidence_err[s],
-            r.between[s]
+            r.between[s],
+            r.flags(s).join(", ")
         )?;
     }
-    writeln!(out, "  error: {}", error_method(t.method))
+    writeln!(out, "  error: {}", error_method(t.method))?;
+    if let Some(note) = r.flags_note() {
+        writeln!(out, "  {note}")?;
+    }
+    Ok(())
 }
