@@ -39,6 +39,11 @@ def test_the_stored_paths_give_the_reported_statistics(tmp_path):
             np.testing.assert_allclose(stats[:, 2], sd / np.sqrt(5000), rtol=1e-10, atol=1e-12)
             if "occupation" not in g:
                 assert x.dtype == np.float64
+                # Quantiles from sampo's histograms: within a bin of numpy's.
+                q = np.quantile(x, [0.05, 0.5, 0.95], axis=0, method="inverted_cdf").T
+                width = g["quantile_bins"][:, 1]
+                gap = np.abs(g["quantiles"][...] - q)
+                assert np.all(gap <= width[:, None] * (1 + 1e-9) + 1e-12), (name, gap.max())
                 continue
             assert x.dtype == np.int64
             labels = [s.decode() if isinstance(s, bytes) else s for s in g.attrs["labels"]]

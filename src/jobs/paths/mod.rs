@@ -38,7 +38,9 @@ pub use spec::Spec;
 pub(crate) use spec::{resolve, RawSampler, RawState};
 
 use self::process::{recorded_steps, Process, Simulator};
-use self::stats::{quantiles_of_counts, share_se, Partial, HITTING, MOMENTS};
+use self::stats::{
+    quantiles_of_counts, share_se, Histogram, Partial, Shape, HITTING, MOMENTS, PILOT_PATHS,
+};
 use crate::jobs::summary::{SummaryError, SummaryOptions};
 use crate::jobs::{
     Chunks, EmitClock, Job, JobError, Kind, Outcome, Plan, RunSpec, TaskContext, TaskError,
@@ -71,6 +73,12 @@ struct StateSets {
     hitting: Option<usize>,
     absorption: Option<usize>,
     time_statistics: Option<usize>,
+    /// A continuous value's quantiles: their standard errors, and the
+    /// histogram's lower edge and bin width per recorded time.
+    quantiles_se: Option<usize>,
+    quantile_bins: Option<usize>,
+    /// The hitting step's quantiles.
+    hitting_quantiles: Option<usize>,
     states: Option<usize>,
     path_times: Option<usize>,
 }
@@ -83,6 +91,8 @@ pub struct PathsJob {
     recorded: Vec<u64>,
     /// Made on first use in this process, shared by its tasks.
     simulators: Vec<OnceLock<Result<Simulator, String>>>,
+    /// Each continuous state's histogram bins, from its first paths.
+    histograms: Vec<OnceLock<Result<Histogram, String>>>,
 }
 
 fn settings(spec: &RunSpec) -> &Spec {
@@ -167,7 +177,7 @@ impl PathsJob {
             };
             let mut d = StateSets::default();
             if s.record.statistics() {
-                let width = Partial::width(r, k, timed);
+                let width = spec::shape(process, &p.hitting, r, &s.quantiles).width();
                 d.partials = Some(layout.add(fixed("partials", vec![width], chunks.tasks_of(i))));
                 d.statistics = Some(layout.add(fixed("statistics", vec![3], r as u64)));
                 if k > 0 {
@@ -175,13 +185,21 @@ impl PathsJob {
                         layout.add(fixed("occupation", vec![k], r as u64)),
                         layout.add(fixed("occupation_se", vec![k], r as u64)),
                     ));
-                    if !s.quantiles.is_empty() {
-                        d.quantiles =
-                            Some(layout.add(fixed("quantiles", vec![s.quantiles.len()], r as u64)));
+                }
+                let nq = s.quantiles.len();
+                if nq > 0 {
+                    d.quantiles = Some(layout.add(fixed("quantiles", vec![nq], r as u64)));
+                    if k == 0 {
+                        d.quantiles_se = Some(layout.add(fixed("quantiles_se", vec![nq], r as u64)));
+                        d.quantile_bins = Some(layout.add(fixed("quantile_bins", vec![2], r as u64)));
                     }
                 }
                 if !p.hitting.is_empty() {
                     d.hitting = Some(layout.add(fixed("hitting", vec![6], 1)));
+                    if nq > 0 {
+                        d.hitting_quantiles =
+                            Some(layout.add(fixed("hitting_quantiles", vec![nq], 1)));
+                    }
                 }
                 if !absorbing.is_empty() {
                     d.absorption =
@@ -213,6 +231,7 @@ impl PathsJob {
             chunks,
             recorded,
             simulators: (0..count).map(|_| OnceLock::new()).collect(),
+            histograms: (0..count).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -257,6 +276,32 @@ impl PathsJob {
         }
     }
 
+    /// What a chunk's partial sums of state `s` hold.
+    fn shape(&self, s: usize) -> Shape {
+        let spec = self.settings();
+        let p = &spec.states[s];
+        spec::shape(&p.process, &p.hitting, self.recorded.len(), &spec.quantiles)
+    }
+
+    /// The histogram bins of continuous state `s`: over twice the range of
+    /// its first paths at each recorded time (the same on every rank).
+    fn histogram(&self, s: usize) -> Result<&Histogram, String> {
+        self.histograms[s]
+            .get_or_init(|| {
+                let pilot = self.settings().paths.min(PILOT_PATHS);
+                let mut values = Vec::with_capacity(pilot as usize * self.recorded.len());
+                for i in 0..pilot {
+                    let path = self.path(s, i).map_err(|e| {
+                        format!("path {i} (of the first paths, which set the quantiles' bins): {e}")
+                    })?;
+                    values.extend(path.values);
+                }
+                Ok(Histogram::from_pilot(&values, self.recorded.len()))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     /// The exact answers of state `s`, where the process has them.
     fn exact(&self, s: usize) -> exact::Exact {
         let spec = self.settings();
@@ -285,12 +330,11 @@ impl PathsJob {
     /// Every chunk's partial sums of state `s`, merged in chunk order.
     fn merged(&self, s: usize, store: &mut dyn Store) -> Result<Partial, JobError> {
         let dataset = self.sets[s].partials.expect("statistics are recorded");
-        let (r, k) = (self.recorded.len(), self.states_of(s));
-        let timed = self.timed_len(s) > 0;
-        let width = Partial::width(r, k, timed) as u64;
+        let shape = self.shape(s);
+        let width = shape.width() as u64;
         let rows = self.chunks.tasks_of(s);
         let block = (READ_VALUES / width).max(1);
-        let mut all = Partial::new(r, k, timed);
+        let mut all = Partial::new(shape);
         let mut first = 0;
         while first < rows {
             let end = (first + block).min(rows);
@@ -303,7 +347,7 @@ impl PathsJob {
                         first + c as u64
                     )));
                 }
-                all.merge(&Partial::from_row(row, r, k, timed));
+                all.merge(&Partial::from_row(row, shape));
             }
             first = end;
         }
@@ -405,6 +449,15 @@ impl PathsJob {
         if exact.moments.is_some() {
             t = t.note("exact: the process's exact mean at that step");
         }
+        if sets.quantile_bins.is_some() {
+            t = t.note(format!(
+                "quantiles from {} bins per time over twice the range of the first paths: \
+                 within a bin (/paths/{}/quantile_bins) of the sample quantile; se in \
+                 quantiles_se",
+                stats::BINS,
+                st.name
+            ));
+        }
         tables.push(t);
         if let Some((occupation, se)) = sets.occupation {
             let (share, se) = (read(occupation)?, read(se)?);
@@ -455,11 +508,21 @@ impl PathsJob {
                     .column(TableColumn::new("exact_mean").sci(5))
                     .column(TableColumn::new("exact_never").sci(5));
             }
+            let hq = match sets.hitting_quantiles {
+                Some(q) => read(q)?,
+                None => Vec::new(),
+            };
+            if !hq.is_empty() {
+                for q in &spec.quantiles {
+                    t = t.column(TableColumn::new(format!("q{q}")));
+                }
+            }
             let mut cells = vec![Cell::from(target.as_str()), Cell::from(h[0] as u64)];
             cells.extend(h[1..].iter().map(|&v| Cell::from(v)));
             if let Some([mean, _, never]) = exact.hitting {
                 cells.extend([Cell::from(mean), Cell::from(never)]);
             }
+            cells.extend(hq.iter().map(|&v| Cell::from(v)));
             t.push(cells);
             tables.push(t);
         }
@@ -572,14 +635,15 @@ impl Job for PathsJob {
             ))
         };
         let items = self.chunks.items_of(s, chunk);
-        let (r, k) = (self.recorded.len(), self.states_of(s));
+        let r = self.recorded.len();
         let timed = self.timed_len(s);
+        let shape = self.shape(s);
         let Snapshot { next, mut partial } = match resume {
             Some(bytes) => postcard::from_bytes(bytes)
                 .map_err(|e| fail(format!("undecodable snapshot: {e}")))?,
             None => Snapshot {
                 next: items.start,
-                partial: Partial::new(r, k, timed > 0),
+                partial: Partial::new(shape),
             },
         };
         let sim = self.simulator(s).map_err(fail)?;
@@ -587,6 +651,12 @@ impl Job for PathsJob {
         let offset = self.offset(s);
         let discrete = self.settings().states[s].process.discrete();
         let statistics = sets.partials.is_some();
+        // How each recorded value is counted: its state, its histogram bin.
+        let histogram = match (statistics && shape.bins > 0, self.states_of(s) > 0) {
+            (true, false) => Some(self.histogram(s).map_err(fail)?),
+            _ => None,
+        };
+        let mut bins = vec![0usize; if statistics { shape.bins.min(1) * r } else { 0 }];
         let mut rows = Rows {
             first: next,
             ints: Vec::new(),
@@ -625,7 +695,21 @@ impl Job for PathsJob {
                     ))
                 })?;
             if statistics {
-                partial.add(&values, &times, offset, hit);
+                match histogram {
+                    Some(h) => {
+                        for (i, (b, &v)) in bins.iter_mut().zip(&values).enumerate() {
+                            *b = h.bin(i, v);
+                        }
+                    }
+                    None => {
+                        for (b, &v) in bins.iter_mut().zip(&values) {
+                            *b = (v as i64 - offset) as usize;
+                        }
+                    }
+                }
+                let recorded = &self.recorded;
+                let hit = hit.map(|t| (t, recorded.partition_point(|&x| x < t)));
+                partial.add(&values, &bins, &times, hit);
             }
             if sets.states.is_some() {
                 if discrete {
@@ -701,8 +785,29 @@ impl Job for PathsJob {
                 write(occupation, r, share)?;
                 write(occupation_se, r, se)?;
             }
+            if let (Some(q), Some(se), Some(edges)) =
+                (sets.quantiles, sets.quantiles_se, sets.quantile_bins)
+            {
+                let h = self.histogram(s).map_err(JobError::Other)?;
+                let k = Histogram::bins();
+                let (mut qs, mut ses) = (Vec::new(), Vec::new());
+                for (i, counts) in all.counts.chunks_exact(k).enumerate() {
+                    let (q, se) = h.quantiles(i, counts, &self.settings().quantiles);
+                    qs.extend(q);
+                    ses.extend(se);
+                }
+                write(q, r, qs)?;
+                write(se, r, ses)?;
+                let lo_width = h.lo.iter().zip(&h.width).flat_map(|(a, b)| [*a, *b]).collect();
+                write(edges, r, lo_width)?;
+            }
             if let Some(h) = sets.hitting {
                 write(h, 1, all.hitting().to_vec())?;
+            }
+            if let Some(q) = sets.hitting_quantiles {
+                let steps: Vec<i64> = self.recorded.iter().map(|&t| t as i64).collect();
+                let qs = quantiles_of_counts(&all.hit_counts, &steps, &self.settings().quantiles);
+                write(q, 1, qs)?;
             }
             if let Some(t) = sets.time_statistics {
                 write(t, r, all.time_moments().concat())?;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::process::{recorded_count, Process, Simulator, Start};
+use super::stats::{Histogram, Shape};
 use crate::jobs::{KindSpec, Memory, SamplerContext};
 use crate::model::PluginSpec;
 use crate::spec::{SpecError, StateSpec, NAME_MAX};
@@ -94,8 +95,8 @@ impl KindSpec for Spec {
             .states
             .iter()
             .map(|p| {
-                let k = p.process.finite_values().map_or(0, |v| v.len()) as f64;
-                let partial = times * (k + 4.0) + 4.0;
+                let partial = shape(&p.process, &p.hitting, times as usize, &self.quantiles)
+                    .width() as f64;
                 let paths = if self.record.paths() {
                     self.chunk.min(self.paths) as f64 * times
                 } else {
@@ -277,13 +278,14 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
                 .map_err(|m| r.err(h.span(), format!("state `{name}`: hitting: {m}")))?,
             None => Vec::new(),
         };
-        let k = process.finite_values().map_or(0, |v| v.len());
-        if super::stats::Partial::width(times, k, process.random_times()) > MAX_PARTIAL_WIDTH {
+        let counted = shape(&process, &hitting, times, &quantiles);
+        if counted.width() > MAX_PARTIAL_WIDTH {
             return Err(r.err(
                 span,
                 format!(
-                    "state `{name}`: {times} recorded times × {k} states is too much to keep per \
-                     chunk; raise statistics.every"
+                    "state `{name}`: {times} recorded times × {} counts is too much to keep per \
+                     chunk; raise statistics.every",
+                    counted.bins
                 ),
             ));
         }
@@ -308,6 +310,23 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
         states: resolved,
     };
     Ok((spec, states))
+}
+
+/// What a chunk's partial sums of `process` hold over `times` recorded
+/// times: counts per state of a finite space, or per histogram bin of a
+/// continuous value when quantiles are asked for.
+pub fn shape(process: &Process, hitting: &[i64], times: usize, quantiles: &[f64]) -> Shape {
+    let bins = match process.finite_values() {
+        Some(v) => v.len(),
+        None if !quantiles.is_empty() => Histogram::bins(),
+        None => 0,
+    };
+    Shape {
+        times,
+        bins,
+        timed: process.random_times(),
+        hitting: !hitting.is_empty(),
+    }
 }
 
 fn finite(name: &str, v: f64) -> Result<f64, String> {

@@ -7,6 +7,11 @@
 //! their Monte Carlo standard errors. The merge order is the chunks', never
 //! the order in which they arrive, so the statistics are the same bits on
 //! every layout.
+//!
+//! Quantiles come from counts, which merge exactly: over the states of a
+//! finite space (exact), over the recorded steps for hitting times (exact
+//! when every step is recorded), and for a continuous value over a
+//! [`Histogram`] of [`BINS`] bins per recorded time (within a bin's width).
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +33,36 @@ pub struct Partial {
     /// otherwise): the mean and squared deviations of the time.
     pub time_mean: Vec<f64>,
     pub time_m2: Vec<f64>,
+    /// Per recorded step, where hitting is watched: the paths whose first
+    /// hit falls after the previous recorded step and by this one.
+    pub hit_counts: Vec<f64>,
+}
+
+/// What a chunk's partial sums hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Recorded times.
+    pub times: usize,
+    /// Counts per recorded time: the states of a finite space, the bins of
+    /// a histogram (with its two tails), or none.
+    pub bins: usize,
+    /// The times of steps are random.
+    pub timed: bool,
+    /// First hitting times are watched.
+    pub hitting: bool,
+}
+
+impl Shape {
+    /// Values in a row of `partials`.
+    pub fn width(&self) -> usize {
+        // Saturating: a spec may ask for absurd sizes, refused on this.
+        let columns = self
+            .bins
+            .saturating_add(2)
+            .saturating_add(if self.hitting { 1 } else { 0 })
+            .saturating_add(if self.timed { 2 } else { 0 });
+        self.times.saturating_mul(columns).saturating_add(4)
+    }
 }
 
 /// Welford's update of per-time means and squared deviations by one path,
@@ -62,46 +97,49 @@ fn moments_of(mean: &[f64], m2: &[f64], n: f64) -> Vec<[f64; 3]> {
 }
 
 impl Partial {
-    /// `times` recorded times, `states` states of a finite space (0 for
-    /// an infinite one), `timed` when the times of steps are random.
-    pub fn new(times: usize, states: usize, timed: bool) -> Self {
-        let t = if timed { times } else { 0 };
+    pub fn new(shape: Shape) -> Self {
+        let times = shape.times;
+        let t = if shape.timed { times } else { 0 };
         Self {
             n: 0.0,
             mean: vec![0.0; times],
             m2: vec![0.0; times],
-            counts: vec![0.0; times * states],
+            counts: vec![0.0; times * shape.bins],
             hit_n: 0.0,
             hit_mean: 0.0,
             hit_m2: 0.0,
             time_mean: vec![0.0; t],
             time_m2: vec![0.0; t],
+            hit_counts: vec![0.0; if shape.hitting { times } else { 0 }],
         }
     }
 
-    /// Values in a row of `partials`.
-    pub fn width(times: usize, states: usize, timed: bool) -> usize {
-        // Saturating: a spec may ask for absurd sizes, refused on this.
-        let columns = states.saturating_add(if timed { 4 } else { 2 });
-        times.saturating_mul(columns).saturating_add(4)
-    }
-
-    /// Adds a path: its values at the recorded times, their state indices
-    /// (`offset` subtracted from the value) for a finite space, its hitting
-    /// step, and the times of its recorded steps where they are random
-    /// (empty otherwise).
-    pub fn add(&mut self, values: &[f64], times: &[f64], offset: i64, hit: Option<u64>) {
+    /// Adds a path: its values at the recorded times, the bin of each
+    /// (its state's index in a finite space, its histogram bin; empty when
+    /// nothing is counted), the times of its recorded steps where they are
+    /// random (empty otherwise), and its hitting step with the index of
+    /// the first recorded step at or after it.
+    pub fn add(
+        &mut self,
+        values: &[f64],
+        bins: &[usize],
+        times: &[f64],
+        hit: Option<(u64, usize)>,
+    ) {
         self.n += 1.0;
         let n = self.n;
         welford(&mut self.mean, &mut self.m2, values, n);
         welford(&mut self.time_mean, &mut self.time_m2, times, n);
         if !self.counts.is_empty() {
             let k = self.counts.len() / values.len();
-            for (r, &v) in values.iter().enumerate() {
-                self.counts[r * k + (v as i64 - offset) as usize] += 1.0;
+            for (r, &b) in bins.iter().enumerate() {
+                self.counts[r * k + b] += 1.0;
             }
         }
-        if let Some(t) = hit {
+        if let Some((t, at)) = hit {
+            if let Some(c) = self.hit_counts.get_mut(at) {
+                *c += 1.0;
+            }
             self.hit_n += 1.0;
             let d = t as f64 - self.hit_mean;
             self.hit_mean += d / self.hit_n;
@@ -122,6 +160,9 @@ impl Partial {
         for (c, o) in self.counts.iter_mut().zip(&other.counts) {
             *c += o;
         }
+        for (c, o) in self.hit_counts.iter_mut().zip(&other.hit_counts) {
+            *c += o;
+        }
         let (ha, hb) = (self.hit_n, other.hit_n);
         if hb > 0.0 {
             let h = ha + hb;
@@ -134,26 +175,32 @@ impl Partial {
 
     /// As a row of `partials`.
     pub fn to_row(&self) -> Vec<f64> {
-        let timed = !self.time_mean.is_empty();
         let mut row = Vec::with_capacity(
-            Self::width(self.mean.len(), 0, timed) + self.counts.len(),
+            1 + 2 * self.mean.len()
+                + self.counts.len()
+                + 3
+                + self.hit_counts.len()
+                + 2 * self.time_mean.len(),
         );
         row.push(self.n);
         row.extend(&self.mean);
         row.extend(&self.m2);
         row.extend(&self.counts);
         row.extend([self.hit_n, self.hit_mean, self.hit_m2]);
+        row.extend(&self.hit_counts);
         row.extend(&self.time_mean);
         row.extend(&self.time_m2);
         row
     }
 
-    pub fn from_row(row: &[f64], times: usize, states: usize, timed: bool) -> Self {
+    pub fn from_row(row: &[f64], shape: Shape) -> Self {
+        let times = shape.times;
         let (mean, rest) = row[1..].split_at(times);
         let (m2, rest) = rest.split_at(times);
-        let (counts, rest) = rest.split_at(times * states);
+        let (counts, rest) = rest.split_at(times * shape.bins);
         let (hit, rest) = rest.split_at(3);
-        let (time_mean, time_m2) = rest.split_at(if timed { times } else { 0 });
+        let (hit_counts, rest) = rest.split_at(if shape.hitting { times } else { 0 });
+        let (time_mean, time_m2) = rest.split_at(if shape.timed { times } else { 0 });
         Self {
             n: row[0],
             mean: mean.to_vec(),
@@ -164,6 +211,7 @@ impl Partial {
             hit_m2: hit[2],
             time_mean: time_mean.to_vec(),
             time_m2: time_m2.to_vec(),
+            hit_counts: hit_counts.to_vec(),
         }
     }
 
@@ -199,6 +247,100 @@ impl Partial {
         let mean = if h > 0.0 { self.hit_mean } else { f64::NAN };
         let never = (self.n - h) / self.n;
         [h, mean, sd, sd / h.sqrt(), never, share_se(never, self.n)]
+    }
+}
+
+/// Inner bins of the histogram of a continuous value per recorded time.
+pub const BINS: usize = 64;
+/// Paths whose range sets the histograms: the first of each state.
+pub const PILOT_PATHS: u64 = 1024;
+
+/// Fixed bins per recorded time for the quantiles of a continuous value:
+/// [`BINS`] equal bins over twice the range the first paths of the state
+/// span (the same paths on every rank, so every chunk counts into the same
+/// bins), with a tail bin below and one above. A quantile is read by
+/// linear interpolation within its bin: within one bin width of the sample
+/// quantile. One that falls in a tail is NaN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Per recorded time: the lower edge and the width of the inner bins.
+    pub lo: Vec<f64>,
+    pub width: Vec<f64>,
+}
+
+impl Histogram {
+    /// From the pilot paths' values, `times` per path.
+    pub fn from_pilot(values: &[f64], times: usize) -> Self {
+        let (mut lo, mut width) = (Vec::with_capacity(times), Vec::with_capacity(times));
+        for r in 0..times {
+            let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+            for v in values.iter().skip(r).step_by(times).filter(|v| v.is_finite()) {
+                min = min.min(*v);
+                max = max.max(*v);
+            }
+            if min > max {
+                (min, max) = (0.0, 0.0);
+            }
+            let spread = max - min;
+            lo.push(min - spread / 2.0);
+            width.push(2.0 * spread / BINS as f64);
+        }
+        Self { lo, width }
+    }
+
+    /// Counts per recorded time: the inner bins and the two tails.
+    pub fn bins() -> usize {
+        BINS + 2
+    }
+
+    /// The bin of value v at recorded time r: 0 below, BINS + 1 above (and
+    /// NaN), 1..=BINS within. A time whose pilot values were all equal has
+    /// one inner bin, for that value.
+    #[inline]
+    pub fn bin(&self, r: usize, v: f64) -> usize {
+        let (lo, h) = (self.lo[r], self.width[r]);
+        if h == 0.0 {
+            return if v < lo {
+                0
+            } else if v == lo {
+                1
+            } else {
+                BINS + 1
+            };
+        }
+        let x = (v - lo) / h;
+        if x < 0.0 {
+            0
+        } else if x < BINS as f64 {
+            1 + x as usize
+        } else {
+            BINS + 1
+        }
+    }
+
+    /// The quantiles `qs` at recorded time r from its counts, and the
+    /// standard error of each, √(q(1 − q)/n) over the density of its bin.
+    pub fn quantiles(&self, r: usize, counts: &[f64], qs: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let n: f64 = counts.iter().sum();
+        let (lo, h) = (self.lo[r], self.width[r]);
+        qs.iter()
+            .map(|&q| {
+                let goal = q * n;
+                let mut cum = 0.0;
+                for (j, &c) in counts.iter().enumerate() {
+                    if c > 0.0 && cum + c >= goal {
+                        if j == 0 || j == BINS + 1 {
+                            return (f64::NAN, f64::NAN);
+                        }
+                        let x = lo + ((j - 1) as f64 + (goal - cum) / c) * h;
+                        let density = c / (n * h);
+                        return (x, (q * (1.0 - q) / n).sqrt() / density);
+                    }
+                    cum += c;
+                }
+                (f64::NAN, f64::NAN)
+            })
+            .unzip()
     }
 }
 
@@ -248,16 +390,26 @@ mod tests {
             ([2.0, 0.0], Some(7)),
             ([0.0, 2.0], Some(2)),
         ];
-        let mut chunks = [Partial::new(2, 3, true), Partial::new(2, 3, true)];
-        // Times: the values' double plus one.
+        let shape = Shape {
+            times: 2,
+            bins: 3,
+            timed: true,
+            hitting: true,
+        };
+        let mut chunks = [Partial::new(shape), Partial::new(shape)];
+        // Times: the values' double plus one; hits binned by recorded
+        // steps 0 and 5.
         let times = |v: &[f64; 2]| [2.0 * v[0] + 1.0, 2.0 * v[1] + 1.0];
         for (i, (v, hit)) in paths.iter().enumerate() {
-            chunks[usize::from(i >= 3)].add(v, &times(v), 0, *hit);
+            let bins = [v[0] as usize, v[1] as usize];
+            let hit = hit.map(|t| (t, usize::from(t > 0)));
+            chunks[usize::from(i >= 3)].add(v, &bins, &times(v), hit);
         }
         let row = chunks[1].to_row();
-        assert_eq!(row.len(), Partial::width(2, 3, true));
+        assert_eq!(row.len(), shape.width());
         let mut all = chunks[0].clone();
-        all.merge(&Partial::from_row(&row, 2, 3, true));
+        all.merge(&Partial::from_row(&row, shape));
+        assert_eq!(all.hit_counts, vec![1.0, 4.0]);
         let n = 7.0;
         for r in 0..2 {
             let v: Vec<f64> = paths.iter().map(|p| p.0[r]).collect();
@@ -290,5 +442,31 @@ mod tests {
         let values = [3, 4, 5, 6, 7];
         let q = quantiles_of_counts(&counts, &values, &[0.1, 0.25, 0.375, 0.5, 0.9, 1.0]);
         assert_eq!(q, vec![3.0, 3.0, 4.0, 6.0, 7.0, 7.0]);
+    }
+
+    #[test]
+    fn histogram_quantiles_interpolate_within_a_bin() {
+        // Pilot values 0..=10 at one time: bins of 20/64 from -5.
+        let pilot: Vec<f64> = (0..=10).map(f64::from).collect();
+        let h = Histogram::from_pilot(&pilot, 1);
+        assert_eq!((h.lo[0], h.width[0]), (-5.0, 20.0 / 64.0));
+        assert_eq!((h.bin(0, -5.1), h.bin(0, -5.0), h.bin(0, 15.0)), (0, 1, BINS + 1));
+        assert_eq!(h.bin(0, f64::NAN), BINS + 1);
+        // 1000 values uniform on [0, 10): quantiles within a bin width.
+        let mut counts = vec![0.0; Histogram::bins()];
+        for i in 0..1000 {
+            counts[h.bin(0, i as f64 / 100.0)] += 1.0;
+        }
+        let (q, se) = h.quantiles(0, &counts, &[0.1, 0.5, 0.9]);
+        for (x, exact) in q.iter().zip([1.0, 5.0, 9.0]) {
+            assert!((x - exact).abs() <= h.width[0], "{q:?}");
+        }
+        // √(q(1−q)/n) / f with f = 1/10.
+        assert!((se[1] - (0.25f64 / 1000.0).sqrt() * 10.0).abs() < 0.1 * se[1]);
+        // A constant time: one bin, its value exactly.
+        let c = Histogram::from_pilot(&[3.0, 3.0], 1);
+        let mut counts = vec![0.0; Histogram::bins()];
+        counts[c.bin(0, 3.0)] = 5.0;
+        assert_eq!(c.quantiles(0, &counts, &[0.5]).0, vec![3.0]);
     }
 }

@@ -213,8 +213,36 @@ fn gbm_and_ou_match_their_exact_moments() {
         near("E X_t", o[r][0], mean, o[r][2].max(1e-300));
         near("Var X_t", o[r][1] * o[r][1], var, (var * (2.0f64 / 19999.0).sqrt()).max(1e-300));
     }
-    // Continuous values: no occupation, no quantiles.
-    assert!(!store.layout.datasets.iter().any(|d| d.path.ends_with("quantiles")));
+    // Continuous values: no occupation; quantiles from the histograms,
+    // within 5 standard errors and a bin width of OU's normal quantiles.
+    assert!(!store.layout.datasets.iter().any(|d| d.path.ends_with("occupation")));
+    let q = rows(&store.f64_rows("paths/o/quantiles"), 3);
+    let qse = rows(&store.f64_rows("paths/o/quantiles_se"), 3);
+    let bins = rows(&store.f64_rows("paths/o/quantile_bins"), 2);
+    let z = [-1.6448536269514722, 0.0, 1.6448536269514722];
+    let times = Reader::read_f64(&store, "paths/o/times", None, None).unwrap();
+    for (r, t) in times.iter().enumerate().skip(1) {
+        let mean = 1.0 + (-1.0 - 1.0) * (-1.5 * t).exp();
+        let sd = (0.25 / 3.0 * (1.0 - (-3.0 * t).exp())).sqrt();
+        for j in 0..3 {
+            let exact = mean + sd * z[j];
+            let within = 5.0 * qse[r][j] + bins[r][1];
+            assert!(
+                (q[r][j] - exact).abs() <= within,
+                "q{j} at t = {t}: {} vs {exact} (se {}, bin {})",
+                q[r][j],
+                qse[r][j],
+                bins[r][1]
+            );
+            // The se is √(q(1 − q)/n)/f: within 30% of the exact one.
+            let f = (-0.5 * z[j] * z[j]).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt());
+            let p = [0.05, 0.5, 0.95][j];
+            let exact_se = (p * (1.0 - p) / 20000.0f64).sqrt() / f;
+            assert!((qse[r][j] / exact_se - 1.0).abs() < 0.3, "{} vs {exact_se}", qse[r][j]);
+        }
+    }
+    // At step 0 every path is at x0: its quantiles are x0 exactly.
+    assert_eq!(q[0], vec![-1.0; 3]);
 }
 
 #[test]
