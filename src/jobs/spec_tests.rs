@@ -177,7 +177,7 @@ fn wrong_types_are_rejected() {
     error_at(
         &format!("[run]\nseed = \"x\"\n{STATE}"),
         "\"x\"",
-        "invalid type",
+        "expected a seed from 0 to 18446744073709551615",
     );
     error_at(&format!("[run]\nseed = -4\n{STATE}"), "-4", "");
     error_at(
