@@ -389,15 +389,28 @@ fn ended_after_stop(
     child: &mut std::process::Child,
     stopped: &str,
     since: Instant,
+    log: &std::path::Path,
 ) -> std::process::ExitStatus {
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
         if since.elapsed() > Duration::from_secs(60) {
+            // What every process of the job was doing, for the report.
+            let ps = Command::new("ps")
+                .args(["-eo", "pid,ppid,stat,etime,wchan:32,args"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let job: Vec<&str> = ps.lines().filter(|l| l.contains("sampo")).collect();
             let _ = Command::new("kill").args(["-KILL", stopped]).status();
             child.kill().unwrap();
-            panic!("the job did not end after a rank stopped");
+            panic!(
+                "the job did not end within 60 s of rank {stopped} stopping; its processes:\n{}\n\
+                 its stderr:\n{}",
+                job.join("\n"),
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -426,18 +439,20 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
         ),
     );
     let start = Instant::now();
+    let log = std::fs::File::create(sb.path("live.err")).unwrap();
     let mut child = mpiexec(&sb, 3, &["run", "live.toml", "-q"], &[])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let rank2 = stop_rank_2_once_sampling(&sb, "live", start);
-    let status = ended_after_stop(&mut child, &rank2, start);
-    assert!(!status.success());
+    let status = ended_after_stop(&mut child, &rank2, Instant::now(), &sb.path("live.err"));
+    let err = std::fs::read_to_string(sb.path("live.err")).unwrap_or_default();
+    assert!(!status.success(), "{err}");
     let message = read_str_attr(&sb.path("live.h5.partial"), "/", "status");
     assert!(
         message.contains("rank 2 has not answered for 3 s"),
-        "{message}"
+        "status: {message}\nstderr: {err}"
     );
 }
 
@@ -455,15 +470,16 @@ fn a_stopped_rank_sharing_a_task_ends_the_job() {
         ),
     );
     let start = Instant::now();
+    let log = std::fs::File::create(sb.path("shared.err")).unwrap();
     let mut child = mpiexec(&sb, 3, &["run", "shared.toml", "-q"], &[])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .unwrap();
     let rank2 = stop_rank_2_once_sampling(&sb, "shared", start);
-    let status = ended_after_stop(&mut child, &rank2, Instant::now());
-    assert!(!status.success());
-    let err = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    let status = ended_after_stop(&mut child, &rank2, Instant::now(), &sb.path("shared.err"));
+    let err = std::fs::read_to_string(sb.path("shared.err")).unwrap_or_default();
+    assert!(!status.success(), "{err}");
     assert!(
         err.contains("sharing task group 0 has not completed for 3 s"),
         "{err}"
