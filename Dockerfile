@@ -54,9 +54,10 @@ FROM debian:bookworm-slim AS runtime
 
 ARG DEBIAN_FRONTEND=noninteractive
 # Only what the binary loads at run time: HDF5 1.10 and OpenMPI (libraries,
-# plus openmpi-bin for mpiexec).
+# plus openmpi-bin for mpiexec), and Python 3.11 with numpy for Python models.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libhdf5-103-1 libopenmpi3 openmpi-bin \
+       libpython3.11 python3-numpy \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/target/release/sampo /usr/local/bin/sampo

@@ -12,3 +12,10 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
+# Python models embed the interpreter that pyo3 finds at build time: Debian's
+# /usr/bin/python3 (its headers and shared library come with python3-dev) unless
+# PYO3_PYTHON names another. A run then adds the active environment
+# (VIRTUAL_ENV or CONDA_PREFIX) of the same Python version.
+if [ -z "${PYO3_PYTHON:-}" ] && [ -x /usr/bin/python3 ]; then
+    export PYO3_PYTHON=/usr/bin/python3
+fi

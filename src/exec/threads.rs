@@ -28,7 +28,8 @@ impl fmt::Display for ThreadSource {
             ThreadSource::Slurm => write!(f, "SLURM_CPUS_PER_TASK"),
             ThreadSource::SerializedPlugin => write!(
                 f,
-                "a serialized plugin: one thread per rank; scale with ranks (mpiexec -n N)"
+                "a serialized plugin or Python model: one thread per rank; scale with ranks \
+                 (mpiexec -n N)"
             ),
             ThreadSource::Cores {
                 cores,
@@ -99,12 +100,18 @@ pub fn threads_for(
     chosen
 }
 
-/// The states whose plugin is serialized (and not copied per thread).
+/// The states whose model runs one call at a time per process: a
+/// serialized plugin (not copied per thread) or a Python model.
 fn serialized_states(spec: &RunSpec) -> Vec<String> {
     spec.plugins()
         .into_iter()
         .filter(|(_, p)| p.safety == ThreadSafety::Serialized && !p.copies)
         .map(|(state, _)| format!("`{state}`"))
+        .chain(
+            spec.python_states()
+                .into_iter()
+                .map(|s| format!("`{s}` (Python)")),
+        )
         .collect()
 }
 
@@ -116,8 +123,9 @@ pub fn serialized_warning(cli: Option<usize>, spec: &RunSpec) -> Option<String> 
     let states = serialized_states(spec);
     (asked > 1 && !states.is_empty()).then(|| {
         format!(
-            "state(s) {}: a serialized plugin (one call at a time per process), so each rank \
-             runs 1 thread, not {asked}; use more ranks (mpiexec -n N) to go faster",
+            "state(s) {}: a serialized plugin or a Python model (one call at a time per \
+             process), so each rank runs 1 thread, not {asked}; use more ranks (mpiexec -n N) \
+             to go faster",
             states.join(", ")
         )
     })

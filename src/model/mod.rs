@@ -6,6 +6,7 @@ mod builtin;
 mod forward;
 pub mod plugin;
 mod prior;
+pub mod python;
 mod regression;
 mod spec;
 
@@ -107,9 +108,28 @@ impl Posterior {
     /// plugin).
     pub fn from_spec(state: &str, spec: &PosteriorSpec) -> Result<Self, BuildError> {
         let prior = Prior::from_spec(&spec.prior)?;
-        let likelihood = match &spec.plugin {
-            Some(p) => plugin_likelihood(p, state, prior.dim())?,
-            None => build_likelihood(&spec.model, spec.data.as_ref())?,
+        let likelihood = match (&spec.plugin, &spec.model) {
+            (Some(p), _) => plugin_likelihood(p, state, prior.dim())?,
+            (
+                None,
+                ModelSpec::Python {
+                    file,
+                    function,
+                    vectorized,
+                    config,
+                },
+            ) => {
+                let config_json = plugin_config_json(config.as_ref())
+                    .map_err(|e| BuildError::new("config", e))?;
+                let spec = python::PythonSpec {
+                    file: std::path::Path::new(file),
+                    function: function.as_deref().unwrap_or(python::DEFAULT_FUNCTION),
+                    vectorized: vectorized.unwrap_or(false),
+                    config_json: &config_json,
+                };
+                python::likelihood(&spec, state, prior.dim())?
+            }
+            (None, _) => build_likelihood(&spec.model, spec.data.as_ref())?,
         };
         let cost = (spec.cost_us > 0).then(|| Duration::from_micros(spec.cost_us));
         Ok(Self::new(prior, likelihood, cost))
@@ -253,6 +273,12 @@ pub fn build_likelihood(
                 "a plugin is built with its state",
             ))
         }
+        ModelSpec::Python { .. } => {
+            return Err(BuildError::new(
+                "file",
+                "a Python model is built with its state",
+            ))
+        }
     })
 }
 
@@ -262,7 +288,10 @@ pub fn build_likelihood(
 pub fn prepare_plugins<'a>(
     posteriors: impl IntoIterator<Item = (&'a str, &'a PosteriorSpec)>,
 ) -> Result<(), String> {
-    for (state, p) in posteriors.into_iter().filter(|(_, p)| p.plugin.is_some()) {
+    for (state, p) in posteriors
+        .into_iter()
+        .filter(|(_, p)| p.plugin.is_some() || p.is_python())
+    {
         Posterior::from_spec(state, p).map_err(|e| format!("state `{state}`: model.{e}"))?;
     }
     Ok(())
@@ -298,7 +327,7 @@ pub fn model_dim(spec: &ModelSpec) -> Option<usize> {
         ModelSpec::GaussianMixture { means, .. } => means.first().map_or(0, Vec::len),
         ModelSpec::Rosenbrock { dim, .. } | ModelSpec::Funnel { dim, .. } => *dim,
         ModelSpec::PolynomialRegression { order, .. } => order + 1,
-        ModelSpec::Plugin { .. } => return None,
+        ModelSpec::Plugin { .. } | ModelSpec::Python { .. } => return None,
     })
 }
 

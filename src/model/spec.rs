@@ -49,6 +49,15 @@ pub enum ModelSpec {
         /// A private copy of the library per thread (see `PluginSpec`).
         copies: Option<bool>,
     },
+    /// A user model in Python (`model.py`'s `function`, vectorised or one
+    /// point per call; `config` goes to its `setup`), see `model::python`.
+    /// The file is resolved against the spec's directory.
+    Python {
+        file: String,
+        function: Option<String>,
+        vectorized: Option<bool>,
+        config: Option<serde_json::Value>,
+    },
 }
 
 impl ModelSpec {
@@ -61,6 +70,7 @@ impl ModelSpec {
             ModelSpec::Funnel { .. } => "funnel",
             ModelSpec::PolynomialRegression { .. } => "polynomial-regression",
             ModelSpec::Plugin { .. } => "plugin",
+            ModelSpec::Python { .. } => "python",
         }
     }
 }
@@ -199,7 +209,28 @@ impl PosteriorSpec {
                 p.path.file_name().unwrap_or_default().to_string_lossy(),
                 p.safety.label()
             ),
-            None => self.model.kind_name().to_string(),
+            None => match &self.model {
+                ModelSpec::Python {
+                    file, vectorized, ..
+                } => format!(
+                    "python {}{}",
+                    std::path::Path::new(file)
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy(),
+                    if vectorized.unwrap_or(false) {
+                        " (vectorised)"
+                    } else {
+                        ""
+                    }
+                ),
+                m => m.kind_name().to_string(),
+            },
         }
+    }
+
+    /// Whether the likelihood is a Python model (one thread per rank).
+    pub fn is_python(&self) -> bool {
+        matches!(self.model, ModelSpec::Python { .. })
     }
 }

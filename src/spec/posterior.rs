@@ -86,13 +86,34 @@ impl Resolver<'_> {
                     copies: copies.unwrap_or(false),
                 })
             }
+            // Imported and set up below (by `Posterior::from_spec`).
+            ModelSpec::Python { .. } => None,
             _ => {
                 model::build_likelihood(model_spec.get_ref(), data.as_ref()).map_err(model_err)?;
                 None
             }
         };
+        // A Python model's file, relative to the spec's directory, recorded
+        // absolute so that every rank imports the same file.
+        let mut model = model_spec.get_ref().clone();
+        if let ModelSpec::Python { file, .. } = &mut model {
+            let path = base.join(&*file);
+            if !path.is_file() {
+                return Err(self.err(
+                    model_spec.span(),
+                    format!(
+                        "state `{name}`: model.file: no Python file {}",
+                        path.display()
+                    ),
+                ));
+            }
+            *file = std::fs::canonicalize(&path)
+                .unwrap_or(path)
+                .display()
+                .to_string();
+        }
         let posterior = PosteriorSpec {
-            model: model_spec.get_ref().clone(),
+            model,
             data,
             plugin,
             prior: prior_spec.get_ref().clone(),

@@ -1,0 +1,87 @@
+"""sampo's side of a Python model, run inside the interpreter sampo embeds.
+
+Finds the user's environment, imports the model's file once per process,
+calls its `setup(config)` once per state, and formats exceptions with their
+traceback for sampo's messages. Rust calls the functions below.
+"""
+
+import importlib.util
+import json
+import os
+import site
+import sys
+import traceback
+
+_modules = {}
+
+
+def environment(prefix):
+    """Adds the site-packages of the environment at `prefix` (a venv or a
+    conda env: VIRTUAL_ENV, CONDA_PREFIX) to the import path; returns a
+    line describing the interpreter and environment, for messages."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if prefix:
+        wanted = os.path.join(prefix, "lib", f"python{version}", "site-packages")
+        if os.path.isdir(wanted):
+            site.addsitedir(wanted)
+            exe = os.path.join(prefix, "bin", "python")
+            if os.path.exists(exe):
+                sys.executable = exe
+        else:
+            lib = os.path.join(prefix, "lib")
+            found = sorted(
+                d for d in (os.listdir(lib) if os.path.isdir(lib) else [])
+                if d.startswith("python3")
+            )
+            raise RuntimeError(
+                f"the Python environment {prefix} has no lib/python{version}/site-packages"
+                + (f" (it has {', '.join(found)})" if found else "")
+                + f": sampo embeds Python {version}; use an environment made with "
+                f"Python {version}, or rebuild sampo against that environment's Python "
+                "(PYO3_PYTHON=/path/to/python cargo build --release)"
+            )
+    return f"Python {sys.version.split()[0]} ({sys.prefix}), environment {prefix or 'none'}"
+
+
+def load(path, function, config_json, state):
+    """The model's function and the object its `setup(config)` returned
+    (None without a setup), importing the file once per process."""
+    module = _modules.get(path)
+    if module is None:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no Python file {path}")
+        name = os.path.splitext(os.path.basename(path))[0]
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        _modules[path] = module
+    f = getattr(module, function, None)
+    if f is None or not callable(f):
+        defined = sorted(
+            k for k, v in vars(module).items() if callable(v) and not k.startswith("_")
+        )
+        raise AttributeError(
+            f"{path} has no function `{function}`"
+            + (f" (it defines {', '.join(defined)})" if defined else "")
+        )
+    context = None
+    setup = getattr(module, "setup", None)
+    if callable(setup):
+        config = json.loads(config_json)
+        context = setup(config)
+    return f, context
+
+
+def numpy_version():
+    import numpy
+
+    return numpy.__version__
+
+
+def describe(error, tb):
+    """An exception as Python prints it: traceback, type and message."""
+    return "".join(traceback.format_exception(type(error), error, tb)).rstrip()

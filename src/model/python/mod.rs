@@ -1,0 +1,358 @@
+//! User models written in Python: `model = { kind = "python", file =
+//! "model.py", function = "log_likelihood", vectorized = false, config =
+//! {…} }`.
+//!
+//! Each process embeds one interpreter (started on first use, after the
+//! spec is known), adds the user's environment (`VIRTUAL_ENV`, else
+//! `CONDA_PREFIX`) to its import path, imports each model file once, and
+//! calls its `setup(config)` once per state. A scalar function gets one
+//! point as a 1-D numpy array and returns a number; a vectorised one gets
+//! the points of a call as an (n, dim) array and returns n numbers. Calls
+//! hold the interpreter's lock (the GIL), so a rank evaluates one call at a
+//! time: like a serialized plugin, a Python model runs one thread per rank
+//! and scales with ranks.
+//!
+//! Without the cargo feature `python` the spec is still read, and a Python
+//! model is refused with a message saying how to build with it.
+
+use std::path::Path;
+
+use super::{BuildError, LogDensity};
+
+/// A state's Python model, resolved: the file (absolute), the function, and
+/// the `config` table as JSON for `setup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonSpec<'a> {
+    pub file: &'a Path,
+    pub function: &'a str,
+    pub vectorized: bool,
+    pub config_json: &'a str,
+}
+
+/// The model's log-likelihood, made once per process and state (the module
+/// imported and `setup` called on first use).
+#[cfg(feature = "python")]
+pub fn likelihood(
+    spec: &PythonSpec<'_>,
+    state: &str,
+    dim: usize,
+) -> Result<Box<dyn LogDensity>, BuildError> {
+    embedded::model(spec, state, dim)
+        .map(|m| Box::new(embedded::Shared(m)) as Box<dyn LogDensity>)
+        .map_err(|e| BuildError::new("file", e))
+}
+
+#[cfg(not(feature = "python"))]
+pub fn likelihood(
+    _spec: &PythonSpec<'_>,
+    _state: &str,
+    _dim: usize,
+) -> Result<Box<dyn LogDensity>, BuildError> {
+    Err(BuildError::new("kind", UNAVAILABLE))
+}
+
+/// Why a build without Python refuses a Python model.
+#[cfg(not(feature = "python"))]
+pub const UNAVAILABLE: &str = "this sampo was built without Python models (the cargo feature \
+     `python`, on by default, was turned off): build it with `cargo build --release --features \
+     python`, which needs Python's headers (Debian: python3-dev)";
+
+/// The function called when the spec names none.
+pub const DEFAULT_FUNCTION: &str = "log_likelihood";
+
+/// Whether this build runs Python models.
+pub const AVAILABLE: bool = cfg!(feature = "python");
+
+#[cfg(feature = "python")]
+mod embedded {
+    use std::ffi::CString;
+    use std::sync::{Arc, Mutex};
+
+    use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+    use pyo3::prelude::*;
+    use pyo3::sync::{MutexExt, PyOnceLock};
+    use pyo3::types::PyModule;
+
+    use super::PythonSpec;
+    use crate::model::{EvalError, LogDensity};
+
+    /// sampo's Python side: environment, import, setup, tracebacks.
+    const GLUE: &str = include_str!("glue.py");
+
+    static GLUE_MODULE: PyOnceLock<Result<Py<PyModule>, String>> = PyOnceLock::new();
+    type Key = (String, String, String, String, bool, usize);
+    static MODELS: Mutex<Vec<(Key, Arc<PyModel>)>> = Mutex::new(Vec::new());
+
+    pub struct PyModel {
+        dim: usize,
+        vectorized: bool,
+        function: Py<PyAny>,
+        context: Option<Py<PyAny>>,
+        /// `log_likelihood` in `model.py`, for messages.
+        label: String,
+    }
+
+    /// Shares a state's model between its tasks.
+    pub struct Shared(pub Arc<PyModel>);
+
+    /// The glue module, made once per process; the first call also starts
+    /// the interpreter and adds the user's environment.
+    fn glue(py: Python<'_>) -> Result<&Bound<'_, PyModule>, String> {
+        let made = GLUE_MODULE.get_or_init(py, || {
+            let code = CString::new(GLUE).expect("no NUL in glue.py");
+            let module = PyModule::from_code(py, &code, c"sampo_glue.py", c"sampo_glue")
+                .map_err(|e| format!("starting sampo's Python side: {}", plain(py, &e)))?;
+            let prefix = std::env::var("VIRTUAL_ENV")
+                .or_else(|_| std::env::var("CONDA_PREFIX"))
+                .unwrap_or_default();
+            module
+                .call_method1("environment", (prefix,))
+                .map_err(|e| plain(py, &e))?;
+            Ok(module.unbind())
+        });
+        match made {
+            Ok(m) => Ok(m.bind(py)),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// An exception with its traceback, as Python prints it.
+    fn describe(py: Python<'_>, e: &PyErr) -> String {
+        let described = GLUE_MODULE
+            .get(py)
+            .and_then(|m| m.as_ref().ok())
+            .and_then(|m| {
+                m.bind(py)
+                    .call_method1("describe", (e.value(py), e.traceback(py)))
+                    .ok()
+            })
+            .and_then(|s| s.extract::<String>().ok());
+        described.unwrap_or_else(|| plain(py, e))
+    }
+
+    fn plain(py: Python<'_>, e: &PyErr) -> String {
+        let kind = e
+            .get_type(py)
+            .name()
+            .map_or_else(|_| "exception".to_string(), |n| n.to_string());
+        format!("{kind}: {}", e.value(py))
+    }
+
+    /// The interpreter and environment in use, for an import error.
+    fn environment_line(py: Python<'_>) -> String {
+        let sys = py.import("sys").ok();
+        let version = sys
+            .as_ref()
+            .and_then(|s| s.getattr("version").ok())
+            .and_then(|v| v.extract::<String>().ok())
+            .unwrap_or_default();
+        let path = sys
+            .as_ref()
+            .and_then(|s| s.getattr("path").ok())
+            .and_then(|v| v.extract::<Vec<String>>().ok())
+            .unwrap_or_default();
+        format!(
+            "Python {} (environment: {}; import path: {})",
+            version.split_whitespace().next().unwrap_or("?"),
+            std::env::var("VIRTUAL_ENV")
+                .or_else(|_| std::env::var("CONDA_PREFIX"))
+                .unwrap_or_else(|_| "none: set VIRTUAL_ENV or activate one".into()),
+            path.join(":")
+        )
+    }
+
+    pub fn model(spec: &PythonSpec<'_>, state: &str, dim: usize) -> Result<Arc<PyModel>, String> {
+        let key: Key = (
+            state.to_string(),
+            spec.file.display().to_string(),
+            spec.function.to_string(),
+            spec.config_json.to_string(),
+            spec.vectorized,
+            dim,
+        );
+        Python::attach(|py| {
+            let mut made = MODELS
+                .lock_py_attached(py)
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((_, m)) = made.iter().find(|(k, _)| *k == key) {
+                return Ok(m.clone());
+            }
+            let glue = glue(py)?;
+            let file = spec.file.display().to_string();
+            let loaded = glue.call_method1(
+                "load",
+                (file.as_str(), spec.function, spec.config_json, state),
+            );
+            let (function, context): (Py<PyAny>, Py<PyAny>) = match loaded {
+                Ok(pair) => pair.extract().map_err(|e| plain(py, &e))?,
+                Err(e) => {
+                    let import = e.is_instance_of::<pyo3::exceptions::PyImportError>(py);
+                    let mut msg = format!("{file}: {}", describe(py, &e));
+                    if import {
+                        msg.push_str(&format!("\n(using {})", environment_line(py)));
+                    }
+                    return Err(msg);
+                }
+            };
+            // numpy is how points reach the model.
+            if let Err(e) = py.import("numpy") {
+                return Err(format!(
+                    "numpy cannot be imported ({}); a Python model receives its points as numpy \
+                     arrays: install numpy in the environment (using {})",
+                    plain(py, &e),
+                    environment_line(py)
+                ));
+            }
+            let context = (!context.is_none(py)).then_some(context);
+            let name = spec
+                .file
+                .file_name()
+                .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
+            let model = Arc::new(PyModel {
+                dim,
+                vectorized: spec.vectorized,
+                function,
+                context,
+                label: format!("`{}` in {name}", spec.function),
+            });
+            made.push((key, model.clone()));
+            Ok(model)
+        })
+    }
+
+    impl PyModel {
+        fn call<'py>(
+            &self,
+            py: Python<'py>,
+            arg: Bound<'py, PyAny>,
+        ) -> Result<Bound<'py, PyAny>, EvalError> {
+            let f = self.function.bind(py);
+            let out = match &self.context {
+                Some(c) => f.call1((arg, c.bind(py))),
+                None => f.call1((arg,)),
+            };
+            out.map_err(|e| {
+                EvalError(format!(
+                    "the Python function {} raised:\n{}",
+                    self.label,
+                    describe(py, &e)
+                ))
+            })
+        }
+
+        fn scalar(&self, x: &[f64]) -> Result<f64, EvalError> {
+            Python::attach(|py| {
+                let theta = PyArray1::from_slice(py, x).into_any();
+                let out = self.call(py, theta)?;
+                out.extract::<f64>().map_err(|_| {
+                    EvalError(format!(
+                        "the Python function {} returned {} (type {}); it must return one \
+                         number{}",
+                        self.label,
+                        short_repr(&out),
+                        type_name(&out),
+                        if self.vectorized {
+                            ""
+                        } else {
+                            " (a function of many points at once needs vectorized = true)"
+                        }
+                    ))
+                })
+            })
+        }
+
+        fn batch(&self, xs: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+            let n = out.len();
+            Python::attach(|py| {
+                let points = PyArray1::from_slice(py, xs)
+                    .reshape([n, self.dim])
+                    .map_err(|e| EvalError(format!("making the points' array: {e}")))?;
+                let values = self.call(py, points.into_any())?;
+                let wrong = |what: String| {
+                    EvalError(format!(
+                        "the Python function {} returned {what} for {n} point(s) of {} \
+                         parameter(s); a vectorised model returns one number per point (shape \
+                         ({n},))",
+                        self.label, self.dim
+                    ))
+                };
+                let array = match values.extract::<PyReadonlyArray1<'_, f64>>() {
+                    Ok(a) => a,
+                    Err(_) => {
+                        // A list, another dtype, or a 2-D column: as numpy sees it.
+                        let np = py.import("numpy").map_err(|e| EvalError(e.to_string()))?;
+                        let converted =
+                            np.call_method1("asarray", (&values, "float64"))
+                                .map_err(|_| {
+                                    wrong(format!(
+                                        "{} (type {})",
+                                        short_repr(&values),
+                                        type_name(&values)
+                                    ))
+                                })?;
+                        match converted.extract::<PyReadonlyArray1<'_, f64>>() {
+                            Ok(a) => a,
+                            Err(_) => {
+                                let shape = converted
+                                    .getattr("shape")
+                                    .map(|s| short_repr(&s))
+                                    .unwrap_or_default();
+                                return Err(wrong(format!("an array of shape {shape}")));
+                            }
+                        }
+                    }
+                };
+                if array.len() != n {
+                    return Err(wrong(format!("an array of shape ({},)", array.len())));
+                }
+                for (o, v) in out.iter_mut().zip(array.as_array().iter()) {
+                    *o = *v;
+                }
+                Ok(())
+            })
+        }
+    }
+
+    fn short_repr(v: &Bound<'_, PyAny>) -> String {
+        let r = v.repr().map_or_else(|_| "?".to_string(), |r| r.to_string());
+        if r.chars().count() > 80 {
+            format!("{}…", r.chars().take(80).collect::<String>())
+        } else {
+            r
+        }
+    }
+
+    fn type_name(v: &Bound<'_, PyAny>) -> String {
+        v.get_type()
+            .name()
+            .map_or_else(|_| "?".to_string(), |n| n.to_string())
+    }
+
+    impl LogDensity for Shared {
+        fn dim(&self) -> usize {
+            self.0.dim
+        }
+        fn log_density(&self, x: &[f64]) -> Result<f64, EvalError> {
+            if self.0.vectorized {
+                let mut out = [0.0];
+                self.0.batch(x, &mut out)?;
+                Ok(out[0])
+            } else {
+                self.0.scalar(x)
+            }
+        }
+        fn has_batch(&self) -> bool {
+            self.0.vectorized
+        }
+        fn log_density_batch(&self, xs: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
+            if self.0.vectorized {
+                self.0.batch(xs, out)
+            } else {
+                for (x, o) in xs.chunks_exact(self.0.dim.max(1)).zip(out.iter_mut()) {
+                    *o = self.0.scalar(x)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
