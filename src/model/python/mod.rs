@@ -68,7 +68,7 @@ mod embedded {
     use std::ffi::CString;
     use std::sync::{Arc, Mutex};
 
-    use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+    use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods, ToPyArray};
     use pyo3::prelude::*;
     use pyo3::sync::{MutexExt, PyOnceLock};
     use pyo3::types::PyModule;
@@ -220,6 +220,36 @@ mod embedded {
         })
     }
 
+    thread_local! {
+        /// This thread keeps a Python thread state for good (see
+        /// [`keep_thread_state`]).
+        static KEPT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Makes this thread's Python thread state permanent. Attaching a
+    /// thread that has none creates one and detaching destroys it again,
+    /// which costs more than a small model's whole call; with one kept,
+    /// each call only takes and gives back the interpreter's lock. Called
+    /// outside any attachment, before a call.
+    fn keep_thread_state() {
+        KEPT.with(|kept| {
+            if !kept.get() {
+                Python::initialize();
+                // SAFETY: the interpreter is initialised and this thread is
+                // not attached (callers are outside `Python::attach`), so
+                // Ensure creates this thread's state and takes the lock, and
+                // SaveThread gives the lock back while the state stays
+                // registered: later Ensure/Release pairs (pyo3's attach) then
+                // only restore and save it. It is never released, by design.
+                unsafe {
+                    let _ = pyo3::ffi::PyGILState_Ensure();
+                    pyo3::ffi::PyEval_SaveThread();
+                }
+                kept.set(true);
+            }
+        });
+    }
+
     impl PyModel {
         fn call<'py>(
             &self,
@@ -241,6 +271,7 @@ mod embedded {
         }
 
         fn scalar(&self, x: &[f64]) -> Result<f64, EvalError> {
+            keep_thread_state();
             Python::attach(|py| {
                 let theta = PyArray1::from_slice(py, x).into_any();
                 let out = self.call(py, theta)?;
@@ -263,10 +294,11 @@ mod embedded {
 
         fn batch(&self, xs: &[f64], out: &mut [f64]) -> Result<(), EvalError> {
             let n = out.len();
+            keep_thread_state();
             Python::attach(|py| {
-                let points = PyArray1::from_slice(py, xs)
-                    .reshape([n, self.dim])
+                let view = ndarray::ArrayView2::from_shape((n, self.dim), xs)
                     .map_err(|e| EvalError(format!("making the points' array: {e}")))?;
+                let points = view.to_pyarray(py);
                 let values = self.call(py, points.into_any())?;
                 let wrong = |what: String| {
                     EvalError(format!(
@@ -276,22 +308,23 @@ mod embedded {
                         self.label, self.dim
                     ))
                 };
-                let array = match values.extract::<PyReadonlyArray1<'_, f64>>() {
-                    Ok(a) => a,
+                // A float64 vector as numpy returns it, else what numpy
+                // makes of the value (a list, another dtype, a column).
+                let array = match values.cast::<PyArray1<f64>>() {
+                    Ok(a) => a.clone(),
                     Err(_) => {
-                        // A list, another dtype, or a 2-D column: as numpy sees it.
                         let np = py.import("numpy").map_err(|e| EvalError(e.to_string()))?;
-                        let converted =
-                            np.call_method1("asarray", (&values, "float64"))
-                                .map_err(|_| {
-                                    wrong(format!(
-                                        "{} (type {})",
-                                        short_repr(&values),
-                                        type_name(&values)
-                                    ))
-                                })?;
-                        match converted.extract::<PyReadonlyArray1<'_, f64>>() {
-                            Ok(a) => a,
+                        let converted = np
+                            .call_method1("ascontiguousarray", (&values, "float64"))
+                            .map_err(|_| {
+                                wrong(format!(
+                                    "{} (type {})",
+                                    short_repr(&values),
+                                    type_name(&values)
+                                ))
+                            })?;
+                        match converted.cast::<PyArray1<f64>>() {
+                            Ok(a) => a.clone(),
                             Err(_) => {
                                 let shape = converted
                                     .getattr("shape")
@@ -305,8 +338,16 @@ mod embedded {
                 if array.len() != n {
                     return Err(wrong(format!("an array of shape ({},)", array.len())));
                 }
-                for (o, v) in out.iter_mut().zip(array.as_array().iter()) {
-                    *o = *v;
+                // SAFETY: the GIL is held and no Python code runs while the
+                // values are copied, so nothing can write to the array.
+                match unsafe { array.as_slice() } {
+                    Ok(v) => out.copy_from_slice(v),
+                    // Strided (a column of a matrix): element by element.
+                    Err(_) => {
+                        for (o, v) in out.iter_mut().zip(array.readonly().as_array().iter()) {
+                            *o = *v;
+                        }
+                    }
                 }
                 Ok(())
             })
