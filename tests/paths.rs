@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -361,4 +361,165 @@ fn a_process_plugin_draws_from_the_paths_streams() {
         read_str_attr(&sb.path("p1x1.h5"), "paths/r", "process"),
         "plugin"
     );
+}
+
+/// Every dataset under `/paths`, by path, with its shape and bits.
+fn every_dataset(path: &std::path::Path) -> Vec<(String, Vec<usize>, Vec<u64>)> {
+    let f = hdf5::File::open(path).expect("open output");
+    let mut out = Vec::new();
+    for state in f.group("paths").unwrap().member_names().unwrap() {
+        let g = f.group(&format!("paths/{state}")).unwrap();
+        for name in g.member_names().unwrap() {
+            let p = format!("paths/{state}/{name}");
+            let (shape, values) = read_f64(path, &p);
+            out.push((p, shape, values.iter().map(|v| v.to_bits()).collect()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `sampo run --resume <spec> -o <out> --set sampler.paths=<paths> …`.
+fn more_paths(sb: &Sandbox, spec: &str, out: &str, paths: u64, more: &[&str]) -> Output {
+    let set = format!("sampler.paths={paths}");
+    let mut args = vec!["run", "--resume", spec, "-o", out, "-q", "--set", &set];
+    args.extend(more);
+    sb.sampo(&args)
+}
+
+/// The extended file holds the datasets of the run that asked for its
+/// paths from the start, and records its spec.
+fn assert_same_run(sb: &Sandbox, reference: &str, extended: &str) {
+    let (a, b) = (sb.path(reference), sb.path(extended));
+    let (x, y) = (every_dataset(&a), every_dataset(&b));
+    assert_eq!(
+        x.iter().map(|d| &d.0).collect::<Vec<_>>(),
+        y.iter().map(|d| &d.0).collect::<Vec<_>>()
+    );
+    for (d, e) in x.iter().zip(&y) {
+        assert!(d == e, "{} differs from {reference}'s", e.0);
+    }
+    for attr in ["resolved_spec", "status"] {
+        assert_eq!(read_str_attr(&a, "/", attr), read_str_attr(&b, "/", attr));
+    }
+    assert!(!sb.path(&format!("{extended}.partial")).exists());
+}
+
+/// Raising `paths` and `--resume` extend a complete run to the datasets of
+/// the run that asked for as many paths from the start — every path and
+/// every statistic, bit for bit, on one thread and on two ranks, whether
+/// the last chunk of each state was whole or grows — and anything else
+/// changed is refused before any work, leaving the file as it was.
+#[test]
+fn more_paths_extend_a_run_bit_for_bit() {
+    let sb = Sandbox::new();
+    let spec = TWO
+        .replace("paths = 30000", "paths = 1500")
+        .replace("chunk = 700", "chunk = 400");
+    sb.write("e.toml", &spec);
+    let one = ["--threads", "1"];
+    // 1500 paths (chunks of 400: the last holds 300) → 4100, on 1 × 1.
+    assert_ok(&sb.sampo(&["run", "e.toml", "-o", "e.h5", "-q", "--threads", "1"]));
+    let o = sb.sampo(&[
+        "run",
+        "e.toml",
+        "-o",
+        "r4100.h5",
+        "-q",
+        "--threads",
+        "2",
+        "--set",
+        "sampler.paths=4100",
+    ]);
+    assert_ok(&o);
+    let o = more_paths(&sb, "e.toml", "e.h5", 4100, &one);
+    assert_ok(&o);
+    assert_same_run(&sb, "r4100.h5", "e.h5");
+    let (shape, _) = read_f64(&sb.path("e.h5"), "paths/w/states");
+    assert_eq!(shape, vec![4100, 21]);
+    assert_eq!(read_u64_attr(&sb.path("e.h5"), "paths/w", "paths"), 4100);
+    // 4100 → 6000 on two ranks.
+    let o = sb.sampo(&[
+        "run",
+        "e.toml",
+        "-o",
+        "r6000.h5",
+        "-q",
+        "--threads",
+        "1",
+        "--set",
+        "sampler.paths=6000",
+    ]);
+    assert_ok(&o);
+    let resume = [
+        "run",
+        "--resume",
+        "e.toml",
+        "-o",
+        "e.h5",
+        "-q",
+        "--threads",
+        "1",
+        "--set",
+        "sampler.paths=6000",
+    ];
+    assert_ok(&run_mpi(&sb, 2, &resume, &[]));
+    assert_same_run(&sb, "r6000.h5", "e.h5");
+
+    // Refusals, before any work: the file stays byte for byte.
+    let before = std::fs::read(sb.path("e.h5")).unwrap();
+    for (sets, needle) in [
+        (
+            vec!["sampler.paths=5000"],
+            "paths 6000 → 5000: a run can be extended, not shortened",
+        ),
+        (vec!["sampler.paths=7000", "run.seed=5"], "seed: 4 → 5"),
+        (
+            vec!["sampler.paths=7000", "sampler.steps=300"],
+            "only paths may change",
+        ),
+        (vec!["sampler.paths=6000"], "e.h5 is complete"),
+    ] {
+        let mut args = vec!["run", "--resume", "e.toml", "-o", "e.h5", "-q"];
+        for s in &sets {
+            args.extend(["--set", s]);
+        }
+        let o = sb.sampo(&args);
+        assert_eq!(o.status.code(), Some(2), "{sets:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{sets:?}: {}", stderr(&o));
+        assert!(
+            std::fs::read(sb.path("e.h5")).unwrap() == before,
+            "{sets:?} changed the file"
+        );
+        assert!(!sb.path("e.h5.partial").exists());
+    }
+
+    // Statistics only, and paths only, with the automatic chunk (the same
+    // for any paths: here one chunk a state, which grows).
+    let auto = TWO
+        .replace("paths = 30000", "paths = 1100")
+        .replace("chunk = 700\n", "");
+    for record in ["statistics", "paths"] {
+        let spec = auto.replace("record = \"both\"", &format!("record = \"{record}\""));
+        sb.write("s.toml", &spec);
+        let (out, reference) = (format!("{record}.h5"), format!("r-{record}.h5"));
+        assert_ok(&sb.sampo(&["run", "s.toml", "-o", &out, "-q", "--threads", "2"]));
+        let set = ["--threads", "1", "--set", "sampler.paths=2500"];
+        let mut args = vec!["run", "s.toml", "-o", &reference, "-q"];
+        args.extend(set);
+        assert_ok(&sb.sampo(&args));
+        assert_ok(&more_paths(&sb, "s.toml", &out, 2500, &[]));
+        assert_same_run(&sb, &reference, &out);
+    }
+    let stats = auto.replace("record = \"both\"", "record = \"statistics\"");
+
+    // Fewer first paths than set a histogram's bins: refused, and said why.
+    sb.write("h.toml", &stats.replace("paths = 1100", "paths = 500"));
+    assert_ok(&sb.sampo(&["run", "h.toml", "-o", "h.h5", "-q"]));
+    let before = std::fs::read(sb.path("h.h5")).unwrap();
+    let o = more_paths(&sb, "h.toml", "h.h5", 2000, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("state `o`"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("first 1024 paths"), "{}", stderr(&o));
+    assert!(std::fs::read(sb.path("h.h5")).unwrap() == before);
 }

@@ -115,8 +115,8 @@ fn resume(
         };
         Err(format!(
             "cannot resume {}: the spec differs from the run's in what decides the results \
-             (only threads, timeouts, checkpoint_every and walltime may change, and steps may \
-             rise){why}:\n  {}",
+             (only threads, timeouts, checkpoint_every and walltime may change, and steps, or \
+             paths, may rise){why}:\n  {}",
             if partial.exists() { &partial } else { target }.display(),
             changed.join("\n  ")
         ))
@@ -127,7 +127,7 @@ fn resume(
             Ok(())
         } else {
             Err(format!(
-                "{} is complete: there is nothing to resume (a spec with more steps extends it)",
+                "{} is complete: there is nothing to resume (a spec with more steps, or paths, extends it)",
                 target.display()
             ))
         }

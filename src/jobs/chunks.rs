@@ -1,7 +1,9 @@
 //! Tasks as chunks of items: the plan of the kinds whose work is many
 //! independent items per state (`batch`'s design points, `paths`'s paths).
 //! A task is a run of consecutive items of one state, states one after
-//! another; the plan is one run per state, so 10¹⁰ items plan in constant
+//! another (or, when every state has as many items, chunk after chunk, the
+//! states of each in turn: then a run with more items has the same tasks
+//! first); the plan is one run per state, so 10¹⁰ items plan in constant
 //! memory.
 
 use std::ops::Range;
@@ -17,6 +19,9 @@ pub struct Chunks {
     items: Vec<u64>,
     /// Each state's first task index (and, last, the number of tasks).
     first_task: Vec<u64>,
+    /// Task i is chunk i / states of state i % states (see
+    /// [`Self::interleaved`]).
+    interleaved: bool,
 }
 
 impl Chunks {
@@ -32,11 +37,27 @@ impl Chunks {
             chunk,
             items,
             first_task,
+            interleaved: false,
         }
+    }
+
+    /// Chunks of `chunk` items of `states` states with `items` each, in
+    /// the order chunk 0 of every state, chunk 1 of every state, …: the
+    /// tasks of a run with fewer items are the first tasks of one with more
+    /// (the same indices, the same items but in the last chunk of each
+    /// state, which then holds more).
+    pub fn interleaved(states: usize, items: u64, chunk: u64) -> Self {
+        let mut chunks = Self::new(vec![items; states], chunk);
+        chunks.interleaved = true;
+        chunks
     }
 
     /// The state and the chunk within it of task `index`.
     pub fn task_of(&self, index: u64) -> (usize, u64) {
+        if self.interleaved {
+            let states = self.items.len() as u64;
+            return ((index % states) as usize, index / states);
+        }
         let s = self.first_task.partition_point(|&f| f <= index) - 1;
         (s, index - self.first_task[s])
     }
@@ -52,9 +73,20 @@ impl Chunks {
         self.first_task[s + 1] - self.first_task[s]
     }
 
-    /// One run per state, every task of the same cost `cost(s)`: the
-    /// executor hands them out in order.
+    /// One run per state, every task of the same cost `cost(s)` (chunks
+    /// interleaved: one run, of the states' mean cost): the executor hands
+    /// them out in order.
     pub fn plan(&self, cost: impl Fn(usize) -> f64) -> Plan {
+        if self.interleaved {
+            let states = self.items.len();
+            let mean = (0..states).map(&cost).sum::<f64>() / states.max(1) as f64;
+            return Plan {
+                runs: vec![PlanRun {
+                    tasks: 0..self.first_task.last().copied().unwrap_or(0),
+                    cost: mean,
+                }],
+            };
+        }
         let runs = self
             .first_task
             .windows(2)
@@ -95,5 +127,26 @@ mod tests {
         assert_eq!(auto_chunk(100_000, 256, 4096), 390);
         assert_eq!(auto_chunk(10, 256, 4096), 1);
         assert_eq!(auto_chunk(1 << 40, 256, 4096), 4096);
+    }
+
+    #[test]
+    fn interleaved_chunks_of_fewer_items_are_the_first_of_more() {
+        let (few, more) = (
+            Chunks::interleaved(3, 1000, 300),
+            Chunks::interleaved(3, 1700, 300),
+        );
+        assert_eq!(few.plan(|_| 1.0).tasks(), 12);
+        assert_eq!(more.plan(|s| s as f64).runs[0].tasks, 0..18);
+        for t in 0..12 {
+            let (s, c) = few.task_of(t);
+            assert_eq!((s, c), more.task_of(t));
+            assert_eq!(s as u64, t % 3);
+            let (a, b) = (few.items_of(s, c), more.items_of(s, c));
+            assert_eq!(a.start, b.start);
+            // Only each state's last chunk grows.
+            assert_eq!(a.end == b.end, c < 3, "task {t}");
+        }
+        assert_eq!(more.task_of(17), (2, 5));
+        assert_eq!(more.items_of(2, 5), 1500..1700);
     }
 }

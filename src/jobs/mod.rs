@@ -385,8 +385,8 @@ pub trait Job: Send + Sync {
     }
     /// Whether this job (built from the new spec) can go on from a run of
     /// `old` that differs from it only in its `[sampler]` table: only counts
-    /// of steps may rise (emcee's `run_mcmc(None, n)`). The error says why
-    /// not.
+    /// of steps (emcee's `run_mcmc(None, n)`) or of paths may rise. The
+    /// error says why not.
     fn extends(&self, _old: &RunSpec) -> Result<(), String> {
         Err("this kind of run cannot be extended".into())
     }

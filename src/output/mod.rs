@@ -177,6 +177,12 @@ pub struct DatasetDecl {
     /// Rows are written for a few items only (what failed): the size
     /// estimate counts one chunk, not every row.
     pub rare_rows: bool,
+    /// A fixed row count that a longer run going on from the file may
+    /// raise (more items, more paths): the dataset's maximum shape is
+    /// unlimited, and a store reopened for a layout declaring more rows
+    /// grows it to them, the new rows holding the fill value.
+    #[serde(default)]
+    pub resizable: bool,
 }
 
 impl DatasetDecl {
@@ -196,6 +202,7 @@ impl DatasetDecl {
             init: None,
             int_fill: None,
             rare_rows: false,
+            resizable: false,
         }
     }
 
@@ -289,6 +296,12 @@ impl DatasetDecl {
 
     pub fn with_int_fill(mut self, fill: i64) -> Self {
         self.int_fill = Some(fill);
+        self
+    }
+
+    /// Rows a longer run may add (see [`Self::resizable`]).
+    pub fn with_resizable_rows(mut self) -> Self {
+        self.resizable = true;
         self
     }
 

@@ -7,7 +7,11 @@
 //! the chunk's own row, merged in chunk order at the end: the file is the
 //! same bit for bit whatever the ranks × threads and whatever pauses
 //! happened, and a rank holds one chunk's sums (and at most
-//! [`ROW_VALUES`] stored values) per thread.
+//! [`ROW_VALUES`] stored values) per thread. Chunks are tasks chunk after
+//! chunk (the states of each in turn) and their size never depends on
+//! `paths`, so a run asking for more paths goes on from a complete one
+//! (`Job::extend`: only each state's last chunk grows) to the file it would
+//! have written from the start.
 //!
 //! Output, per state, in `/paths/<state>` (attributes `process`, `paths`,
 //! `steps`, `every`, `record`, `labels`, `hitting`, `absorbing`,
@@ -43,8 +47,8 @@ use self::stats::{
 };
 use crate::jobs::summary::{SummaryError, SummaryOptions};
 use crate::jobs::{
-    Chunks, EmitClock, Job, JobError, Kind, Outcome, Plan, RunSpec, TaskContext, TaskError,
-    TaskId,
+    Chunks, EmitClock, Extension, Job, JobError, Kind, Outcome, Plan, RunSpec, TaskContext,
+    TaskError, TaskId,
 };
 use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Reader, Record, Store};
 use crate::table::{Cell, Column as TableColumn, Shown, Table};
@@ -113,7 +117,10 @@ pub struct OnePath {
     pub hit: Option<u64>,
 }
 
-/// A task's state between pauses: the next path and the sums so far.
+/// A task's state between pauses: the next path and the sums so far. A
+/// chunk done keeps `next` (its end) with no sums (an empty
+/// `partial.mean`, which sums always have): they are its row of
+/// `partials`, where a run with more paths reads them ([`Job::extend`]).
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     next: u64,
@@ -125,7 +132,9 @@ impl PathsJob {
         let s = settings(&spec).clone();
         let recorded = recorded_steps(s.steps, s.every);
         let r = recorded.len();
-        let chunks = Chunks::new(vec![s.paths; s.states.len()], s.chunk);
+        // Chunk after chunk, so that a run with more paths has the same
+        // tasks first (`Job::extend`).
+        let chunks = Chunks::interleaved(s.states.len(), s.paths, s.chunk);
         let mut layout = Layout::default();
         let mut sets = Vec::new();
         for (i, (st, p)) in spec.states.iter().zip(&s.states).enumerate() {
@@ -178,7 +187,8 @@ impl PathsJob {
             let mut d = StateSets::default();
             if s.record.statistics() {
                 let width = spec::shape(process, &p.hitting, r, &s.quantiles).width();
-                d.partials = Some(layout.add(fixed("partials", vec![width], chunks.tasks_of(i))));
+                let partials = fixed("partials", vec![width], chunks.tasks_of(i));
+                d.partials = Some(layout.add(partials.with_resizable_rows()));
                 d.statistics = Some(layout.add(fixed("statistics", vec![3], r as u64)));
                 if k > 0 {
                     d.occupation = Some((
@@ -216,9 +226,10 @@ impl PathsJob {
                 } else {
                     fixed("states", vec![r], s.paths)
                 };
-                d.states = Some(layout.add(decl));
+                d.states = Some(layout.add(decl.with_resizable_rows()));
                 if timed {
-                    d.path_times = Some(layout.add(fixed("path_times", vec![r], s.paths)));
+                    let times = fixed("path_times", vec![r], s.paths).with_resizable_rows();
+                    d.path_times = Some(layout.add(times));
                 }
             }
             sets.push(d);
@@ -300,6 +311,12 @@ impl PathsJob {
             })
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// Whether state `s`'s values are counted in the bins of a histogram
+    /// (statistics with quantiles of an unbounded space).
+    fn binned(&self, s: usize) -> bool {
+        self.sets[s].partials.is_some() && self.shape(s).bins > 0 && self.states_of(s) == 0
     }
 
     /// The exact answers of state `s`, where the process has them.
@@ -615,7 +632,7 @@ impl Job for PathsJob {
     }
 
     fn plan(&self, _stage: u32) -> Plan {
-        // Every path of a state costs alike.
+        // Every path costs alike.
         self.chunks.plan(|_| 1.0)
     }
 
@@ -652,9 +669,10 @@ impl Job for PathsJob {
         let discrete = self.settings().states[s].process.discrete();
         let statistics = sets.partials.is_some();
         // How each recorded value is counted: its state, its histogram bin.
-        let histogram = match (statistics && shape.bins > 0, self.states_of(s) > 0) {
-            (true, false) => Some(self.histogram(s).map_err(fail)?),
-            _ => None,
+        let histogram = if self.binned(s) {
+            Some(self.histogram(s).map_err(fail)?)
+        } else {
+            None
         };
         let mut bins = vec![0usize; if statistics { shape.bins.min(1) * r } else { 0 }];
         let mut rows = Rows {
@@ -739,7 +757,88 @@ impl Job for PathsJob {
         cx.emit_all(records)?;
         cx.add_progress(done);
         cx.evaluations = items.end - next;
-        Ok(Outcome::Done)
+        // Its end, for a run with more paths: a few bytes.
+        let last = Snapshot {
+            next: items.end,
+            partial: Partial::default(),
+        };
+        postcard::to_stdvec(&last)
+            .map(Outcome::Final)
+            .map_err(|e| fail(format!("cannot snapshot: {e}")))
+    }
+
+    fn extends(&self, old: &RunSpec) -> Result<(), String> {
+        let crate::jobs::SamplerSpec::Paths(old) = &old.sampler else {
+            return Err("the run was not of kind = \"paths\"".into());
+        };
+        let new = self.settings();
+        if new.paths < old.paths {
+            return Err(format!(
+                "paths {} → {}: a run can be extended, not shortened",
+                old.paths, new.paths
+            ));
+        }
+        let mut same = old.clone();
+        same.paths = new.paths;
+        if same != *new {
+            return Err(
+                "only paths may change when a run of kind = \"paths\" is extended".into(),
+            );
+        }
+        // The bins of a continuous value's quantiles come from the first
+        // paths: the run's own were fewer than the longer run's.
+        if old.paths < PILOT_PATHS.min(new.paths) {
+            if let Some(s) = (0..self.spec.states.len()).find(|&s| self.binned(s)) {
+                return Err(format!(
+                    "state `{}`: its quantiles are read from histograms whose bins are set by \
+                     the first {PILOT_PATHS} paths, and the run has {}: run the {} paths \
+                     afresh (or ask for no quantiles)",
+                    self.spec.states[s].name, old.paths, new.paths
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn extend(
+        &self,
+        task: TaskId,
+        snapshot: &[u8],
+        store: &mut dyn Store,
+    ) -> Result<Extension, JobError> {
+        let (s, chunk) = self.chunks.task_of(task.index);
+        let items = self.chunks.items_of(s, chunk);
+        let snap: Snapshot = postcard::from_bytes(snapshot)
+            .map_err(|e| JobError::Other(format!("undecodable snapshot: {e}")))?;
+        if snap.next >= items.end {
+            return Ok(Extension::Done);
+        }
+        if !snap.partial.mean.is_empty() {
+            // Paused within the chunk: it goes on as it would have.
+            return Ok(Extension::Ready(snapshot.to_vec()));
+        }
+        // The last chunk of a state, done, now longer: it goes on from its
+        // row of sums, path after path, as the longer run's chunk does.
+        let partial = match self.sets[s].partials {
+            Some(d) => {
+                let row = store.read_f64(d, chunk..chunk + 1, None)?;
+                if row.first().is_none_or(|n| n.is_nan()) {
+                    return Err(JobError::Other(format!(
+                        "paths: state `{}`: chunk {chunk} has no partial sums",
+                        self.spec.states[s].name
+                    )));
+                }
+                Partial::from_row(&row, self.shape(s))
+            }
+            None => Partial::new(self.shape(s)),
+        };
+        let next = Snapshot {
+            next: snap.next,
+            partial,
+        };
+        postcard::to_stdvec(&next)
+            .map(Extension::Ready)
+            .map_err(|e| JobError::Other(format!("cannot snapshot: {e}")))
     }
 
     fn finish_stage(&self, _stage: u32, store: &mut dyn Store) -> Result<Vec<u8>, JobError> {

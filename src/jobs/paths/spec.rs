@@ -31,10 +31,14 @@ process = { kind = "markov-chain", labels = ["a", "b"], transition = [[0.5, 0.5]
 pub const ROW_TOLERANCE: f64 = 1e-12;
 /// Quantiles of the value reported by default (finite state spaces).
 pub const DEFAULT_QUANTILES: [f64; 3] = [0.05, 0.5, 0.95];
-/// The automatic chunk: about this many tasks per state, each of at most
-/// `MAX_AUTO_STEPS` path-steps (a few ms), at least one path.
-const AUTO_TASKS: u64 = 256;
-const MAX_AUTO_STEPS: u64 = 1 << 22;
+/// The automatic chunk: about this many path-steps a task (about 10 ms of
+/// a chain), at least one path — and, with statistics only, at least one
+/// path per `AUTO_VALUES_PER_PATH` values of a chunk's partial sums, so
+/// that `partials` stays small beside the work. It never depends on
+/// `paths`: a run asking for more paths has the same chunks first, and
+/// extends the shorter run bit for bit.
+const AUTO_PATH_STEPS: u64 = 1 << 20;
+const AUTO_VALUES_PER_PATH: u64 = 64;
 /// Values in one chunk's row of partial sums at most (32 MiB).
 const MAX_PARTIAL_WIDTH: usize = 1 << 22;
 
@@ -113,7 +117,7 @@ impl KindSpec for Spec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Record {
-    /// Statistics only: memory and file bounded by the chunks, not the paths.
+    /// Statistics only: memory bounded by a chunk, not the paths.
     Statistics,
     /// Every path at every recorded step, no statistics.
     Paths,
@@ -260,6 +264,9 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
     };
     let times = usize::try_from(recorded_count(steps, every)).unwrap_or(usize::MAX);
 
+    let record = sm.record.map_or(Record::Statistics, Spanned::into_inner);
+    // The widest chunk's partial sums (for the automatic chunk).
+    let mut widest = 0;
     let mut states = Vec::new();
     let mut resolved = Vec::new();
     for (i, entry) in cx.states.iter().enumerate() {
@@ -289,22 +296,26 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
                 ),
             ));
         }
+        widest = widest.max(counted.width() as u64);
         states.push(r.state_spec(entry, 0)?);
         resolved.push(PathState { process, hitting });
     }
     let chunk = match &sm.chunk {
         Some(c) if *c.get_ref() > 0 => *c.get_ref(),
-        _ => crate::jobs::chunks::auto_chunk(
-            paths,
-            AUTO_TASKS,
-            (MAX_AUTO_STEPS / (steps + 1)).max(1),
-        ),
+        _ => {
+            let by_work = AUTO_PATH_STEPS / (steps + 1);
+            let by_width = match record {
+                Record::Statistics => widest.div_ceil(AUTO_VALUES_PER_PATH),
+                _ => 0,
+            };
+            by_work.max(by_width).max(1)
+        }
     };
     let spec = Spec {
         paths,
         steps,
         every,
-        record: sm.record.map_or(Record::Statistics, Spanned::into_inner),
+        record,
         chunk,
         quantiles,
         states: resolved,

@@ -15,8 +15,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The partial sums of some paths.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The partial sums of some paths (by default none, not even per time).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Partial {
     pub n: f64,
     /// Per recorded time.

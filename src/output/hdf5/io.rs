@@ -14,7 +14,8 @@ type NameString = FixedUnicode<NAME_MAX>;
 /// initial values if it has any.
 pub(super) fn create_dataset(file: &File, decl: &DatasetDecl) -> hdf5::Result<Dataset> {
     let rows = decl.rows.unwrap_or(0) as usize;
-    let mut shape = vec![hdf5::Extent::new(rows, decl.rows.is_some().then_some(rows))];
+    let max = (decl.rows.is_some() && !decl.resizable).then_some(rows);
+    let mut shape = vec![hdf5::Extent::new(rows, max)];
     shape.extend(decl.row_shape.iter().map(|&n| hdf5::Extent::fixed(n)));
     let chunk = decl.chunk_shape();
     let extents = hdf5::SimpleExtents::from_vec(shape);

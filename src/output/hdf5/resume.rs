@@ -341,20 +341,27 @@ impl Hdf5Store {
             accept(recorded.as_str(), saved.as_ref().map(|c| &c.state[..]))
                 .map_err(CreateError::Refused)?;
             for decl in &layout.datasets {
-                let shape = file
-                    .dataset(&decl.path)
-                    .map_err(|_| {
-                        not_ours(&format!(
-                            "it has no dataset /{}: it was not written by this spec",
-                            decl.path
-                        ))
-                    })?
-                    .shape();
+                let ds = file.dataset(&decl.path).map_err(|_| {
+                    not_ours(&format!(
+                        "it has no dataset /{}: it was not written by this spec",
+                        decl.path
+                    ))
+                })?;
+                let shape = ds.shape();
                 if shape.get(1..) != Some(&decl.row_shape[..]) {
                     return Err(not_ours(&format!(
                         "its dataset /{} has shape {shape:?}, not rows × {:?}: it was not \
                          written by this spec",
                         decl.path, decl.row_shape
+                    )));
+                }
+                let held = shape.first().copied().unwrap_or(0) as u64;
+                if decl.rows.is_some_and(|rows| rows > held) && !ds.is_resizable() {
+                    return Err(not_ours(&format!(
+                        "its dataset /{} has {held} rows and cannot grow to the {} this spec \
+                         declares (it was written by an older sampo)",
+                        decl.path,
+                        decl.rows.unwrap_or(0)
                     )));
                 }
             }
@@ -373,6 +380,14 @@ impl Hdf5Store {
             let ds = file
                 .dataset(&decl.path)
                 .map_err(|e| err(format!("/{}: {e}", decl.path)))?;
+            // A longer run declares more rows (checked above to be
+            // possible): the new ones hold the fill value.
+            if let Some(rows) = decl.rows.filter(|&r| r > ds.shape()[0] as u64) {
+                let mut shape = vec![rows as usize];
+                shape.extend(&decl.row_shape);
+                ds.resize(shape)
+                    .map_err(|e| err(format!("/{}: cannot grow it: {e}", decl.path)))?;
+            }
             allocated.push(ds.shape()[0] as u64);
             datasets.push(ds);
         }
