@@ -292,6 +292,25 @@ fn outputs_that_cannot_be_created_are_found_by_check_and_run_alike() {
         assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
         assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     }
+    // A directory path names no file; a file is no directory.
+    sb.write("afile", "");
+    for (output, message) in [
+        (
+            "newdir/",
+            "the output newdir/ is a directory path (it ends with /): give a file name",
+        ),
+        (
+            "afile/x.h5",
+            "the output's directory afile is a file, not a directory",
+        ),
+    ] {
+        for command in ["check", "run"] {
+            let o = sb.sampo(&[command, "q.toml", "-o", output]);
+            assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+            assert!(stderr(&o).contains(message), "{command}: {}", stderr(&o));
+        }
+    }
+    assert!(!sb.path("newdir").exists());
     // A name that would put the default output elsewhere is a spec error.
     let outside = sb.dir.path().parent().unwrap().join("x.h5");
     let was_there = outside.exists();

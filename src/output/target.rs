@@ -34,6 +34,13 @@ pub enum TargetError {
     NotSampo(PathBuf),
     #[error("the output's directory {0} does not exist")]
     NoDirectory(PathBuf),
+    #[error("the output's directory {0} is a file, not a directory; choose another output")]
+    FileAsDirectory(PathBuf),
+    #[error(
+        "the output {0} is a directory path (it ends with /): give a file name, such as \
+         {0}out.h5"
+    )]
+    DirectoryPath(PathBuf),
     #[error("cannot create files in {dir}: {cause}")]
     NotWritable { dir: PathBuf, cause: String },
     #[error(
@@ -90,21 +97,38 @@ fn with_suffix(target: &Path, suffix: &str) -> PathBuf {
 /// `.partial` are absent, or, with `force`, sampo files; no links, no
 /// directories, no devices.
 pub fn check_target(target: &Path, force: bool) -> Result<(), TargetError> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        return Err(TargetError::NoDirectory(dir));
-    }
+    let dir = directory_of(target)?;
     check_file(target, force, false)?;
     check_file(&partial_path(target), force, true)?;
     probe_directory(&dir, target)
 }
 
+/// The directory an output goes in, which must be one: a path ending with
+/// `/` names no file, and a file is no directory.
+fn directory_of(target: &Path) -> Result<PathBuf, TargetError> {
+    use std::os::unix::ffi::OsStrExt;
+    if target.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(TargetError::DirectoryPath(target.to_path_buf()));
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if dir.is_dir() {
+        Ok(dir)
+    } else if dir.exists() {
+        Err(TargetError::FileAsDirectory(dir))
+    } else {
+        Err(TargetError::NoDirectory(dir))
+    }
+}
+
 /// What `run` checks before any work, and `check` shows: no live run holds
 /// the output, and [`check_target`].
 pub fn preflight(target: &Path, force: bool) -> Result<(), TargetError> {
+    // Where the output would go first: a lock cannot be beside a file that
+    // cannot be.
+    directory_of(target)?;
     OutputLock::check(target)?;
     check_target(target, force)
 }
@@ -244,7 +268,14 @@ impl Holder {
         };
         let shown = path.display();
         let meta = match std::fs::symlink_metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Holder::None,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Holder::None
+            }
             Err(e) => return odd(format!("unreadable ({e})"), format!("rm {shown}")),
             Ok(m) => m,
         };
