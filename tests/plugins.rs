@@ -519,6 +519,14 @@ fn a_plugin_crashing_one_rank_ends_the_mpi_job() {
     };
     assert!(!status.success());
     assert!(!sb.path("x.h5").exists(), "never marked complete");
+    // A pause rank 0 says it began (the launcher's SIGTERM) is in the file
+    // too: its status and its log agree.
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    if err.contains("paused by SIGTERM") {
+        let status = read_str_attr(&sb.path("x.h5.partial"), "/", "status");
+        assert!(status.starts_with("paus"), "status {status} after: {err}");
+    }
 }
 
 #[test]
