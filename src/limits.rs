@@ -18,6 +18,11 @@ pub const RANK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300
 /// allocation, and far below what `Duration` and `Instant` can hold.
 pub const MAX_DURATION_SECS: f64 = 100.0 * 365.25 * 86_400.0;
 
+/// The largest `cost_us` (a busy-wait per evaluation, for benchmarks): one
+/// hour per evaluation, far beyond any benchmark, and far below what would
+/// make a run (or `check`'s estimate of it) never end.
+pub const MAX_COST_US: u64 = 3_600_000_000;
+
 /// The largest run spec read, in bytes: far above any spec (its data live in
 /// files), and a bound on what `check /dev/zero`-like mistakes can cost.
 pub const MAX_SPEC_BYTES: u64 = 64 << 20;

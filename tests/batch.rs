@@ -221,6 +221,16 @@ fn bad_batch_specs_stop_before_any_work() {
         "has no column `t`",
     );
     refused(&sb, &with("items = 5"), 4, "draws from the state's prior");
+    // A busy-wait of 30 years per evaluation is bounded, not run.
+    refused(
+        &sb,
+        &format!(
+            "{}cost_us = 1000000000000000\n",
+            with("design = { kind = \"grid\", a = { values = [1] }, t = { values = [1] } }")
+        ),
+        8,
+        "cost_us must be at most 3600000000",
+    );
     refused(
         &sb,
         &with("design = { kind = \"sobel\" }"),

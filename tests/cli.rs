@@ -958,6 +958,26 @@ fn an_unwritable_stderr_or_stdout_is_no_panic() {
     assert!(sb.path("again.h5").exists());
 }
 
+/// A `cost_us` of 10^15 µs (30 years per evaluation) is refused, located,
+/// by `check` and `run` alike, for every kind that has the key.
+#[test]
+fn an_absurd_cost_us_is_refused() {
+    let sb = Sandbox::new();
+    let absurd = "cost_us = 1000000000000000\n";
+    refused(
+        &sb,
+        &format!("{SMALL}{absurd}"),
+        20,
+        "cost_us must be at most 3600000000",
+    );
+    refused(
+        &sb,
+        &format!("{CHAINS}{absurd}"),
+        19,
+        "cost_us must be at most",
+    );
+}
+
 /// What is not a spec file ends at once with a message (exit 2): a device
 /// or a directory (a read of /dev/zero never ends), a file over 64 MiB; a
 /// megabyte-long line in an error is framed by a window, not echoed whole.

@@ -179,6 +179,105 @@ fn force_replaces_only_sampo_outputs() {
     assert_ok(&sb.sampo(&["run", "q.toml", "-q", "--force"]));
 }
 
+/// A lock that no run wrote (a directory, a dangling link, a FIFO, other
+/// contents) is named with what it is and how to clear it, by `check` and
+/// `run` alike, at once; a lock whose PID now belongs to a process started
+/// after the lock's holder is stale.
+#[test]
+fn odd_lock_files_say_what_they_are_and_how_to_clear_them() {
+    let sb = Sandbox::new();
+    sb.write(
+        "s.toml",
+        &SLOW
+            .replace("cost_us = 250", "")
+            .replace("name = \"slow\"", "name = \"s\""),
+    );
+    let lock = sb.path("s.h5.lock");
+    let clear = |p: &std::path::Path| {
+        let _ = std::fs::remove_dir(p);
+        let _ = std::fs::remove_file(p);
+    };
+    let cases: [(&str, &dyn Fn(), &str); 4] = [
+        (
+            "a directory",
+            &|| std::fs::create_dir(&lock).unwrap(),
+            "(rmdir ",
+        ),
+        (
+            "a file holding \"hello world\" (sampo writes `host pid start`)",
+            &|| std::fs::write(&lock, "hello world\n").unwrap(),
+            "(rm ",
+        ),
+        (
+            "a symbolic link to gone, which does not exist",
+            &|| std::os::unix::fs::symlink("gone", &lock).unwrap(),
+            "(rm ",
+        ),
+        (
+            "a device, FIFO or socket",
+            &|| {
+                assert!(Command::new("mkfifo")
+                    .arg(&lock)
+                    .status()
+                    .unwrap()
+                    .success());
+            },
+            "(rm ",
+        ),
+    ];
+    for (what, make, remedy) in cases {
+        clear(&lock);
+        make();
+        for command in ["check", "run"] {
+            let o = sb.sampo(&[command, "s.toml"]);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{what} {command}: {err}");
+            assert!(
+                err.contains(&format!("s.h5.lock is {what}, not a lock file sampo wrote"))
+                    && err.contains(remedy),
+                "{what} {command}: {err}"
+            );
+        }
+        assert!(!sb.path("s.h5").exists() && !sb.path("s.h5.partial").exists());
+    }
+    clear(&lock);
+    // A live process that is not the holder: its start time differs.
+    let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", other.id())).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    sb.write(
+        "s.h5.lock",
+        &format!("{} {} {}\n", hostname(), other.id(), start + 1),
+    );
+    let o = sb.sampo(&["run", "s.toml", "-q"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("removing the stale lock"),
+        "{}",
+        stderr(&o)
+    );
+    // The same PID with its own start time is the holder: refused.
+    std::fs::remove_file(sb.path("s.h5")).unwrap();
+    sb.write(
+        "s.h5.lock",
+        &format!("{} {} {start}\n", hostname(), other.id()),
+    );
+    let o = sb.sampo(&["run", "s.toml", "-q"]);
+    other.kill().unwrap();
+    let _ = other.wait();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("process {} on", other.id())),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn outputs_that_cannot_be_created_are_found_by_check_and_run_alike() {
     let sb = Sandbox::new();
@@ -193,6 +292,25 @@ fn outputs_that_cannot_be_created_are_found_by_check_and_run_alike() {
         assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
         assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     }
+    // A directory path names no file; a file is no directory.
+    sb.write("afile", "");
+    for (output, message) in [
+        (
+            "newdir/",
+            "the output newdir/ is a directory path (it ends with /): give a file name",
+        ),
+        (
+            "afile/x.h5",
+            "the output's directory afile is a file, not a directory",
+        ),
+    ] {
+        for command in ["check", "run"] {
+            let o = sb.sampo(&[command, "q.toml", "-o", output]);
+            assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+            assert!(stderr(&o).contains(message), "{command}: {}", stderr(&o));
+        }
+    }
+    assert!(!sb.path("newdir").exists());
     // A name that would put the default output elsewhere is a spec error.
     let outside = sb.dir.path().parent().unwrap().join("x.h5");
     let was_there = outside.exists();

@@ -250,6 +250,55 @@ fn run_fails(sb: &Sandbox, library: &str, config: &str, command: &str) -> (Optio
     (o.status.code(), stderr(&o))
 }
 
+/// A `sampo_init` that never returns (here: sleeps 1000 s) ends `check`
+/// and `run` with exit 2 once the spec's `[parallel] timeout` has passed,
+/// naming the library and state, before any output exists.
+#[test]
+fn an_init_that_never_returns_ends_check_and_run_with_exit_2() {
+    let sb = Sandbox::new();
+    let library = faulty(&sb, "sleepy.so", &[]);
+    let model = format!(
+        "{{ kind = \"plugin\", library = \"{library}\", config = {{ sleep_init = 1000 }} }}"
+    );
+    let text = format!(
+        "[parallel]\ntimeout = 2\n{}",
+        spec(
+            &model,
+            "{ kind = \"uniform\", low = [-5.0, -5.0], high = [5.0, 5.0] }",
+            "init = { kind = \"ball\", center = [0.0, 0.0], radius = 0.1 }",
+        )
+    );
+    sb.write("e.toml", &text);
+    for command in ["check", "run"] {
+        let mut child = std::process::Command::new(sampo_bin())
+            .args([command, "e.toml"])
+            .current_dir(sb.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Generous on a loaded machine; a hang fails the test instead of
+        // holding the suite.
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(60) {
+                child.kill().unwrap();
+                panic!("{command}: still running after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let o = child.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains("sampo_init for state `s` did not return within 2 s")
+                && err.contains("sleepy.so"),
+            "{command}: {err}"
+        );
+        assert!(!sb.path("e.h5.partial").exists() && !sb.path("e.h5").exists());
+    }
+}
+
 #[test]
 fn broken_libraries_stop_before_any_work_with_exit_2() {
     let sb = Sandbox::new();
@@ -470,6 +519,14 @@ fn a_plugin_crashing_one_rank_ends_the_mpi_job() {
     };
     assert!(!status.success());
     assert!(!sb.path("x.h5").exists(), "never marked complete");
+    // A pause rank 0 says it began (the launcher's SIGTERM) is in the file
+    // too: its status and its log agree.
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    if err.contains("paused by SIGTERM") {
+        let status = read_str_attr(&sb.path("x.h5.partial"), "/", "status");
+        assert!(status.starts_with("paus"), "status {status} after: {err}");
+    }
 }
 
 #[test]

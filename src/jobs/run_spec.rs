@@ -62,6 +62,11 @@ impl RunSpec {
     pub fn from_source(source: &SpecSource) -> Result<Self, SpecError> {
         let resolver = Resolver { source };
         let parts = resolver.parts(STAGE_TABLES)?;
+        // The plugins initialised while resolving the states (and later
+        // in this process) get this spec's rank timeout to return.
+        crate::model::plugin::limit_init(std::time::Duration::from_secs_f64(
+            parts.run.rank_timeout,
+        ));
         let sampler_span = parts.sampler.as_ref().map_or(0..0, |t| t.span());
         let (kind, sampler) = match parts.sampler {
             None => (Kind::Ensemble, None),

@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -291,6 +293,54 @@ impl PluginSpec {
 
 type Key = (PathBuf, String, usize, String);
 
+/// How long a `sampo_init` may take, in milliseconds: the run's
+/// `[parallel] timeout` once its spec has been read (see
+/// [`limit_init`]), the default timeout before.
+static INIT_LIMIT_MS: AtomicU64 = AtomicU64::new(crate::limits::RANK_TIMEOUT.as_millis() as u64);
+
+/// Sets how long a plugin's `sampo_init` may take before the process ends
+/// (exit 2) saying which library and state it was: an init that never
+/// returns (waiting on a licence server, a lock, a sleep) must not hang
+/// `check` or a run for ever, and the main thread is the one blocked in it.
+pub fn limit_init(limit: Duration) {
+    INIT_LIMIT_MS.store(limit.as_millis().max(1) as u64, Ordering::SeqCst);
+}
+
+/// Watches one `sampo_init` call until dropped, from a thread of its own:
+/// the calling thread is blocked in the library and cannot time itself.
+struct InitWatch {
+    _done: mpsc::Sender<()>,
+}
+
+impl InitWatch {
+    fn start(library: &Path, state: &str) -> Self {
+        let (done, finished) = mpsc::channel::<()>();
+        let limit = Duration::from_millis(INIT_LIMIT_MS.load(Ordering::SeqCst));
+        let what = format!(
+            "error: library {}: sampo_init for state `{state}` did not return within {} s \
+             ([parallel] timeout sets this limit); ending sampo (exit 2): the library is \
+             waiting or hung in its initialisation",
+            library.display(),
+            limit.as_secs_f64()
+        );
+        let spawned = std::thread::Builder::new()
+            .name("sampo-init-watch".into())
+            .spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+                    use std::io::Write;
+                    let _ = writeln!(std::io::stderr().lock(), "{what}");
+                    // SAFETY: ends the process at once; exit handlers could
+                    // wait on the library the main thread is blocked in.
+                    unsafe { libc::_exit(2) };
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot watch sampo_init: {e}");
+        }
+        InitWatch { _done: done }
+    }
+}
+
 /// The plugin models made in this process, by (library, state, dim, config).
 static MADE: OnceLock<Mutex<HashMap<Key, Arc<Plugin>>>> = OnceLock::new();
 
@@ -421,6 +471,7 @@ impl Plugin {
         let mut ptr = std::ptr::null_mut();
         let mut n_outputs = 0usize;
         let mut err = vec![0 as c_char; 1024];
+        let watch = InitWatch::start(&self.lib.path, &self.state.to_string_lossy());
         // SAFETY: pointers to live buffers of the declared sizes; the
         // strings are NUL-terminated.
         let status = unsafe {
@@ -434,6 +485,7 @@ impl Plugin {
                 err.len(),
             )
         };
+        drop(watch);
         if status != 0 {
             *err.last_mut().expect("not empty") = 0;
             // SAFETY: NUL-terminated just above at the latest.

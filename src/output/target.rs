@@ -34,6 +34,13 @@ pub enum TargetError {
     NotSampo(PathBuf),
     #[error("the output's directory {0} does not exist")]
     NoDirectory(PathBuf),
+    #[error("the output's directory {0} is a file, not a directory; choose another output")]
+    FileAsDirectory(PathBuf),
+    #[error(
+        "the output {0} is a directory path (it ends with /): give a file name, such as \
+         {0}out.h5"
+    )]
+    DirectoryPath(PathBuf),
     #[error("cannot create files in {dir}: {cause}")]
     NotWritable { dir: PathBuf, cause: String },
     #[error(
@@ -44,6 +51,18 @@ pub enum TargetError {
         target: PathBuf,
         lock: PathBuf,
         holder: String,
+    },
+    /// `<output>.lock` is not a lock a run wrote: a directory, a link, a
+    /// file of other contents. No run would ever release it.
+    #[error(
+        "{lock} is {what}, not a lock file sampo wrote; if no sampo run is writing {target}, \
+         remove it ({remedy}) and run again"
+    )]
+    OddLock {
+        target: PathBuf,
+        lock: PathBuf,
+        what: String,
+        remedy: String,
     },
 }
 
@@ -78,21 +97,38 @@ fn with_suffix(target: &Path, suffix: &str) -> PathBuf {
 /// `.partial` are absent, or, with `force`, sampo files; no links, no
 /// directories, no devices.
 pub fn check_target(target: &Path, force: bool) -> Result<(), TargetError> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        return Err(TargetError::NoDirectory(dir));
-    }
+    let dir = directory_of(target)?;
     check_file(target, force, false)?;
     check_file(&partial_path(target), force, true)?;
     probe_directory(&dir, target)
 }
 
+/// The directory an output goes in, which must be one: a path ending with
+/// `/` names no file, and a file is no directory.
+fn directory_of(target: &Path) -> Result<PathBuf, TargetError> {
+    use std::os::unix::ffi::OsStrExt;
+    if target.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(TargetError::DirectoryPath(target.to_path_buf()));
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if dir.is_dir() {
+        Ok(dir)
+    } else if dir.exists() {
+        Err(TargetError::FileAsDirectory(dir))
+    } else {
+        Err(TargetError::NoDirectory(dir))
+    }
+}
+
 /// What `run` checks before any work, and `check` shows: no live run holds
 /// the output, and [`check_target`].
 pub fn preflight(target: &Path, force: bool) -> Result<(), TargetError> {
+    // Where the output would go first: a lock cannot be beside a file that
+    // cannot be.
+    directory_of(target)?;
     OutputLock::check(target)?;
     check_target(target, force)
 }
@@ -203,29 +239,141 @@ pub struct OutputLock {
     path: PathBuf,
 }
 
+/// What `<output>.lock` says of its holder.
+enum Holder {
+    /// No lock file.
+    None,
+    /// A process of this host that has ended (or whose PID now belongs to a
+    /// process started later): its lock may be taken over.
+    Gone(i32),
+    /// A live holder, or a lock that cannot be taken: the error to give.
+    Refused(TargetError),
+}
+
+/// How long an empty lock file is taken for a run that is starting (it
+/// writes its host and PID right after creating the file).
+const STARTING: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Holder {
+    /// Reads the lock at `path` of `target` without following links or
+    /// opening anything but a regular file (a FIFO would never answer).
+    fn of(target: &Path, path: &Path) -> Holder {
+        let odd = |what: String, remedy: String| {
+            Holder::Refused(TargetError::OddLock {
+                target: target.to_path_buf(),
+                lock: path.to_path_buf(),
+                what,
+                remedy,
+            })
+        };
+        let shown = path.display();
+        let meta = match std::fs::symlink_metadata(path) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Holder::None
+            }
+            Err(e) => return odd(format!("unreadable ({e})"), format!("rm {shown}")),
+            Ok(m) => m,
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let to = std::fs::read_link(path).map_or("?".into(), |t| t.display().to_string());
+            let dangling = if path.exists() {
+                ""
+            } else {
+                ", which does not exist"
+            };
+            return odd(
+                format!("a symbolic link to {to}{dangling}"),
+                format!("rm {shown}"),
+            );
+        }
+        if kind.is_dir() {
+            return odd("a directory".into(), format!("rmdir {shown}"));
+        }
+        if !kind.is_file() {
+            return odd("a device, FIFO or socket".into(), format!("rm {shown}"));
+        }
+        let text = match std::fs::File::open(path).and_then(|f| {
+            let mut text = String::new();
+            f.take(4096).read_to_string(&mut text).map(|_| text)
+        }) {
+            Ok(t) => t,
+            // Removed by its run in between: nothing holds it now.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Holder::None,
+            Err(e) => return odd(format!("unreadable ({e})"), format!("rm {shown}")),
+        };
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let parsed = match words.as_slice() {
+            [host, pid] => pid.parse::<i32>().ok().map(|p| (*host, p, None)),
+            [host, pid, start] => match (pid.parse::<i32>(), start.parse::<u64>()) {
+                (Ok(p), Ok(s)) => Some((*host, p, Some(s))),
+                _ => None,
+            },
+            _ => None,
+        };
+        let locked = |holder: String| {
+            Holder::Refused(TargetError::Locked {
+                target: target.to_path_buf(),
+                lock: path.to_path_buf(),
+                holder,
+            })
+        };
+        match parsed {
+            Some((host, pid, start)) if pid > 0 => {
+                if host == hostname() && !running(pid, start) {
+                    Holder::Gone(pid)
+                } else {
+                    locked(format!("process {pid} on {host}"))
+                }
+            }
+            None if text.is_empty()
+                && meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age < STARTING) =>
+            {
+                locked("a run that is starting".into())
+            }
+            _ => {
+                let what = if text.is_empty() {
+                    "an empty file (a run killed as it started, or another program's)".to_string()
+                } else {
+                    let mut shown: String = text.trim().chars().take(40).collect();
+                    if text.trim().chars().count() > 40 {
+                        shown.push('…');
+                    }
+                    format!("a file holding {shown:?} (sampo writes `host pid start`)")
+                };
+                odd(what, format!("rm {shown}"))
+            }
+        }
+    }
+}
+
 impl OutputLock {
     /// Refuses, as `acquire` would, an output that a live run holds; takes
     /// nothing.
     pub fn check(target: &Path) -> Result<(), TargetError> {
-        let path = lock_path(target);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(());
-        };
-        let mut words = text.split_whitespace();
-        let (holder_host, pid) = (words.next(), words.next().and_then(|p| p.parse().ok()));
-        match (holder_host, pid) {
-            (Some(h), Some(pid)) if h == hostname() && !alive(pid) => Ok(()),
-            _ => Err(TargetError::Locked {
-                target: target.to_path_buf(),
-                lock: path,
-                holder: holder(holder_host, pid),
-            }),
+        match Holder::of(target, &lock_path(target)) {
+            Holder::Refused(e) => Err(e),
+            Holder::None | Holder::Gone(_) => Ok(()),
         }
     }
 
     pub fn acquire(target: &Path) -> Result<OutputLock, TargetError> {
         let path = lock_path(target);
         let host = hostname();
+        let me = std::process::id();
+        let mine = match start_time(me as i32) {
+            Some(t) => format!("{host} {me} {t}"),
+            None => format!("{host} {me}"),
+        };
         for _ in 0..3 {
             match std::fs::OpenOptions::new()
                 .write(true)
@@ -233,28 +381,19 @@ impl OutputLock {
                 .open(&path)
             {
                 Ok(mut f) => {
-                    let _ = writeln!(f, "{} {}", host, std::process::id());
+                    let _ = writeln!(f, "{mine}");
                     return Ok(OutputLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    let mut words = text.split_whitespace();
-                    let (holder_host, pid) =
-                        (words.next(), words.next().and_then(|p| p.parse().ok()));
-                    match (holder_host, pid) {
-                        (Some(h), Some(pid)) if h == host && !alive(pid) => {
+                    match Holder::of(target, &path) {
+                        Holder::Refused(e) => return Err(e),
+                        Holder::None => {}
+                        Holder::Gone(pid) => {
                             tracing::warn!(
                                 "removing the stale lock {} of process {pid}, which has ended",
                                 path.display()
                             );
                             let _ = std::fs::remove_file(&path);
-                        }
-                        _ => {
-                            return Err(TargetError::Locked {
-                                target: target.to_path_buf(),
-                                lock: path.clone(),
-                                holder: holder(holder_host, pid),
-                            })
                         }
                     }
                 }
@@ -281,18 +420,38 @@ impl Drop for OutputLock {
     }
 }
 
-fn holder(host: Option<&str>, pid: Option<i32>) -> String {
-    match (host, pid) {
-        (Some(h), Some(p)) => format!("process {p} on {h}"),
-        _ => "a run that is starting".to_string(),
+/// Whether process `pid` of this host still runs and is the one that took
+/// the lock: a process started at `start` (clock ticks after boot, field 22
+/// of `/proc/PID/stat`) when the lock says so, since a PID is reused once
+/// its process has ended. A zombie has ended.
+fn running(pid: i32, start: Option<u64>) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    let exists = rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !exists {
+        return false;
+    }
+    match proc_stat(pid) {
+        // Without /proc, a live PID is taken for the holder.
+        None => true,
+        Some((state, now)) => state != 'Z' && state != 'X' && start.is_none_or(|s| s == now),
     }
 }
 
-/// Whether a process of this host is running (signal 0 checks, sends nothing).
-fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks that the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+/// The start time of process `pid`, in clock ticks after boot.
+fn start_time(pid: i32) -> Option<u64> {
+    proc_stat(pid).map(|(_, start)| start)
+}
+
+/// A process's state letter and start time from `/proc/PID/stat` (fields 3
+/// and 22; the command name, field 2, may hold spaces and parentheses, so
+/// fields are counted after its last `)`).
+fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    Some((state, fields.get(19)?.parse().ok()?))
 }
 
 /// This host's name (empty if it cannot be read).

@@ -24,6 +24,23 @@ pub struct RawPosterior {
 }
 
 impl Resolver<'_> {
+    /// A state's `cost_us` (0 when absent), at most
+    /// [`MAX_COST_US`](crate::limits::MAX_COST_US).
+    pub fn cost_us(&self, cost_us: Option<&Spanned<u64>>) -> Result<u64, SpecError> {
+        match cost_us {
+            None => Ok(0),
+            Some(c) if *c.get_ref() > crate::limits::MAX_COST_US => Err(self.err(
+                c.span(),
+                format!(
+                    "cost_us must be at most {} (one hour per evaluation): it is a busy-wait \
+                     per evaluation for benchmarks",
+                    crate::limits::MAX_COST_US
+                ),
+            )),
+            Some(c) => Ok(*c.get_ref()),
+        }
+    }
+
     /// The posterior of state `name`, and its prior (whose dimension is
     /// the state's).
     pub fn resolve_posterior(
@@ -117,7 +134,7 @@ impl Resolver<'_> {
             data,
             plugin,
             prior: prior_spec.get_ref().clone(),
-            cost_us: cost_us.as_ref().map_or(0, |c| *c.get_ref()),
+            cost_us: self.cost_us(cost_us.as_ref())?,
         };
         // Builds once more exactly as the run will, so nothing can fail later.
         Posterior::from_spec(name, &posterior).map_err(model_err)?;

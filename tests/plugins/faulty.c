@@ -10,6 +10,7 @@
  *   nan_above      the log-density is NaN where x[0] > this
  *   inf_above      the log-density is +inf where x[0] > this
  *   fail_init      init fails with a message
+ *   sleep_init     init sleeps this many seconds first (an init that hangs)
  *   fail_on_rank   init fails on this MPI rank only (OMPI_COMM_WORLD_RANK)
  *   crash_on_rank  a segmentation fault on this MPI rank at its 1000th call
  *   outputs        n_outputs of sampo_forward (default 0: no forward model);
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sampo.h"
 #include "../../examples/plugins/c/json_numbers.h"
@@ -59,6 +61,8 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     (void)dim;
     double rank = -1;
     const char *mine = getenv("OMPI_COMM_WORLD_RANK");
+    double nap = 0;
+    if (json_numbers(config, "sleep_init", &nap, 1) == 1 && nap > 0) sleep((unsigned)nap);
     if (strstr(config, "\"fail_init\"")) {
         snprintf(err, err_len, "cannot prepare state %s: fail_init was asked for", state);
         return 7;

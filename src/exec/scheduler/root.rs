@@ -394,6 +394,21 @@ impl<'a> Root<'a> {
         match (&self.pausing, &why) {
             (None, _) => {
                 if let Pausing::Stop(why) = &why {
+                    // Recorded in the file before it is said: a launcher's
+                    // SIGTERM after a rank's death is followed by SIGKILL,
+                    // and a run killed before its checkpoint must not read
+                    // `running` while its log says it paused.
+                    let status = format!(
+                        "pausing: {why} (a checkpoint was being written; if this status stays, \
+                         the run was killed before it: `--resume` goes on from the last one)"
+                    );
+                    let recorded = self
+                        .store
+                        .set_attr("/", "status", crate::output::Attr::Str(status))
+                        .and_then(|()| self.store.flush());
+                    if let Err(e) = recorded {
+                        tracing::warn!("cannot record the pause in the output: {e}");
+                    }
                     // Said at once: a step may take a while.
                     tracing::warn!(
                         "{why}: finishing the current step, then writing a checkpoint (a second \

@@ -257,7 +257,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
             prior: raw.prior.map(Spanned::into_inner),
             outputs,
             items,
-            cost_us: raw.cost_us.map_or(0, Spanned::into_inner),
+            cost_us: r.cost_us(raw.cost_us.as_ref())?,
         });
         states.push(state);
     }
