@@ -654,6 +654,18 @@ pub trait KindSpec {
                 .collect()
         })
     }
+    /// The states whose model is in Python: one call at a time per
+    /// process (the interpreter's lock), so one thread per rank.
+    fn python_states(&self, states: &[StateSpec]) -> Vec<String> {
+        self.posteriors().map_or_else(Vec::new, |ps| {
+            states
+                .iter()
+                .zip(ps)
+                .filter(|(_, p)| p.is_python())
+                .map(|(st, _)| st.name.clone())
+                .collect()
+        })
+    }
     /// Loads every plugin of the run in this process and runs its init, so
     /// that a library missing on this node, or an init failing here, stops
     /// the job before any work (under MPI, on every rank).

@@ -147,17 +147,9 @@ impl RunSpec {
         self.sampler.spec().plugins(&self.states)
     }
 
-    /// The states whose model is in Python: one call at a time per
-    /// process (the interpreter's lock), so one thread per rank.
+    /// The states whose model is in Python (one thread per rank).
     pub fn python_states(&self) -> Vec<String> {
-        self.posteriors().map_or_else(Vec::new, |ps| {
-            self.states
-                .iter()
-                .zip(ps)
-                .filter(|(_, p)| p.is_python())
-                .map(|(st, _)| st.name.clone())
-                .collect()
-        })
+        self.sampler.spec().python_states(&self.states)
     }
 
     /// Loads the run's plugin models in this process (see

@@ -1,7 +1,7 @@
 //! Forward models: parameters in, a fixed number of predicted values out —
 //! what `kind = "batch"` evaluates over a design. A built-in model with a
-//! closed form (for tests and first runs), and any plugin that exports
-//! `sampo_forward`.
+//! closed form (for tests and first runs), any plugin that exports
+//! `sampo_forward`, and Python functions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,14 @@ pub enum ForwardSpec {
         /// globals: a serialized library then runs on every thread.
         copies: Option<bool>,
     },
+    /// A Python file's `function` (default `forward`): the outputs at one
+    /// point, as numbers; `config` goes to its `setup`. The number of
+    /// outputs is the state's `outputs`, else the module's `output_names`.
+    Python {
+        file: String,
+        function: Option<String>,
+        config: Option<serde_json::Value>,
+    },
 }
 
 impl ForwardSpec {
@@ -34,7 +42,7 @@ impl ForwardSpec {
     pub fn dim(&self) -> Option<usize> {
         match self {
             ForwardSpec::Decay { .. } => Some(2),
-            ForwardSpec::Plugin { .. } => None,
+            ForwardSpec::Plugin { .. } | ForwardSpec::Python { .. } => None,
         }
     }
 }
@@ -57,22 +65,70 @@ pub struct Forward {
 }
 
 enum Model {
-    Decay { times: Vec<f64> },
+    Decay {
+        times: Vec<f64>,
+    },
     Plugin(Arc<Plugin>),
+    Python {
+        model: super::python::PythonForward,
+        names: Option<Vec<String>>,
+        n: usize,
+    },
 }
 
 impl Forward {
     /// The model of state `state` with `dim` parameters; a plugin's comes
     /// from `plugin` (its resolved library and config), shared with the
     /// other tasks of this process, or with contexts of its own (`fresh`).
+    /// `outputs` is the number of output names the spec gives, if any.
     pub fn build(
         spec: &ForwardSpec,
         plugin: Option<&PluginSpec>,
         state: &str,
         dim: usize,
         fresh: bool,
+        outputs: Option<usize>,
     ) -> Result<Self, BuildError> {
         match spec {
+            ForwardSpec::Python {
+                file,
+                function,
+                config,
+            } => {
+                let config_json = super::plugin_config_json(config.as_ref())
+                    .map_err(|e| BuildError::new("config", e))?;
+                let py = super::python::PythonSpec {
+                    file: std::path::Path::new(file),
+                    function: function
+                        .as_deref()
+                        .unwrap_or(super::python::DEFAULT_FORWARD),
+                    vectorized: false,
+                    config_json: &config_json,
+                };
+                let model = super::python::PythonForward::build(&py, state, dim, fresh)?;
+                let names = model
+                    .output_names()
+                    .map_err(|e| BuildError::new("file", e))?;
+                let n = match (outputs, &names) {
+                    (Some(n), _) => n,
+                    (None, Some(names)) => names.len(),
+                    (None, None) => {
+                        return Err(BuildError::new(
+                            "file",
+                            format!(
+                                "{file}: the number of outputs is unknown: give the state's                                  `outputs` (a name per value the function returns), or define                                  `output_names(context)` in the file"
+                            ),
+                        ))
+                    }
+                };
+                if n == 0 {
+                    return Err(BuildError::new(
+                        "file",
+                        "a forward model has at least one output",
+                    ));
+                }
+                Ok(Forward::new(Model::Python { model, names, n }))
+            }
             ForwardSpec::Decay { times } => {
                 if times.is_empty() {
                     return Err(BuildError::new("times", "expected at least one time"));
@@ -134,6 +190,7 @@ impl Forward {
             Model::Decay { times } => times.len(),
             // Checked when built.
             Model::Plugin(p) => p.n_outputs().unwrap_or(0),
+            Model::Python { n, .. } => *n,
         }
     }
 
@@ -142,6 +199,7 @@ impl Forward {
         match &self.model {
             Model::Decay { times } => Ok(Some(times.iter().map(|t| format!("t{t}")).collect())),
             Model::Plugin(p) => p.output_names().map_err(|e| e.0),
+            Model::Python { names, .. } => Ok(names.clone()),
         }
     }
 
@@ -172,6 +230,10 @@ impl Forward {
                     message: e.0,
                 }),
             },
+            Model::Python { model, .. } => model.forward(x, y).map_err(|e| ForwardError {
+                status: 1,
+                message: e.0,
+            }),
         }
     }
 }

@@ -243,3 +243,52 @@ def test_check_says_python_models_run_one_thread_per_rank(tmp_path):
     assert done.returncode == 0, done.stderr
     out = done.stdout + done.stderr
     assert "Python" in out and "mpiexec -n" in out, out
+
+
+BATCH = """[run]
+seed = 4
+[sampler]
+kind = "batch"
+design = {{ kind = "random" }}
+items = 500
+{extra}
+[[states]]
+name = "d"
+params = ["amplitude", "tau"]
+{model}
+prior = {{ kind = "uniform", low = [0.5, 1.0], high = [2.0, 10.0] }}
+"""
+TIMES = "[0.5, 1.0, 2.0, 4.0]"
+
+
+def test_a_python_forward_model_gives_the_builtin_outputs_bit_for_bit(tmp_path):
+    builtin = f'model = {{ kind = "decay", times = {TIMES} }}\noutputs = ["t0.5", "t1", "t2", "t4"]'
+    python = (
+        f'model = {{ kind = "python", file = "{MODELS}/decay.py", config = {{ times = {TIMES} }} }}'
+    )
+    run(tmp_path, "builtin", BATCH.format(extra="", model=builtin))
+    run(tmp_path, "python", BATCH.format(extra="validate = 3", model=python))
+    run(tmp_path, "mpi", BATCH.format(extra="chunk = 50", model=python), mpi=2)
+    for other in ["python", "mpi"]:
+        a, b = datasets(tmp_path / "builtin.h5"), datasets(tmp_path / f"{other}.h5")
+        for name in ["batch/d/inputs", "batch/d/outputs", "batch/d/status"]:
+            assert np.array_equal(a[name].view(np.uint8), b[name].view(np.uint8)), (other, name)
+    with h5py.File(tmp_path / "python.h5", "r") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f["batch/d"].attrs["outputs"]]
+    assert names == ["t0.5", "t1", "t2", "t4"]
+
+
+def test_a_failing_python_forward_model_is_recorded_with_its_traceback(tmp_path):
+    python = (
+        f'model = {{ kind = "python", file = "{MODELS}/decay.py", function = "failing", '
+        f"config = {{ times = {TIMES} }} }}"
+    )
+    run(tmp_path, "rec", BATCH.format(extra='on_error = "record"', model=python))
+    with h5py.File(tmp_path / "rec.h5", "r") as f:
+        status = f["batch/d/status"][...]
+        inputs = f["batch/d/inputs"][...]
+        assert np.array_equal(status != 0, inputs[:, 0] > 1.5)
+    done = run(tmp_path, "fail", BATCH.format(extra="", model=python), check=False)
+    assert done.returncode == 1
+    for needle in ["RuntimeError: solver diverged", "Traceback", "item"]:
+        assert needle in done.stderr, (needle, done.stderr)

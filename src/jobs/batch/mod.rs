@@ -154,7 +154,8 @@ impl BatchJob {
         let b = &self.settings().states[s];
         self.forwards[s]
             .get_or_init(|| {
-                Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), false)
+                let n = Some(b.outputs.len());
+                Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), false, n)
                     .map(|f| f.with_cost(b.cost_us))
                     .map_err(|e| format!("model.{e}"))
             })
@@ -187,7 +188,8 @@ impl BatchJob {
     fn validate(&self, s: usize, store: &mut dyn Store) -> Result<(f64, f64), JobError> {
         let s_ = self.settings();
         let (st, b, sets) = (&self.spec.states[s], &s_.states[s], self.sets[s]);
-        let fresh = Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), true)
+        let n = Some(b.outputs.len());
+        let fresh = Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), true, n)
             .map_err(|e| JobError::Other(format!("validation: state `{}`: model.{e}", st.name)))?;
         let points = self.points(s).map_err(JobError::Other)?;
         let (d, n) = (st.dim(), b.outputs.len());

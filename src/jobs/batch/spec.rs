@@ -90,12 +90,22 @@ impl KindSpec for Spec {
 
     fn prepare_plugins(&self, states: &[StateSpec]) -> Result<(), String> {
         for (st, b) in states.iter().zip(&self.states) {
-            if b.plugin.is_some() {
-                Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), false)
+            if b.plugin.is_some() || matches!(b.model, ForwardSpec::Python { .. }) {
+                let n = Some(b.outputs.len());
+                Forward::build(&b.model, b.plugin.as_ref(), &st.name, st.dim(), false, n)
                     .map_err(|e| format!("state `{}`: model.{e}", st.name))?;
             }
         }
         Ok(())
+    }
+
+    fn python_states(&self, states: &[StateSpec]) -> Vec<String> {
+        states
+            .iter()
+            .zip(&self.states)
+            .filter(|(_, b)| matches!(b.model, ForwardSpec::Python { .. }))
+            .map(|(st, _)| st.name.clone())
+            .collect()
     }
 }
 
@@ -215,11 +225,28 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
                     copies: copies.unwrap_or(false),
                 })
             }
-            ForwardSpec::Decay { .. } => None,
+            ForwardSpec::Decay { .. } | ForwardSpec::Python { .. } => None,
         };
+        // A Python model's file, relative to the spec's directory, recorded
+        // absolute so that every rank imports the same file.
+        let mut model = raw.model.get_ref().clone();
+        if let ForwardSpec::Python { file, .. } = &mut model {
+            let path = base.join(&*file);
+            if !path.is_file() {
+                return Err(r.err(
+                    model_span.clone(),
+                    format!("state `{name}`: model.file: no Python file {}", path.display()),
+                ));
+            }
+            *file = std::fs::canonicalize(&path)
+                .unwrap_or(path)
+                .display()
+                .to_string();
+        }
         // Built once as the run will build it: a library without
         // sampo_forward, or with no outputs, fails here.
-        let forward = Forward::build(raw.model.get_ref(), plugin.as_ref(), name, dim, false)
+        let n = raw.outputs.as_ref().map(|o| o.get_ref().len());
+        let forward = Forward::build(&model, plugin.as_ref(), name, dim, false, n)
             .map_err(|e| r.err(model_span.clone(), format!("state `{name}`: model.{e}")))?;
         let n = forward.n_outputs();
         // The spec's names, else the model's, else y0, y1, ….
@@ -252,7 +279,7 @@ pub(crate) fn resolve(cx: &SamplerContext<'_>) -> Result<(Spec, Vec<StateSpec>),
                 r.err(span, format!("state `{name}`: {}", m.message))
             })?;
         batch.push(BatchState {
-            model: raw.model.into_inner(),
+            model,
             plugin,
             prior: raw.prior.map(Spanned::into_inner),
             outputs,

@@ -76,6 +76,16 @@ def load(path, function, config_json, state):
     return f, context
 
 
+def output_names(path, context):
+    """The names a forward model gives its outputs (its module's
+    `output_names(context)`, or `output_names()` without a setup), or None."""
+    f = getattr(_modules[path], "output_names", None)
+    if not callable(f):
+        return None
+    names = f() if context is None else f(context)
+    return [str(n) for n in names]
+
+
 def numpy_version():
     import numpy
 

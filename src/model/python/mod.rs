@@ -60,6 +60,63 @@ pub const UNAVAILABLE: &str = "this sampo was built without Python models (the c
 /// The function called when the spec names none.
 pub const DEFAULT_FUNCTION: &str = "log_likelihood";
 
+/// A forward model's function when the spec names none.
+pub const DEFAULT_FORWARD: &str = "forward";
+
+/// A state's Python forward model (`kind = "batch"`): `function(theta)` (with
+/// `setup`'s object as a second argument) returns the outputs at one point.
+#[cfg(feature = "python")]
+pub struct PythonForward(std::sync::Arc<embedded::PyModel>);
+
+#[cfg(not(feature = "python"))]
+pub struct PythonForward(());
+
+impl PythonForward {
+    /// The model of state `state` with `dim` parameters, imported and set
+    /// up once per process and state (or, `fresh`, set up again for this
+    /// model alone).
+    #[cfg(feature = "python")]
+    pub fn build(
+        spec: &PythonSpec<'_>,
+        state: &str,
+        dim: usize,
+        fresh: bool,
+    ) -> Result<Self, BuildError> {
+        embedded::model_made(spec, state, dim, fresh)
+            .map(Self)
+            .map_err(|e| BuildError::new("file", e))
+    }
+
+    #[cfg(not(feature = "python"))]
+    pub fn build(
+        _spec: &PythonSpec<'_>,
+        _state: &str,
+        _dim: usize,
+        _fresh: bool,
+    ) -> Result<Self, BuildError> {
+        Err(BuildError::new("kind", UNAVAILABLE))
+    }
+
+    /// The names its module's `output_names` gives, if it has one.
+    pub fn output_names(&self) -> Result<Option<Vec<String>>, String> {
+        #[cfg(feature = "python")]
+        return self.0.output_names();
+        #[cfg(not(feature = "python"))]
+        unreachable!("never built without the python feature")
+    }
+
+    /// The outputs at `x` into `y`: exactly `y.len()` numbers.
+    pub fn forward(&self, x: &[f64], y: &mut [f64]) -> Result<(), super::EvalError> {
+        #[cfg(feature = "python")]
+        return self.0.forward(x, y);
+        #[cfg(not(feature = "python"))]
+        {
+            let _ = (x, y);
+            unreachable!("never built without the python feature")
+        }
+    }
+}
+
 /// Whether this build runs Python models.
 pub const AVAILABLE: bool = cfg!(feature = "python");
 
@@ -86,6 +143,8 @@ mod embedded {
     pub struct PyModel {
         dim: usize,
         vectorized: bool,
+        /// The module's file, as glue.py keys it.
+        file: String,
         function: Py<PyAny>,
         context: Option<Py<PyAny>>,
         /// `log_likelihood` in `model.py`, for messages.
@@ -162,6 +221,17 @@ mod embedded {
     }
 
     pub fn model(spec: &PythonSpec<'_>, state: &str, dim: usize) -> Result<Arc<PyModel>, String> {
+        model_made(spec, state, dim, false)
+    }
+
+    /// The model of a state, made once per process (`fresh`: made again,
+    /// its `setup` called again, and not kept).
+    pub fn model_made(
+        spec: &PythonSpec<'_>,
+        state: &str,
+        dim: usize,
+        fresh: bool,
+    ) -> Result<Arc<PyModel>, String> {
         let key: Key = (
             state.to_string(),
             spec.file.display().to_string(),
@@ -174,7 +244,7 @@ mod embedded {
             let mut made = MODELS
                 .lock_py_attached(py)
                 .unwrap_or_else(|e| e.into_inner());
-            if let Some((_, m)) = made.iter().find(|(k, _)| *k == key) {
+            if let Some((_, m)) = made.iter().find(|(k, _)| *k == key).filter(|_| !fresh) {
                 return Ok(m.clone());
             }
             let glue = glue(py)?;
@@ -211,11 +281,14 @@ mod embedded {
             let model = Arc::new(PyModel {
                 dim,
                 vectorized: spec.vectorized,
+                file,
                 function,
                 context,
                 label: format!("`{}` in {name}", spec.function),
             });
-            made.push((key, model.clone()));
+            if !fresh {
+                made.push((key, model.clone()));
+            }
             Ok(model)
         })
     }
@@ -267,6 +340,49 @@ mod embedded {
                     self.label,
                     describe(py, &e)
                 ))
+            })
+        }
+
+        pub fn output_names(&self) -> Result<Option<Vec<String>>, String> {
+            keep_thread_state();
+            Python::attach(|py| {
+                let glue = glue(py)?;
+                let context = self
+                    .context
+                    .as_ref()
+                    .map_or_else(|| py.None(), |c| c.clone_ref(py));
+                glue.call_method1("output_names", (self.file.as_str(), context))
+                    .and_then(|names| names.extract::<Option<Vec<String>>>())
+                    .map_err(|e| format!("output_names in {}: {}", self.file, describe(py, &e)))
+            })
+        }
+
+        /// A forward model's outputs at one point: exactly `y.len()`
+        /// numbers.
+        pub fn forward(&self, x: &[f64], y: &mut [f64]) -> Result<(), EvalError> {
+            keep_thread_state();
+            Python::attach(|py| {
+                let theta = PyArray1::from_slice(py, x).into_any();
+                let values = self.call(py, theta)?;
+                let got = vector(py, &values).ok_or_else(|| {
+                    EvalError(format!(
+                        "the Python function {} returned {} (type {}); a forward model returns                          {} number(s)",
+                        self.label,
+                        short_repr(&values),
+                        type_name(&values),
+                        y.len()
+                    ))
+                })?;
+                if got.len() != y.len() {
+                    return Err(EvalError(format!(
+                        "the Python function {} returned {} value(s); the state has {} output(s)",
+                        self.label,
+                        got.len(),
+                        y.len()
+                    )));
+                }
+                y.copy_from_slice(&got);
+                Ok(())
             })
         }
 
@@ -352,6 +468,18 @@ mod embedded {
                 Ok(())
             })
         }
+    }
+
+    /// A value as a vector of floats, as numpy sees it (an array, a list, a
+    /// number), or None when numpy cannot make one.
+    fn vector(py: Python<'_>, v: &Bound<'_, PyAny>) -> Option<Vec<f64>> {
+        if let Ok(a) = v.cast::<PyArray1<f64>>() {
+            return a.to_vec().ok();
+        }
+        let np = py.import("numpy").ok()?;
+        let a = np.call_method1("ravel", (v,)).ok()?;
+        let a = np.call_method1("ascontiguousarray", (a, "float64")).ok()?;
+        a.cast::<PyArray1<f64>>().ok()?.to_vec().ok()
     }
 
     fn short_repr(v: &Bound<'_, PyAny>) -> String {
