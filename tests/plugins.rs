@@ -524,7 +524,17 @@ fn a_plugin_crashing_one_rank_ends_the_mpi_job() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     if err.contains("paused by SIGTERM") {
-        let status = read_str_attr(&sb.path("x.h5.partial"), "/", "status");
+        // mpiexec may return while rank 0 still holds the file: wait for it.
+        let partial = sb.path("x.h5.partial");
+        let waited = std::time::Instant::now();
+        while hdf5::File::open(&partial).is_err() {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(30),
+                "the output stayed locked 30 s after the job ended"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let status = read_str_attr(&partial, "/", "status");
         assert!(status.starts_with("paus"), "status {status} after: {err}");
     }
 }
