@@ -279,13 +279,10 @@ fn an_init_that_never_returns_ends_check_and_run_with_exit_2() {
             .unwrap();
         // Generous on a loaded machine; a hang fails the test instead of
         // holding the suite.
-        let start = std::time::Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if start.elapsed() > std::time::Duration::from_secs(60) {
-                child.kill().unwrap();
-                panic!("{command}: still running after 60 s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+        let ms = std::time::Duration::from_millis;
+        if ends_within(&mut child, ms(60_000), ms(100)).is_none() {
+            child.kill().unwrap();
+            panic!("{command}: still running after 60 s");
         }
         let o = child.wait_with_output().unwrap();
         let err = stderr(&o);
@@ -506,16 +503,10 @@ fn a_plugin_crashing_one_rank_ends_the_mpi_job() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let start = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > std::time::Duration::from_secs(60) {
-            child.kill().unwrap();
-            panic!("the job did not end within 60 s of a rank's crash");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
+    let ms = std::time::Duration::from_millis;
+    let Some(status) = ends_within(&mut child, ms(60_000), ms(100)) else {
+        child.kill().unwrap();
+        panic!("the job did not end within 60 s of a rank's crash");
     };
     assert!(!status.success());
     assert!(!sb.path("x.h5").exists(), "never marked complete");

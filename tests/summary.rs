@@ -338,14 +338,11 @@ fn summary_refuses_pipes_devices_and_a_burn_in_past_the_end() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let start = std::time::Instant::now();
-        while child.try_wait().unwrap().is_none() {
-            if start.elapsed() > std::time::Duration::from_secs(10) {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                panic!("summary {path} hangs");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let ms = std::time::Duration::from_millis;
+        if ends_within(&mut child, ms(10_000), ms(20)).is_none() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("summary {path} hangs");
         }
         let o = child.wait_with_output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{path}: {}", stderr(&o));

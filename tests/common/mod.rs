@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output};
 
 pub fn sampo_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sampo"))
@@ -244,4 +244,23 @@ pub fn read_u64_attr(path: &Path, loc: &str, name: &str) -> u64 {
         .and_then(|g| g.attr(name))
         .and_then(|a| a.read_scalar::<u64>())
         .unwrap_or_else(|e| panic!("{loc} attr {name}: {e}"))
+}
+
+/// `child`'s exit status once it ends, polling every `poll`; None if it is
+/// still running after `within` (the caller kills it and says why).
+pub fn ends_within(
+    child: &mut Child,
+    within: std::time::Duration,
+    poll: std::time::Duration,
+) -> Option<ExitStatus> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if start.elapsed() > within {
+            return None;
+        }
+        std::thread::sleep(poll);
+    }
 }
