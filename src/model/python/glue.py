@@ -86,12 +86,6 @@ def output_names(path, context):
     return [str(n) for n in names]
 
 
-def numpy_version():
-    import numpy
-
-    return numpy.__version__
-
-
 def describe(error, tb):
     """An exception as Python prints it: traceback, type and message."""
     return "".join(traceback.format_exception(type(error), error, tb)).rstrip()
