@@ -23,6 +23,12 @@ def _open(path):
         # h5py or HDF5 too old for the keyword: HDF5 reads this variable instead.
         os.environ["HDF5_USE_FILE_LOCKING"] = "FALSE"
         return h5py.File(path, "r")
+    except OSError as e:
+        # The same file already open in this process with HDF5's default
+        # locking (an h5py.File of the caller's): HDF5 wants the same flags.
+        if "locking flag" not in str(e):
+            raise
+        return h5py.File(path, "r")
 
 
 def read(path, fn, retries=RETRIES):

@@ -194,6 +194,15 @@ class Run:
             return {c: _hdf5.dataset(t[c]) for c in columns}
 
         table = pd.DataFrame(_hdf5.read(self.path, read))
+        # The table is laid out when the run starts; a row's state is filled in
+        # when the row is written.
+        table = table[table["state"] != ""].reset_index(drop=True)
+        if table.empty:
+            raise NotInThisRun(
+                f"{self.path}: /summary has no rows yet (status {self.status}): "
+                "it is written when the run completes; "
+                "`sampo summary FILE` recomputes it from an unfinished file"
+            )
         if state is None:
             return table
         self._check_state(state)
