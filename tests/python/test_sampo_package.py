@@ -9,6 +9,7 @@ installed copy, so the tests read the code they sit beside.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -440,6 +441,35 @@ def test_a_reader_of_another_kind_says_so(files):
         batch.summary()
     with pytest.raises(sampo.NotInThisRun):
         sampo.open(files["smc"]).to_arviz()
+
+
+# --- the documentation's examples ---------------------------------------------------------
+
+def test_the_examples_in_docs_python_md_run(tmp_path, monkeypatch):
+    """Every ```python block of docs/python.md, in order and in one namespace,
+    in a folder holding the files they name."""
+    d = tmp_path
+    monkeypatch.chdir(d)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    quick = ["sampler.steps=600", "sampler.burn=100", "states.1.steps=600", "states.1.burn=100"]
+    run_file(d, REPO / "configs" / "quickstart.toml", "quickstart", *quick)
+    run_file(d, REPO / "configs" / "transc.toml", "transc", "sampler.steps=1000", "transc.steps=2000")
+    run_file(d, REPO / "configs" / "smc.toml", "smc")
+    run_file(d, REPO / "configs" / "batch.toml", "batch", "sampler.items=1000", "sampler.validate=10")
+    paths_spec = (REPO / "configs" / "paths.toml").read_text()
+    (d / "p.toml").write_text(paths_spec.replace("paths = 100_000", "paths = 1000").replace(
+        'record = "statistics"', 'record = "both"'))
+    run_file(d, d / "p.toml", "paths")
+    text = (REPO / "docs" / "python.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) >= 8
+    namespace = {}
+    for k, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"docs/python.md block {k + 1}", "exec"), namespace)
+        except Exception as e:  # noqa: BLE001 - name the block that failed
+            pytest.fail(f"docs/python.md python block {k + 1} failed: {e!r}\n{block}")
+    assert namespace["run"].kind == "ensemble"
 
 
 # --- unfinished files -------------------------------------------------------------------
