@@ -2,8 +2,9 @@
 
 sampo's writer holds HDF5's file lock on ``<output>.partial`` while it runs, so a
 reader opens without locking. A read that falls between two of the writer's
-flushes can fail; it succeeds when tried again, so reads of an unfinished file
-are retried a few times.
+flushes can fail; it succeeds when tried again, so reads of a ``.partial`` file
+(the only name sampo writes to) are retried a few times. A completed file is
+read once: its errors are real.
 """
 
 import os
@@ -32,7 +33,11 @@ def _open(path):
 
 
 def read(path, fn, retries=RETRIES):
-    """``fn(file)`` with the file open, retried while the file is being written."""
+    """``fn(file)`` with the file open, retried if it is a ``.partial`` file."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    if not str(path).endswith(".partial"):
+        retries = 0
     for attempt in range(retries + 1):
         try:
             with _open(path) as f:

@@ -106,10 +106,11 @@ class Run:
 
     @property
     def states(self):
-        """The states' names, in the spec's order."""
+        """The states' names, in the spec's order (alphabetical in a file without
+        a resolved spec)."""
         if self.resolved_spec and self.resolved_spec.get("states"):
             return [s["name"] for s in self.resolved_spec["states"]]
-        return list(self._state_groups)
+        return _hdf5.read(self.path, _state_names)
 
     @property
     def spec(self):
@@ -287,6 +288,17 @@ class Run:
             self.path,
             lambda f: {s: reader(f[kind][s]) for s in self.states if s in f[kind]},
         )
+
+
+def _state_names(f):
+    """The states a file without a resolved spec has groups for."""
+    skip = {"smc/state_probabilities"}  # smc's table beside its states
+    found = []
+    for top in ("states", "replicates") + KIND_GROUPS:
+        for name in f.get(top, {}):
+            if f"{top}/{name}" not in skip and name not in found:
+                found.append(name)
+    return found
 
 
 def _draws_groups(f):
