@@ -9,8 +9,6 @@ import json
 import sys
 import warnings
 
-import numpy as np
-
 from . import _hdf5
 from . import results
 
@@ -28,7 +26,9 @@ class IncompleteRunWarning(UserWarning):
 
 
 class NotInThisRun(LookupError):
-    """A reader was asked for results this run's kind does not write."""
+    """The file holds no such results: its kind does not write them (``smc()`` of
+    an ensemble run), or the run has not written them yet (``summary()`` of a
+    running file)."""
 
 
 def open(path, warn=True):  # noqa: A001 - sampo.open mirrors h5py.File / io.open
@@ -53,6 +53,7 @@ class Run:
 
     def __init__(self, path):
         self.path = str(path)
+        # The root attributes as they were at open; `status` reads the file again.
         self.attrs = _hdf5.read(self.path, _hdf5.attrs)
         self.spec_text = self.attrs.get("spec")
         resolved = self.attrs.get("resolved_spec")

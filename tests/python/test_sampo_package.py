@@ -128,7 +128,8 @@ prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
 cost_us = 400
 """
 
-# About 3 s on one thread: chain 0's 1500 steps, then chain 1's.
+# About 6 s on one thread: chain 0's 6000 steps, then chain 1's; chain 1's
+# rows reach the file a second or two after it starts.
 SLOW_CHAINS = """
 [run]
 seed = 6
@@ -137,13 +138,13 @@ threads = 1
 [sampler]
 kind = "chains"
 chains = 2
-steps = 1500
+steps = 6000
 burn = 200
 [[states]]
 name = "g"
 model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
 prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
-cost_us = 1000
+cost_us = 500
 """
 
 # Our /summary column → az.summary's metric.
@@ -499,7 +500,7 @@ def wait_for_rows(partial, proc, at_least, limit=20.0):
     pytest.fail(f"fewer than {at_least} rows after {limit} s")
 
 
-def test_a_running_file_opens_as_incomplete_and_grows(tmp_path):
+def test_a_running_then_paused_file_opens_as_incomplete(tmp_path):
     proc, partial = start_slow(tmp_path)
     try:
         seen = wait_for_rows(partial, proc, 1)
@@ -514,9 +515,20 @@ def test_a_running_file_opens_as_incomplete_and_grows(tmp_path):
         assert second.shape[0] > first.shape[0]
         np.testing.assert_array_equal(second[: first.shape[0]], first)
         assert np.all(np.isfinite(second))
+        # Paused (SIGTERM: checkpoint, exit 75): still incomplete, and says why.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 75
     finally:
         proc.kill()
         proc.wait()
+    with pytest.warns(sampo.IncompleteRunWarning, match="paused"):
+        paused = sampo.open(partial)
+    assert paused.status == "paused" and not paused.complete
+    with h5py.File(partial, "r") as f:
+        it = int(f["states/g"].attrs["iteration"])
+    assert it >= second.shape[0]
+    np.testing.assert_array_equal(paused.chain("g", discard=0)[: second.shape[0]], second)
+    assert paused.chain("g", discard=0).shape[0] == it
 
 
 def test_a_killed_run_gives_exactly_the_rows_every_chain_has(tmp_path):
