@@ -2,7 +2,9 @@
 # Create (or bring up to date) the Python virtual environment used by the
 # client tests (tests/python) and the peer benchmarks (scripts/bench-*.sh):
 # numpy, h5py, emcee and pytest from PyPI, plus mpi4py and schwimmbad for the
-# dispatch-overhead comparison in scripts/bench-scaling.sh.
+# dispatch-overhead comparison in scripts/bench-scaling.sh, and this
+# repository's own Python package (python/, `import sampo`) as an editable
+# install, so edits to python/sampo/ need no reinstall.
 #
 #   scripts/python-env.sh            # venv at <repo>/.venv
 #   SAMPO_VENV=/tmp/venv scripts/python-env.sh
@@ -35,12 +37,18 @@ requirements=(
     "arviz>=0.17"
 )
 
+# The package's own dependencies are in python/pyproject.toml: a change to it
+# changes the stamp. Its path is not in the stamp; an install that no longer
+# imports (the repository moved) fails venv_ok and is redone.
+package="$repo/python"
 stamp="$venv/.sampo-requirements"
-wanted="$(printf '%s\n' "${requirements[@]}")"
+wanted="$(printf '%s\n' "${requirements[@]}" "sampo (python/pyproject.toml $(cksum <"$package/pyproject.toml"))")"
 
 venv_ok() {
+    # From / so that a `sampo` folder in the working directory is not taken
+    # for the installed package.
     [ -x "$venv/bin/python" ] &&
-        "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest, mpi4py, schwimmbad, arviz' >/dev/null 2>&1
+        (cd / && "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest, mpi4py, schwimmbad, arviz, sampo') >/dev/null 2>&1
 }
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && venv_ok; then
@@ -65,6 +73,7 @@ fi
 pip=("$venv/bin/python" -m pip --quiet --disable-pip-version-check --no-input)
 "${pip[@]}" install --upgrade pip
 "${pip[@]}" install --upgrade "${requirements[@]}"
+"${pip[@]}" install --editable "$package"
 venv_ok || {
     echo "python-env: packages installed but imports fail in $venv" >&2
     exit 1

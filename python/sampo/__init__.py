@@ -1,0 +1,26 @@
+"""Read sampo's output files in one line.
+
+    import sampo
+    run = sampo.open("quickstart.h5")
+    run.summary("gauss")                 # the stored /summary table (pandas)
+    x = run.chain("gauss")               # (draws, walkers, params) after burn-in
+    idata = run.to_arviz("gauss")        # arviz.InferenceData
+
+numpy and h5py are required; pandas (tables) and ArviZ (to_arviz) are
+imported only by the methods that use them.
+"""
+
+from .results import BatchState, PathsState, SmcState, Transc
+from .run import IncompleteRunWarning, NotInThisRun, Run, open
+
+__all__ = [
+    "open",
+    "Run",
+    "IncompleteRunWarning",
+    "NotInThisRun",
+    "Transc",
+    "SmcState",
+    "BatchState",
+    "PathsState",
+]
+__version__ = "0.1.0"
