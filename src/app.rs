@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{CheckArgs, Cli, Command, SummaryArgs, SummaryFormat};
+use crate::cli::{CheckArgs, Cli, Command, NewArgs, SchemaFormat, SummaryArgs, SummaryFormat};
 use sampo::exec;
 use sampo::jobs::{self, RunSpec};
 use sampo::output;
@@ -17,6 +17,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => crate::run::run(args),
         Command::Check(args) => check(args),
         Command::Summary(args) => summary(args),
+        Command::New(args) => new(args),
+        Command::Schema { format } => schema(format),
+        Command::Man { command } => man(command.as_deref()),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "sampo", &mut std::io::stdout());
@@ -26,6 +29,45 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     // Plugins' contexts are freed (sampo_free) once nothing uses them.
     sampo::model::plugin::release_all();
     result
+}
+
+/// `sampo new`: a starter spec on stdout.
+fn new(args: NewArgs) -> Result<()> {
+    let mut states = args.states as usize;
+    if args.stage.is_some() {
+        states = states.max(2);
+    }
+    let text = jobs::starter::starter(args.kind, states, args.stage.as_deref());
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `sampo schema`: the JSON Schema, or the reference page.
+fn schema(format: SchemaFormat) -> Result<()> {
+    let schema = jobs::spec_schema();
+    let text = match format {
+        SchemaFormat::Json => serde_json::to_string_pretty(&schema)? + "\n",
+        SchemaFormat::Markdown => sampo::spec::reference::markdown(&schema),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `sampo man [COMMAND]`: the man page, from the clap definitions.
+fn man(command: Option<&str>) -> Result<()> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let page = match command {
+        None => cli,
+        Some(name) => {
+            let sub = cli.find_subcommand(name).cloned();
+            let title: &'static str = Box::leak(format!("sampo-{name}").into_boxed_str());
+            sub.expect("checked by the parser").name(title)
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(page).render(&mut out)?;
+    Ok(())
 }
 
 /// `sampo summary`: prints to stdout (a closed pipe, `| head`, ends it

@@ -12,11 +12,13 @@ Examples:
   mpiexec -n 4 sampo run spec.toml           the same spec across 4 ranks
   sampo summary out.h5                       diagnostics of a finished or running output
   sampo summary out.h5 --format csv | head   the same as CSV (or json)
+  sampo new chains --states 2 > spec.toml    a commented starter spec
+  sampo schema > sampo.schema.json           the spec's JSON Schema, for editors
 
 Exit codes: 0 success, 2 bad spec or usage, 1 runtime failure.";
 
 #[derive(Debug, Parser)]
-#[command(name = "sampo", version, long_version = long_version(), about = "Monte Carlo engine for HPC: ensembles and chains from a TOML run spec, locally or under mpiexec, into one HDF5 file", after_help = EXAMPLES)]
+#[command(name = "sampo", version, long_version = long_version(), about = "Monte Carlo engine for HPC: ensemble MCMC, independent chains, tempered SMC with evidence, trans-conceptual model choice, batch forward evaluation and stochastic-process paths, from one TOML run spec, locally or under mpiexec, into one HDF5 file", after_help = EXAMPLES)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -35,11 +37,86 @@ pub enum Command {
     /// Diagnostics of an output (finished, failed, or still being written):
     /// mean, sd, MCSE, 5/50/95%, bulk/tail ESS, R-hat, τ, acceptance, flags.
     Summary(SummaryArgs),
+    /// Print a commented starter spec of a kind, which `sampo check` accepts
+    /// as it is.
+    New(NewArgs),
+    /// Print the run spec's JSON Schema (TOML editors complete and check a
+    /// spec from it), or the spec reference as Markdown.
+    Schema {
+        #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
+        format: SchemaFormat,
+    },
+    /// Print the man page (roff) of sampo, or of one of its commands.
+    Man {
+        /// A command (run, check, summary, new, schema, …).
+        #[arg(value_parser = command_arg)]
+        command: Option<String>,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The kind of work.
+    #[arg(value_parser = kind_arg)]
+    pub kind: sampo::jobs::Kind,
+    /// States (copies of the kind's example state, to edit).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub states: u64,
+    /// Add a second stage's table (`transc`: trans-conceptual model choice
+    /// between the states; at least two states).
+    #[arg(long, value_parser = stage_arg)]
+    pub stage: Option<String>,
+}
+
+fn command_arg(s: &str) -> Result<String, String> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let names: Vec<&str> = cli.get_subcommands().map(|c| c.get_name()).collect();
+    if names.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a command; expected one of {}",
+            names.join(", ")
+        ))
+    }
+}
+
+fn kind_arg(s: &str) -> Result<sampo::jobs::Kind, String> {
+    let kinds = sampo::jobs::Kind::ALL;
+    kinds
+        .iter()
+        .copied()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            format!("`{s}` is not a kind; expected one of {}", names.join(", "))
+        })
+}
+
+fn stage_arg(s: &str) -> Result<String, String> {
+    let stages = sampo::jobs::starter::stages();
+    if stages.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}` is not a stage; expected one of {}",
+            stages.join(", ")
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemaFormat {
+    /// JSON Schema (2020-12).
+    Json,
+    /// The reference page (docs/spec-reference.md).
+    Markdown,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub(crate) mod chunks;
 mod run_spec;
 #[cfg(test)]
 mod spec_tests;
+pub mod starter;
 pub mod summary;
 mod table;
 mod task_label;
@@ -803,6 +804,24 @@ macro_rules! registry {
             pub fn memory(&self, first: &SamplerSpec, states: &[StateSpec]) -> Memory {
                 match self { $(StageSpec::$svariant(s) => $smodule::spec::memory(s, first, states)),* }
             }
+        }
+
+        /// The run spec's JSON Schema (`sampo schema`).
+        pub fn spec_schema() -> serde_json::Value {
+            use crate::spec::schema::{self, KindKeys, StageKeys};
+            use schemars::JsonSchema;
+            let mut generator = schema::generator();
+            let kinds = vec![$(KindKeys {
+                name: stringify!($module),
+                sampler: $module::RawSampler::json_schema(&mut generator),
+                state: $module::StateKeys::json_schema(&mut generator),
+            }),*];
+            let stages = vec![$(StageKeys {
+                name: stringify!($smodule),
+                table: $smodule::RawTable::json_schema(&mut generator),
+                follows: $smodule::FOLLOWS.iter().map(|k| k.name()).collect(),
+            }),*];
+            schema::document(generator, kinds, stages)
         }
 
         /// The tables of the second stages.

@@ -540,3 +540,112 @@ fn transc_components_need_the_first_stages_samples() {
     // Enough: 6 × 22 rows = 132.
     assert!(parse(&text.replace("steps = 20", "steps = 32")).is_ok());
 }
+
+/// Every key of every table in the spec's schema says what it means (the
+/// reference shows it), and every default it shows is one the spec reads.
+#[test]
+fn every_key_of_the_schema_is_described() {
+    fn walk(path: &str, v: &serde_json::Value, missing: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                    for (key, prop) in props {
+                        let described = prop
+                            .get("description")
+                            .and_then(serde_json::Value::as_str)
+                            .is_some_and(|d| !d.trim().is_empty());
+                        // `kind` tags, and the one key of a variant such as
+                        // `{ values = [...] }`, are described by the variant.
+                        let by_variant = key == "kind" && prop.get("const").is_some()
+                            || props.len() == 1 && map.contains_key("description");
+                        if !described && !by_variant {
+                            missing.push(format!("{path}.{key}"));
+                        }
+                    }
+                }
+                for (k, child) in map {
+                    walk(&format!("{path}/{k}"), child, missing);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(&format!("{path}/{i}"), child, missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    let schema = spec_schema();
+    let mut missing = Vec::new();
+    walk("", &schema["$defs"], &mut missing);
+    assert!(
+        missing.is_empty(),
+        "keys without a description: {missing:?}"
+    );
+    // Every kind has its [sampler] and state tables, and [transc] is there.
+    for kind in Kind::ALL {
+        for table in ["sampler", "states"] {
+            let def = &schema["$defs"][format!("{table}.{}", kind.name())];
+            assert!(def["properties"].is_object(), "{table}.{}", kind.name());
+        }
+    }
+    assert!(schema["properties"]["transc"].is_object());
+}
+
+/// The schema's keys are exactly those the spec reads: `fields_of` the raw
+/// types, kind by kind.
+#[test]
+fn the_schema_has_the_keys_the_spec_reads() {
+    let schema = spec_schema();
+    let keys = |def: &str| -> Vec<String> {
+        let mut keys: Vec<String> = schema["$defs"][def]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{def}"))
+            .keys()
+            .filter(|k| *k != "kind")
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    for &kind in Kind::ALL {
+        let mut sampler: Vec<String> = kind.keys(false).iter().map(|k| k.to_string()).collect();
+        sampler.sort();
+        assert_eq!(
+            keys(&format!("sampler.{}", kind.name())),
+            sampler,
+            "{kind:?}"
+        );
+        let posterior = parse(kind.example()).unwrap().posteriors().is_some();
+        let mut state: Vec<String> = kind.keys(true).iter().map(|k| k.to_string()).collect();
+        state.extend(["name".to_string(), "params".to_string()]);
+        if posterior {
+            state.extend(fields_of::<RawPosterior>().iter().map(|k| k.to_string()));
+        }
+        state.sort();
+        assert_eq!(keys(&format!("states.{}", kind.name())), state, "{kind:?}");
+    }
+}
+
+/// `sampo new`: every kind's starter spec, with one or several states and
+/// with each second stage that follows it, is a spec `check` accepts, and
+/// it names every `[sampler]` key of its kind (set or commented).
+#[test]
+fn starter_specs_are_valid_and_name_every_key() {
+    for &kind in Kind::ALL {
+        for states in [1, 3] {
+            let text = starter::starter(kind, states, None);
+            let spec = parse(&text).unwrap_or_else(|e| panic!("{kind:?} × {states}: {e}\n{text}"));
+            assert_eq!(spec.states.len(), states, "{kind:?}");
+            for key in kind.keys(false) {
+                assert!(
+                    text.contains(&format!("\n{key} =")) || text.contains(&format!("# {key} =")),
+                    "{kind:?}: `{key}` missing from\n{text}"
+                );
+            }
+        }
+    }
+    let text = starter::starter(Kind::Ensemble, 2, Some("transc"));
+    let spec = parse(&text).unwrap_or_else(|e| panic!("transc: {e}\n{text}"));
+    assert!(spec.second_stage.is_some());
+}

@@ -12,16 +12,26 @@ use super::plugin::Plugin;
 use super::{BuildError, PluginSpec};
 
 /// A state's forward model as written in its `model` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(
+    rename = "forward model",
+    description = "A batch state's forward model, by `kind`: a point's inputs (the state's `params`) to its outputs."
+)]
 pub enum ForwardSpec {
     /// An exponential decay observed at `times`: two parameters (amplitude,
     /// time constant τ), outputs amplitude · exp(−t / τ) at each time.
-    Decay { times: Vec<f64> },
+    Decay {
+        /// Observation times: one output per time.
+        times: Vec<f64>,
+    },
     /// A user model from a shared library exporting `sampo_forward`
     /// (`include/sampo.h`); `config` is handed to its init as JSON.
     Plugin {
+        /// The shared library (relative to the spec), exporting `sampo_forward`
+        /// (include/sampo.h).
         library: String,
+        /// Handed to the library's init as JSON.
         config: Option<serde_json::Value>,
         /// A private copy of the library per thread, each with its own
         /// globals: a serialized library then runs on every thread.
@@ -31,8 +41,12 @@ pub enum ForwardSpec {
     /// point, as numbers; `config` goes to its `setup`. The number of
     /// outputs is the state's `outputs`, else the module's `output_names`.
     Python {
+        /// The Python file (relative to the spec), imported once per rank.
         file: String,
+        /// The function returning the outputs at one point.
+        #[schemars(extend("default" = "forward"))]
         function: Option<String>,
+        /// Passed as a dict to the file's `setup(config)`.
         config: Option<serde_json::Value>,
     },
 }

@@ -11,8 +11,12 @@ use super::{Resolver, SpecError};
 use crate::model::{Posterior, PosteriorSpec, Prior};
 
 /// A scalar for every parameter, or one per parameter.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(
+    rename = "radius",
+    description = "One number for every parameter, or one per parameter."
+)]
 pub enum Radius {
     Scalar(f64),
     PerParam(Vec<f64>),
@@ -29,13 +33,22 @@ impl Radius {
 }
 
 /// `init` as written.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(
+    rename = "init",
+    description = "Where walkers or chains start, by `kind`."
+)]
 pub enum InitSpec {
     /// Independent draws from the prior.
     Prior,
     /// center + radius * N(0, 1), per parameter.
-    Ball { center: Vec<f64>, radius: Radius },
+    Ball {
+        /// The ball's centre, one value per parameter.
+        center: Vec<f64>,
+        /// The sd around the centre: one number, or one per parameter.
+        radius: Radius,
+    },
 }
 
 /// How walkers or chains start.

@@ -15,7 +15,9 @@ pub mod markov;
 pub mod overrides;
 pub mod posterior;
 mod raw;
+pub mod reference;
 pub mod resume;
+pub mod schema;
 
 pub use document::{fields_of, Table};
 pub use error::{SpecError, SpecSource};
@@ -79,10 +81,15 @@ impl StateSpec {
 }
 
 /// The shared keys of a `[[states]]` entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawStateHead {
+    /// The state's name: unique, 1 to 64 bytes, no `/`; its group in the output.
+    #[schemars(with = "String")]
     name: Spanned<String>,
+    /// A name per parameter (or input); the dimension must match the model's.
+    #[schemars(extend("x-default" = "`x0`, `x1`, …"))]
+    #[schemars(with = "Option<Vec<String>>")]
     params: Option<Spanned<Vec<String>>>,
 }
 

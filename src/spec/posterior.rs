@@ -14,12 +14,18 @@ use crate::model::{self, ModelSpec, Posterior, PosteriorSpec, PriorSpec, Regress
 /// The posterior keys of one state as written: a part of every state of
 /// the kinds that sample a posterior, split off the state's table before
 /// the kind reads its own keys.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawPosterior {
+    /// The likelihood: a built-in model, a plugin library or a Python function.
+    #[schemars(with = "ModelSpec")]
     pub model: Spanned<ModelSpec>,
+    /// The prior: a product of one-dimensional densities.
+    #[schemars(with = "PriorSpec")]
     pub prior: Spanned<PriorSpec>,
-    /// Busy-wait per evaluation, in microseconds (emulates a costly model).
+    /// Busy-wait per evaluation, in microseconds (emulates a costly model in benchmarks).
+    #[schemars(extend("default" = 0), range(max = crate::limits::MAX_COST_US))]
+    #[schemars(with = "Option<u64>")]
     pub cost_us: Option<Spanned<u64>>,
 }
 

@@ -5,24 +5,46 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRun {
+    /// The run's name: the output is `<name>.h5` unless `output` says otherwise.
+    #[schemars(extend("x-default" = "the spec file's stem"))]
+    #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
+    /// The seed every random stream is derived from: the same spec and seed give bit-identical
+    /// results on any layout.
+    #[schemars(extend("default" = 0))]
+    #[schemars(with = "Option<Seed>")]
     pub seed: Option<Spanned<Seed>>,
+    /// The output file, relative to the working directory (`-o` overrides it).
+    #[schemars(extend("x-default" = "`<name>.h5`"))]
+    #[schemars(with = "Option<String>")]
     pub output: Option<Spanned<String>>,
+    /// Independent runs of every state, each with its own streams (stored under `/replicates`).
+    #[schemars(extend("default" = 1), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub replicates: Option<Spanned<usize>>,
-    /// Time between checkpoints ("10m"; "off").
+    /// Time between checkpoints, as "90s", "10m", "4h 30m", or "off".
+    #[schemars(extend("default" = "10m"))]
+    #[schemars(with = "Option<String>")]
     pub checkpoint_every: Option<Spanned<String>>,
-    /// Wall-time budget ("4h"): checkpoint and exit 75 before it is up.
+    /// Wall-time budget ("4h"): checkpoint and exit 75 before it is up; `--walltime` and
+    /// SLURM's end time also set it.
+    #[schemars(with = "Option<String>")]
     pub walltime: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawParallel {
+    /// Threads per rank; 0 decides (SLURM_CPUS_PER_TASK, else the cores the rank may use).
+    #[schemars(extend("default" = 0), range(max = crate::limits::MAX_THREADS))]
+    #[schemars(with = "Option<usize>")]
     pub threads: Option<Spanned<usize>>,
-    /// Seconds a rank may stay silent before the job ends naming it.
+    /// Seconds a rank may stay silent before the job ends, naming it.
+    #[schemars(extend("default" = crate::limits::RANK_TIMEOUT.as_secs()), range(min = 1.0, max = 1e7))]
+    #[schemars(with = "Option<f64>")]
     pub timeout: Option<Spanned<f64>>,
 }
 
@@ -30,6 +52,22 @@ pub struct RawParallel {
 /// 2⁶³ − 1, which TOML editors cannot hold) as a string of its digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seed(pub u64);
+
+impl schemars::JsonSchema for Seed {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "seed".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A seed from 0 to 18446744073709551615: an integer, or its digits as a string.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0, "maximum": u64::MAX },
+                { "type": "string", "pattern": "^[0-9]{1,20}$" }
+            ]
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for Seed {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -27,7 +27,7 @@ use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 pub use spec::Spec;
-pub(crate) use spec::{resolve, RawSampler, RawState};
+pub(crate) use spec::{resolve, RawSampler, RawState, StateKeys};
 
 use self::design::Points;
 use self::spec::OnError;

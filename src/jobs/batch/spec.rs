@@ -110,8 +110,9 @@ impl KindSpec for Spec {
 }
 
 /// What a failed item does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "on_error", description = "What a failing evaluation does.")]
 pub enum OnError {
     /// The job stops, naming the state, item, inputs and status.
     Fail,
@@ -121,34 +122,65 @@ pub enum OnError {
 }
 
 /// `[sampler]` of `kind = "batch"` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSampler {
+    /// Design points of each state (random, lhs and sobol designs; a grid or file has its own).
+    #[schemars(range(min = 1, max = MAX_ITEMS))]
+    #[schemars(with = "Option<u64>")]
     pub items: Option<Spanned<u64>>,
-    /// `{ kind = "random" | "lhs" | "sobol" | "grid" | "file", … }`.
+    /// Where the design points come from.
+    #[schemars(extend("x-default" = "`{ kind = \"random\" }`"))]
+    #[schemars(with = "Option<DesignKeys>")]
     pub design: Option<Spanned<toml::Value>>,
+    /// Items per task; 0 chooses (about 256 tasks per state, at most 4096 items each).
+    #[schemars(extend("default" = 0))]
+    #[schemars(with = "Option<u64>")]
     pub chunk: Option<Spanned<u64>>,
+    /// What a failing evaluation does.
+    #[schemars(extend("default" = "fail"))]
+    #[schemars(with = "Option<OnError>")]
     pub on_error: Option<Spanned<OnError>>,
+    /// Items per state re-run one at a time on rank 0 at the end and compared (relative 1e-10).
+    #[schemars(extend("default" = 0))]
+    #[schemars(with = "Option<u64>")]
     pub validate: Option<Spanned<u64>>,
+    /// Per-output statistics stored with the results.
+    #[schemars(with = "Option<RawStatistics>")]
     pub statistics: Option<Spanned<RawStatistics>>,
 }
 
 /// `[sampler.statistics]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "batch.statistics")]
 pub struct RawStatistics {
+    /// Quantiles of every output, each in (0, 1).
+    #[schemars(extend("default" = DEFAULT_QUANTILES))]
+    #[schemars(with = "Vec<f64>")]
     pub quantiles: Spanned<Vec<f64>>,
 }
 
+/// A state's keys in the JSON Schema.
+pub type StateKeys = RawState;
+
 /// A state's own keys.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
+    /// The forward model: inputs to outputs.
+    #[schemars(with = "ForwardSpec")]
     pub model: Spanned<ForwardSpec>,
+    /// Where random, lhs and sobol designs draw the inputs from.
+    #[schemars(with = "Option<PriorSpec>")]
     pub prior: Option<Spanned<PriorSpec>>,
-    /// A name per output column (default `y0`, `y1`, …).
+    /// A name per output column.
+    #[schemars(extend("x-default" = "`y0`, `y1`, …"))]
+    #[schemars(with = "Option<Vec<String>>")]
     pub outputs: Option<Spanned<Vec<String>>>,
-    /// Busy-wait per evaluation, in microseconds (emulates a costly model).
+    /// Busy-wait per evaluation, in microseconds (emulates a costly model in benchmarks).
+    #[schemars(extend("default" = 0), range(max = crate::limits::MAX_COST_US))]
+    #[schemars(with = "Option<u64>")]
     pub cost_us: Option<Spanned<u64>>,
 }
 
@@ -370,6 +402,49 @@ impl Complaint {
             message: message.into(),
         }
     }
+}
+
+/// `design` for the JSON Schema: [`RawDesign::parse`] reads the TOML value
+/// itself, because the keys of a grid are the parameters' names.
+#[derive(schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[allow(dead_code)]
+#[schemars(rename = "design", description = "Where a batch's design points (the inputs) come from, by `kind`.")]
+enum DesignKeys {
+    /// Independent draws from each state's prior (the default); `items` per state.
+    Random,
+    /// A Latin hypercube in each state's prior: `items` strata per parameter.
+    Lhs,
+    /// A scrambled Sobol sequence mapped through each state's prior.
+    Sobol,
+    /// Every combination of one axis per parameter: `<param> = { values = [...] }`,
+    /// `{ linspace = [first, last, count] }` or `{ logspace = [first, last, count] }`.
+    Grid {
+        #[serde(flatten)]
+        axes: std::collections::BTreeMap<String, AxisKeys>,
+    },
+    /// The rows of a file: a CSV file whose header names the parameters, or an
+    /// HDF5 file's 2-D `dataset`.
+    File {
+        /// Relative to the spec's directory.
+        path: String,
+        /// The dataset, for an HDF5 file.
+        dataset: Option<String>,
+    },
+}
+
+/// One axis of a grid design.
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[allow(dead_code)]
+#[schemars(rename = "axis", description = "One axis of a grid design: `{ values = [...] }`, `{ linspace = [first, last, count] }` or `{ logspace = [first, last, count] }`.")]
+enum AxisKeys {
+    /// These values, in order.
+    Values(Vec<f64>),
+    /// `[first, last, count]`: evenly spaced.
+    Linspace([f64; 3]),
+    /// `[first, last, count]`: evenly spaced in log (first and last positive).
+    Logspace([f64; 3]),
 }
 
 /// `design` as written, checked but for what depends on the states.

@@ -34,7 +34,7 @@ use crate::output::{Attr, Column, DatasetDecl, Dtype, Layout, Record, Store};
 use crate::spec::Init;
 use spec::ChainSettings;
 pub use spec::Spec;
-pub(crate) use spec::{resolve, RawSampler, RawState};
+pub(crate) use spec::{resolve, RawSampler, RawState, StateKeys};
 
 /// Tries at most this many prior draws for a start with a finite posterior.
 const START_TRIES: usize = 1000;

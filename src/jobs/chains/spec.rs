@@ -85,31 +85,65 @@ impl KindSpec for Spec {
 }
 
 /// `[sampler]` of `kind = "chains"` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSampler {
+    /// Independent chains per state, each with its own stream.
+    #[schemars(extend("default" = DEFAULT_CHAINS), range(min = 1, max = 1_000_000))]
+    #[schemars(with = "Option<usize>")]
     pub chains: Option<Spanned<usize>>,
+    /// Steps of every chain (with `stop`: leave out, `stop.max_steps` bounds them).
+    #[schemars(extend("default" = DEFAULT_STEPS), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub steps: Option<Spanned<usize>>,
+    /// Steps dropped from the diagnostics; the proposal adapts during them.
+    #[schemars(extend("x-default" = "steps / 4"))]
+    #[schemars(with = "Option<usize>")]
     pub burn: Option<Spanned<usize>>,
+    /// Store every `thin`-th step.
+    #[schemars(extend("default" = 1), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub thin: Option<Spanned<usize>>,
+    /// Where the chains start.
+    #[schemars(extend("x-default" = "`{ kind = \"prior\" }`"))]
+    #[schemars(with = "Option<InitSpec>")]
     pub init: Option<Spanned<InitSpec>>,
+    /// The Metropolis proposal.
+    #[schemars(extend("x-default" = "`{ kind = \"adaptive-metropolis\" }`"))]
+    #[schemars(with = "Option<ProposalSpec>")]
     pub proposal: Option<Spanned<ProposalSpec>>,
+    /// Stop each state once every parameter's R-hat and bulk ESS pass.
+    #[schemars(with = "Option<RawStop>")]
     pub stop: Option<Spanned<RawStop>>,
 }
 
 /// `[sampler.stop]` of chains: R-hat and bulk-ESS.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "chains.stop")]
 pub struct RawStop {
+    /// Steps between convergence checks.
+    #[schemars(extend("default" = 1000), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub check_every: Option<Spanned<usize>>,
+    /// Steps at most; reaching them unconverged is a warning.
+    #[schemars(extend("default" = DEFAULT_STEPS * 10), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub max_steps: Option<Spanned<usize>>,
+    /// Largest rank-normalised split R-hat allowed (every parameter).
+    #[schemars(extend("default" = DEFAULT_RHAT), range(min = 1.0))]
+    #[schemars(with = "Option<f64>")]
     pub rhat: Option<Spanned<f64>>,
+    /// Smallest bulk ESS required (every parameter).
+    #[schemars(extend("default" = DEFAULT_ESS))]
+    #[schemars(with = "Option<f64>")]
     pub ess: Option<Spanned<f64>>,
 }
 
 /// The proposal of the `chains` kind.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(rename = "proposal", description = "The chains' Metropolis proposal, by `kind`.")]
 pub enum ProposalSpec {
     /// Adaptive Metropolis (Haario et al. 2001), adapted during burn-in only.
     AdaptiveMetropolis {
@@ -118,13 +152,23 @@ pub enum ProposalSpec {
     },
 }
 
+/// A state's keys in the JSON Schema: the shared posterior keys and its own.
+pub type StateKeys = crate::spec::schema::WithPosterior<RawState>;
+
 /// A state's own keys: per-state overrides (its posterior keys are shared
 /// by the kinds that sample one, `spec::RawPosterior`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
+    /// This state's steps (overrides `[sampler]`).
+    #[schemars(range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub steps: Option<Spanned<usize>>,
+    /// This state's burn-in (overrides `[sampler]`).
+    #[schemars(with = "Option<usize>")]
     pub burn: Option<Spanned<usize>>,
+    /// This state's start (overrides `[sampler]`).
+    #[schemars(with = "Option<InitSpec>")]
     pub init: Option<Spanned<InitSpec>>,
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use spec::Spec;
-pub(crate) use spec::{resolve, RawSampler, RawState};
+pub(crate) use spec::{resolve, RawSampler, RawState, StateKeys};
 
 use self::sampler::{split_range, Ensemble, EnsembleSettings, HalfView, SampleError, WalkerShare};
 use crate::diag::{self, ChainAccumulator};

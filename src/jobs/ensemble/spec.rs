@@ -34,54 +34,116 @@ pub const DEFAULT_TAU_CHANGE: f64 = 0.01;
 pub const DEFAULT_CHECK_EVERY: usize = 1000;
 
 /// `[sampler]` of `kind = "ensemble"` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSampler {
+    /// Walkers of each state: even, at least 2 × its parameters.
+    #[schemars(extend("default" = DEFAULT_WALKERS), range(min = 2, max = MAX_WALKERS))]
+    #[schemars(with = "Option<usize>")]
     pub walkers: Option<Spanned<usize>>,
+    /// Steps of every walker (with `stop`: leave out, `stop.max_steps` bounds them).
+    #[schemars(extend("default" = DEFAULT_STEPS), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub steps: Option<Spanned<usize>>,
+    /// Steps dropped from the diagnostics and the flat sample.
+    #[schemars(extend("x-default" = "steps / 4"))]
+    #[schemars(with = "Option<usize>")]
     pub burn: Option<Spanned<usize>>,
+    /// Store every `thin`-th step.
+    #[schemars(extend("default" = 1), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub thin: Option<Spanned<usize>>,
+    /// Where the walkers start.
+    #[schemars(extend("x-default" = "`{ kind = \"prior\" }`"))]
+    #[schemars(with = "Option<InitSpec>")]
     pub init: Option<Spanned<InitSpec>>,
+    /// The moves, drawn per step by weight (emcee's `moves`).
+    #[schemars(extend("x-default" = "`[{ kind = \"stretch\" }]`"))]
+    #[schemars(with = "Option<Vec<MoveSpec>>")]
     pub moves: Option<Spanned<Vec<Spanned<MoveSpec>>>>,
+    /// Stop each state on emcee's rule: τ stable and the chain longer than `tau_lengths` τ.
+    #[schemars(with = "Option<RawStop>")]
     pub stop: Option<Spanned<RawStop>>,
 }
 
 /// `[sampler.stop]` of an ensemble: emcee's rule on τ.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ensemble.stop")]
 pub struct RawStop {
+    /// Steps between checks of τ.
+    #[schemars(extend("default" = DEFAULT_CHECK_EVERY), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub check_every: Option<Spanned<usize>>,
+    /// Steps at most; reaching them unconverged is a warning.
+    #[schemars(extend("default" = DEFAULT_STEPS * 10), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub max_steps: Option<Spanned<usize>>,
+    /// Stop once the steps exceed this many τ (every parameter).
+    #[schemars(extend("default" = DEFAULT_TAU_LENGTHS))]
+    #[schemars(with = "Option<f64>")]
     pub tau_lengths: Option<Spanned<f64>>,
+    /// … and τ changed by less than this fraction since the last check.
+    #[schemars(extend("default" = DEFAULT_TAU_CHANGE))]
+    #[schemars(with = "Option<f64>")]
     pub tau_change: Option<Spanned<f64>>,
 }
 
+/// A state's keys in the JSON Schema: the shared posterior keys and its own.
+pub type StateKeys = crate::spec::schema::WithPosterior<RawState>;
+
 /// A state's own keys: per-state overrides (its posterior keys are shared
 /// by the kinds that sample one, `spec::RawPosterior`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
+    /// This state's walkers (overrides `[sampler]`).
+    #[schemars(range(min = 2, max = MAX_WALKERS))]
+    #[schemars(with = "Option<usize>")]
     pub walkers: Option<Spanned<usize>>,
+    /// This state's steps (overrides `[sampler]`).
+    #[schemars(range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub steps: Option<Spanned<usize>>,
+    /// This state's burn-in (overrides `[sampler]`).
+    #[schemars(with = "Option<usize>")]
     pub burn: Option<Spanned<usize>>,
+    /// This state's start (overrides `[sampler]`).
+    #[schemars(with = "Option<InitSpec>")]
     pub init: Option<Spanned<InitSpec>>,
 }
 
 /// An ensemble move and its weight in the mixture.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(rename = "move", description = "An ensemble move, by `kind`, with its weight in the mixture of moves.")]
 pub enum MoveSpec {
     /// Goodman & Weare stretch move with scale `a` (default 2).
-    Stretch { a: Option<f64>, weight: Option<f64> },
+    Stretch {
+        /// The scale of the stretch (greater than 1).
+        #[schemars(extend("default" = DEFAULT_STRETCH_A))]
+        a: Option<f64>,
+        /// Relative probability of this move.
+        #[schemars(extend("default" = 1.0))]
+        weight: Option<f64>,
+    },
     /// Differential evolution (ter Braak 2006; emcee's DEMove).
     De {
+        /// Scale of the difference vector (default 2.38 / √(2 dim)).
         gamma0: Option<f64>,
+        /// Sd of the jitter added to the scale.
+        #[schemars(extend("default" = DEFAULT_DE_SIGMA))]
         sigma: Option<f64>,
+        /// Relative probability of this move.
+        #[schemars(extend("default" = 1.0))]
         weight: Option<f64>,
     },
     /// Goodman & Weare walk move on a subset of `s` complementary walkers.
     Walk {
+        /// Complementary walkers used, from 2 to walkers / 2 (default: all of the other half).
         s: Option<usize>,
+        /// Relative probability of this move.
+        #[schemars(extend("default" = 1.0))]
         weight: Option<f64>,
     },
 }

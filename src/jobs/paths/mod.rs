@@ -39,7 +39,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 pub use spec::Spec;
-pub(crate) use spec::{resolve, RawSampler, RawState};
+pub(crate) use spec::{resolve, RawSampler, RawState, StateKeys};
 
 use self::process::{recorded_steps, Process, Simulator};
 use self::stats::{

@@ -114,13 +114,15 @@ impl KindSpec for Spec {
 }
 
 /// What a run keeps of its paths.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "record", description = "What a paths run stores.")]
 pub enum Record {
     /// Statistics only: memory bounded by a chunk, not the paths.
     Statistics,
     /// Every path at every recorded step, no statistics.
     Paths,
+    /// Every path and the statistics.
     Both,
 }
 
@@ -135,76 +137,144 @@ impl Record {
 }
 
 /// `[sampler]` of `kind = "paths"` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSampler {
+    /// Paths per state, each with its own stream keyed by (seed, state, path).
+    #[schemars(extend("default" = 1000), range(min = 1))]
+    #[schemars(with = "Option<u64>")]
     pub paths: Option<Spanned<u64>>,
+    /// Steps of every path: transitions, or steps of the process's `dt`.
+    #[schemars(extend("default" = 100), range(min = 1))]
+    #[schemars(with = "Option<u64>")]
     pub steps: Option<Spanned<u64>>,
+    /// What is stored.
+    #[schemars(extend("default" = "statistics"))]
+    #[schemars(with = "Option<Record>")]
     pub record: Option<Spanned<Record>>,
+    /// Paths per task; 0 chooses (about 10 ms of work a task).
+    #[schemars(extend("default" = 0))]
+    #[schemars(with = "Option<u64>")]
     pub chunk: Option<Spanned<u64>>,
+    /// When and which statistics are recorded.
+    #[schemars(with = "Option<RawStatistics>")]
     pub statistics: Option<Spanned<RawStatistics>>,
 }
 
 /// `[sampler.statistics]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "paths.statistics")]
 pub struct RawStatistics {
+    /// Record every this many steps (and at the last).
+    #[schemars(extend("default" = 1), range(min = 1))]
+    #[schemars(with = "Option<u64>")]
     pub every: Option<Spanned<u64>>,
+    /// Quantiles of the value at each recorded time, each in (0, 1).
+    #[schemars(extend("default" = DEFAULT_QUANTILES))]
+    #[schemars(with = "Option<Vec<f64>>")]
     pub quantiles: Option<Spanned<Vec<f64>>>,
 }
 
+/// A state's keys in the JSON Schema.
+pub type StateKeys = RawState;
+
 /// A state's own keys.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
+    /// The stochastic process.
+    #[schemars(with = "RawProcess")]
     pub process: Spanned<RawProcess>,
-    /// Labels (a Markov chain) or positions (a random walk).
+    /// The target set whose first hitting time is estimated: labels of a Markov chain,
+    /// positions of a random walk or queue.
+    #[schemars(with = "Option<Vec<Label>>")]
     pub hitting: Option<Spanned<Vec<Label>>>,
 }
 
 /// A process as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(rename = "process", description = "A stochastic process, by `kind`.")]
 pub enum RawProcess {
+    /// A finite-state Markov chain in discrete time.
     MarkovChain {
+        /// A label per state, integers or strings (default 0, 1, …).
         labels: Option<Vec<Label>>,
+        /// The transition matrix: row i is the distribution of the next state from state i
+        /// (rows sum to 1).
         transition: Vec<Vec<f64>>,
-        /// A label, or `{ distribution = [...] }`.
+        /// The start: a label, or `{ distribution = [...] }` (a probability per
+        /// state, drawn from per path).
+        #[schemars(with = "StartKeys")]
         x0: toml::Value,
     },
+    /// A ±1 random walk, reflecting at `lower` and `upper` when given.
     RandomWalk {
+        /// Probability of a step up (+1).
+        #[schemars(extend("default" = 0.5))]
         p: Option<f64>,
+        /// The start.
+        #[schemars(extend("default" = 0))]
         x0: Option<i64>,
+        /// Reflecting lower bound.
         lower: Option<i64>,
+        /// Reflecting upper bound.
         upper: Option<i64>,
     },
+    /// Geometric Brownian motion, sampled exactly at steps of `dt`.
     Gbm {
+        /// Drift: dS = μ S dt + σ S dW.
         mu: f64,
+        /// Volatility σ.
         sigma: f64,
+        /// The start.
         s0: f64,
+        /// The time step.
         dt: f64,
     },
+    /// An Ornstein–Uhlenbeck process, sampled exactly at steps of `dt`.
     Ou {
+        /// Mean reversion rate: dX = θ (μ − X) dt + σ dW.
         theta: f64,
+        /// Long-run mean μ.
         mu: f64,
+        /// Noise σ.
         sigma: f64,
+        /// The start.
         x0: f64,
+        /// The time step (sampled exactly).
         dt: f64,
     },
+    /// An M/M/1/K queue's length at its events (arrivals turned away at `capacity`).
     Mm1Queue {
+        /// Arrivals per unit time.
         arrival_rate: f64,
+        /// Services per unit time.
         service_rate: f64,
         /// The longest queue (stochlab's `max_queue_length`).
         capacity: i64,
+        /// The queue's length at the start.
+        #[schemars(extend("default" = 0))]
         x0: Option<i64>,
     },
+    /// A Poisson process's count, every `dt`.
     Poisson {
+        /// Events per unit time.
         rate: f64,
+        /// Time between recorded counts.
+        #[schemars(extend("default" = 1.0))]
         dt: Option<f64>,
     },
+    /// A user's process from a shared library: one value per path, steps of `dt`.
     Plugin {
+        /// The shared library (relative to the spec), exporting `sampo_process_start` and
+        /// `sampo_process_step`.
         library: String,
+        /// Handed to the library's init as JSON.
         config: Option<serde_json::Value>,
+        /// The time step.
+        #[schemars(extend("default" = 1.0))]
         dt: Option<f64>,
         /// Each thread calls a private copy of the library.
         copies: Option<bool>,
@@ -215,8 +285,22 @@ pub enum RawProcess {
 const MAX_POSITIONS: i64 = 1 << 16;
 
 /// A state's label as written: a string or an integer.
-#[derive(Debug, Clone, Deserialize)]
+/// `x0` of a Markov chain for the JSON Schema (read from the TOML value).
+#[derive(schemars::JsonSchema)]
 #[serde(untagged)]
+#[allow(dead_code)]
+#[schemars(rename = "x0", description = "A Markov chain's start: a label, or `{ distribution = [...] }` (a probability per state, drawn from per path).")]
+enum StartKeys {
+    Label(Label),
+    Distribution {
+        /// A probability per state; each path draws its start from it.
+        distribution: Vec<f64>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "label", description = "A state's label: an integer or a string.")]
 pub enum Label {
     Int(i64),
     Str(String),

@@ -23,7 +23,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 pub use spec::Spec;
-pub(crate) use spec::{resolve, RawSampler, RawState};
+pub(crate) use spec::{resolve, RawSampler, RawState, StateKeys};
 
 use self::mutation::TARGET_ACCEPTANCE;
 use self::run::{prior_draws, run_state};

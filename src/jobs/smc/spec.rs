@@ -80,29 +80,51 @@ pub struct Mutation {
 }
 
 /// `[sampler]` of `kind = "smc"` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSampler {
+    /// Particles moved at each temperature (over all groups).
+    #[schemars(extend("default" = DEFAULT_PARTICLES), range(min = 4, max = MAX_PARTICLES))]
+    #[schemars(with = "Option<usize>")]
     pub particles: Option<Spanned<usize>>,
+    /// Effective sample size over every particle kept so far that fixes the next temperature.
+    #[schemars(extend("x-default" = "2 × particles"), range(min = 1.0))]
+    #[schemars(with = "Option<f64>")]
     pub effective: Option<Spanned<f64>>,
+    /// Stop once β = 1 and the effective sample size reaches this; also the size of the equally
+    /// weighted draw.
+    #[schemars(extend("x-default" = "particles"), range(min = 1, max = MAX_PARTICLES))]
+    #[schemars(with = "Option<usize>")]
     pub total: Option<Spanned<usize>>,
+    /// Independent runs the particles are split into; their spread gives the evidence's error.
+    #[schemars(extend("x-default" = "8, at most particles / 4"), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub groups: Option<Spanned<usize>>,
+    /// How particles move at each temperature.
+    #[schemars(with = "Option<RawMutation>")]
     pub mutation: Option<Spanned<RawMutation>>,
 }
 
 /// `[sampler.mutation]`: the MCMC kernel that moves the resampled
 /// particles at each temperature.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "smc.mutation")]
 pub struct RawMutation {
+    /// The move.
+    #[schemars(extend("default" = "pcn"))]
+    #[schemars(with = "Option<MutationKind>")]
     pub kind: Option<Spanned<MutationKind>>,
     /// Steps per iteration at most, per parameter.
+    #[schemars(extend("default" = DEFAULT_MAX_STEPS), range(min = 1, max = 10_000))]
+    #[schemars(with = "Option<usize>")]
     pub max_steps: Option<Spanned<usize>>,
 }
 
 /// The proposal of an SMC mutation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "mutation.kind", description = "How SMC particles move at each temperature.")]
 pub enum MutationKind {
     /// Preconditioned Crank–Nicolson around the particles' mean and covariance.
     Pcn,
@@ -110,9 +132,12 @@ pub enum MutationKind {
     Rwm,
 }
 
+/// A state's keys in the JSON Schema: the shared posterior keys and its own.
+pub type StateKeys = crate::spec::schema::WithPosterior<RawState>;
+
 /// A state's own keys: none beside the posterior keys the kinds that
 /// sample one share (`spec::RawPosterior`); particles start from the prior.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {}
 

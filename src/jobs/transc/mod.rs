@@ -31,7 +31,7 @@ use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 pub use results::Results;
-pub(crate) use spec::{resolve, FOLLOWS};
+pub(crate) use spec::{resolve, RawTable, FOLLOWS};
 pub use spec::{Method, Spec, TranscSpec};
 pub use table::write_table;
 

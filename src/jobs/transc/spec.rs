@@ -14,33 +14,77 @@ pub type Spec = TranscSpec;
 pub const FOLLOWS: &[Kind] = &[Kind::Ensemble, Kind::Chains];
 
 /// `[transc]` as written.
-#[derive(Debug, Deserialize)]
+/// `[transc]` in the JSON Schema.
+pub type RawTable = RawTransc;
+
+/// The trans-conceptual stage: once the first stage has sampled every
+/// state, walkers move between the states to estimate each one's
+/// probability.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTransc {
+    /// How walkers move between states.
+    #[schemars(extend("default" = "resample"))]
+    #[schemars(with = "Option<Method>")]
     pub method: Option<Spanned<String>>,
+    /// Independent walkers (product-space: the ensemble's walkers, even, at least 2 × (1 +
+    /// every state's parameters)).
+    #[schemars(extend("default" = DEFAULT_WALKERS), range(min = 2))]
+    #[schemars(with = "Option<usize>")]
     pub walkers: Option<Spanned<usize>>,
+    /// Steps of every walker.
+    #[schemars(extend("default" = DEFAULT_STEPS), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub steps: Option<Spanned<usize>>,
+    /// Steps of each walker left out of the state probabilities.
+    #[schemars(extend("x-default" = "steps / 4"))]
+    #[schemars(with = "Option<usize>")]
     pub burn: Option<Spanned<usize>>,
+    /// Store every `thin`-th step.
+    #[schemars(extend("default" = 1), range(min = 1))]
+    #[schemars(with = "Option<usize>")]
     pub thin: Option<Spanned<usize>>,
+    /// The pseudo-prior fitted to each state's first-stage samples.
+    #[schemars(extend("x-default" = "`{ kind = \"gaussian\" }`"))]
+    #[schemars(with = "Option<RawPseudoPrior>")]
     pub pseudo_prior: Option<Spanned<RawPseudoPrior>>,
+    /// Between-state proposal weights, one row and column per state (rows normalised, diagonal
+    /// ignored).
+    #[schemars(extend("x-default" = "equal"))]
+    #[schemars(with = "Option<Vec<Vec<f64>>>")]
     pub state_weights: Option<Spanned<Vec<Vec<f64>>>>,
+    /// Prior probability of each state (normalised).
+    #[schemars(extend("x-default" = "equal"))]
+    #[schemars(with = "Option<Vec<f64>>")]
     pub state_priors: Option<Spanned<Vec<f64>>>,
+    /// State-jump only: probability of a between-state move per step.
+    #[schemars(extend("default" = 0.1), range(min = 0.0, max = 1.0))]
+    #[schemars(with = "Option<f64>")]
     pub prob_state: Option<Spanned<f64>>,
-    /// Which first-stage samples feed the pseudo-priors: "stage" (its
-    /// burn-in and thinning) or "auto" (from τ).
+    /// Which first-stage samples feed the pseudo-priors: "stage" (its burn-in and thinning) or
+    /// "auto" (burn 2 max τ, thin min τ / 2).
+    #[schemars(extend("default" = "stage"))]
+    #[schemars(with = "Option<String>", extend("enum" = ["stage", "auto"]))]
     pub samples: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "pseudo_prior", description = "The pseudo-prior of each state: a density fitted to its first-stage samples.")]
 pub struct RawPseudoPrior {
+    /// "gaussian" (the samples' mean and covariance) or "gaussian-mixture" (fitted by EM).
+    #[schemars(with = "String", extend("enum" = ["gaussian", "gaussian-mixture"]))]
     pub kind: Spanned<String>,
+    /// Components of a gaussian-mixture.
+    #[schemars(range(min = 1, max = 64))]
+    #[schemars(with = "Option<usize>")]
     pub components: Option<Spanned<usize>>,
 }
 
 /// The trans-conceptual sampler of the second stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "transc.method", description = "How the trans-conceptual walkers move between states.")]
 pub enum Method {
     /// Walkers move between (state, member) pairs of the stored samples.
     Resample,
