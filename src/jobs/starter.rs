@@ -7,12 +7,13 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use super::{spec_schema, Kind, STAGE_TABLES};
+use crate::spec::reference::{paragraph, resolve};
 
 /// The starter spec of `kind` with `states` states (copies of the kind's
 /// example state), and a `[stage]` table when `stage` is given.
 pub fn starter(kind: Kind, states: usize, stage: Option<&str>) -> String {
     let schema = spec_schema();
-    let defs = &schema["$defs"];
+    let defs = &schema["$defs"].as_object().cloned().unwrap_or_default();
     let example = kind.example();
     let (sampler, state) = example
         .split_once("[[states]]")
@@ -45,7 +46,7 @@ pub fn starter(kind: Kind, states: usize, stage: Option<&str>) -> String {
     out.push('\n');
     commented(
         &mut out,
-        &defs[format!("sampler.{}", kind.name())],
+        &defs[&format!("sampler.{}", kind.name())],
         &written,
     );
     let state_keys: Vec<&str> = state.lines().filter_map(key_of).collect();
@@ -61,7 +62,7 @@ pub fn starter(kind: Kind, states: usize, stage: Option<&str>) -> String {
         if i == 1 {
             commented(
                 &mut out,
-                &defs[format!("states.{}", kind.name())],
+                &defs[&format!("states.{}", kind.name())],
                 &state_keys,
             );
         }
@@ -97,13 +98,6 @@ fn numbered(state: &str, i: usize) -> String {
         .join("\n")
 }
 
-fn resolve<'a>(schema: &'a Value, defs: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str) {
-        Some(r) => &defs[r.trim_start_matches("#/$defs/")],
-        None => schema,
-    }
-}
-
 /// A comment line per key of `table` not in `skip`: `# key = default`
 /// (or `# key = …` without one) and its meaning.
 fn commented(out: &mut String, table: &Value, skip: &[&str]) {
@@ -117,7 +111,7 @@ fn commented(out: &mut String, table: &Value, skip: &[&str]) {
         let mut meaning = value
             .get("description")
             .and_then(Value::as_str)
-            .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(paragraph)
             .unwrap_or_default();
         let default = match (value.get("default"), value.get("x-default")) {
             (Some(Value::String(s)), _) => format!("\"{s}\""),

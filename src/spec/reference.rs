@@ -67,7 +67,7 @@ pub fn markdown(schema: &Value) -> String {
 }
 
 /// A `$ref`'s target, or the schema itself.
-fn resolve<'a>(schema: &'a Value, defs: &'a Map<String, Value>) -> &'a Value {
+pub fn resolve<'a>(schema: &'a Value, defs: &'a Map<String, Value>) -> &'a Value {
     match schema.get("$ref").and_then(Value::as_str) {
         Some(r) => r
             .strip_prefix("#/$defs/")
@@ -289,6 +289,6 @@ fn range_of(schema: &Value) -> String {
 }
 
 /// A doc comment as one line of a table.
-fn paragraph(text: &str) -> String {
+pub fn paragraph(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
