@@ -128,7 +128,7 @@ prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
 cost_us = 400
 """
 
-# About 6 s on one thread: chain 0's 6000 steps, then chain 1's; chain 1's
+# About 16 s on one thread: chain 0's 16000 steps, then chain 1's; chain 1's
 # rows reach the file a second or two after it starts.
 SLOW_CHAINS = """
 [run]
@@ -138,7 +138,7 @@ threads = 1
 [sampler]
 kind = "chains"
 chains = 2
-steps = 6000
+steps = 16000
 burn = 200
 [[states]]
 name = "g"
@@ -536,7 +536,9 @@ def test_a_killed_run_gives_exactly_the_rows_every_chain_has(tmp_path):
     # starts, so the file holds rows of the first that the second has not
     # written; `iteration` counts the rows both have.
     proc, partial = start_slow(tmp_path, SLOW_CHAINS, "g")
-    wait_for_rows(partial, proc, 1)
+    # Chain 0 takes 8 s alone; chain 1's first rows reach the file within
+    # a flush (2 s) of its start, and it has 8 s more to run.
+    wait_for_rows(partial, proc, 1, limit=60.0)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     with pytest.warns(sampo.IncompleteRunWarning):
