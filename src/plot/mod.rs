@@ -10,6 +10,7 @@ pub mod draws;
 pub mod hist;
 pub mod kinds;
 pub mod render;
+mod render_corner;
 mod render_kinds;
 
 use std::path::{Path, PathBuf};
