@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{CheckArgs, Cli, Command, NewArgs, SchemaFormat, SummaryArgs, SummaryFormat};
+use crate::cli::{
+    CheckArgs, Cli, Command, NewArgs, PlotArgs, PlotFormat, PlotKind, SchemaFormat, SummaryArgs,
+    SummaryFormat,
+};
 use sampo::exec;
 use sampo::jobs::{self, RunSpec};
 use sampo::output;
@@ -20,6 +23,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::New(args) => new(args),
         Command::Schema { format } => schema(format),
         Command::Man { command } => man(command.as_deref()),
+        Command::Plot(args) => plot(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "sampo", &mut std::io::stdout());
@@ -88,6 +92,42 @@ fn summary(args: SummaryArgs) -> Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     summary::write(&mut out, &document, format)?;
     out.flush()?;
+    Ok(())
+}
+
+/// `sampo plot`: draws the figures and prints the path of each.
+fn plot(args: PlotArgs) -> Result<()> {
+    use sampo::plot::{self, Figure, Format, Options};
+    let figure = args.kind.map(|k| match k {
+        PlotKind::Trace => Figure::Trace,
+        PlotKind::Corner => Figure::Corner,
+        PlotKind::Diagnostics => Figure::Diagnostics,
+        PlotKind::Smc => Figure::Smc,
+        PlotKind::Transc => Figure::Transc,
+        PlotKind::Batch => Figure::Batch,
+        PlotKind::Paths => Figure::Paths,
+    });
+    let format = match args.format {
+        PlotFormat::Png => Format::Png,
+        PlotFormat::Svg => Format::Svg,
+        PlotFormat::Json => Format::Json,
+    };
+    let options = Options {
+        state: args.state,
+        figure,
+        burn: args.burn,
+        thin: args.thin,
+        params: args.params,
+        truths: args.truth,
+        format,
+        dpi: args.dpi,
+        output: args.output,
+    };
+    let written = plot::plot(&args.file, &options)?;
+    let mut out = std::io::stdout().lock();
+    for path in written {
+        writeln!(out, "{}", path.display())?;
+    }
     Ok(())
 }
 

@@ -14,6 +14,8 @@ Examples:
   sampo summary out.h5 --format csv | head   the same as CSV (or json)
   sampo new chains --states 2 > spec.toml    a commented starter spec
   sampo schema > sampo.schema.json           the spec's JSON Schema, for editors
+  sampo plot out.h5                          every figure that applies, into out-plots/
+  sampo plot out.h5 --kind corner -o c.svg   one figure, as SVG
 
 Exit codes: 0 success, 2 bad spec or usage, 1 runtime failure.";
 
@@ -52,6 +54,10 @@ pub enum Command {
         #[arg(value_parser = command_arg)]
         command: Option<String>,
     },
+    /// Figures of an output (finished, failed, or still being written):
+    /// traces, corner plots, diagnostics, SMC schedules, state
+    /// probabilities, batch bands, path fans.
+    Plot(PlotArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -135,6 +141,68 @@ pub struct SummaryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     pub format: SummaryFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A sampo output (.h5, or a .partial being written or left by a failed run).
+    pub file: PathBuf,
+    /// Only this state.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only this figure (default: every one that applies to the file).
+    #[arg(long, value_enum)]
+    pub kind: Option<PlotKind>,
+    /// Stored rows to drop first (default: the file's burn_rows attribute).
+    #[arg(long)]
+    pub burn: Option<u64>,
+    /// Keep every N-th stored row after the burn-in (as emcee's get_chain(thin=N)).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub thin: Option<u64>,
+    /// Only these parameters, comma-separated (trace and corner).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub params: Option<Vec<String>>,
+    /// Known values to mark on the corner plot, e.g. --truth x=0,y=1.
+    #[arg(long, value_delimiter = ',', value_name = "A=1,B=2", value_parser = truth_arg)]
+    pub truth: Vec<(String, f64)>,
+    /// Image format; json writes the numbers each figure draws.
+    #[arg(long, value_enum, default_value_t = PlotFormat::Png)]
+    pub format: PlotFormat,
+    /// Pixels per inch (fonts and lines scale with it).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(20..=600))]
+    pub dpi: u32,
+    /// A file for one figure, a directory for several (default: <output>-plots/).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+fn truth_arg(s: &str) -> Result<(String, f64), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` in `{s}` is not a number"))?;
+    Ok((name.trim().to_string(), value))
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlotKind {
+    Trace,
+    Corner,
+    Diagnostics,
+    Smc,
+    Transc,
+    Batch,
+    Paths,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlotFormat {
+    Png,
+    Svg,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

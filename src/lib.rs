@@ -12,6 +12,7 @@ pub mod limits;
 pub mod model;
 pub mod numeric;
 pub mod output;
+pub mod plot;
 pub mod report;
 pub mod seed;
 pub mod spec;

@@ -70,6 +70,10 @@ pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
             e.downcast_ref::<SummaryError>(),
             Some(SummaryError::Usage(_))
         )
+        || matches!(
+            e.downcast_ref::<sampo::plot::PlotError>(),
+            Some(sampo::plot::PlotError::Usage(_))
+        )
         || e.downcast_ref::<sampo::output::LayoutError>().is_some()
         || e.downcast_ref::<sampo::exec::mpi::SeparateCopies>()
             .is_some()

@@ -114,7 +114,6 @@ impl EmceeSummary<'_> {
     ) -> Result<Vec<Table>, SummaryError> {
         let g = self.group;
         let chain = format!("{g}/chain");
-        let log_prob = format!("{g}/log_prob");
         let shape = file.shape(&chain)?;
         let (replicates, w, d) = match shape.as_slice() {
             [_, w, d] => (None, *w, *d),
@@ -125,17 +124,11 @@ impl EmceeSummary<'_> {
                 )))
             }
         };
-        // The rows every dataset has: a run stopped by a full disk may have
-        // grown `chain` and not yet `log_prob`.
-        let extent =
-            (shape[0] as u64).min(file.shape(&log_prob)?.first().copied().unwrap_or(0) as u64);
-        let iteration = file.attr_u64(g, "iteration")?.unwrap_or(0).min(extent);
         let burn_rows = match options.burn {
             Some(b) => b,
             None => file.attr_u64(g, "burn_rows")?.unwrap_or(0),
         };
         let thin = options.thin.unwrap_or(1).max(1);
-        let complete = file.attr_str("/", "status")?.as_deref() == Some("complete");
         let accepted = file.read_f64(&format!("{g}/accepted"), None, None)?;
         let mut out = Vec::new();
         for r in 0..replicates.unwrap_or(1) {
@@ -144,13 +137,7 @@ impl EmceeSummary<'_> {
                 Some(_) => &accepted[r * w..(r + 1) * w],
                 None => &accepted[..w.min(accepted.len())],
             };
-            // Rows written per chain: all of them in a finished file; in an
-            // unfinished one, the NaN fill marks rows not written yet.
-            let counts = if complete {
-                vec![iteration; w]
-            } else {
-                written_rows(file, &log_prob, lane, w, iteration, extent)?
-            };
+            let counts = rows_per_chain(file, g, lane)?;
             let (chosen, rows) = chains_to_use(&counts);
             if let Some(burn) = options.burn.filter(|&b| b >= rows.max(1)) {
                 return Err(SummaryError::Usage(format!(
@@ -296,6 +283,32 @@ pub(crate) fn with_csv_keys(
         csv("independent_chains"),
         Cell::Bool(independent),
     );
+}
+
+/// Rows written per chain (walker) of a group in emcee's layout, in
+/// replicate `lane` if it has replicates: all of them in a finished file; in
+/// an unfinished one, the NaN fill marks rows not written yet.
+pub fn rows_per_chain(
+    file: &dyn Reader,
+    g: &str,
+    lane: Option<u64>,
+) -> Result<Vec<u64>, ReadError> {
+    let chain = format!("{g}/chain");
+    let log_prob = format!("{g}/log_prob");
+    let shape = file.shape(&chain)?;
+    let w = shape
+        .get(shape.len().saturating_sub(2))
+        .copied()
+        .unwrap_or(0);
+    // The rows every dataset has: a run stopped by a full disk may have
+    // grown `chain` and not yet `log_prob`.
+    let extent = (shape.first().copied().unwrap_or(0) as u64)
+        .min(file.shape(&log_prob)?.first().copied().unwrap_or(0) as u64);
+    let iteration = file.attr_u64(g, "iteration")?.unwrap_or(0).min(extent);
+    if file.attr_str("/", "status")?.as_deref() == Some("complete") {
+        return Ok(vec![iteration; w]);
+    }
+    written_rows(file, &log_prob, lane, w, iteration, extent)
 }
 
 /// Leading rows of each chain with a log-probability (not the NaN fill) in

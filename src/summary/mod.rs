@@ -22,16 +22,7 @@ pub use crate::table::{write, Format};
 
 /// Reads and summarises a file (retrying reads of a file being written).
 pub fn summarise(path: &Path, options: &Options) -> Result<Document, SummaryError> {
-    let usage = |why: &str| SummaryError::Usage(format!("{}: {why}", path.display()));
-    // Followed through links: what is read is what they point at.
-    let meta = std::fs::metadata(path).map_err(|_| usage("no such file"))?;
-    if meta.is_dir() {
-        return Err(usage("is a directory, not an output file"));
-    }
-    if !meta.is_file() {
-        // A FIFO or a device would be read forever.
-        return Err(usage("is a device, socket or pipe, not an output file"));
-    }
+    check_path(path)?;
     if options.thin == Some(0) {
         return Err(SummaryError::Usage("--thin must be at least 1".into()));
     }
@@ -51,6 +42,34 @@ pub fn summarise(path: &Path, options: &Options) -> Result<Document, SummaryErro
             other => return other,
         }
     }
+}
+
+/// Opens an output to read it (`sampo plot`), with the checks and messages
+/// of [`summarise`]: a missing file, a directory, a file HDF5 cannot open,
+/// or one that is not a sampo output are the user's to fix.
+pub fn open_output(path: &Path) -> Result<(Hdf5Reader, RunSpec), SummaryError> {
+    check_path(path)?;
+    let file = Hdf5Reader::open(path).map_err(|e| match e {
+        ReadError::NotOutput { .. } if !is_partial(path) => SummaryError::Usage(e.to_string()),
+        e => unopenable(path, &e),
+    })?;
+    let spec = spec_of(path, &file)?;
+    Ok((file, spec))
+}
+
+/// A path that names a regular file (not a directory, device or pipe).
+fn check_path(path: &Path) -> Result<(), SummaryError> {
+    let usage = |why: &str| SummaryError::Usage(format!("{}: {why}", path.display()));
+    // Followed through links: what is read is what they point at.
+    let meta = std::fs::metadata(path).map_err(|_| usage("no such file"))?;
+    if meta.is_dir() {
+        return Err(usage("is a directory, not an output file"));
+    }
+    if !meta.is_file() {
+        // A FIFO or a device would be read forever.
+        return Err(usage("is a device, socket or pipe, not an output file"));
+    }
+    Ok(())
 }
 
 /// A file HDF5 cannot open: what it is likely to be, and what to do.
@@ -115,6 +134,13 @@ fn read(path: &Path, options: &Options) -> Result<Document, SummaryError> {
 
 /// The job of the file's resolved spec, and the spec's state names.
 fn job_of(path: &Path, file: &dyn Reader) -> Result<(Box<dyn Job>, Vec<String>), SummaryError> {
+    let spec = spec_of(path, file)?;
+    let names = spec.states.iter().map(|s| s.name.clone()).collect();
+    Ok((jobs::build(Arc::new(spec)), names))
+}
+
+/// The run spec a file records (its `resolved_spec`).
+pub fn spec_of(path: &Path, file: &dyn Reader) -> Result<RunSpec, SummaryError> {
     let not_ours = |why: String| SummaryError::Usage(format!("{}: {why}", path.display()));
     let Some(text) = file.attr_str("/", "resolved_spec")? else {
         return Err(not_ours(
@@ -127,6 +153,5 @@ fn job_of(path: &Path, file: &dyn Reader) -> Result<(Box<dyn Job>, Vec<String>),
             crate::output::VERSION
         ))
     })?;
-    let names = spec.states.iter().map(|s| s.name.clone()).collect();
-    Ok((jobs::build(Arc::new(spec)), names))
+    Ok(spec)
 }

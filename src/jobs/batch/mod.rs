@@ -19,7 +19,7 @@
 
 mod design;
 pub mod spec;
-mod stats;
+pub mod stats;
 #[cfg(test)]
 mod tests;
 
