@@ -4,14 +4,17 @@
 # R diag(σ²) Rᵀ, a wide uniform prior box, 64 walkers, stretch move a = 2.
 #
 #   (a) sampo run --threads 1 (every step stored to HDF5, summary included;
-#       timed by the root attribute wall_seconds; /timings gives sampling
-#       plus storing without the summary, and a second run storing every
-#       100th step only gives the sampling alone);
+#       timed by the root attribute wall_seconds); a second run storing
+#       every step but summarising only the last 200 (burn = all but 200)
+#       gives sampling plus storing, and a third storing every 100th step
+#       only gives the sampling alone: their differences are the shares of
+#       the end-of-task diagnostics and of storage;
 #   (b) emcee, log_prob vectorised with numpy, BLAS pinned to one thread;
 #   (c) examples/tight_loop.rs: the same update hand-written, nothing stored.
 #
 #   scripts/bench-ensemble.sh                  # about half a minute
 #   SAMPO_STEPS=50000 scripts/bench-ensemble.sh
+#   SAMPO_ONLY=1 scripts/bench-ensemble.sh     # sampo's three runs only
 #
 # Prints walker-steps per second for each, and the ratios. One run each, so
 # the ratios carry the noise of one run; compare them, not absolute times.
@@ -23,10 +26,11 @@ cd "$repo"
 steps="${SAMPO_STEPS:-20000}"
 emcee_seconds="${EMCEE_MIN_SECONDS:-5}"
 tight_seconds="${TIGHT_MIN_SECONDS:-2}"
+sampo_only="${SAMPO_ONLY:-0}"
 
 echo "building sampo and examples/tight_loop (release) ..." >&2
 cargo build --release --quiet
-cargo build --release --quiet --example tight_loop
+[ "$sampo_only" = 1 ] || cargo build --release --quiet --example tight_loop
 bash scripts/python-env.sh
 venv="${SAMPO_VENV:-$repo/.venv}"
 py="$venv/bin/python"
@@ -45,14 +49,36 @@ target/release/sampo run "$spec" --output "$tmp/sampo.h5" --threads 1 --force --
 end=$(date +%s.%N)
 sampo_out="$("$py" scripts/bench_emcee.py sampo-times "$tmp/sampo.h5")"
 sampo_process=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f", b - a }')
-# The same run storing every 100th step only: what sampling alone costs.
-# The burn-in covers all but the last stored rows, so that the diagnostics
-# computed at the end of the task (on the rows after burn-in) cost nothing.
-sed -e 's/^thin = 1$/thin = 100/' -e "s/^burn = 0\$/burn = $((steps - 200))/" "$spec" >"$tmp/thin100.toml"
-grep -q "^burn = $((steps - 200))\$" "$tmp/thin100.toml" || { echo "bench: no 'burn = 0' line in $spec" >&2; exit 1; }
+# The burn-in of the next two runs covers all but the last 200 steps, so
+# that the diagnostics computed at the end of the task (on the rows after
+# burn-in) cost next to nothing. Every step stored: sampling plus storing.
+sed -e "s/^burn = 0\$/burn = $((steps - 200))/" "$spec" >"$tmp/store.toml"
+grep -q "^burn = $((steps - 200))\$" "$tmp/store.toml" || { echo "bench: no 'burn = 0' line in $spec" >&2; exit 1; }
+target/release/sampo run "$tmp/store.toml" --output "$tmp/store.h5" --threads 1 --force --quiet
+store_out="$("$py" scripts/bench_emcee.py sampo-times "$tmp/store.h5")"
+# Every 100th step stored: what sampling alone costs.
+sed -e 's/^thin = 1$/thin = 100/' "$tmp/store.toml" >"$tmp/thin100.toml"
 grep -q '^thin = 100$' "$tmp/thin100.toml" || { echo "bench: no 'thin = 1' line in $spec" >&2; exit 1; }
 target/release/sampo run "$tmp/thin100.toml" --output "$tmp/thin100.h5" --threads 1 --force --quiet
 thin_out="$("$py" scripts/bench_emcee.py sampo-times "$tmp/thin100.h5")"
+
+# sampo's own runs: the whole run, and the shares of diagnostics and storage.
+shares() {
+    awk -v ws="$(value walker_steps "$sampo_out")" -v wall="$(value wall_seconds "$sampo_out")" \
+        -v store="$(value wall_seconds "$store_out")" -v thin="$(value wall_seconds "$thin_out")" \
+        'BEGIN {
+             print "sampo --threads 1, " ws " walker-steps (wall_seconds of three runs)"
+             printf "  thin = 1 (everything)                  %8.3f s  %.2f x sampling alone\n", wall, wall / thin
+             printf "  thin = 1, diagnostics of 200 rows only %8.3f s  %.2f x\n", store, store / thin
+             printf "  thin = 100, sampling alone             %8.3f s\n", thin
+             printf "  end-of-task diagnostics %.3f s (%.0f%% of the run), storing %.3f s (%.0f%%)\n", \
+                 wall - store, 100 * (wall - store) / wall, store - thin, 100 * (store - thin) / wall
+         }'
+}
+if [ "$sampo_only" = 1 ]; then
+    shares
+    exit 0
+fi
 
 echo "emcee: at least $emcee_seconds s ..." >&2
 emcee_out="$(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
@@ -95,3 +121,5 @@ awk \
          printf "sampo/emcee  %7.2f   (sampling + storing only: %.2f)\n", s / e, s_task_rate / e
          printf "tight/sampo  %7.2f   (sampling + storing only: %.2f; thin = 100: %.2f)\n", t / s, t / s_task_rate, t / s_thin_rate
      }'
+echo
+shares

@@ -17,8 +17,8 @@ pub struct Autocorr {
     padded: Vec<f64>,
     spectrum: Vec<Complex<f64>>,
     scratch: Vec<Complex<f64>>,
-    /// Sum of the walkers' autocorrelation functions.
-    sum: Vec<f64>,
+    /// Sum of the walkers' power spectra, each divided by its variance.
+    power: Vec<f64>,
 }
 
 impl Autocorr {
@@ -30,14 +30,15 @@ impl Autocorr {
         let inverse = planner.plan_fft_inverse(size);
         let scratch =
             vec![Complex::default(); forward.get_scratch_len().max(inverse.get_scratch_len())];
+        let spectrum = forward.make_output_vec();
         Self {
             n,
             padded: forward.make_input_vec(),
-            spectrum: forward.make_output_vec(),
+            power: vec![0.0; spectrum.len()],
+            spectrum,
             forward,
             inverse,
             scratch,
-            sum: vec![0.0; n],
         }
     }
 
@@ -81,31 +82,62 @@ impl Autocorr {
     /// walkers' series (emcee's `integrated_time` with c = 5): the
     /// walker-averaged autocorrelation function summed up to the smallest
     /// window M ≥ c τ(M). In steps of the series.
+    ///
+    /// The sum of the walkers' functions is one inverse transform: each
+    /// function is the inverse transform of the walker's power spectrum over
+    /// its value at lag 0 (N Σ (x − x̄)², N the padded length), so the
+    /// spectra are summed, each over that value, and transformed back once.
+    /// The same as summing [`Self::function`]s, up to rounding.
     pub fn integrated_time<'a>(&mut self, walkers: impl IntoIterator<Item = &'a [f64]>) -> f64 {
-        if self.n == 0 {
+        let n = self.n;
+        if n == 0 {
             return f64::NAN;
         }
-        let mut sum = std::mem::take(&mut self.sum);
-        sum.fill(0.0);
+        let size = self.padded.len() as f64;
+        self.power.fill(0.0);
+        // Constant walkers: a function of 1 at lag 0 and 0 elsewhere.
+        let mut constant = 0usize;
         let mut count = 0usize;
         for x in walkers {
-            for (s, a) in sum.iter_mut().zip(self.function(x)) {
-                *s += a;
-            }
+            assert_eq!(x.len(), n, "series length differs from the plan");
             count += 1;
+            let mean = x.iter().sum::<f64>() / n as f64;
+            let mut squares = 0.0;
+            for (p, v) in self.padded.iter_mut().zip(x) {
+                *p = v - mean;
+                squares += *p * *p;
+            }
+            if squares <= 0.0 {
+                constant += 1;
+                continue;
+            }
+            self.padded[n..].fill(0.0);
+            self.forward
+                .process_with_scratch(&mut self.padded, &mut self.spectrum, &mut self.scratch)
+                .expect("buffers made by the forward plan");
+            let scale = 1.0 / (size * squares);
+            for (p, c) in self.power.iter_mut().zip(&self.spectrum) {
+                *p += c.norm_sqr() * scale;
+            }
         }
+        for (c, p) in self.spectrum.iter_mut().zip(&self.power) {
+            *c = Complex::new(*p, 0.0);
+        }
+        self.inverse
+            .process_with_scratch(&mut self.spectrum, &mut self.padded, &mut self.scratch)
+            .expect("buffers made by the inverse plan");
+        self.padded[0] += constant as f64;
         // As emcee: the sum of the functions, then divided by the walkers.
         const C: f64 = 5.0;
         let mut cumulative = 0.0;
         let mut tau = f64::NAN;
-        for (m, s) in sum.iter().enumerate() {
+        for (m, s) in self.padded[..n].iter().enumerate() {
             cumulative += s / count as f64;
             tau = 2.0 * cumulative - 1.0;
             if m as f64 >= C * tau {
                 break;
             }
         }
-        self.sum = sum;
         tau
     }
 }

@@ -8,6 +8,8 @@ mod arviz_fixtures;
 mod autocorr;
 mod beta_quantile;
 mod ess;
+#[cfg(test)]
+mod frozen;
 mod pairwise;
 mod rank;
 mod sorted;

@@ -9,21 +9,29 @@ const BLOCK: usize = 128;
 
 /// numpy's `pairwise_sum` of a short run (at most [`BLOCK`] values).
 fn block_sum(x: &[f64]) -> f64 {
+    block_sum_map(x, |v| v)
+}
+
+/// [`block_sum`] of the values mapped by `f`.
+fn block_sum_map(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     let n = x.len();
     if n < 8 {
         // numpy starts from 0.0, not from the first value: -0.0 sums to 0.0.
-        return x.iter().fold(0.0, |s, v| s + v);
+        return x.iter().fold(0.0, |s, &v| s + f(v));
     }
-    let mut r = [x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]];
+    let mut r = [0.0; 8];
+    for (acc, &v) in r.iter_mut().zip(&x[..8]) {
+        *acc = f(v);
+    }
     let whole = n - n % 8;
     for chunk in x[8..whole].chunks_exact(8) {
-        for (acc, v) in r.iter_mut().zip(chunk) {
-            *acc += v;
+        for (acc, &v) in r.iter_mut().zip(chunk) {
+            *acc += f(v);
         }
     }
     let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for v in &x[whole..] {
-        res += v;
+    for &v in &x[whole..] {
+        res += f(v);
     }
     res
 }
@@ -48,14 +56,18 @@ fn sum_range(
     f: impl Fn(f64) -> f64 + Copy,
 ) -> f64 {
     if len <= BLOCK {
-        // Gather the run (it may cross from one chain into the next).
-        let mut buf = [0.0; BLOCK];
-        let mut filled = 0;
         if len == 0 {
             return 0.0;
         }
         // A run of at least one value: the chains are not empty.
         let (mut c, mut j) = (start / n, start % n);
+        if j + len <= n {
+            // Within one chain: summed where it lies.
+            return block_sum_map(&chains[c][j..j + len], f);
+        }
+        // Gather the run (it crosses from one chain into the next).
+        let mut buf = [0.0; BLOCK];
+        let mut filled = 0;
         while filled < len {
             let take = (n - j).min(len - filled);
             for (b, v) in buf[filled..filled + take]

@@ -4,11 +4,15 @@
 //! so that the rows are seen once for all parameters and the memory is
 //! bounded whatever the length of the run.
 
-use super::{diagnose, summary_values, Autocorr, ParamDiagnostics};
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
+
+use super::vehtari::{diagnose_with, scores_for, Workspace};
+use super::{summary_values, Autocorr, ParamDiagnostics};
 
 /// The most values (rows × chains × parameters) held in memory for τ and the
-/// rank-based diagnostics: 2^23 doubles, 64 MiB (plus, while one parameter
-/// is diagnosed, about 4 × its share: see `vehtari`). Longer runs are
+/// rank-based diagnostics: 2^23 doubles, 64 MiB (plus 2 × one parameter's
+/// share for the normal scores, and 5 × its share for each parameter being
+/// diagnosed, as many at once as the rank has threads: see `vehtari`). Longer runs are
 /// strided for those (see [`ChainSummary::tau_stride`]); the mean and sd
 /// always use every value. The same everywhere a summary is computed (an
 /// ensemble's task, rank 0 for chains, `sampo summary`), so that each gives
@@ -279,30 +283,38 @@ impl ChainAccumulator {
         self.rows_seen
     }
 
-    /// The summaries of the rows pushed, one per parameter.
+    /// The summaries of the rows pushed, one per parameter: the parameters
+    /// in parallel on the rank's threads, each with its own buffers and FFT
+    /// plans and all with one table of normal scores (each parameter's
+    /// values are computed alone, so they do not depend on the threads).
     pub fn finish(mut self) -> Vec<ChainSummary> {
         let w = self.walkers;
         if !self.unmerged.is_empty() {
             let rest = std::mem::take(&mut self.unmerged);
             self.merge(&rest);
         }
-        let mut autocorr = Autocorr::new(self.filled());
-        self.moments
-            .iter()
-            .enumerate()
-            .map(|(k, m)| {
-                let walker_series = self.walker_series(k);
-                let tau = self.tau(&mut autocorr, &walker_series);
-                ChainSummary {
-                    diagnostics: diagnose(&walker_series),
-                    mean: if m.count == 0 { f64::NAN } else { m.mean },
-                    sd: (m.m2 / (m.count as f64 - 1.0).max(1.0)).sqrt(),
-                    tau,
-                    tau_stride: self.tau_stride,
-                    samples: m.count,
-                    walkers: w,
-                }
-            })
+        let filled = self.filled();
+        let scores = scores_for(w, filled);
+        let this = &self;
+        (0..self.ndim)
+            .into_par_iter()
+            .map_init(
+                || (Autocorr::new(filled), Workspace::default()),
+                |(autocorr, workspace), k| {
+                    let m = &this.moments[k];
+                    let walker_series = this.walker_series(k);
+                    let tau = this.tau(autocorr, &walker_series);
+                    ChainSummary {
+                        diagnostics: diagnose_with(&walker_series, &scores, workspace),
+                        mean: if m.count == 0 { f64::NAN } else { m.mean },
+                        sd: (m.m2 / (m.count as f64 - 1.0).max(1.0)).sqrt(),
+                        tau,
+                        tau_stride: this.tau_stride,
+                        samples: m.count,
+                        walkers: w,
+                    }
+                },
+            )
             .collect()
     }
 }

@@ -9,22 +9,22 @@
 //! Input: `chains[c][i]`, draw i of chain c, every chain the same length.
 //!
 //! Memory, for C chains of N draws (CN values), besides the caller's draws:
-//! the draws sorted with their positions, 16 CN bytes (one sort serves every
-//! rank, fold and quantile); one series of CN f64, 8 CN bytes, reused for
-//! the rank-normalised draws, the quantile indicators and the squared
-//! deviations; while ranking, the normal scores of the ranks 1..CN, 8 CN
-//! bytes; and for the ESS, two sets of FFT buffers of a padded length
-//! L ≈ 1.1 N/2 (about 2.5 L f64 each; twice that again if a sequence runs
-//! past lag N/16, see `ess`) and two series of N/2 f64. For 8 chains of
-//! 10^6 draws: 128 + 64 + 64 + ~30 MB (the process peaks at 317 MB,
-//! draws included). Everything is made once per call and reused for every
-//! chain and series of that call.
+//! the draws sorted with their positions, 16 CN bytes (one sort serves
+//! every rank, fold and quantile), and merged in folded order, 16 CN bytes; one series of CN f64, 8 CN bytes, reused for the
+//! rank-normalised draws, the quantile indicators and the squared
+//! deviations; the normal scores of every rank and half rank 1..CN, 16 CN
+//! bytes (shared by the parameters of a summary); and for the ESS, two sets
+//! of FFT buffers of a padded length L ≈ 1.1 N/2 (about 2.5 L f64 each;
+//! twice that again if a sequence runs past lag N/16, see `ess`) and two
+//! series of N/2 f64. A summary diagnoses its parameters in parallel, each
+//! thread with its own buffers (all but the scores), kept from one
+//! parameter to the next.
 //!
-//! Time: one sort of CN values, CN normal quantiles, two linear walks of
-//! the sorted draws, and six ESS estimates of 2C split chains, each a real
-//! FFT per chain and one inverse. 8 chains of 10^6 draws take 0.57 s on
-//! two cores, 0.83 s on one (the sort, the quantiles and the FFTs of each
-//! estimate run on two rayon tasks; results do not depend on the threads).
+//! Time: one sort of CN values, 2 CN normal
+//! quantiles (AS 241; once per summary), two linear walks of the sorted
+//! draws, and six ESS estimates of 2C split chains, each a real FFT per
+//! chain and one inverse (the FFTs of each estimate on two rayon tasks;
+//! results do not depend on the threads).
 //!
 //! Degenerate input never panics (only chains of unequal lengths, or more
 //! than 2^32 values, do); what comes back then is what ArviZ returns:
@@ -90,55 +90,101 @@ pub struct ParamDiagnostics {
 /// # Panics
 /// If the chains differ in length or hold more than 2^32 values in all.
 pub fn diagnose(chains: &[&[f64]]) -> ParamDiagnostics {
+    let draws = chains.first().map_or(0, |c| c.len());
+    let scores = scores_for(chains.len(), draws);
+    diagnose_with(chains, &scores, &mut Workspace::default())
+}
+
+/// The normal scores of the ranks of `chains` chains of `draws` draws (the
+/// ranks of their split draws), to share between parameters.
+pub(super) fn scores_for(chains: usize, draws: usize) -> rank::Scores {
+    rank::Scores::new(2 * chains * (draws / 2))
+}
+
+/// The buffers of one parameter's diagnostics, kept for the next parameter
+/// of the same shape: the sorted draws (and the folded ones),
+/// the series, and the FFT plans of the ESS.
+#[derive(Default)]
+pub(super) struct Workspace {
+    sorted: Vec<(f64, u32)>,
+    folded: Vec<(f64, u32)>,
+    series: Vec<f64>,
+    ess: Option<SplitEss>,
+}
+
+/// As [`diagnose`], with the normal scores of chains of this shape (see
+/// [`scores_for`]; others are made if they do not fit) and buffers reused.
+pub(super) fn diagnose_with(
+    chains: &[&[f64]],
+    scores: &rank::Scores,
+    workspace: &mut Workspace,
+) -> ParamDiagnostics {
     let mut p = Param::new(chains);
-    let mean = p.mean();
-    let sd = p.sd();
-    let (q05, q50, q95) = if p.has_nan {
-        (f64::NAN, f64::NAN, f64::NAN)
-    } else {
-        let sorted = p.sorted();
-        (
-            sorted.numpy_quantile(0.05),
-            sorted.numpy_median(),
-            sorted.numpy_quantile(0.95),
-        )
-    };
-    let mut d = ParamDiagnostics {
-        mean,
-        sd,
-        q05,
-        q50,
-        q95,
-        mcse_mean: f64::NAN,
-        mcse_sd: f64::NAN,
-        mcse_q05: f64::NAN,
-        mcse_q50: f64::NAN,
-        mcse_q95: f64::NAN,
-        ess_bulk: f64::NAN,
-        ess_tail: f64::NAN,
-        rhat_bulk: f64::NAN,
-        rhat_tail: f64::NAN,
-        rhat: f64::NAN,
-    };
-    if !p.valid(1) {
-        return d;
-    }
-    let several_chains = p.valid(2);
-    d.rhat_tail = p.normalise(true, several_chains);
-    (d.rhat_bulk, d.ess_bulk) = p.bulk(several_chains, true);
-    if several_chains {
-        d.rhat = larger(d.rhat_bulk, d.rhat_tail);
-    }
-    let ess_q05 = p.ess_quantile(0.05);
-    let ess_q95 = p.ess_quantile(0.95);
-    let ess_q50 = p.ess_quantile(0.5);
-    d.ess_tail = smaller(ess_q05, ess_q95);
-    d.mcse_mean = sd / p.ess_mean().sqrt();
-    d.mcse_sd = p.mcse_sd();
-    d.mcse_q05 = p.mcse_quantile_with(0.05, ess_q05);
-    d.mcse_q50 = p.mcse_quantile_with(0.5, ess_q50);
-    d.mcse_q95 = p.mcse_quantile_with(0.95, ess_q95);
+    p.take(workspace);
+    let d = p.diagnose(scores);
+    p.give(workspace);
     d
+}
+
+impl Param<'_> {
+    fn diagnose(&mut self, scores: &rank::Scores) -> ParamDiagnostics {
+        let p = self;
+        let mean = p.mean();
+        let sd = p.sd();
+        let (q05, q50, q95) = if p.has_nan {
+            (f64::NAN, f64::NAN, f64::NAN)
+        } else {
+            let sorted = p.sorted();
+            (
+                sorted.numpy_quantile(0.05),
+                sorted.numpy_median(),
+                sorted.numpy_quantile(0.95),
+            )
+        };
+        let mut d = ParamDiagnostics {
+            mean,
+            sd,
+            q05,
+            q50,
+            q95,
+            mcse_mean: f64::NAN,
+            mcse_sd: f64::NAN,
+            mcse_q05: f64::NAN,
+            mcse_q50: f64::NAN,
+            mcse_q95: f64::NAN,
+            ess_bulk: f64::NAN,
+            ess_tail: f64::NAN,
+            rhat_bulk: f64::NAN,
+            rhat_tail: f64::NAN,
+            rhat: f64::NAN,
+        };
+        if !p.valid(1) {
+            return d;
+        }
+        let several_chains = p.valid(2);
+        let own;
+        let scores = if scores.count() == 2 * p.chains.len() * p.half {
+            scores
+        } else {
+            own = p.scores();
+            &own
+        };
+        d.rhat_tail = p.normalise(scores, true, several_chains);
+        (d.rhat_bulk, d.ess_bulk) = p.bulk(several_chains, true);
+        if several_chains {
+            d.rhat = larger(d.rhat_bulk, d.rhat_tail);
+        }
+        let ess_q05 = p.ess_quantile(0.05);
+        let ess_q95 = p.ess_quantile(0.95);
+        let ess_q50 = p.ess_quantile(0.5);
+        d.ess_tail = smaller(ess_q05, ess_q95);
+        d.mcse_mean = sd / p.ess_mean().sqrt();
+        d.mcse_sd = p.mcse_sd();
+        d.mcse_q05 = p.mcse_quantile_with(0.05, ess_q05);
+        d.mcse_q50 = p.mcse_quantile_with(0.5, ess_q50);
+        d.mcse_q95 = p.mcse_quantile_with(0.95, ess_q95);
+        d
+    }
 }
 
 /// Rank-normalised split R-hat, the larger of the bulk and tail R-hats
@@ -149,7 +195,7 @@ pub fn rhat_rank(chains: &[&[f64]]) -> f64 {
     if !p.valid(2) {
         return f64::NAN;
     }
-    let tail = p.normalise(true, true);
+    let tail = p.normalise(&p.scores(), true, true);
     larger(p.bulk(true, false).0, tail)
 }
 
@@ -160,7 +206,7 @@ pub fn rhat_bulk(chains: &[&[f64]]) -> f64 {
     if !p.valid(2) {
         return f64::NAN;
     }
-    p.normalise(true, false);
+    p.normalise(&p.scores(), true, false);
     p.bulk(true, false).0
 }
 
@@ -171,7 +217,7 @@ pub fn rhat_tail(chains: &[&[f64]]) -> f64 {
     if !p.valid(2) {
         return f64::NAN;
     }
-    p.normalise(false, true)
+    p.normalise(&p.scores(), false, true)
 }
 
 /// ESS of the rank-normalised split draws (ArviZ's `ess(method="bulk")`).
@@ -182,7 +228,7 @@ pub fn ess_bulk(chains: &[&[f64]]) -> f64 {
     if !p.valid(1) {
         return f64::NAN;
     }
-    p.normalise(true, false);
+    p.normalise(&p.scores(), true, false);
     p.bulk(false, true).1
 }
 
@@ -289,8 +335,11 @@ struct Param<'a> {
     draws: usize,
     half: usize,
     has_nan: bool,
-    /// All draws sorted by value, with their flat index c · draws + i.
+    /// All draws sorted by value, with their flat index c · draws + i,
+    /// once `is_sorted`; `folded`, the buffer of the folded draws.
     sorted: Vec<(f64, u32)>,
+    folded: Vec<(f64, u32)>,
+    is_sorted: bool,
     /// One series over the flat index (the middle draws of odd chains are
     /// not part of the split chains and are left alone).
     series: Vec<f64>,
@@ -315,6 +364,8 @@ impl<'a> Param<'a> {
             half: draws / 2,
             has_nan,
             sorted: Vec::new(),
+            folded: Vec::new(),
+            is_sorted: false,
             series: Vec::new(),
             ess: None,
         }
@@ -330,9 +381,32 @@ impl<'a> Param<'a> {
         self.chains.len() * self.draws
     }
 
+    /// Takes the buffers of `workspace` (emptied: they hold nothing of this
+    /// parameter).
+    fn take(&mut self, workspace: &mut Workspace) {
+        self.sorted = std::mem::take(&mut workspace.sorted);
+        self.folded = std::mem::take(&mut workspace.folded);
+        self.series = std::mem::take(&mut workspace.series);
+        self.ess = workspace.ess.take();
+        self.is_sorted = false;
+    }
+
+    /// Hands the buffers back to `workspace`.
+    fn give(self, workspace: &mut Workspace) {
+        workspace.sorted = self.sorted;
+        workspace.folded = self.folded;
+        workspace.series = self.series;
+        workspace.ess = self.ess;
+    }
+
+    /// The normal scores of this parameter's split draws.
+    fn scores(&self) -> rank::Scores {
+        scores_for(self.chains.len(), self.draws)
+    }
+
     /// Sorts the draws (once).
     fn sort(&mut self) {
-        if self.sorted.len() == self.total() && !self.sorted.is_empty() {
+        if self.is_sorted {
             return;
         }
         self.sorted.clear();
@@ -347,8 +421,11 @@ impl<'a> Param<'a> {
             );
         }
         // Ties may come out in any order, which changes no result: tied
-        // draws share a rank, and only their values feed quantiles.
+        // draws share a rank, and only their values feed quantiles. (An LSD
+        // radix sort on the float bits measured no quicker: its scatters
+        // miss the caches and TLB at these sizes.)
         self.sorted.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        self.is_sorted = true;
     }
 
     fn sorted(&mut self) -> Sorted<'_> {
@@ -405,22 +482,23 @@ impl<'a> Param<'a> {
     /// ESS of split chains of this parameter (the plans are made once).
     fn ess_of(&mut self, split: &[&[f64]]) -> f64 {
         let half = self.half;
-        self.ess
-            .get_or_insert_with(|| SplitEss::new(half))
-            .ess(split)
+        match &mut self.ess {
+            Some(e) if e.len() == half => e,
+            e => e.insert(SplitEss::new(half)),
+        }
+        .ess(split)
     }
 
     /// Rank-normalises the split draws into `series` if `bulk`, and if
     /// `tail` returns the R-hat of the split draws folded about their
     /// median (else NaN), from per-chain moments of scores never stored.
-    fn normalise(&mut self, bulk: bool, tail: bool) -> f64 {
+    fn normalise(&mut self, scores: &rank::Scores, bulk: bool, tail: bool) -> f64 {
         self.sort();
         let (m, draws, half) = (self.chains.len(), self.draws, self.half);
         let include = Self::in_split(draws, half);
-        let scores = rank::Scores::new(2 * m * half);
         if bulk {
             let mut z = self.series();
-            rank::normal_scores(&self.sorted, include, &scores, &mut z);
+            rank::normal_scores(&self.sorted, include, scores, &mut z);
             self.series = z;
         }
         if !tail {
@@ -439,9 +517,16 @@ impl<'a> Param<'a> {
         };
         let mut moments = rank::ChainMoments::new(2 * m);
         let median = self.split_median();
-        rank::folded_normal_scores(&self.sorted, median, include, &scores, |z, j| {
-            moments.push(split_chain(j), z)
-        });
+        let mut folded = std::mem::take(&mut self.folded);
+        rank::folded_normal_scores(
+            &self.sorted,
+            median,
+            include,
+            scores,
+            &mut folded,
+            |z, j| moments.push(split_chain(j), z),
+        );
+        self.folded = folded;
         moments.rhat()
     }
 
