@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// placed.
 const LAYERS: &[&str] = &[
     "seed", "numeric", "limits", "table", "model", "diag", "output", "report", "spec", "jobs",
-    "exec", "summary",
+    "exec", "summary", "plot",
 ];
 
 fn files(path: &Path, out: &mut Vec<PathBuf>) {
