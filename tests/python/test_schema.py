@@ -8,7 +8,7 @@ refuses — an unknown key, a wrong type, a value out of range, a missing
 required key, an unknown kind — fail validation at the offending key.
 """
 
-import copy
+import json
 import os
 import subprocess
 import sys
@@ -38,8 +38,6 @@ def sampo(*args, stdin=None):
 
 
 def schema():
-    import json
-
     return json.loads(SCHEMA_FILE.read_text())
 
 
