@@ -48,6 +48,8 @@ RUN curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked
+# The man pages (`man sampo`, `man sampo-run`, ...), copied into the runtime image.
+RUN bash scripts/install-man.sh target/release/sampo /src/man/man1
 
 # ---- runtime stage -------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
@@ -61,6 +63,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /src/target/release/sampo /usr/local/bin/sampo
+COPY --from=build /src/man/man1 /usr/local/share/man/man1
 # The example specs (and their data), for a first try.
 COPY --from=build /src/configs /opt/sampo/configs
 

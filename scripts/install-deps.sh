@@ -2,12 +2,13 @@
 # Install the system libraries sampo builds against, from Debian's packages:
 # OpenMPI (rsmpi links it), HDF5 1.10 (hdf5-metno links it), libclang (rsmpi's
 # bindgen needs it), pkg-config, gfortran (the Fortran plugin example), python3-dev
-# (Python models embed the interpreter). Idempotent:
+# (Python models embed the interpreter), man-db and groff-base (tests/front_door.rs
+# renders `sampo man` with `man -l`). Idempotent:
 # does nothing when all are present.
 # On a cluster, load modules instead (see README, "On a cluster").
 set -euo pipefail
 
-pkgs=(build-essential pkg-config libclang-dev clang libopenmpi-dev openmpi-bin libhdf5-dev python3-venv python3-dev gfortran)
+pkgs=(build-essential pkg-config libclang-dev clang libopenmpi-dev openmpi-bin libhdf5-dev python3-venv python3-dev gfortran man-db groff-base)
 
 missing=()
 for p in "${pkgs[@]}"; do

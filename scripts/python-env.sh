@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or bring up to date) the Python virtual environment used by the
 # client tests (tests/python) and the peer benchmarks (scripts/bench-*.sh):
-# numpy, h5py, emcee and pytest from PyPI, plus mpi4py and schwimmbad for the
+# numpy, h5py, emcee, ArviZ, jsonschema and pytest from PyPI, plus mpi4py and schwimmbad for the
 # dispatch-overhead comparison in scripts/bench-scaling.sh, and this
 # repository's own Python package (python/, `import sampo`) as an editable
 # install, so edits to python/sampo/ need no reinstall.
@@ -35,6 +35,9 @@ requirements=(
     "schwimmbad>=0.3"
     # Reads sampo's R-hat/ESS/MCSE (src/diag/vehtari.rs matches ArviZ 0.23).
     "arviz>=0.17"
+    # Validates specs against docs/sampo.schema.json (tests/python/test_schema.py);
+    # Draft 2020-12 from 4.0; from 4.18 it resolves $ref with `referencing`.
+    "jsonschema>=4.18"
 )
 
 # The package's own dependencies are in python/pyproject.toml: a change to it
@@ -48,7 +51,7 @@ venv_ok() {
     # From / so that a `sampo` folder in the working directory is not taken
     # for the installed package.
     [ -x "$venv/bin/python" ] &&
-        (cd / && "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest, mpi4py, schwimmbad, arviz, sampo') >/dev/null 2>&1
+        (cd / && "$venv/bin/python" -c 'import numpy, h5py, emcee, pytest, mpi4py, schwimmbad, arviz, jsonschema, sampo') >/dev/null 2>&1
 }
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ] && venv_ok; then

@@ -70,6 +70,9 @@ fn man(command: Option<&str>) -> Result<()> {
         }
     };
     let mut out = std::io::stdout().lock();
+    // The help text has UTF-8 (τ, ×): this first line tells man's
+    // preprocessor so, whatever the reader's locale.
+    out.write_all(b"'\\\" -*- coding: UTF-8 -*-\n")?;
     clap_mangen::Man::new(page).render(&mut out)?;
     Ok(())
 }

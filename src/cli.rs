@@ -306,6 +306,7 @@ fn version_text() -> String {
         "{} (git {})\nHDF5 {a}.{b}.{c}\nMPI: {}",
         env!("CARGO_PKG_VERSION"),
         env!("SAMPO_GIT_HASH"),
-        mpi.trim()
+        // Some MPI libraries count the string's terminating NUL in its length.
+        mpi.trim_matches(|c: char| c.is_whitespace() || c == '\0')
     )
 }

@@ -116,3 +116,81 @@ fn man_pages_render() {
     let out = sb.sampo(&["man", "nope"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// The commands `sampo --help` lists (the first word of each entry under
+/// "Commands:"), without `help`.
+fn commands(sb: &Sandbox) -> Vec<String> {
+    let help = stdout(&sb.sampo(&["--help"]));
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
+/// scripts/install-man.sh (which scripts/quickstart.sh runs) writes
+/// `sampo man` as sampo.1 and each command's page as sampo-COMMAND.1, and
+/// `man -l` renders every one without a warning, with its NAME and SYNOPSIS;
+/// a directory it cannot write is a warning, not a failure.
+#[test]
+fn the_set_up_installs_man_pages_that_man_renders() {
+    let sb = Sandbox::new();
+    let dir = sb.path("man/man1");
+    let o = Command::new("bash")
+        .arg(repo().join("scripts/install-man.sh"))
+        .arg(sampo_bin())
+        .arg(&dir)
+        .output()
+        .expect("bash runs");
+    assert_ok(&o);
+    let commands = commands(&sb);
+    assert!(commands.len() >= 6, "{commands:?}");
+    let pages = std::iter::once(("sampo.1".to_string(), None))
+        .chain(commands.iter().map(|c| (format!("sampo-{c}.1"), Some(c))));
+    for (file, command) in pages {
+        let path = dir.join(&file);
+        let installed = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let mut args = vec!["man"];
+        args.extend(command.map(String::as_str));
+        assert_eq!(installed, stdout(&sb.sampo(&args)), "{file}");
+        let shown = Command::new("man")
+            .arg("-l")
+            .arg(&path)
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "80")
+            .output()
+            .expect("man runs (man-db: scripts/install-deps.sh)");
+        assert_ok(&shown);
+        assert!(
+            shown.stderr.is_empty(),
+            "{file}: man warns:\n{}",
+            stderr(&shown)
+        );
+        let text = stdout(&shown);
+        let title = file.trim_end_matches(".1");
+        assert!(text.starts_with(&format!("{title}(1)")), "{file}:\n{text}");
+        for section in ["NAME", "SYNOPSIS"] {
+            assert!(
+                text.lines().any(|l| l == section),
+                "{file}: no {section} section:\n{text}"
+            );
+        }
+        let name = text.lines().skip_while(|l| *l != "NAME").nth(1);
+        assert!(
+            name.is_some_and(|l| l.trim_start().starts_with(&format!("{title} "))),
+            "{file}: NAME:\n{text}"
+        );
+    }
+    let o = Command::new("bash")
+        .arg(repo().join("scripts/install-man.sh"))
+        .arg(sampo_bin())
+        .arg("/proc/sampo-man/man1")
+        .output()
+        .expect("bash runs");
+    assert_ok(&o);
+    assert!(stderr(&o).contains("cannot write"), "{}", stderr(&o));
+}

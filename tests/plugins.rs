@@ -6,43 +6,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Once;
 
 use common::*;
 
-/// Builds the examples once per test binary (make, gfortran, cargo).
-fn examples() -> PathBuf {
-    static BUILT: Once = Once::new();
-    let dir = repo().join("examples/plugins");
-    BUILT.call_once(|| {
-        for sub in ["c", "fortran"] {
-            let o = Command::new("make")
-                .arg("-C")
-                .arg(dir.join(sub))
-                .output()
-                .expect("make runs");
-            assert!(
-                o.status.success(),
-                "make {sub}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        let o = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--quiet", "--manifest-path"])
-            .arg(dir.join("rust/Cargo.toml"))
-            .output()
-            .expect("cargo runs");
-        assert!(
-            o.status.success(),
-            "cargo: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    });
-    dir
-}
-
 fn lib(rel: &str) -> String {
-    examples().join(rel).display().to_string()
+    example_plugins().join(rel).display().to_string()
 }
 
 fn spec(model: &str, prior: &str, extra: &str) -> String {
@@ -437,7 +405,7 @@ fn the_plugin_abi_is_reachable_directly() {
 
 #[test]
 fn the_example_configs_run_as_the_readme_says() {
-    examples();
+    example_plugins();
     let sb = Sandbox::new();
     for name in ["plugin-c", "plugin-fortran", "plugin-rust"] {
         let out = sb.path(&format!("{name}.h5"));
@@ -533,7 +501,7 @@ fn a_plugin_crashing_one_rank_ends_the_mpi_job() {
 #[test]
 fn a_batch_plugin_gives_the_samples_of_single_calls() {
     let sb = Sandbox::new();
-    examples();
+    example_plugins();
     // The C Gaussian with and without sampo_log_density_batch.
     let single = sb.path("single.so");
     let o = Command::new("cc")

@@ -158,7 +158,9 @@ class Run:
         return _hdf5.read(self.path, read)
 
     def to_arviz(self, states=None, discard="burn", thin=1, replicate=0):
-        """The draws as ``arviz.InferenceData`` (see `sampo.inference.to_arviz`).
+        """The draws as ``arviz.InferenceData`` (see `sampo.inference.to_arviz`):
+        the ensemble and chains kinds' stored rows, or an smc state's equally
+        weighted posterior draw.
 
         ``states`` a name: that state's InferenceData. ``None`` with one state
         in the run: its InferenceData. A list, or ``None`` with several states:
@@ -249,7 +251,7 @@ class Run:
         if group is None:
             raise NotInThisRun(
                 f"{self.path}: state {state!r} has no stored draws (kind {self.kind}); "
-                "chain, log_prob and to_arviz read the ensemble and chains kinds"
+                "chain, log_prob and to_arviz read the ensemble and chains kinds (to_arviz smc too)"
             )
         return group
 

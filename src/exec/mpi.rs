@@ -162,7 +162,10 @@ impl World {
     pub fn library(&self) -> String {
         match self {
             World::Alone => String::new(),
-            World::Mpi(_) => mpi::environment::library_version().unwrap_or_default(),
+            // Some MPI libraries count the string's terminating NUL in its length.
+            World::Mpi(_) => mpi::environment::library_version()
+                .map(|v| v.trim_end_matches(['\0', '\n', ' ']).to_string())
+                .unwrap_or_default(),
         }
     }
 

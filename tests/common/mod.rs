@@ -264,3 +264,35 @@ pub fn ends_within(
         std::thread::sleep(poll);
     }
 }
+
+/// Builds the example plugins (examples/plugins: C and Fortran with make,
+/// Rust with cargo) once per test binary; returns examples/plugins.
+pub fn example_plugins() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let dir = repo().join("examples/plugins");
+    BUILT.call_once(|| {
+        for sub in ["c", "fortran"] {
+            let o = Command::new("make")
+                .arg("-C")
+                .arg(dir.join(sub))
+                .output()
+                .expect("make runs");
+            assert!(
+                o.status.success(),
+                "make {sub}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        let o = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--quiet", "--manifest-path"])
+            .arg(dir.join("rust/Cargo.toml"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            o.status.success(),
+            "cargo: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    });
+    dir
+}

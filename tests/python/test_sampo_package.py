@@ -381,6 +381,41 @@ def test_smc_returns_the_evidences_and_weighted_particles(files):
     assert abs(narrow.probability - 0.8) < 5 * narrow.probability_err
 
 
+def test_to_arviz_of_an_smc_state_is_an_equally_weighted_draw(files):
+    """The posterior ArviZ gets is the file's equally weighted draw, whose means
+    match the weighted particles' means within the draw's Monte Carlo error."""
+    run = sampo.open(files["smc"])
+    every = run.to_arviz()
+    assert list(every) == ["narrow", "wide"]
+    with h5py.File(files["smc"], "r") as f:
+        for state, idata in every.items():
+            g = f["smc"][state]
+            particles, log_w, draw = g["particles"][...], g["log_weights"][...], g["posterior"][...]
+            post = idata.posterior
+            assert dict(post.sizes) == {"chain": 1, "draw": len(draw)}
+            np.testing.assert_array_equal(post["y"].values[0], draw[:, 1])
+            w = np.exp(log_w - log_w.max())
+            w /= w.sum()
+            mean = w @ particles
+            sd = np.sqrt(w @ (particles - mean) ** 2)
+            stats = az.summary(idata, kind="stats", round_to="none")
+            for k, p in enumerate(["x", "y"]):
+                err = sd[k] / np.sqrt(len(draw))
+                assert abs(stats.loc[p, "mean"] - mean[k]) < 5 * err, (state, p)
+                assert abs(stats.loc[p, "sd"] / sd[k] - 1) < 0.15, (state, p)
+            assert post.attrs["sampo_kind"] == "smc"
+            assert post.attrs["log_evidence"] == g.attrs["log_evidence"]
+            np.testing.assert_array_equal(
+                idata.sample_stats["log_evidence"].values, [g.attrs["log_evidence"]]
+            )
+    n = every["narrow"].posterior.sizes["draw"]
+    thinned = run.to_arviz("narrow", thin=4).posterior
+    assert thinned.sizes["draw"] == len(range(0, n, 4))
+    np.testing.assert_array_equal(thinned["x"].values[0], every["narrow"].posterior["x"].values[0, ::4])
+    with pytest.raises(ValueError, match="nothing to discard"):
+        run.to_arviz("narrow", discard=10)
+
+
 def test_batch_returns_labelled_inputs_outputs_and_statistics(files):
     b = sampo.open(files["batch"]).batch("decay")
     assert b.param_names == ["amplitude", "tau"]
@@ -440,8 +475,8 @@ def test_a_reader_of_another_kind_says_so(files):
         batch.chain("decay")
     with pytest.raises(sampo.NotInThisRun, match="no /summary"):
         batch.summary()
-    with pytest.raises(sampo.NotInThisRun):
-        sampo.open(files["smc"]).to_arviz()
+    with pytest.raises(sampo.NotInThisRun, match="no stored draws"):
+        batch.to_arviz()
 
 
 # --- the documentation's examples ---------------------------------------------------------
