@@ -4,7 +4,7 @@
 # bindgen needs it), pkg-config, gfortran (the Fortran plugin example), python3-dev
 # (Python models embed the interpreter). Idempotent:
 # does nothing when all are present.
-# On a cluster, load modules instead (see README, "On a cluster").
+# On a cluster, load modules instead (see docs/install.md, "On a cluster").
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libclang-dev clang libopenmpi-dev openmpi-bin libhdf5-dev python3-venv python3-dev gfortran)
