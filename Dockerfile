@@ -12,7 +12,7 @@
 #       sampo -n 2 --bind-to none sampo run spec.toml
 #
 # Apptainer/Singularity on a cluster: `apptainer build sampo.sif docker-daemon://sampo:latest`.
-# For runs across nodes, prefer a native build against the site's MPI (README,
+# For runs across nodes, prefer a native build against the site's MPI (docs/install.md,
 # "On a cluster"): an MPI inside a container must match the host's launcher.
 
 # ---- build stage ---------------------------------------------------------------

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # kind = "batch": the engine's cost per item, and TEM1D next to pytem1d's
-# multiprocessing pool. Not a test: figures for the README.
+# multiprocessing pool. Not a test: figures for docs/benchmarks.md.
 #
 #   (a) the built-in decay model with one output (a few ns of arithmetic):
 #       SAMPO_ITEMS (default 10⁶) items on 1 rank × 1 thread — wall time per

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kind = "paths" next to stochlab 0.1.1 (PyPI) on the same 3-state chain (the
 # weather chain of configs/paths.toml, from "sun"), in paths·steps per second.
-# Not a test: figures for the README.
+# Not a test: figures for docs/benchmarks.md.
 #
 #   (a) SAMPO_PATHS (default 20 000) paths × SAMPO_STEPS (default 50) steps:
 #       stochlab's MonteCarloEngine.simulate sequential and with

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The smc kind next to dynesty (from PyPI, its defaults) on one 10-D problem
 # with a closed-form evidence, and sampo's parallel efficiency at 2 ranks and
-# at 2 threads with a 1 ms likelihood. Not a test: figures for the README.
+# at 2 threads with a 1 ms likelihood. Not a test: figures for docs/benchmarks.md.
 #
 #   (a) a Gaussian likelihood N(0.5·1, 0.1² I) in the uniform box [0, 1]^10,
 #       so log Z = log 1 = 0 up to the mass outside the box (< 1e-6). sampo:

@@ -2,7 +2,7 @@
 # Reference problem A through pyTransC (from PyPI) and through sampo, side by
 # side: the ensemble resampler on the same inputs, and end to end. Prints both
 # answers, the exact one, the wall times and their ratios (see
-# scripts/bench_transc.py). Not a test: figures for the README.
+# scripts/bench_transc.py). Not a test: figures for docs/benchmarks.md.
 #
 #   bash scripts/bench-transc.sh
 #   BENCH_STEPS=10000 bash scripts/bench-transc.sh     # a quicker look

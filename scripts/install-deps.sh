@@ -5,7 +5,7 @@
 # (Python models embed the interpreter), man-db and groff-base (tests/front_door.rs
 # renders `sampo man` with `man -l`). Idempotent:
 # does nothing when all are present.
-# On a cluster, load modules instead (see README, "On a cluster").
+# On a cluster, load modules instead (see docs/install.md, "On a cluster").
 set -euo pipefail
 
 pkgs=(build-essential pkg-config libclang-dev clang libopenmpi-dev openmpi-bin libhdf5-dev python3-venv python3-dev gfortran man-db groff-base)

@@ -17,7 +17,7 @@ Examples:
   sampo plot out.h5                          every figure that applies, into out-plots/
   sampo plot out.h5 --kind corner -o c.svg   one figure, as SVG
 
-Exit codes: 0 success, 2 bad spec or usage, 1 runtime failure.";
+Exit codes: 0 success, 2 bad spec or usage, 1 runtime failure, 75 paused (go on with --resume).";
 
 #[derive(Debug, Parser)]
 #[command(name = "sampo", version, long_version = long_version(), about = "Monte Carlo engine for HPC: ensemble MCMC, independent chains, tempered SMC with evidence, trans-conceptual model choice, batch forward evaluation and stochastic-process paths, from one TOML run spec, locally or under mpiexec, into one HDF5 file", after_help = EXAMPLES)]

@@ -332,6 +332,8 @@ fn a_failed_runs_partial_plots_from_the_rows_it_left() {
             "--threads",
             "1",
             "--set",
+            "sampler.steps=4000",
+            "--set",
             "states.rosenbrock.steps=600",
             "--set",
             "states.rosenbrock.burn=100",

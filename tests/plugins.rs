@@ -409,7 +409,7 @@ fn the_example_configs_run_as_the_readme_says() {
     let sb = Sandbox::new();
     for name in ["plugin-c", "plugin-fortran", "plugin-rust"] {
         let out = sb.path(&format!("{name}.h5"));
-        // From the repository's root, as the README runs them.
+        // From the repository's root, as docs/plugins.md runs them.
         let o = Command::new(sampo_bin())
             .current_dir(repo())
             .args(["run", &format!("configs/{name}.toml"), "-q", "-o"])

@@ -163,7 +163,8 @@ pub fn layout_warnings(ranks_on_node: usize, threads: usize) -> Vec<String> {
         warnings.push(format!(
             "{threads} thread(s) per rank, but a rank may use only {bound} CPU(s) (affinity mask \
              or cgroup quota); under mpiexec launch with `--bind-to none` or \
-             `--map-by slot:PE={threads}`, under SLURM with `--cpus-per-task={threads}` (see README)"
+             `--map-by slot:PE={threads}`, under SLURM with `--cpus-per-task={threads}` \
+             (see docs/parallelism.md, \"Binding\")"
         ));
     }
     warnings

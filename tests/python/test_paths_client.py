@@ -1,6 +1,6 @@
 """The paths kind's output read with h5py and recomputed with numpy.
 
-``/paths/<state>`` (README, "Monte Carlo paths"): with ``record = "both"``
+``/paths/<state>`` (docs/paths.md, "Output"): with ``record = "both"``
 every path at every recorded step (``states``) beside the statistics sampo
 computed from its per-chunk partial sums. What numpy computes from the
 stored paths must be what sampo reports.

@@ -1,6 +1,6 @@
 """The smc kind's results read with h5py and ArviZ, and recomputed with numpy.
 
-``/smc/<state>`` (README, "SMC"): every particle kept with its iteration and
+``/smc/<state>`` (docs/smc.md, "Output"): every particle kept with its iteration and
 group, the schedule (β and log Z(β) per iteration and group), each group's
 log Z, the normalised final weights and an equally weighted draw. What a user
 recomputes from the stored particles and schedule must be what sampo reports.

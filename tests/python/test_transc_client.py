@@ -1,6 +1,6 @@
 """The trans-conceptual results read with h5py, and checked with numpy.
 
-``/transc`` (README, "Output file"): the walkers' state chains, their visit
+``/transc`` (docs/output.md, docs/transc.md): the walkers' state chains, their visit
 counts, the state probabilities and the fitted pseudo-priors. What a user
 recomputes from the stored chains must be what sampo reports.
 """
