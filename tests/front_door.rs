@@ -33,6 +33,45 @@ fn the_committed_reference_and_schema_are_current() {
     }
 }
 
+/// Every link within the generated reference (`[type](#anchor)`) lands on
+/// one of its headings, with the anchor GitHub gives a heading.
+#[test]
+fn the_reference_links_land_on_its_headings() {
+    let sb = Sandbox::new();
+    let out = sb.sampo(&["schema", "--format", "markdown"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    let anchors: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|h| {
+            h.trim_start_matches('#')
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let links: Vec<&str> = text
+        .match_indices("](#")
+        .map(|(at, m)| {
+            let rest = &text[at + m.len()..];
+            &rest[..rest.find(')').expect("a closed link")]
+        })
+        .collect();
+    assert!(links.len() > 10, "the reference links its types");
+    let broken: Vec<&&str> = links
+        .iter()
+        .filter(|l| !anchors.iter().any(|a| a == *l))
+        .collect();
+    assert!(broken.is_empty(), "links to no heading: {broken:?}");
+}
+
 /// `sampo check -` on `text`.
 fn check_stdin(sb: &Sandbox, text: &str) -> std::process::Output {
     let mut child = Command::new(sampo_bin())

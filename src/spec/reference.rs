@@ -127,6 +127,31 @@ fn title(name: &str) -> String {
     name.replace('.', " ")
 }
 
+/// A `$ref`'s last segment as the `$defs` key it names (a JSON pointer in a
+/// URI fragment percent-encodes a space as `%20`).
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The markdown anchor of a section title, as GitHub makes it.
 fn anchor(name: &str) -> String {
     title(name)
@@ -194,8 +219,8 @@ fn toml_literal(v: &Value) -> String {
 /// A schema's type in words, with its range and allowed values.
 fn type_of(schema: &Value) -> String {
     if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        let name = r.rsplit('/').next().unwrap_or(r);
-        return format!("[{}](#{})", title(name), anchor(name));
+        let name = percent_decoded(r.rsplit('/').next().unwrap_or(r));
+        return format!("[{}](#{})", title(&name), anchor(&name));
     }
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         let values: Vec<String> = values
