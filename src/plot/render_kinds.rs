@@ -334,12 +334,16 @@ where
     DB::ErrorType: 'static,
 {
     let levels: Vec<String> = p.levels.iter().map(|l| format!("{l}")).collect();
+    let samples = match p.samples.len() {
+        0 => String::new(),
+        1 => ", 1 sample path".to_string(),
+        n => format!(", {n} sample paths"),
+    };
     let title = format!(
-        "state {} (paths, {}): quantiles {} over time, {} sample path(s)",
+        "state {} (paths, {}): quantiles {} over time{samples}",
         p.state,
         p.process,
         levels.join("/"),
-        p.samples.len()
     );
     let area = titled(root, &title, st)?;
     // The fan; beside it the occupation or the hitting steps, or below it
