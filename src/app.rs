@@ -124,6 +124,7 @@ fn plot(args: PlotArgs) -> Result<()> {
         truths: args.truth,
         format,
         dpi: args.dpi,
+        size: args.size,
         output: args.output,
     };
     let written = plot::plot(&args.file, &options)?;

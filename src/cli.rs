@@ -159,7 +159,7 @@ pub struct PlotArgs {
     /// Keep every N-th stored row after the burn-in (as emcee's get_chain(thin=N)).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub thin: Option<u64>,
-    /// Only these parameters, comma-separated (trace and corner).
+    /// Only these parameters, comma-separated (trace and corner); for batch, the output columns histogrammed.
     #[arg(long, value_delimiter = ',', value_name = "A,B")]
     pub params: Option<Vec<String>>,
     /// Known values to mark on the corner plot, e.g. --truth x=0,y=1.
@@ -171,9 +171,25 @@ pub struct PlotArgs {
     /// Pixels per inch (fonts and lines scale with it).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(20..=600))]
     pub dpi: u32,
+    /// Size in inches, WIDTHxHEIGHT (default: each figure's own).
+    #[arg(long, value_name = "WxH", value_parser = size_arg)]
+    pub size: Option<(f64, f64)>,
     /// A file for one figure, a directory for several (default: <output>-plots/).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+}
+
+fn size_arg(s: &str) -> Result<(f64, f64), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT (inches, e.g. 8x5)"))?;
+    let inches = |v: &str| -> Result<f64, String> {
+        match v.trim().parse::<f64>() {
+            Ok(x) if (1.0..=100.0).contains(&x) => Ok(x),
+            _ => Err(format!("`{v}` in `{s}` is not a size from 1 to 100 inches")),
+        }
+    };
+    Ok((inches(w)?, inches(h)?))
 }
 
 fn truth_arg(s: &str) -> Result<(String, f64), String> {

@@ -282,9 +282,37 @@ fn batch_and_paths_figures_render() {
         &sb,
         &out,
         &["decay-batch"],
-        &[("decay-batch", 8.0, 5.0)],
-        &[("decay-batch", &["value"])],
+        &[("decay-batch", 13.0, 5.0)],
+        &[(
+            "decay-batch",
+            &["value", "t0.25", "t0.5", "t1", "t4", "items"],
+        )],
     );
+    // --params chooses the outputs histogrammed; --size sets the inches.
+    let svg = sb.path("two.svg");
+    plot(
+        &sb,
+        &out,
+        &[
+            "--params",
+            "t2,t0.5",
+            "--format",
+            "svg",
+            "--size",
+            "8x5",
+            "--dpi",
+            "50",
+            "-o",
+            svg.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains(r#"width="400""#) && text.contains(r#"height="250""#));
+    let texts = svg_texts(&text);
+    for name in ["t2", "t0.5"] {
+        assert!(texts.iter().any(|t| t == name), "no `{name}` in {texts:?}");
+    }
+    assert!(!texts.iter().any(|t| t == "t4"), "{texts:?}");
     let out = run_config(
         &sb,
         "paths",
@@ -313,8 +341,18 @@ fn batch_and_paths_figures_render() {
         &sb,
         &out,
         &got,
-        &[("weather-paths", 12.0, 4.5), ("stock-paths", 8.0, 5.0)],
-        &[("weather-paths", &["sun", "cloud", "rain"])],
+        &[
+            ("weather-paths", 12.0, 8.0),
+            ("walk-paths", 12.0, 4.5),
+            ("stock-paths", 8.0, 5.0),
+        ],
+        &[
+            (
+                "weather-paths",
+                &["sun", "cloud", "rain", "first hitting step"],
+            ),
+            ("queue-paths", &["first hitting step", "share of paths"]),
+        ],
     );
 }
 
@@ -378,7 +416,7 @@ fn plot_errors_exit_2_with_a_message() {
     let sb = Sandbox::new();
     let out = run_config(&sb, "batch", &["sampler.items=200", "sampler.validate=5"]);
     let path = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (
             &["plot", path, "-o", "x.jpg"],
             "a .jpg file for --format png",
@@ -399,6 +437,12 @@ fn plot_errors_exit_2_with_a_message() {
         ),
         (&["plot", path, "--kind", "transc"], "no /transc group"),
         (&["plot", path, "--truth", "tau=x"], "is not a number"),
+        (
+            &["plot", path, "--params", "t1,tau"],
+            "no parameter `tau` in the states drawn (parameters or batch outputs: \
+             t0.25, t0.5, t1, t2, t4)",
+        ),
+        (&["plot", path, "--size", "8"], "is not WIDTHxHEIGHT"),
     ];
     for (args, message) in cases {
         let o = sb.sampo(args);
@@ -427,5 +471,97 @@ fn plot_errors_exit_2_with_a_message() {
         let o = sb2.sampo(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn a_running_batchs_partial_plots_the_rows_written_so_far() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let sb = Sandbox::new();
+    let spec = repo().join("configs/batch.toml");
+    // 1 ms an item on one thread: 6 s, flushed every 2 s.
+    let mut child = Command::new(sampo_bin())
+        .current_dir(sb.path(""))
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "-o",
+            "slow.h5",
+            "-q",
+            "--threads",
+            "1",
+            "--set",
+            "sampler.items=6000",
+            "--set",
+            "sampler.validate=0",
+            "--set",
+            "states.decay.cost_us=1000",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = sb.path("slow.h5.partial");
+    let since = Instant::now();
+    let mut seen = None;
+    while since.elapsed() < Duration::from_secs(60) && seen.is_none() {
+        std::thread::sleep(Duration::from_millis(300));
+        if !partial.exists() {
+            continue;
+        }
+        let target = sb.path("running.json");
+        let o = sb.sampo(&[
+            "plot",
+            partial.to_str().unwrap(),
+            "--kind",
+            "batch",
+            "--format",
+            "json",
+            "-o",
+            target.to_str().unwrap(),
+        ]);
+        if !o.status.success() {
+            continue;
+        }
+        let b: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
+        let h = &b["histograms"][0];
+        let counted: u64 = h["hist"]["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap())
+            .sum();
+        if counted > 0 {
+            seen = Some((b.clone(), counted, h["missing"].as_u64().unwrap()));
+        }
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (b, counted, missing) = seen.expect("no rows plotted from the running run's .partial");
+    // The rows written so far, the rest not yet: every item is one or the other.
+    assert_eq!(counted + missing, 6000);
+    assert!(
+        missing > 0 || !still_running,
+        "all rows counted while running"
+    );
+    assert_eq!(b["from"], "outputs");
+    let png = sb.path("running.png");
+    if partial.exists() {
+        plot(
+            &sb,
+            &partial,
+            &[
+                "--kind",
+                "batch",
+                "--dpi",
+                "30",
+                "-o",
+                png.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(png_size(&png), (390, 150));
     }
 }

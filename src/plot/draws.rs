@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use super::hist::{hdr_levels, Axis, Hist1, Hist2};
+use super::hist::{hdr_levels, hdr_levels_f64, smooth, Axis, Hist1, Hist2};
 use super::{Options, PlotError, Source, State};
 use crate::jobs::summary::{chains_to_use, rows_per_chain};
 use crate::output::{ReadError, Reader, Rows};
@@ -27,6 +27,9 @@ pub const BINS_2D: usize = 40;
 pub const BINS_QUANTILE: usize = 2048;
 /// The masses of the highest-density regions drawn.
 pub const MASSES: [f64; 2] = [0.68, 0.95];
+/// The width, in bins, of the Gaussian kernel that smooths a pair's 2-D
+/// histogram before its regions are drawn.
+pub const SMOOTHING_BINS: f64 = 1.0;
 
 /// The draws of one state: rows of a group in emcee's layout (chains along
 /// axis 1) or of a table of draws (SMC's posterior).
@@ -294,12 +297,18 @@ pub struct Marginal {
 
 /// One pair's 2-D histogram and its highest-density levels (one per mass
 /// of [`MASSES`]): the bins with at least that many draws form the region.
+/// The regions drawn are those of the histogram smoothed by a Gaussian
+/// kernel of [`SMOOTHING_BINS`] bins (`smoothed`, row-major as the counts):
+/// the bins at or above `smoothed_levels` hold each mass of its total.
 #[derive(Debug, Serialize)]
 pub struct Pair {
     pub i: usize,
     pub j: usize,
     pub hist: Hist2,
     pub levels: Vec<u64>,
+    pub smoothing_bins: f64,
+    pub smoothed: Vec<f64>,
+    pub smoothed_levels: Vec<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -364,6 +373,9 @@ pub fn corner(file: &dyn Reader, state: &State, options: &Options) -> Result<Cor
                 j,
                 hist: Hist2::new(axes[j].1.clone(), axes[i].1.clone()),
                 levels: Vec::new(),
+                smoothing_bins: SMOOTHING_BINS,
+                smoothed: Vec::new(),
+                smoothed_levels: Vec::new(),
             });
         }
     }
@@ -378,6 +390,9 @@ pub fn corner(file: &dyn Reader, state: &State, options: &Options) -> Result<Cor
     })?;
     for pair in &mut pairs {
         pair.levels = hdr_levels(&pair.hist.counts, &MASSES);
+        let (nx, ny) = (pair.hist.x.bins, pair.hist.y.bins);
+        pair.smoothed = smooth(&pair.hist.counts, nx, ny, SMOOTHING_BINS);
+        pair.smoothed_levels = hdr_levels_f64(&pair.smoothed, &MASSES);
     }
     let names: Vec<String> = params.iter().map(|&i| state.params[i].clone()).collect();
     let truths = names

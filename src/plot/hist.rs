@@ -168,6 +168,68 @@ pub fn hdr_levels(counts: &[u64], masses: &[f64]) -> Vec<u64> {
         .collect()
 }
 
+/// The kernel [`smooth`] uses: a Gaussian of `sigma` bins truncated at
+/// 2σ, normalised to sum 1.
+pub fn kernel(sigma: f64) -> Vec<f64> {
+    let r = (2.0 * sigma).ceil() as i64;
+    let w: Vec<f64> = (-r..=r)
+        .map(|d| (-0.5 * (d as f64 / sigma).powi(2)).exp())
+        .collect();
+    let sum: f64 = w.iter().sum();
+    w.iter().map(|x| x / sum).collect()
+}
+
+/// An `nx` × `ny` histogram's counts (row-major) convolved with
+/// [`kernel`]`(sigma)` along y, then along x, as zero outside (numpy's
+/// `convolve(…, mode="same")` on each axis in turn).
+pub fn smooth(counts: &[u64], nx: usize, ny: usize, sigma: f64) -> Vec<f64> {
+    let w = kernel(sigma);
+    let r = (w.len() / 2) as isize;
+    let along =
+        |values: &[f64], stride_in: usize, len: usize, at: &dyn Fn(usize, usize) -> usize| {
+            let mut out = vec![0.0; values.len()];
+            for line in 0..stride_in {
+                for k in 0..len {
+                    let mut acc = 0.0;
+                    for (t, &wt) in w.iter().enumerate() {
+                        let q = k as isize + r - t as isize;
+                        if q >= 0 && (q as usize) < len {
+                            acc += wt * values[at(line, q as usize)];
+                        }
+                    }
+                    out[at(line, k)] = acc;
+                }
+            }
+            out
+        };
+    let values: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
+    let by_y = along(&values, nx, ny, &|i, j| i * ny + j);
+    along(&by_y, ny, nx, &|j, i| i * ny + j)
+}
+
+/// [`hdr_levels`] of smoothed values: for each mass `p`, the value `v` such
+/// that the bins at `v` or above hold at least `p` of the total and those
+/// above it less. Infinite when the total is not positive.
+pub fn hdr_levels_f64(values: &[f64], masses: &[f64]) -> Vec<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|&v| v > 0.0).collect();
+    sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+    let total: f64 = sorted.iter().sum();
+    masses
+        .iter()
+        .map(|&p| {
+            let target = p * total;
+            let mut sum = 0.0;
+            for &v in &sorted {
+                sum += v;
+                if sum >= target {
+                    return v;
+                }
+            }
+            f64::INFINITY
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +261,33 @@ mod tests {
         // 40 + 20 = 60 ≥ 50; 40 + 20 + 15 = 75 ≥ 68; … + 10 + 5 + 4 + 3 = 97 ≥ 95.
         assert_eq!(levels, [20, 15, 3, 1]);
         assert_eq!(hdr_levels(&[0, 0], &[0.5]), [u64::MAX]);
+    }
+
+    #[test]
+    fn smoothing_keeps_the_mass_inside_and_spreads_a_spike() {
+        // One spike in the middle of 9 × 9 bins: spread as the kernel's
+        // outer product, the total kept (the kernel lies inside).
+        let mut counts = vec![0u64; 81];
+        counts[4 * 9 + 4] = 100;
+        let s = smooth(&counts, 9, 9, 1.0);
+        let w = kernel(1.0);
+        assert_eq!(w.len(), 5);
+        assert!((s.iter().sum::<f64>() - 100.0).abs() < 1e-9);
+        for (i, wi) in w.iter().enumerate() {
+            for (j, wj) in w.iter().enumerate() {
+                let got = s[(i + 2) * 9 + (j + 2)];
+                assert!((got - 100.0 * wi * wj).abs() < 1e-9, "{i} {j}");
+            }
+        }
+        assert_eq!(s[0], 0.0);
+        // A spike in a corner loses what falls outside.
+        let mut corner = vec![0u64; 81];
+        corner[0] = 100;
+        let lost: f64 = 100.0 * (1.0 - w[2..].iter().sum::<f64>().powi(2));
+        assert!((smooth(&corner, 9, 9, 1.0).iter().sum::<f64>() - (100.0 - lost)).abs() < 1e-9);
+        let levels = hdr_levels_f64(&[0.5, 4.0, 2.0, 1.0, 2.5], &[0.5, 0.9]);
+        // 4 + 2.5 = 6.5 ≥ 5; 4 + 2.5 + 2 + 1 = 9.5 ≥ 9.
+        assert_eq!(levels, [2.5, 1.0]);
     }
 
     #[test]

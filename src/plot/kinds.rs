@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::counts::{hitting, output_columns, output_hists, Hitting, OutputHist};
 use super::draws::{corner, trace, Corner, Trace};
 use super::{Figure, Options, Planned, PlotError, State};
 use crate::diag::{ESS_MIN, RHAT_MAX};
@@ -42,7 +43,7 @@ pub fn data(
         Figure::Diagnostics => FigureData::Diagnostics(diagnostics(file, state()?)?),
         Figure::Smc => FigureData::Smc(smc(file, state()?)?),
         Figure::Transc => FigureData::Transc(transc(file)?),
-        Figure::Batch => FigureData::Batch(batch(file, state()?)?),
+        Figure::Batch => FigureData::Batch(batch(file, state()?, options)?),
         Figure::Paths => FigureData::Paths(paths(file, state()?)?),
     })
 }
@@ -132,7 +133,11 @@ fn attr_f64(file: &dyn Reader, path: &str, name: &str) -> Result<Option<f64>, Pl
     })
 }
 
-fn attr_strs(file: &dyn Reader, path: &str, name: &str) -> Result<Option<Vec<String>>, PlotError> {
+pub(super) fn attr_strs(
+    file: &dyn Reader,
+    path: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>, PlotError> {
     Ok(match file.attr(path, name)? {
         Some(Attr::Strs(v)) => Some(v),
         Some(Attr::Str(s)) => Some(vec![s]),
@@ -219,6 +224,9 @@ pub struct Batch {
     /// Where the quantiles come from: "statistics" (as the run stored
     /// them) or "outputs" (computed here from the rows written so far).
     pub from: String,
+    /// Histograms of the output columns chosen (`--params`, else up to
+    /// four spread over the outputs).
+    pub histograms: Vec<OutputHist>,
 }
 
 /// `t0.25` → 0.25, `gate_1e-3` → 0.001.
@@ -227,7 +235,7 @@ fn label_number(label: &str) -> Option<f64> {
     label[start..].parse().ok()
 }
 
-pub fn batch(file: &dyn Reader, state: &State) -> Result<Batch, PlotError> {
+pub fn batch(file: &dyn Reader, state: &State, options: &Options) -> Result<Batch, PlotError> {
     let g = state.group();
     let outputs = format!("{g}/outputs");
     let shape = file.shape(&outputs)?;
@@ -269,6 +277,13 @@ pub fn batch(file: &dyn Reader, state: &State) -> Result<Batch, PlotError> {
         let hi = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         lo > 0.0 && hi >= 10.0 * lo
     });
+    let histograms = output_hists(
+        file,
+        &outputs,
+        cols,
+        &labels,
+        &output_columns(&labels, options),
+    )?;
     Ok(Batch {
         state: state.name.clone(),
         labels,
@@ -278,6 +293,7 @@ pub fn batch(file: &dyn Reader, state: &State) -> Result<Batch, PlotError> {
         p50,
         p90,
         from: from.into(),
+        histograms,
     })
 }
 
@@ -301,6 +317,8 @@ pub struct Paths {
     /// State labels and `occupation[time][state]`.
     pub labels: Vec<String>,
     pub occupation: Vec<Vec<f64>>,
+    /// The first hitting steps of the target set, where one is watched.
+    pub hitting: Option<Hitting>,
 }
 
 pub fn paths(file: &dyn Reader, state: &State) -> Result<Paths, PlotError> {
@@ -359,6 +377,7 @@ pub fn paths(file: &dyn Reader, state: &State) -> Result<Paths, PlotError> {
     } else {
         (Vec::new(), Vec::new())
     };
+    let hitting = hitting(file, &g, times.len())?;
     Ok(Paths {
         state: state.name.clone(),
         process: file.attr_str(&g, "process")?.unwrap_or_default(),
@@ -369,5 +388,6 @@ pub fn paths(file: &dyn Reader, state: &State) -> Result<Paths, PlotError> {
         samples,
         labels,
         occupation,
+        hitting,
     })
 }

@@ -6,11 +6,13 @@
 //! the figures of one kind of work), and its drawing ([`render`]), so that
 //! the numbers can be checked without pixels (`--format json` writes them).
 
+pub mod counts;
 pub mod draws;
 pub mod hist;
 pub mod kinds;
 pub mod render;
 mod render_corner;
+mod render_counts;
 mod render_kinds;
 
 use std::path::{Path, PathBuf};
@@ -95,6 +97,8 @@ pub struct Options {
     pub format: Format,
     /// Pixels per inch (PNG; SVG sizes are in the same pixels).
     pub dpi: u32,
+    /// Width and height in inches, instead of the figure's own.
+    pub size: Option<(f64, f64)>,
     /// A file for one figure, a directory for several (default:
     /// `<output>-plots/`).
     pub output: Option<PathBuf>,
@@ -111,6 +115,7 @@ impl Default for Options {
             truths: Vec::new(),
             format: Format::Png,
             dpi: 100,
+            size: None,
             output: None,
         }
     }
@@ -179,6 +184,8 @@ impl Source {
 #[derive(Debug, Clone)]
 pub struct State {
     pub name: String,
+    /// Its parameters; for a batch study, the output columns (those
+    /// `--params` chooses from).
     pub params: Vec<String>,
     pub source: Source,
 }
@@ -226,6 +233,17 @@ fn states_of(file: &dyn Reader, spec: &RunSpec) -> Result<Vec<State>, ReadError>
         } else if file.exists(&format!("smc/{n}")) {
             Source::Smc
         } else if file.exists(&format!("batch/{n}")) {
+            if let Some(outputs) = kinds::attr_strs(file, &format!("batch/{n}"), "outputs")
+                .ok()
+                .flatten()
+            {
+                out.push(State {
+                    name: n.clone(),
+                    params: outputs,
+                    source: Source::Batch,
+                });
+                continue;
+            }
             Source::Batch
         } else if file.exists(&format!("paths/{n}")) {
             Source::Paths
@@ -339,7 +357,15 @@ pub fn plan(
             let mut all: Vec<&str> = known.iter().map(|s| s.as_str()).collect();
             all.dedup();
             return Err(usage(format!(
-                "no parameter `{name}` in the states drawn (parameters: {})",
+                "no parameter `{name}` in the states drawn (parameters{}: {})",
+                if planned
+                    .iter()
+                    .any(|p| p.state.as_ref().is_some_and(|s| s.source == Source::Batch))
+                {
+                    " or batch outputs"
+                } else {
+                    ""
+                },
                 all.join(", ")
             )));
         }
@@ -385,7 +411,7 @@ pub fn plot(path: &Path, options: &Options) -> Result<Vec<PathBuf>, PlotError> {
             }
             other => other?,
         };
-        render::write(&data, &target, options.format, options.dpi)?;
+        render::write(&data, &target, options.format, options.dpi, options.size)?;
         written.push(target);
     }
     Ok(written)

@@ -66,25 +66,36 @@ pub fn inches(data: &FigureData) -> (f64, f64) {
         FigureData::Diagnostics(d) => ((3.0 + 0.5 * d.labels.len() as f64).clamp(8.0, 20.0), 4.0),
         FigureData::Smc(_) => (13.0, 4.0),
         FigureData::Transc(_) => (11.0, 4.5),
-        FigureData::Batch(_) => (8.0, 5.0),
-        FigureData::Paths(p) if !p.occupation.is_empty() => (12.0, 4.5),
-        FigureData::Paths(_) => (8.0, 5.0),
+        FigureData::Batch(b) if b.histograms.is_empty() => (8.0, 5.0),
+        FigureData::Batch(_) => (13.0, 5.0),
+        FigureData::Paths(p) => match (p.occupation.is_empty(), p.hitting.is_none()) {
+            (true, true) => (8.0, 5.0),
+            (false, false) => (12.0, 8.0),
+            _ => (12.0, 4.5),
+        },
     }
 }
 
-/// The pixel size a figure gets at `dpi`.
-pub fn pixels(data: &FigureData, dpi: u32) -> (u32, u32) {
+/// The pixel size a figure gets at `dpi`, of its own size in inches or
+/// `size`.
+pub fn pixels(data: &FigureData, dpi: u32, size: Option<(f64, f64)>) -> (u32, u32) {
     let style = Style { dpi: dpi as f64 };
-    let (w, h) = inches(data);
+    let (w, h) = size.unwrap_or_else(|| inches(data));
     (style.pixels_of(w), style.pixels_of(h))
 }
 
 /// Writes a figure to `path` as `format`.
-pub fn write(data: &FigureData, path: &Path, format: Format, dpi: u32) -> Result<(), PlotError> {
+pub fn write(
+    data: &FigureData,
+    path: &Path,
+    format: Format,
+    dpi: u32,
+    size: Option<(f64, f64)>,
+) -> Result<(), PlotError> {
     let failed = |e: &dyn std::fmt::Display| {
         PlotError::Draw(format!("cannot write {}: {e}", path.display()))
     };
-    let size = pixels(data, dpi);
+    let size = pixels(data, dpi, size);
     let style = Style { dpi: dpi as f64 };
     register_font();
     match format {
@@ -143,6 +154,36 @@ pub(super) fn span<'a>(values: impl IntoIterator<Item = &'a f64>) -> Range<f64> 
     lo - pad..hi + pad
 }
 
+/// A tick label: the value with the digits it needs (`2000`, `0.25`, `-1`),
+/// in scientific notation when very large or small.
+pub(super) fn tick(v: &f64) -> String {
+    let v = *v;
+    if !v.is_finite() {
+        return String::new();
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        return format!("{v:.1e}");
+    }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0" } else { s }.to_string()
+}
+
+/// `v` to `digits` significant digits, trailing zeros dropped.
+pub(super) fn significant(v: f64, digits: i32) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return tick(&v);
+    }
+    let decimals = (digits - 1 - v.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// A figure's title over the whole drawing; the area below it.
 pub(super) fn titled<DB>(
     root: &DrawingArea<DB, Shift>,
@@ -196,16 +237,33 @@ where
     let area = titled(root, &title, st)?;
     let panels = area.split_evenly((t.panels.len(), 1));
     let x_range = 0.0..(t.rows.max(1)) as f64;
+    // The y range of the draws after the burn-in (where the chains have
+    // settled), unless the burn-in is all there is yet.
+    let settled = |p: usize| -> Vec<f64> {
+        let after: Vec<usize> = (0..t.x.len()).filter(|&i| t.x[i] >= t.burn).collect();
+        let keep: Vec<usize> = if after.is_empty() {
+            (0..t.x.len()).collect()
+        } else {
+            after
+        };
+        keep.iter()
+            .flat_map(|&i| t.lines[p].iter().map(move |l| l[i]))
+            .chain(keep.iter().map(|&i| t.running_mean[p][i]))
+            .collect()
+    };
     for (p, panel) in panels.iter().enumerate() {
-        let ys = t.lines[p].iter().flatten().chain(&t.running_mean[p]);
+        let ys = settled(p);
         let last = p + 1 == t.panels.len();
         let mut chart = ChartBuilder::on(panel)
             .margin(st.px(4.0))
+            .margin_right(st.px(14.0))
             .x_label_area_size(st.px(if last { 28.0 } else { 16.0 }))
             .y_label_area_size(st.px(44.0))
-            .build_cartesian_2d(x_range.clone(), span(ys))?;
+            .build_cartesian_2d(x_range.clone(), span(&ys))?;
         chart
             .configure_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .light_line_style(BLACK.mix(0.04))
             .label_style(st.font(8.0))
             .axis_desc_style(st.font(9.0))
@@ -262,6 +320,7 @@ where
         .build_cartesian_2d((0..n - 1).into_segmented(), rhat_top)?;
     chart
         .configure_mesh()
+        .y_label_formatter(&tick)
         .light_line_style(BLACK.mix(0.04))
         .disable_x_mesh()
         .label_style(st.font(8.0))
@@ -303,6 +362,7 @@ where
         .build_cartesian_2d((0..n - 1).into_segmented(), 0.0..ess_span.end)?;
     chart
         .configure_mesh()
+        .y_label_formatter(&tick)
         .light_line_style(BLACK.mix(0.04))
         .disable_x_mesh()
         .label_style(st.font(8.0))

@@ -6,7 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::draws::Corner;
-use super::render::{titled, Drawn, Style};
+use super::render::{tick, titled, Drawn, Style};
 
 pub(super) fn corner<DB>(root: &DrawingArea<DB, Shift>, c: &Corner, st: Style) -> Drawn
 where
@@ -46,6 +46,7 @@ where
                 let mut chart = builder.build_cartesian_2d(xa.lo..xa.hi, 0.0..top)?;
                 chart
                     .configure_mesh()
+                    .x_label_formatter(&tick)
                     .light_line_style(BLACK.mix(0.04))
                     .disable_mesh()
                     .y_labels(0)
@@ -96,6 +97,8 @@ where
             let mut chart = builder.build_cartesian_2d(hx.lo..hx.hi, hy.lo..hy.hi)?;
             chart
                 .configure_mesh()
+                .x_label_formatter(&tick)
+                .y_label_formatter(&tick)
                 .light_line_style(BLACK.mix(0.04))
                 .disable_mesh()
                 .label_style(st.font(7.0))
@@ -105,8 +108,8 @@ where
                 .x_desc(if bottom { c.params[j].as_str() } else { "" })
                 .y_desc(if left { c.params[i].as_str() } else { "" })
                 .draw()?;
-            let (l68, l95) = (pair.levels[0], pair.levels[1]);
-            chart.draw_series(pair.hist.counts.iter().enumerate().filter_map(|(k, &n)| {
+            let (l68, l95) = (pair.smoothed_levels[0], pair.smoothed_levels[1]);
+            chart.draw_series(pair.smoothed.iter().enumerate().filter_map(|(k, &n)| {
                 let shade = if n >= l68 {
                     0.75
                 } else if n >= l95 {

@@ -5,7 +5,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::kinds::{Batch, Paths, Smc, Transc};
-use super::render::{finite_runs, span, titled, Drawn, Style};
+use super::render::{finite_runs, significant, span, tick, titled, Drawn, Style};
+use super::render_counts;
 
 fn line_style(st: Style, color: RGBAColor, pt: f64) -> ShapeStyle {
     color.stroke_width(st.px(pt).max(1.0) as u32)
@@ -37,11 +38,14 @@ where
         };
         let mut chart = ChartBuilder::on(&parts[k])
             .margin(st.px(6.0))
+            .margin_right(st.px(12.0))
             .x_label_area_size(st.px(26.0))
             .y_label_area_size(st.px(44.0))
             .build_cartesian_2d(0.0..iters - 1.0, y)?;
         chart
             .configure_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .light_line_style(BLACK.mix(0.04))
             .label_style(st.font(8.0))
             .axis_desc_style(st.font(9.0))
@@ -71,6 +75,7 @@ where
         .build_cartesian_2d((0..n - 1).into_segmented(), span(&ys))?;
     chart
         .configure_mesh()
+        .y_label_formatter(&tick)
         .light_line_style(BLACK.mix(0.04))
         .disable_x_mesh()
         .label_style(st.font(8.0))
@@ -105,6 +110,9 @@ where
     Ok(())
 }
 
+/// Recorded steps of the walkers' visits drawn at most.
+const VISIT_STEPS: usize = 200;
+
 pub(super) fn transc<DB>(root: &DrawingArea<DB, Shift>, t: &Transc, st: Style) -> Drawn
 where
     DB: DrawingBackend,
@@ -138,6 +146,7 @@ where
         )?;
     chart
         .configure_mesh()
+        .y_label_formatter(&tick)
         .light_line_style(BLACK.mix(0.04))
         .disable_x_mesh()
         .label_style(st.font(8.0))
@@ -160,7 +169,11 @@ where
             )))?;
         }
     }
-    let steps = t.walkers.first().map_or(1, Vec::len).max(2) as f64;
+    // The first steps only: over thousands, the lines of walkers that jump
+    // often would fill the panel.
+    let recorded = t.walkers.first().map_or(0, Vec::len);
+    let shown = recorded.min(VISIT_STEPS);
+    let steps = shown.max(2) as f64;
     let mut chart = ChartBuilder::on(&halves[1])
         .margin(st.px(6.0))
         .x_label_area_size(st.px(26.0))
@@ -175,25 +188,36 @@ where
     };
     chart
         .configure_mesh()
+        .x_label_formatter(&tick)
         .light_line_style(BLACK.mix(0.04))
         .disable_y_mesh()
         .label_style(st.font(8.0))
         .axis_desc_style(st.font(9.0))
         .y_labels(k as usize)
         .y_label_formatter(&state_label)
-        .x_desc("recorded step")
+        .x_desc(if shown < recorded {
+            format!("recorded step (the first {shown} of {recorded})")
+        } else {
+            "recorded step".to_string()
+        })
         .y_desc("state")
         .draw()?;
     let n = t.walkers.len().max(1) as f64;
     for (w, line) in t.walkers.iter().enumerate() {
         // Walkers offset a little so that they do not hide each other.
         let dy = (w as f64 - (n - 1.0) / 2.0) * 0.08;
-        let points = line.iter().enumerate().map(|(s, &v)| (s as f64, v + dy));
+        let points = line
+            .iter()
+            .take(shown)
+            .enumerate()
+            .map(|(s, &v)| (s as f64, v + dy));
+        let color = Palette99::pick(w).mix(0.8);
         for run in finite_runs(points) {
-            chart.draw_series(LineSeries::new(
-                run,
-                line_style(st, Palette99::pick(w).mix(0.8), 1.0),
-            ))?;
+            chart.draw_series(
+                run.iter()
+                    .map(|&p| Circle::new(p, st.px(1.5) as i32, color.filled())),
+            )?;
+            chart.draw_series(LineSeries::new(run, line_style(st, color.mix(0.5), 0.6)))?;
         }
     }
     Ok(())
@@ -205,10 +229,23 @@ where
     DB::ErrorType: 'static,
 {
     let title = format!(
-        "state {} (batch): median and P10–P90 of each output",
-        b.state
+        "state {} (batch): median and P10–P90 of each output{}",
+        b.state,
+        if b.histograms.is_empty() {
+            ""
+        } else {
+            "; histograms"
+        }
     );
-    let area = titled(root, &title, st)?;
+    let whole = titled(root, &title, st)?;
+    let area = if b.histograms.is_empty() {
+        whole
+    } else {
+        let (w, _) = whole.dim_in_pixel();
+        let (band, hists) = whole.split_horizontally((w as f64 * 0.5) as i32);
+        render_counts::output_hists(&hists, b, st)?;
+        band
+    };
     let raw: Vec<f64> = match &b.x {
         Some(x) => x.clone(),
         None => (0..b.labels.len()).map(|i| i as f64).collect(),
@@ -230,11 +267,15 @@ where
                 String::new()
             };
         }
-        let v = if log_x { 10f64.powf(*v) } else { *v };
-        format!("{v:.3}")
+        if log_x {
+            significant(10f64.powf(*v), 2)
+        } else {
+            tick(v)
+        }
     };
     let mut chart = ChartBuilder::on(&area)
         .margin(st.px(8.0))
+        .margin_right(st.px(12.0))
         .x_label_area_size(st.px(30.0))
         .y_label_area_size(st.px(50.0))
         .build_cartesian_2d(span(&x), span(b.p10.iter().chain(&b.p90).chain(&b.p50)))?;
@@ -245,6 +286,7 @@ where
     };
     chart
         .configure_mesh()
+        .y_label_formatter(&tick)
         .light_line_style(BLACK.mix(0.04))
         .label_style(st.font(8.0))
         .axis_desc_style(st.font(9.0))
@@ -283,25 +325,52 @@ where
     Ok(())
 }
 
+/// States of a finite space named in the occupation panel's legend at most.
+const OCCUPATION_LEGEND: usize = 10;
+
 pub(super) fn paths<DB>(root: &DrawingArea<DB, Shift>, p: &Paths, st: Style) -> Drawn
 where
     DB: DrawingBackend,
     DB::ErrorType: 'static,
 {
     let levels: Vec<String> = p.levels.iter().map(|l| format!("{l}")).collect();
+    let samples = match p.samples.len() {
+        0 => String::new(),
+        1 => ", 1 sample path".to_string(),
+        n => format!(", {n} sample paths"),
+    };
     let title = format!(
-        "state {} (paths, {}): quantiles {} over time, {} sample path(s)",
+        "state {} (paths, {}): quantiles {} over time{samples}",
         p.state,
         p.process,
         levels.join("/"),
-        p.samples.len()
     );
     let area = titled(root, &title, st)?;
-    let parts = if p.occupation.is_empty() {
-        vec![area]
-    } else {
-        area.split_evenly((1, 2))
+    // The fan; beside it the occupation or the hitting steps, or below it
+    // both side by side.
+    let (fan, occupation, hitting) = match (p.occupation.is_empty(), p.hitting.is_some()) {
+        (true, false) => (area, None, None),
+        (false, true) => {
+            let rows = area.split_evenly((2, 1));
+            let below = rows[1].split_evenly((1, 2));
+            (
+                rows[0].clone(),
+                Some(below[0].clone()),
+                Some(below[1].clone()),
+            )
+        }
+        (only_hitting, _) => {
+            let halves = area.split_evenly((1, 2));
+            let other = Some(halves[1].clone());
+            match only_hitting {
+                true => (halves[0].clone(), None, other),
+                false => (halves[0].clone(), other, None),
+            }
+        }
     };
+    if let (Some(part), Some(h)) = (&hitting, &p.hitting) {
+        render_counts::hitting(part, h, st)?;
+    }
     let t = &p.times;
     let ys = p
         .quantiles
@@ -309,13 +378,16 @@ where
         .flatten()
         .chain(p.samples.iter().flatten())
         .chain(&p.mean);
-    let mut chart = ChartBuilder::on(&parts[0])
+    let mut chart = ChartBuilder::on(&fan)
         .margin(st.px(8.0))
+        .margin_right(st.px(12.0))
         .x_label_area_size(st.px(30.0))
         .y_label_area_size(st.px(50.0))
         .build_cartesian_2d(span(t), span(ys))?;
     chart
         .configure_mesh()
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
         .light_line_style(BLACK.mix(0.04))
         .label_style(st.font(8.0))
         .axis_desc_style(st.font(9.0))
@@ -349,34 +421,44 @@ where
     for run in finite_runs(t.iter().copied().zip(p.mean.iter().copied())) {
         chart.draw_series(LineSeries::new(run, line_style(st, BLACK.mix(0.7), 1.0)))?;
     }
-    if let Some(part) = parts.get(1) {
+    if let Some(part) = &occupation {
         let mut chart = ChartBuilder::on(part)
             .margin(st.px(8.0))
+            .margin_right(st.px(12.0))
             .x_label_area_size(st.px(30.0))
             .y_label_area_size(st.px(44.0))
             .build_cartesian_2d(span(t), 0.0..1.0)?;
         chart
             .configure_mesh()
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
             .light_line_style(BLACK.mix(0.04))
             .label_style(st.font(8.0))
             .axis_desc_style(st.font(9.0))
             .x_desc("time")
             .y_desc("occupation probability")
             .draw()?;
+        // A legend of many states would hide the lines: up to ten are named.
+        let named = p.labels.len() <= OCCUPATION_LEGEND;
         for (k, label) in p.labels.iter().enumerate() {
             let points = (0..t.len()).map(|i| (t[i], p.occupation[i][k]));
             let color = Palette99::pick(k).to_rgba();
-            chart
-                .draw_series(LineSeries::new(points, line_style(st, color, 1.4)))?
-                .label(label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], color));
+            let series = chart.draw_series(LineSeries::new(points, line_style(st, color, 1.4)))?;
+            if named {
+                series
+                    .label(label.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], color));
+            }
         }
-        chart
-            .configure_series_labels()
-            .label_font(st.font(8.0))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        if named {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .label_font(st.font(8.0))
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()?;
+        }
     }
     Ok(())
 }

@@ -82,6 +82,21 @@ def test_corner_histograms_levels_and_quantiles(ensemble):
             # above it, less: the highest-density region of that mass.
             assert counts[counts >= level].sum() >= mass * total
             assert counts[counts > level].sum() < mass * total
+        # The regions drawn: of the histogram smoothed by a Gaussian kernel
+        # of smoothing_bins bins (truncated at 2 sigma), along y then x.
+        sigma = p["smoothing_bins"]
+        r = int(np.ceil(2 * sigma))
+        w = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+        w /= w.sum()
+        smoothed = np.apply_along_axis(lambda v: np.convolve(v, w, mode="same"), 1, counts)
+        smoothed = np.apply_along_axis(lambda v: np.convolve(v, w, mode="same"), 0, smoothed)
+        got = np.array(p["smoothed"]).reshape(x["bins"], y["bins"])
+        np.testing.assert_allclose(got, smoothed, rtol=1e-12, atol=1e-12)
+        assert got.sum() <= total + 1e-9 and got.sum() > 0.9 * total
+        for mass, level in zip(c["masses"], p["smoothed_levels"]):
+            whole = got.sum()
+            assert got[got >= level].sum() >= mass * whole * (1 - 1e-12)
+            assert got[got > level].sum() < mass * whole * (1 + 1e-12)
 
 
 def test_trace_is_the_stored_rows_decimated_with_the_running_mean(ensemble):
@@ -131,6 +146,57 @@ def test_batch_band_is_numpys_quantiles(tmp_path):
     np.testing.assert_allclose([b["p10"], b["p50"], b["p90"]], q, rtol=1e-12, atol=1e-15)
     assert b["labels"] == ["t0.25", "t0.5", "t1", "t2", "t4"]
     assert b["x"] == [0.25, 0.5, 1.0, 2.0, 4.0] and b["log_x"] is True
+    # Four of the five outputs by default, spread from the first to the last.
+    assert [h["name"] for h in b["histograms"]] == ["t0.25", "t0.5", "t1", "t4"]
+    b = figure(tmp_path, out, "--kind", "batch", "--params", "t2,t0.25")
+    assert [(h["name"], h["column"]) for h in b["histograms"]] == [("t2", 3), ("t0.25", 0)]
+    with h5py.File(out, "r") as f:
+        outputs = f["batch/decay/outputs"][...]
+    for h in b["histograms"]:
+        y = outputs[:, h["column"]]
+        hist = h["hist"]
+        assert (hist["lo"], hist["hi"]) == (y.min(), y.max())
+        counts, edges = np.histogram(y, bins=hist["bins"], range=(hist["lo"], hist["hi"]))
+        np.testing.assert_array_equal(hist["counts"], counts)
+        assert sum(hist["counts"]) == len(y) == 3000 and h["missing"] == 0
+
+
+def test_hitting_steps_are_numpys_histogram_of_the_paths(tmp_path):
+    # Every step recorded: each path's first step in the target set is read
+    # off its stored states.
+    out = run(tmp_path, "paths", ["sampler.paths=500", 'sampler.record="both"', "sampler.steps=60",
+                                  "sampler.statistics={every=1,quantiles=[0.05,0.5,0.95]}"])
+    with h5py.File(out, "r") as f:
+        for state, target in [("weather", [2]), ("ruin", [0, 5]), ("queue", [10])]:
+            p = figure(tmp_path, out, "--state", state)
+            h = p["hitting"]
+            g = f["paths/" + state]
+            states = g["states"][...]
+            hit = np.isin(states, target)
+            first = np.where(hit.any(axis=1), hit.argmax(axis=1), -1)
+            assert h["steps"] == list(range(61))
+            np.testing.assert_array_equal(h["edges"], np.arange(-1, 61) + 0.5)
+            counts, _ = np.histogram(first[first >= 0], bins=h["edges"])
+            np.testing.assert_array_equal(h["counts"], counts)
+            assert h["paths"] == 500 and h["never"] == np.sum(first < 0)
+            assert h["never"] / 500 == pytest.approx(g["hitting"][0, 4], abs=1e-12)
+            if state == "weather":
+                fine = np.array(h["counts"])
+        assert figure(tmp_path, out, "--state", "walk")["hitting"] is None
+    # Every tenth step recorded: bin k holds the first hits after recorded
+    # step k - 1 and by step k, and its edges are the recorded steps.
+    coarse = tmp_path / "coarse"
+    coarse.mkdir()
+    out = run(coarse, "paths", ["sampler.paths=500", 'sampler.record="both"', "sampler.steps=60",
+                                "sampler.statistics={every=10,quantiles=[0.05,0.5,0.95]}"])
+    h = figure(coarse, out, "--state", "weather")["hitting"]
+    assert h["steps"] == [0, 10, 20, 30, 40, 50, 60]
+    assert h["edges"] == [-0.5, 0.5, 10.5, 20.5, 30.5, 40.5, 50.5, 60.5]
+    # The same paths (each has its own stream): the coarse bins are sums of
+    # the fine ones.
+    below = np.concatenate([[0], np.cumsum(fine)])
+    np.testing.assert_array_equal(h["counts"], np.diff(below[[0, 1, 11, 21, 31, 41, 51, 61]]))
+    assert h["never"] == 500 - fine.sum()
 
 
 def test_path_fan_and_occupation_are_the_files(tmp_path):
