@@ -360,9 +360,10 @@ fn from_redoes_the_last_stage_on_a_files_samples() {
     let sb = Sandbox::new();
     let spec = spec(&sb);
     let text = std::fs::read_to_string(sb.path(spec)).unwrap();
+    // The table headers, at the start of a line (the comments name them too).
     let (a, b) = (
-        text.find("[transc]").unwrap(),
-        text.find("[[states]]").unwrap(),
+        text.find("\n[transc]").unwrap() + 1,
+        text.find("\n[[states]]").unwrap() + 1,
     );
     sb.write("plain.toml", &format!("{}{}", &text[..a], &text[b..]));
     assert_ok(&sb.sampo(&["run", "plain.toml", "-q", "-o", "src.h5"]));
