@@ -116,10 +116,12 @@ impl<'a> Draws<'a> {
 
     /// Calls `f(row, chain_values, log_probs)` for the stored rows `start`,
     /// `start + thin`, … before `rows`: each chain used's `d` values in
-    /// order, and its log-probability (if the group has one).
+    /// order, and its log-probability (if the group has one and
+    /// `with_log_prob`; else none is read).
     fn rows_from(
         &self,
         start: u64,
+        with_log_prob: bool,
         mut f: impl FnMut(u64, &[f64], &[f64]),
     ) -> Result<(), ReadError> {
         let (w, d, thin) = (self.width, self.d, self.thin);
@@ -137,8 +139,8 @@ impl<'a> Draws<'a> {
                 .file
                 .read_f64(&self.dataset, Some(sel.clone()), self.lane)?;
             let log_probs = match &self.log_prob {
-                Some(ds) => self.file.read_f64(ds, Some(sel), self.lane)?,
-                None => Vec::new(),
+                Some(ds) if with_log_prob => self.file.read_f64(ds, Some(sel), self.lane)?,
+                _ => Vec::new(),
             };
             for (k, row) in values.chunks(w * d).enumerate() {
                 picked.clear();
@@ -160,7 +162,7 @@ impl<'a> Draws<'a> {
     /// …: emcee's `get_chain(discard, thin)`), each `d` values.
     fn after_burn(&self, mut f: impl FnMut(&[f64])) -> Result<(), ReadError> {
         let d = self.d;
-        self.rows_from(self.burn + self.thin - 1, |_, values, _| {
+        self.rows_from(self.burn + self.thin - 1, false, |_, values, _| {
             for draw in values.chunks(d.max(1)) {
                 f(draw)
             }
@@ -236,7 +238,7 @@ pub fn trace(file: &dyn Reader, state: &State, options: &Options) -> Result<Trac
     let mut seen = 0u64;
     let mut k = 0usize;
     let d = draws.d;
-    draws.rows_from(start, |row, values, lp| {
+    draws.rows_from(start, true, |row, values, lp| {
         let value = |panel: usize, c: usize| {
             if panel < params.len() {
                 values[c * d + params[panel]]
