@@ -20,24 +20,10 @@ import pytest
 warnings.filterwarnings("ignore", category=FutureWarning)  # ArviZ 0.2x announces 1.0
 import arviz as az  # noqa: E402
 import emcee  # noqa: E402
+from specs import TWO_STATES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPO_BIN = Path(os.environ.get("SAMPO_BIN", REPO / "target" / "release" / "sampo"))
-
-STATES = """
-[[states]]
-name = "g"
-params = ["x", "y"]
-model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.6], [0.6, 2.0]] }
-prior = { kind = "uniform", low = [-20.0, -20.0], high = [20.0, 20.0] }
-
-[[states]]
-name = "funnel"
-params = ["v", "x1", "x2"]
-model = { kind = "funnel", dim = 3, sigma = 1.5 }
-prior = { kind = "normal", mean = [0.0, 0.0, 0.0], sd = [10.0, 10.0, 10.0] }
-init = { kind = "ball", center = [0.0, 0.0, 0.0], radius = 0.5 }
-"""
 
 ENSEMBLE = """
 [run]
@@ -49,7 +35,7 @@ walkers = 16
 steps = 1500
 burn = 300
 thin = 2
-""" + STATES
+""" + TWO_STATES
 
 CHAINS = """
 [run]
@@ -61,7 +47,7 @@ chains = 4
 steps = 3000
 burn = 1000
 thin = 1
-""" + STATES
+""" + TWO_STATES
 
 # Our name → az.summary's metric.
 METRICS = {

@@ -16,30 +16,15 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from specs import SLOW
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPO_BIN = Path(os.environ.get("SAMPO_BIN", REPO / "target" / "release" / "sampo"))
 
-# About 13 s of work on one thread: 16 walkers × 2000 steps × 400 µs.
-SLOW_SPEC = """\
-[run]
-seed = 5
-[parallel]
-threads = 1
-[sampler]
-walkers = 16
-steps = 2000
-[[states]]
-name = "g"
-model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
-prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
-cost_us = 400
-"""
-
 
 def start(tmp_path):
     spec = tmp_path / "slow.toml"
-    spec.write_text(SLOW_SPEC)
+    spec.write_text(SLOW)
     proc = subprocess.Popen([str(SAMPO_BIN), "run", str(spec), "-q"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     return proc, tmp_path / "slow.h5.partial"

@@ -20,6 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from specs import SLOW, TWO_STATES
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPO_BIN = Path(os.environ.get("SAMPO_BIN", REPO / "target" / "release" / "sampo"))
@@ -35,21 +36,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
-
-TWO_STATES = """
-[[states]]
-name = "g"
-params = ["x", "y"]
-model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[1.0, 0.6], [0.6, 2.0]] }
-prior = { kind = "uniform", low = [-20.0, -20.0], high = [20.0, 20.0] }
-
-[[states]]
-name = "funnel"
-params = ["v", "x1", "x2"]
-model = { kind = "funnel", dim = 3, sigma = 1.5 }
-prior = { kind = "normal", mean = [0.0, 0.0, 0.0], sd = [10.0, 10.0, 10.0] }
-init = { kind = "ball", center = [0.0, 0.0, 0.0], radius = 0.5 }
-"""
 
 ENSEMBLE = """
 [run]
@@ -110,22 +96,6 @@ name = "wide"
 params = ["x", "y"]
 model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
 prior = { kind = "uniform", low = [-20.0, -20.0], high = [20.0, 20.0] }
-"""
-
-# About 13 s of work on one thread; the tests that read it stop it early.
-SLOW = """
-[run]
-seed = 5
-[parallel]
-threads = 1
-[sampler]
-walkers = 16
-steps = 2000
-[[states]]
-name = "g"
-model = { kind = "gaussian", mean = [0.0, 1.0], cov = [[1.0, 0.5], [0.5, 2.0]] }
-prior = { kind = "uniform", low = [-10.0, -10.0], high = [10.0, 10.0] }
-cost_us = 400
 """
 
 # About 16 s on one thread: chain 0's 16000 steps, then chain 1's; chain 1's
