@@ -178,9 +178,19 @@ fn a_killed_worker_ends_the_job_within_seconds() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("mpiexec starts");
-    // Wait until all three ranks are up, then kill the newest one (a worker).
+    // Wait until all three ranks are up and the run has begun (its output
+    // exists; a run stopped before that leaves nothing behind), then kill
+    // the newest rank (a worker) mid-run.
     let pids = wait_for_ranks(child.id(), 3, Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(700));
+    let begun = Instant::now();
+    while !sb.path("slow.h5.partial").exists() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(20),
+            "no output appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
     let victim = *pids.iter().max().unwrap();
     Command::new("kill")
         .args(["-9", &victim.to_string()])
