@@ -106,6 +106,7 @@ fn a_paused_run_resumes_to_the_same_bits_and_a_killed_one_keeps_its_rows() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    wait_for_file(&sb.path("p.h5.partial"));
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: a plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -137,6 +138,7 @@ fn a_paused_run_resumes_to_the_same_bits_and_a_killed_one_keeps_its_rows() {
         .unwrap();
     let partial = sb.path("k.h5.partial");
     let since = Instant::now();
+    wait_for_file(&partial);
     // Past the first flush (every 2 s).
     std::thread::sleep(Duration::from_millis(2600));
     child.kill().unwrap();

@@ -182,14 +182,7 @@ fn a_killed_worker_ends_the_job_within_seconds() {
     // exists; a run stopped before that leaves nothing behind), then kill
     // the newest rank (a worker) mid-run.
     let pids = wait_for_ranks(child.id(), 3, Duration::from_secs(20));
-    let begun = Instant::now();
-    while !sb.path("slow.h5.partial").exists() {
-        assert!(
-            begun.elapsed() < Duration::from_secs(20),
-            "no output appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_file(&sb.path("slow.h5.partial"));
     std::thread::sleep(Duration::from_millis(1000));
     let victim = *pids.iter().max().unwrap();
     Command::new("kill")

@@ -149,6 +149,7 @@ hitting = [2]
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    wait_for_file(&sb.path("p.h5.partial"));
     std::thread::sleep(Duration::from_millis(400));
     // SAFETY: a plain kill(2) of our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

@@ -194,6 +194,21 @@ pub fn rows_in(sb: &Sandbox, file: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits (at most 30 s) until `path` exists: a run's `.partial` appears
+/// once the run has begun, which on a loaded machine can take a while
+/// after the process starts; a signal sent before then finds no run.
+pub fn wait_for_file(path: &Path) {
+    let since = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(30),
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A C plugin built from tests/plugins/faulty.c with `flags` (see its
 /// header for the variants), in the sandbox.
 pub fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
