@@ -365,25 +365,22 @@ fn states(n: usize, cost_us: u64) -> String {
         .collect()
 }
 
-/// Sends SIGSTOP to rank 2 of `sampo run <name>.toml` once rows are on disk
-/// (every rank is past start-up, in the scheduler); returns its PID.
-fn stop_rank_2_once_sampling(sb: &Sandbox, name: &str, start: Instant) -> String {
-    let rank2 = loop {
+/// Sends SIGSTOP to rank `rank` of `sampo run <name>.toml` once rows are on
+/// disk (every rank is past start-up, in the scheduler); returns its PID.
+fn stop_rank_once_sampling(sb: &Sandbox, name: &str, rank: usize, start: Instant) -> String {
+    let pid = loop {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "rank 2 never started sampling"
+            "rank {rank} never started sampling"
         );
-        let found = pid_of_rank(&format!("{name}.toml"), 2);
+        let found = pid_of_rank(&format!("{name}.toml"), rank);
         if let Some(p) = found.filter(|_| rows_in(sb, &format!("{name}.h5.partial")) > 0) {
             break p;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    Command::new("kill")
-        .args(["-STOP", &rank2])
-        .status()
-        .unwrap();
-    rank2
+    Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+    pid
 }
 
 /// Waits for a job whose rank `stopped` was sent SIGSTOP to end (within a
@@ -448,7 +445,7 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let rank2 = stop_rank_2_once_sampling(&sb, "live", start);
+    let rank2 = stop_rank_once_sampling(&sb, "live", 2, start);
     let status = ended_after_stop(&mut child, &rank2, Instant::now(), &sb.path("live.err"));
     let err = std::fs::read_to_string(sb.path("live.err")).unwrap_or_default();
     assert!(!status.success(), "{err}");
@@ -457,6 +454,39 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
         message.contains("rank 2 has not answered for 3 s"),
         "status: {message}\nstderr: {err}"
     );
+}
+
+/// Rank 0 stopped (SIGSTOP) in queue mode: the workers, which hear from it
+/// at least every second, find it silent within the timeout and end the
+/// job, naming it; the rows flushed before stay readable.
+#[test]
+fn a_stopped_rank_0_ends_the_job() {
+    let sb = Sandbox::new();
+    sb.write(
+        "root.toml",
+        &format!(
+            "[run]\nseed = 1\n[parallel]\nthreads = 1\ntimeout = 3\n[sampler]\nwalkers = 8\nsteps = 20000\n{}",
+            states(3, 250)
+        ),
+    );
+    let start = Instant::now();
+    let log = std::fs::File::create(sb.path("root.err")).unwrap();
+    let mut child = mpiexec(&sb, 3, &["run", "root.toml", "-q"], &[])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let rank0 = stop_rank_once_sampling(&sb, "root", 0, start);
+    let stopped = Instant::now();
+    let status = ended_after_stop(&mut child, &rank0, stopped, &sb.path("root.err"));
+    let err = std::fs::read_to_string(sb.path("root.err")).unwrap_or_default();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("rank 0 has not answered for 3 s"),
+        "after {:?}: {err}",
+        stopped.elapsed()
+    );
+    assert!(rows_in(&sb, "root.h5.partial") > 0);
 }
 
 /// Ranks sharing one task wait for each other inside MPI collectives, where
@@ -479,7 +509,7 @@ fn a_stopped_rank_sharing_a_task_ends_the_job() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let rank2 = stop_rank_2_once_sampling(&sb, "shared", start);
+    let rank2 = stop_rank_once_sampling(&sb, "shared", 2, start);
     let status = ended_after_stop(&mut child, &rank2, Instant::now(), &sb.path("shared.err"));
     let err = std::fs::read_to_string(sb.path("shared.err")).unwrap_or_default();
     assert!(!status.success(), "{err}");

@@ -7,6 +7,10 @@
 //! call: only the main thread may make them), so that the launcher ends the
 //! job. The output keeps every row up to its last flush, and `--resume`
 //! goes on from its last checkpoint.
+//!
+//! The same thread watches rank 0 for the workers of a queue stage: rank 0
+//! tells them it is alive at least every `HEARTBEAT`, so a stopped or hung
+//! rank 0 is found within the timeout, as rank 0 finds a silent worker.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +23,9 @@ static SINCE_MS: AtomicU64 = AtomicU64::new(0);
 /// The timeout, in milliseconds (0: not watching).
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
 static WHAT: Mutex<String> = Mutex::new(String::new());
+/// Milliseconds since `epoch()` at which a worker of a queue stage last
+/// heard rank 0; 0 when not watching rank 0 (rank 0 itself, group mode).
+static ROOT_MS: AtomicU64 = AtomicU64::new(0);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -59,6 +66,30 @@ pub fn enter() -> InCollective {
     InCollective { outer }
 }
 
+/// A worker of a queue stage watches rank 0 (`on`), which tells it at
+/// least every `HEARTBEAT` that it is alive; rank 0 silent for longer than
+/// the timeout (stopped, hung, its node gone) ends this rank, and so the
+/// job, even while this rank's main thread is blocked sending to it.
+pub fn watch_root(on: bool) {
+    ROOT_MS.store(if on { now_ms() } else { 0 }, Ordering::SeqCst);
+}
+
+/// A worker heard rank 0 (a cheap store; called for every message).
+pub fn heard_root() {
+    if ROOT_MS.load(Ordering::Relaxed) != 0 {
+        ROOT_MS.store(now_ms(), Ordering::SeqCst);
+    }
+}
+
+/// Ends this process at once with `message` (no MPI call and no exit
+/// handlers: they could wait on the MPI library the main thread is
+/// blocked in), so that the launcher ends the job.
+fn end_rank(message: &str) -> ! {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    // SAFETY: `_exit` ends the process without running anything else.
+    unsafe { libc::_exit(1) }
+}
+
 /// Starts watching (once per process; later calls change the timeout).
 pub fn watch(rank: usize, timeout: Duration) {
     let first = TIMEOUT_MS.swap(timeout.as_millis().max(1) as u64, Ordering::SeqCst) == 0;
@@ -70,25 +101,29 @@ pub fn watch(rank: usize, timeout: Duration) {
         .name("sampo-watchdog".into())
         .spawn(move || loop {
             std::thread::sleep(Duration::from_millis(250));
-            let since = SINCE_MS.load(Ordering::SeqCst);
             let limit = TIMEOUT_MS.load(Ordering::SeqCst);
+            let seconds = limit as f64 / 1000.0;
+            let root = ROOT_MS.load(Ordering::SeqCst);
+            if root != 0 && now_ms().saturating_sub(root) > limit {
+                end_rank(&format!(
+                    "error: rank {rank}: rank 0 has not answered for {seconds} s (stopped, \
+                     hung, or its node is gone); ending this rank so that the launcher ends \
+                     the job ([parallel] timeout sets this limit). The output keeps every row \
+                     flushed so far; `sampo run --resume` goes on from its last checkpoint"
+                ));
+            }
+            let since = SINCE_MS.load(Ordering::SeqCst);
             if since == 0 || now_ms().saturating_sub(since) <= limit {
                 continue;
             }
             let what = WHAT.lock().map(|w| w.clone()).unwrap_or_default();
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "error: rank {rank}: {what} has not completed for {} s: a rank sharing it has \
-                 stopped answering (stopped, hung, or its node is gone); ending this rank so \
-                 that the launcher ends the job ([parallel] timeout sets this limit). The \
-                 output keeps every row flushed so far; `sampo run --resume` goes on from its \
-                 last checkpoint",
-                limit as f64 / 1000.0
-            );
-            // SAFETY: ends the process at once, without running exit
-            // handlers that could wait on the MPI library this rank's main
-            // thread is blocked in.
-            unsafe { libc::_exit(1) };
+            end_rank(&format!(
+                "error: rank {rank}: {what} has not completed for {seconds} s: a rank sharing \
+                 it has stopped answering (stopped, hung, or its node is gone); ending this \
+                 rank so that the launcher ends the job ([parallel] timeout sets this limit). \
+                 The output keeps every row flushed so far; `sampo run --resume` goes on from \
+                 its last checkpoint"
+            ));
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start the collective watchdog: {e}");

@@ -21,6 +21,8 @@ pub mod tag {
     pub const BYE: i32 = 5;
     /// 0 → worker: pause every task at its next step (a checkpoint), or go on.
     pub const PAUSE: i32 = 6;
+    /// 0 → worker (queue mode): rank 0 is alive, with nothing else to say.
+    pub const ALIVE: i32 = 7;
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +56,9 @@ pub enum Message {
         on: bool,
     },
     Bye,
+    /// 0 → every worker of a queue stage, at least every `HEARTBEAT`:
+    /// rank 0 is alive (a worker that stops hearing it ends the job).
+    Alive,
 }
 
 impl Message {
@@ -65,6 +70,7 @@ impl Message {
             Message::Stop { .. } => tag::STOP,
             Message::Pause { .. } => tag::PAUSE,
             Message::Bye => tag::BYE,
+            Message::Alive => tag::ALIVE,
         }
     }
 

@@ -177,6 +177,8 @@ struct Root<'a> {
     /// When each rank was last heard from, and when rank 0 last listened.
     last_heard: Vec<Instant>,
     last_poll: Instant,
+    /// When rank 0 last told the workers of a queue stage it is alive.
+    last_alive: Instant,
     remote_progress: u64,
     timing_rows: u64,
     stats: RunStats,

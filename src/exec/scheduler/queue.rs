@@ -276,6 +276,7 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
     let mut next = None;
     let mut interrupted = false;
     let mut last_sent = Instant::now();
+    crate::exec::watchdog::watch_root(true);
     rayon::in_place_scope(|scope| {
         let mut idle = Backoff::default();
         loop {
@@ -283,11 +284,13 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
             if stop.is_none() && next.is_none() {
                 while let Some(msg) = t.try_recv_from_root(None) {
                     progressed = true;
+                    crate::exec::watchdog::heard_root();
                     match msg {
                         Ok(Message::Assign { task, resume }) => assigned.push_back((task, resume)),
                         Ok(Message::Pause { on }) => shared.pause.store(on, Ordering::Relaxed),
                         Ok(Message::Stage { stage, carry }) => next = Some((stage, carry)),
                         Ok(Message::Stop { code }) => stop = Some(code),
+                        Ok(Message::Alive) => {}
                         Ok(other) => tracing::error!("rank {}: unexpected {other:?}", t.rank()),
                         Err(e) => tracing::error!("rank {}: {e}", t.rank()),
                     }
@@ -372,6 +375,7 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
             }
         }
     });
+    crate::exec::watchdog::watch_root(false);
     match (stop, next) {
         (Some(code), _) => Next::Stop(code),
         (None, Some((stage, carry))) => Next::Stage(stage, carry),

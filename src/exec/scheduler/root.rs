@@ -43,6 +43,7 @@ pub fn run_root(
         said_bye: vec![false; size],
         last_heard: vec![Instant::now(); size],
         last_poll: Instant::now(),
+        last_alive: Instant::now(),
         remote_progress: 0,
         timing_rows: restore.map_or(0, |cp| cp.timing_rows),
         stats: RunStats {
@@ -528,6 +529,15 @@ impl<'a> Root<'a> {
                     ),
                     shared,
                 );
+            }
+        }
+        if self.groups.is_empty() && self.last_alive.elapsed() >= HEARTBEAT {
+            // The workers of a queue stage watch rank 0 as it watches them.
+            self.last_alive = Instant::now();
+            for r in 1..self.size() {
+                if !self.told_stop[r] && !self.said_bye[r] {
+                    self.setup.transport.send(r, &Message::Alive);
+                }
             }
         }
         if self.failure.is_none() && self.last_flush.elapsed() >= FLUSH_EVERY {
