@@ -20,7 +20,10 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let quiet = matches!(&cli.command, cli::Command::Run(a) if a.quiet);
     init_logging(cli.verbose, quiet);
-    match app::dispatch(cli) {
+    let result = app::dispatch(cli);
+    // From here the exit is sampo's own, not a plugin's.
+    sampo::model::exit_hook::disarm();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // Ranks other than 0 leave quietly: rank 0 prints the reason.
         Err(e) if e.downcast_ref::<PeerExit>().is_some() => {

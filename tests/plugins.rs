@@ -264,6 +264,48 @@ fn an_init_that_never_returns_ends_check_and_run_with_exit_2() {
     }
 }
 
+/// A plugin that calls exit(0) (what a Fortran STOP does), in its init or
+/// in an evaluation, alone or under MPI: a failure (exit 1) that names the
+/// library, never a silent success; the run's output stays unfinished.
+#[test]
+fn a_plugin_calling_exit_is_a_failure_that_names_it() {
+    let sb = Sandbox::new();
+    let library = faulty(&sb, "stops.so", &[]);
+    let write = |name: &str, config: &str| {
+        let model =
+            format!("{{ kind = \"plugin\", library = \"{library}\", config = {{ {config} }} }}");
+        sb.write(
+            name,
+            &spec(
+                &model,
+                "{ kind = \"uniform\", low = [-5.0, -5.0], high = [5.0, 5.0] }",
+                "init = { kind = \"ball\", center = [0.0, 0.0], radius = 0.1 }",
+            ),
+        );
+    };
+    write("init.toml", "exit_init = 1");
+    write("eval.toml", "exit_after = 2000");
+    let says = |o: &std::process::Output, what: &str| {
+        let err = stderr(o);
+        assert_eq!(o.status.code(), Some(1), "{what}: {err}");
+        assert!(
+            err.contains("by calling exit()") && err.contains("stops.so"),
+            "{what}: {err}"
+        );
+    };
+    says(&sb.sampo(&["check", "init.toml"]), "check, exit in init");
+    says(&sb.sampo(&["run", "init.toml", "-q"]), "run, exit in init");
+    says(
+        &sb.sampo(&["run", "eval.toml", "-q"]),
+        "run, exit in an evaluation",
+    );
+    assert!(!sb.path("eval.h5").exists() && sb.path("eval.h5.partial").exists());
+    let o = run_mpi(&sb, 2, &["run", "eval.toml", "-q", "--force"], &[]);
+    assert!(!o.status.success(), "under MPI: {}", stderr(&o));
+    assert!(stderr(&o).contains("by calling exit()"), "{}", stderr(&o));
+    assert!(!sb.path("eval.h5").exists());
+}
+
 #[test]
 fn broken_libraries_stop_before_any_work_with_exit_2() {
     let sb = Sandbox::new();

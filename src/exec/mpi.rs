@@ -171,6 +171,7 @@ impl World {
 
     /// Ends every rank of the job at once (alone: this process).
     pub fn abort(&self, code: i32) -> ! {
+        crate::model::exit_hook::disarm();
         match self {
             World::Alone => std::process::exit(code),
             World::Mpi(w) => w.abort(code),

@@ -161,6 +161,8 @@ impl Library {
         if !path.exists() {
             return Err(PluginError(format!("library {shown}: no such file")));
         }
+        // From its initialisers on, an exit() is the plugin's.
+        super::exit_hook::arm(path);
         // SAFETY: loading runs the library's initialisers; a plugin is code
         // the user chose to run, as with any shared library.
         let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {

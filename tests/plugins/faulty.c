@@ -11,6 +11,8 @@
  *   inf_above      the log-density is +inf where x[0] > this
  *   fail_init      init fails with a message
  *   sleep_init     init sleeps this many seconds first (an init that hangs)
+ *   exit_init      init calls exit(0), as a Fortran STOP does
+ *   exit_after     the log-density calls exit(0) at this evaluation (per context)
  *   fail_on_rank   init fails on this MPI rank only (OMPI_COMM_WORLD_RANK)
  *   crash_on_rank  a segmentation fault on this MPI rank at its 1000th call
  *   outputs        n_outputs of sampo_forward (default 0: no forward model);
@@ -49,6 +51,7 @@ static volatile double scratch[64];
 
 typedef struct {
     double fail_after, nan_above, inf_above, outputs, fail_above, jitter, instances, scratch;
+    double exit_after;
     int crash;
     unsigned long calls;
 } faulty;
@@ -63,6 +66,7 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     const char *mine = getenv("OMPI_COMM_WORLD_RANK");
     double nap = 0;
     if (json_numbers(config, "sleep_init", &nap, 1) == 1 && nap > 0) sleep((unsigned)nap);
+    if (strstr(config, "\"exit_init\"")) exit(0);
     if (strstr(config, "\"fail_init\"")) {
         snprintf(err, err_len, "cannot prepare state %s: fail_init was asked for", state);
         return 7;
@@ -76,7 +80,9 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     f->nan_above = INFINITY;
     f->inf_above = INFINITY;
     f->fail_above = INFINITY;
+    f->exit_after = INFINITY;
     json_numbers(config, "fail_after", &f->fail_after, 1);
+    json_numbers(config, "exit_after", &f->exit_after, 1);
     json_numbers(config, "outputs", &f->outputs, 1);
     json_numbers(config, "fail_above", &f->fail_above, 1);
     json_numbers(config, "jitter", &f->jitter, 1);
@@ -118,6 +124,7 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
     /* Shared among threads in the tests that count: a race on calls only
      * moves the failure by a few evaluations. */
     if ((double)(++f->calls) > f->fail_after) return 3;
+    if ((double)f->calls == f->exit_after) exit(0);
     if (f->crash && f->calls == 1000) *(volatile int *)0 = 1; /* a real fault, not raise() */
     if (x[0] > f->nan_above) {
         *out = NAN;
