@@ -276,6 +276,33 @@ fn odd_lock_files_say_what_they_are_and_how_to_clear_them() {
         "{}",
         stderr(&o)
     );
+    // A holder that said it is ending (a run stopping after a failure or a
+    // signal, perhaps after its launcher returned) is waited for: the run
+    // starts once it has ended, here 1.5 s later.
+    let mut ending = Command::new("sleep").arg("1.5").spawn().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", ending.id())).unwrap();
+    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap();
+    sb.write(
+        "s.h5.lock",
+        &format!("{} {} {start} ending\n", hostname(), ending.id()),
+    );
+    // `check` says what `run` will do: go ahead.
+    assert_ok(&sb.sampo(&["check", "s.toml"]));
+    let reaper = std::thread::spawn(move || ending.wait());
+    let since = Instant::now();
+    let o = sb.sampo(&["run", "s.toml", "-q"]);
+    assert_ok(&o);
+    assert!(
+        since.elapsed() > Duration::from_millis(500),
+        "it did not wait"
+    );
+    assert!(sb.path("s.h5").exists() && !sb.path("s.h5.lock").exists());
+    let _ = reaper.join();
 }
 
 #[test]

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use self::hdf5::{free_bytes, open, Accept, CreateError, Hdf5Store, Open, Opened, RunInfo};
 pub use memory::MemoryStore;
 pub use reader::{Hdf5Reader, ReadError, Reader, Rows};
-pub use target::{check_target, partial_path, preflight, OutputLock, TargetError};
+pub use target::{check_target, mark_ending, partial_path, preflight, OutputLock, TargetError};
 
 /// A byte count for people: `1.5 MiB` (sizes of outputs and estimates).
 pub fn human_bytes(b: f64) -> String {

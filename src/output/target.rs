@@ -246,8 +246,34 @@ enum Holder {
     /// A process of this host that has ended (or whose PID now belongs to a
     /// process started later): its lock may be taken over.
     Gone(i32),
+    /// A live process of this host that has said it is ending (a run
+    /// stopping after a failure or a signal): its lock is free once it has.
+    Ending(i32, Option<u64>),
     /// A live holder, or a lock that cannot be taken: the error to give.
     Refused(TargetError),
+}
+
+/// How long a run waits for an ending holder of its output's lock (rank 0
+/// of a job whose launcher has already returned, writing its checkpoint).
+const ENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The locks this process holds, so that [`mark_ending`] can find them.
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Says in every lock this process holds that its run is ending (a failure
+/// or a signal): a run started meanwhile on the same output (`--resume`
+/// right after the launcher returned) waits for this process to end
+/// instead of refusing. Appends ` ending` to the lock's line in one write,
+/// so that a reader sees the old line or the new one.
+pub fn mark_ending() {
+    let Ok(mut held) = HELD.lock() else { return };
+    // Once per lock: forgotten here, removed by its `OutputLock` as before.
+    for path in held.drain(..) {
+        let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&path) else {
+            continue;
+        };
+        let _ = f.write_all(b"ending\n");
+    }
 }
 
 /// How long an empty lock file is taken for a run that is starting (it
@@ -308,7 +334,10 @@ impl Holder {
             Err(e) => return odd(format!("unreadable ({e})"), format!("rm {shown}")),
         };
         let words: Vec<&str> = text.split_whitespace().collect();
-        let parsed = match words.as_slice() {
+        let marks = words.iter().rev().take_while(|w| **w == "ending").count();
+        let ending = marks > 0;
+        let words = &words[..words.len() - marks];
+        let parsed = match words {
             [host, pid] => pid.parse::<i32>().ok().map(|p| (*host, p, None)),
             [host, pid, start] => match (pid.parse::<i32>(), start.parse::<u64>()) {
                 (Ok(p), Ok(s)) => Some((*host, p, Some(s))),
@@ -327,6 +356,8 @@ impl Holder {
             Some((host, pid, start)) if pid > 0 => {
                 if host == hostname() && !running(pid, start) {
                     Holder::Gone(pid)
+                } else if host == hostname() && ending {
+                    Holder::Ending(pid, start)
                 } else {
                     locked(format!("process {pid} on {host}"))
                 }
@@ -362,7 +393,8 @@ impl OutputLock {
     pub fn check(target: &Path) -> Result<(), TargetError> {
         match Holder::of(target, &lock_path(target)) {
             Holder::Refused(e) => Err(e),
-            Holder::None | Holder::Gone(_) => Ok(()),
+            // `run` waits for it, then takes it.
+            Holder::None | Holder::Gone(_) | Holder::Ending(..) => Ok(()),
         }
     }
 
@@ -381,7 +413,11 @@ impl OutputLock {
                 .open(&path)
             {
                 Ok(mut f) => {
-                    let _ = writeln!(f, "{mine}");
+                    // The line ends with a space, for `mark_ending`'s word.
+                    let _ = write!(f, "{mine} ");
+                    if let Ok(mut held) = HELD.lock() {
+                        held.push(path.clone());
+                    }
                     return Ok(OutputLock { path });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -394,6 +430,27 @@ impl OutputLock {
                                 path.display()
                             );
                             let _ = std::fs::remove_file(&path);
+                        }
+                        Holder::Ending(pid, start) => {
+                            tracing::info!(
+                                "waiting for process {pid}, which holds {} and is ending",
+                                path.display()
+                            );
+                            let since = std::time::Instant::now();
+                            while running(pid, start) {
+                                if since.elapsed() > ENDING_WAIT {
+                                    return Err(TargetError::Locked {
+                                        target: target.to_path_buf(),
+                                        lock: path,
+                                        holder: format!(
+                                            "process {pid} on this host, which said it was \
+                                             ending {} s ago and still runs",
+                                            ENDING_WAIT.as_secs()
+                                        ),
+                                    });
+                                }
+                                std::thread::sleep(std::time::Duration::from_millis(20));
+                            }
                         }
                     }
                 }
@@ -416,6 +473,9 @@ impl OutputLock {
 
 impl Drop for OutputLock {
     fn drop(&mut self) {
+        if let Ok(mut held) = HELD.lock() {
+            held.retain(|p| p != &self.path);
+        }
         let _ = std::fs::remove_file(&self.path);
     }
 }

@@ -202,6 +202,8 @@ impl<'a> Root<'a> {
             tracing::debug!("failing: {message}");
             self.failure = Some((cause, message));
             self.failed_at = Some(Instant::now());
+            // A run started on this output meanwhile waits for this one.
+            crate::output::mark_ending();
             shared.cancel.store(true, Ordering::Relaxed);
             self.stop_all(1);
         }
@@ -395,6 +397,7 @@ impl<'a> Root<'a> {
         match (&self.pausing, &why) {
             (None, _) => {
                 if let Pausing::Stop(why) = &why {
+                    crate::output::mark_ending();
                     // Recorded in the file before it is said: a launcher's
                     // SIGTERM after a rank's death is followed by SIGKILL,
                     // and a run killed before its checkpoint must not read
