@@ -20,6 +20,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let quiet = matches!(&cli.command, cli::Command::Run(a) if a.quiet);
     init_logging(cli.verbose, quiet);
+    // A plugin's exit() (a Fortran STOP) is a failure, not a silent end.
+    sampo::model::exit_hook::enable();
     let result = app::dispatch(cli);
     // From here the exit is sampo's own, not a plugin's.
     sampo::model::exit_hook::disarm();

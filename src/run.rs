@@ -171,6 +171,8 @@ fn launch(args: &RunArgs, world: &World) -> Result<()> {
         crate::say("error: the plugin models could not be prepared on every rank; nothing was run");
         return Err(PeerExit(2).into());
     }
+    // From here an evaluation that does not return fails the job.
+    sampo::model::eval_watch::limit(Duration::from_secs_f64(spec.evaluation_timeout));
     let (threads, source) = exec::threads_for(startup.threads, &spec, node_ranks);
     exec::build_pool(threads).context("cannot start the thread pool")?;
     if rank == 0 {

@@ -306,6 +306,91 @@ fn a_plugin_calling_exit_is_a_failure_that_names_it() {
     assert!(!sb.path("eval.h5").exists());
 }
 
+/// A plugin evaluation that never returns, on the only rank or on a
+/// worker: the job fails once `[parallel] evaluation_timeout` has passed,
+/// naming the state and the parameters, and never hangs; the rows
+/// received stay in the `.partial`, which says why it failed.
+#[test]
+fn an_evaluation_that_never_returns_fails_the_job_with_its_context() {
+    let sb = Sandbox::new();
+    let library = faulty(&sb, "hangs.so", &[]);
+    let write = |name: &str, config: &str| {
+        let model =
+            format!("{{ kind = \"plugin\", library = \"{library}\", config = {{ {config} }} }}");
+        let text = format!(
+            "[parallel]\nevaluation_timeout = 2\ntimeout = 5\n{}",
+            spec(
+                &model,
+                "{ kind = \"uniform\", low = [-5.0, -5.0], high = [5.0, 5.0] }",
+                "init = { kind = \"ball\", center = [0.0, 0.0], radius = 0.1 }",
+            )
+            .replace("steps = 1500", "steps = 20000")
+        );
+        sb.write(name, &text);
+    };
+    write("alone.toml", "hang_after = 3000");
+    write("worker.toml", "hang_after = 3000, hang_on_rank = 1");
+    // Three tasks on three ranks: a queue, one task a rank.
+    let worker = std::fs::read_to_string(sb.path("worker.toml")).unwrap();
+    sb.write(
+        "worker.toml",
+        &worker.replace("[run]\n", "[run]\nreplicates = 3\n"),
+    );
+    // One task shared by the three ranks (group mode).
+    sb.write(
+        "group.toml",
+        &worker.replace("steps = 20000", "steps = 20001"),
+    );
+    let ends = |mut child: std::process::Child, what: &str| {
+        let ms = std::time::Duration::from_millis;
+        if ends_within(&mut child, ms(90_000), ms(100)).is_none() {
+            child.kill().unwrap();
+            panic!("{what}: still running after 90 s");
+        }
+        child.wait_with_output().unwrap()
+    };
+    let alone = std::process::Command::new(sampo_bin())
+        .args(["run", "alone.toml", "-q", "--threads", "2"])
+        .current_dir(sb.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = ends(alone, "one process");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let context = "sampo_log_density of library";
+    assert!(
+        err.contains(context) && err.contains("state `s`") && err.contains("has not returned for"),
+        "{err}"
+    );
+    let status = read_str_attr(&sb.path("alone.h5.partial"), "/", "status");
+    assert!(
+        status.starts_with("failed: ") && status.contains("parameters ["),
+        "{status}"
+    );
+    let worker = mpiexec(&sb, 3, &["run", "worker.toml", "-q"], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = ends(worker, "three ranks");
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("rank 1: {context}")) && err.contains("has not returned for"),
+        "{err}"
+    );
+    let group = mpiexec(&sb, 3, &["run", "group.toml", "-q"], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = ends(group, "three ranks sharing a task");
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{err}");
+}
+
 #[test]
 fn broken_libraries_stop_before_any_work_with_exit_2() {
     let sb = Sandbox::new();

@@ -90,6 +90,9 @@ pub enum Event {
     Finished(Finished),
     /// This rank received a signal (its number): the job must stop.
     Interrupted(i32),
+    /// This rank cannot go on (an evaluation that does not return), said
+    /// with its context: the job fails.
+    Failed(String),
 }
 
 /// A task that returned (done, paused, failed or cancelled), with where

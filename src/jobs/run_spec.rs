@@ -23,6 +23,8 @@ pub struct RunSpec {
     pub threads: usize,
     /// Seconds a worker rank may stay silent (`[parallel] timeout`).
     pub rank_timeout: f64,
+    /// Seconds one plugin evaluation may run (`[parallel] evaluation_timeout`).
+    pub evaluation_timeout: f64,
     /// Seconds between checkpoints (`[run] checkpoint_every`; `None`: off).
     pub checkpoint_every: Option<f64>,
     /// Wall-time budget in seconds (`[run] walltime`).
@@ -110,6 +112,7 @@ impl RunSpec {
             replicates: run.replicates,
             threads: run.threads,
             rank_timeout: run.rank_timeout,
+            evaluation_timeout: run.evaluation_timeout,
             checkpoint_every: run.checkpoint_every,
             walltime: run.walltime,
             states,

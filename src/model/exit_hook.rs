@@ -4,18 +4,29 @@
 //! and a `.partial` still marked running. Once a plugin library is loaded,
 //! an exit handler turns any exit sampo did not make itself into a failure
 //! (status 1, which also makes an MPI launcher end the job) that names the
-//! libraries loaded.
+//! libraries loaded. Only a program that asks for it ([`enable`]: the
+//! `sampo` binary) gets the handler; a program using sampo as a library
+//! keeps its own exits.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, Once};
 
+static ENABLED: AtomicBool = AtomicBool::new(false);
 static ARMED: AtomicBool = AtomicBool::new(false);
+
+/// This program's exits are sampo's: a plugin's exit() is a failure.
+pub fn enable() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
 static LIBRARIES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// From now on an exit is the plugin's: `library` was loaded.
 pub fn arm(library: &Path) {
+    if !ENABLED.load(Ordering::SeqCst) {
+        return;
+    }
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         // SAFETY: registers a plain `extern "C"` function, as atexit expects.

@@ -3,6 +3,7 @@
 //! emulated cost.
 
 mod builtin;
+pub mod eval_watch;
 pub mod exit_hook;
 mod forward;
 pub mod plugin;

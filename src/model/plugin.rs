@@ -542,7 +542,14 @@ impl Plugin {
         })
     }
 
-    fn call<T>(&self, f: impl FnOnce(&Library, *mut c_void) -> T) -> Result<T, EvalError> {
+    /// Calls `function` of the library (through `f`) at the point `x`, held
+    /// for a serialized library, watched for a call that never returns.
+    fn call<T>(
+        &self,
+        function: &str,
+        x: &[f64],
+        f: impl FnOnce(&Library, *mut c_void) -> T,
+    ) -> Result<T, EvalError> {
         let (lib, ctx) = self.context()?;
         // Private copies have globals of their own: no lock.
         let _held = match (self.lib.safety, self.copies) {
@@ -551,6 +558,16 @@ impl Plugin {
             }
             _ => None,
         };
+        let _watch = super::eval_watch::begin(
+            || {
+                format!(
+                    "{function} of library {} for state `{}`",
+                    self.lib.path.display(),
+                    self.state.to_string_lossy()
+                )
+            },
+            x,
+        );
         Ok(f(lib, ctx.ptr))
     }
 
@@ -581,7 +598,8 @@ impl Plugin {
         assert_eq!(x.len(), n * self.dim, "n points of dim values");
         match self.lib.batch {
             Some(_) => {
-                let status = self.call(|lib, ctx| {
+                let first = &x[..self.dim.min(x.len())];
+                let status = self.call("sampo_log_density_batch", first, |lib, ctx| {
                     let batch = lib.batch.expect("a copy has the original's functions");
                     // SAFETY: x holds n × dim values and out n.
                     unsafe { batch(ctx, x.as_ptr(), n, self.dim, out.as_mut_ptr()) }
@@ -618,7 +636,7 @@ impl Plugin {
         let n = self.n_outputs()?;
         assert_eq!(y.len(), n, "room for n_outputs values");
         assert_eq!(x.len(), self.dim, "dim parameters");
-        self.call(|lib, ctx| {
+        self.call("sampo_forward", x, |lib, ctx| {
             let forward = lib.forward.expect("a copy has the original's functions");
             // SAFETY: x holds dim values, y n_outputs.
             unsafe { forward(ctx, x.as_ptr(), self.dim, y.as_mut_ptr(), n) }
@@ -633,7 +651,7 @@ impl Plugin {
         }
         let n = self.n_outputs()?;
         let mut buffer = vec![0 as c_char; n * 65 + 1];
-        let status = self.call(|lib, ctx| {
+        let status = self.call("sampo_output_names", &[], |lib, ctx| {
             let f = lib
                 .output_names
                 .expect("a copy has the original's functions");
@@ -671,7 +689,7 @@ impl Plugin {
             bits: stream_bits,
         };
         let last = recorded.last().copied().unwrap_or(0);
-        let failed = self.call(|lib, ctx| {
+        let failed = self.call("a path of sampo_process_step", &[], |lib, ctx| {
             let start = lib
                 .process_start
                 .expect("a copy has the original's functions");
@@ -735,7 +753,7 @@ impl LogDensity for Plugin {
                 self.lib.path.display()
             )));
         }
-        let status = self.call(|lib, ctx| {
+        let status = self.call("sampo_log_density", x, |lib, ctx| {
             let f = lib
                 .log_density
                 .expect("a copy has the original's functions");

@@ -62,6 +62,7 @@ pub struct RunSettings {
     pub replicates_span: Option<Range<usize>>,
     pub threads: usize,
     pub rank_timeout: f64,
+    pub evaluation_timeout: f64,
     pub checkpoint_every: Option<f64>,
     pub walltime: Option<f64>,
 }
@@ -394,6 +395,20 @@ impl<'a> Resolver<'a> {
             Some(t) => *t.get_ref(),
             None => crate::limits::RANK_TIMEOUT.as_secs_f64(),
         };
+        let evaluation_timeout = match parallel
+            .as_ref()
+            .and_then(|p| p.evaluation_timeout.as_ref())
+        {
+            Some(t) if !(t.get_ref().is_finite() && *t.get_ref() >= 1.0 && *t.get_ref() <= 1e8) => {
+                return Err(self.err(
+                    t.span(),
+                    "parallel.evaluation_timeout must be a number of seconds from 1 to \
+                         100000000",
+                ))
+            }
+            Some(t) => *t.get_ref(),
+            None => 10.0 * rank_timeout,
+        };
 
         Ok(RunSettings {
             name,
@@ -403,6 +418,7 @@ impl<'a> Resolver<'a> {
             replicates_span,
             threads,
             rank_timeout,
+            evaluation_timeout,
             checkpoint_every,
             walltime,
         })

@@ -46,6 +46,10 @@ pub struct RawParallel {
     #[schemars(extend("default" = crate::limits::RANK_TIMEOUT.as_secs()), range(min = 1.0, max = 1e7))]
     #[schemars(with = "Option<f64>")]
     pub timeout: Option<Spanned<f64>>,
+    /// Seconds one plugin evaluation may run before the job fails, naming the state and parameters (default 10 × timeout).
+    #[schemars(range(min = 1.0, max = 1e8))]
+    #[schemars(with = "Option<f64>")]
+    pub evaluation_timeout: Option<Spanned<f64>>,
 }
 
 /// A seed: any u64, written as an integer or (as `--set` passes one above

@@ -6,10 +6,11 @@
 use serde_json::Value;
 
 /// Keys of the resolved spec (dotted paths) a resume may change.
-const FREE: [&str; 8] = [
+const FREE: [&str; 9] = [
     "output",
     "threads",
     "rank_timeout",
+    "evaluation_timeout",
     "checkpoint_every",
     "walltime",
     "path",

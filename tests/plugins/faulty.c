@@ -13,6 +13,8 @@
  *   sleep_init     init sleeps this many seconds first (an init that hangs)
  *   exit_init      init calls exit(0), as a Fortran STOP does
  *   exit_after     the log-density calls exit(0) at this evaluation (per context)
+ *   hang_after     the log-density never returns from this evaluation (per context)
+ *   hang_on_rank   with hang_after: only on this MPI rank
  *   fail_on_rank   init fails on this MPI rank only (OMPI_COMM_WORLD_RANK)
  *   crash_on_rank  a segmentation fault on this MPI rank at its 1000th call
  *   outputs        n_outputs of sampo_forward (default 0: no forward model);
@@ -51,7 +53,7 @@ static volatile double scratch[64];
 
 typedef struct {
     double fail_after, nan_above, inf_above, outputs, fail_above, jitter, instances, scratch;
-    double exit_after;
+    double exit_after, hang_after;
     int crash;
     unsigned long calls;
 } faulty;
@@ -81,8 +83,12 @@ int sampo_init(const char *state, size_t dim, const char *config, void **ctx,
     f->inf_above = INFINITY;
     f->fail_above = INFINITY;
     f->exit_after = INFINITY;
+    f->hang_after = INFINITY;
     json_numbers(config, "fail_after", &f->fail_after, 1);
     json_numbers(config, "exit_after", &f->exit_after, 1);
+    json_numbers(config, "hang_after", &f->hang_after, 1);
+    if (json_numbers(config, "hang_on_rank", &rank, 1) == 1 && !(mine && atoi(mine) == (int)rank))
+        f->hang_after = INFINITY;
     json_numbers(config, "outputs", &f->outputs, 1);
     json_numbers(config, "fail_above", &f->fail_above, 1);
     json_numbers(config, "jitter", &f->jitter, 1);
@@ -125,6 +131,8 @@ int sampo_log_density(void *ctx, const double *x, size_t dim, double *out) {
      * moves the failure by a few evaluations. */
     if ((double)(++f->calls) > f->fail_after) return 3;
     if ((double)f->calls == f->exit_after) exit(0);
+    if ((double)f->calls == f->hang_after)
+        for (;;) sleep(1000); /* a call that never returns */
     if (f->crash && f->calls == 1000) *(volatile int *)0 = 1; /* a real fault, not raise() */
     if (x[0] > f->nan_above) {
         *out = NAN;

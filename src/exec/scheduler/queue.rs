@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Instant;
 
 use super::tasks::{channel, drain, spawn, wait_for};
@@ -211,6 +212,7 @@ impl Root<'_> {
                 if self.failure.is_some() && self.outstanding[0] == 0 {
                     break;
                 }
+                self.give_up_if_stuck();
                 if self.pausing.is_some() && self.unfinished == 0 {
                     self.checkpoint(stage, &mut queue, shared);
                     if self.paused_for.is_some() {
@@ -252,12 +254,14 @@ impl Root<'_> {
                     idle.0 += 1;
                 }
             }
-            // After a failure: let this rank's own tasks see the cancel and end.
+            // After a failure: let this rank's own tasks see the cancel and
+            // end; one stuck in an evaluation never does.
             while self.outstanding[0] > 0 {
-                match rx.recv() {
+                match rx.recv_timeout(HEARTBEAT) {
                     Ok(Local::Finished(f)) => self.finished(0, f, shared),
                     Ok(Local::Records(_)) => {}
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => self.give_up_if_stuck(),
                 }
             }
         });
@@ -275,6 +279,7 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
     let mut stop: Option<u8> = None;
     let mut next = None;
     let mut interrupted = false;
+    let mut stuck = false;
     let mut last_sent = Instant::now();
     crate::exec::watchdog::watch_root(true);
     rayon::in_place_scope(|scope| {
@@ -289,7 +294,11 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                         Ok(Message::Assign { task, resume }) => assigned.push_back((task, resume)),
                         Ok(Message::Pause { on }) => shared.pause.store(on, Ordering::Relaxed),
                         Ok(Message::Stage { stage, carry }) => next = Some((stage, carry)),
-                        Ok(Message::Stop { code }) => stop = Some(code),
+                        Ok(Message::Stop { code }) => {
+                            // Rank 0 says nothing more: its silence is no news.
+                            crate::exec::watchdog::watch_root(false);
+                            stop = Some(code);
+                        }
                         Ok(Message::Alive) => {}
                         Ok(other) => tracing::error!("rank {}: unexpected {other:?}", t.rank()),
                         Err(e) => tracing::error!("rank {}: {e}", t.rank()),
@@ -342,6 +351,15 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                 }
                 bytes <= 1 << 22
             });
+            if !stuck {
+                if let Some(what) = crate::model::eval_watch::overdue() {
+                    // Rank 0 fails the job with it; this rank's stuck
+                    // thread cannot end, so rank 0 ends the job after its
+                    // grace.
+                    events.push(Event::Failed(format!("rank {}: {what}", t.rank())));
+                    stuck = true;
+                }
+            }
             if !interrupted {
                 if let Some(sig) = crate::exec::signals::received() {
                     // Rank 0 stops the job; the tasks here go on until it does.

@@ -1,6 +1,7 @@
 //! Rank 0: the stages of a job, the store, checkpoints and pauses, and
 //! what the workers report.
 
+use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -209,6 +210,41 @@ impl<'a> Root<'a> {
         }
     }
 
+    /// A task of this rank has not ended within `STOP_GRACE` of the job's
+    /// failure (stuck in an evaluation that does not return, so its thread
+    /// can never be joined): records the failure in the file with every row
+    /// received, says it, and ends the process (under MPI the launcher then
+    /// ends the job).
+    pub(super) fn give_up_if_stuck(&mut self) {
+        if self.outstanding[0] > 0 && self.failed_at.is_some_and(|at| at.elapsed() > STOP_GRACE) {
+            self.give_up();
+        }
+    }
+
+    fn give_up(&mut self) -> ! {
+        let why = self
+            .failure
+            .as_ref()
+            .map_or_else(|| "a task did not end".to_string(), |f| f.1.clone());
+        let _ = self.store.flush();
+        let _ = self.store.set_attr(
+            "/",
+            "status",
+            crate::output::Attr::Str(format!("failed: {why}")),
+        );
+        let _ = self.store.flush();
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: {why}\nerror: a task of rank 0 did not end within {} s of the failure (an \
+             evaluation that does not return); ending the process. {} keeps every row \
+             received; `sampo run --resume` goes on from its last checkpoint",
+            STOP_GRACE.as_secs(),
+            self.store.partial().display()
+        );
+        crate::model::exit_hook::disarm();
+        std::process::exit(1)
+    }
+
     pub(super) fn stop_all(&mut self, code: u8) {
         self.tell_workers(&Message::Stop { code });
         self.told_stop.fill(true);
@@ -343,6 +379,7 @@ impl<'a> Root<'a> {
                     match e {
                         Event::Record(r) => self.write(r, shared),
                         Event::Finished(f) => self.finished(src, f, shared),
+                        Event::Failed(why) => self.fail(Cause::Evaluation, why, shared),
                         Event::Interrupted(sig) => self.pause(
                             Pausing::Stop(format!(
                                 "{} (on rank {src})",
@@ -532,6 +569,11 @@ impl<'a> Root<'a> {
                     ),
                     shared,
                 );
+            }
+        }
+        if self.failure.is_none() {
+            if let Some(what) = crate::model::eval_watch::overdue() {
+                self.fail(Cause::Evaluation, format!("rank 0: {what}"), shared);
             }
         }
         if self.groups.is_empty() && self.last_alive.elapsed() >= HEARTBEAT {
