@@ -26,9 +26,6 @@ static WHAT: Mutex<String> = Mutex::new(String::new());
 /// Milliseconds since `epoch()` at which a worker of a queue stage last
 /// heard rank 0; 0 when not watching rank 0 (rank 0 itself, group mode).
 static ROOT_MS: AtomicU64 = AtomicU64::new(0);
-/// How long an evaluation stays past its limit before this thread ends the
-/// rank: longer than rank 0 takes to end a job cleanly after the failure.
-const STUCK_GRACE: Duration = Duration::from_secs(20);
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -102,51 +99,31 @@ pub fn watch(rank: usize, timeout: Duration) {
     epoch();
     let spawned = std::thread::Builder::new()
         .name("sampo-watchdog".into())
-        .spawn(move || {
-            let mut stuck_since: Option<Instant> = None;
-            loop {
-                std::thread::sleep(Duration::from_millis(250));
-                let limit = TIMEOUT_MS.load(Ordering::SeqCst);
-                let seconds = limit as f64 / 1000.0;
-                let root = ROOT_MS.load(Ordering::SeqCst);
-                if root != 0 && now_ms().saturating_sub(root) > limit {
-                    end_rank(&format!(
-                        "error: rank {rank}: rank 0 has not answered for {seconds} s (stopped, \
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let limit = TIMEOUT_MS.load(Ordering::SeqCst);
+            let seconds = limit as f64 / 1000.0;
+            let root = ROOT_MS.load(Ordering::SeqCst);
+            if root != 0 && now_ms().saturating_sub(root) > limit {
+                end_rank(&format!(
+                    "error: rank {rank}: rank 0 has not answered for {seconds} s (stopped, \
                      hung, or its node is gone); ending this rank so that the launcher ends \
                      the job ([parallel] timeout sets this limit). The output keeps every row \
                      flushed so far; `sampo run --resume` goes on from its last checkpoint"
-                    ));
-                }
-                // An evaluation that does not return: the scheduler fails the
-                // job with it, and rank 0 ends it after its grace; a rank whose
-                // main thread cannot (a task shared by a group of ranks) ends
-                // here, saying what is stuck.
-                match crate::model::eval_watch::overdue() {
-                    None => stuck_since = None,
-                    Some(what) => {
-                        let first = *stuck_since.get_or_insert_with(Instant::now);
-                        if first.elapsed() > STUCK_GRACE {
-                            end_rank(&format!(
-                            "error: rank {rank}: {what}; ending this rank so that the launcher \
-                             ends the job. The output keeps every row flushed so far; `sampo \
-                             run --resume` goes on from its last checkpoint"
-                        ));
-                        }
-                    }
-                }
-                let since = SINCE_MS.load(Ordering::SeqCst);
-                if since == 0 || now_ms().saturating_sub(since) <= limit {
-                    continue;
-                }
-                let what = WHAT.lock().map(|w| w.clone()).unwrap_or_default();
-                end_rank(&format!(
-                    "error: rank {rank}: {what} has not completed for {seconds} s: a rank sharing \
+                ));
+            }
+            let since = SINCE_MS.load(Ordering::SeqCst);
+            if since == 0 || now_ms().saturating_sub(since) <= limit {
+                continue;
+            }
+            let what = WHAT.lock().map(|w| w.clone()).unwrap_or_default();
+            end_rank(&format!(
+                "error: rank {rank}: {what} has not completed for {seconds} s: a rank sharing \
                  it has stopped answering (stopped, hung, or its node is gone); ending this \
                  rank so that the launcher ends the job ([parallel] timeout sets this limit). \
                  The output keeps every row flushed so far; `sampo run --resume` goes on from \
                  its last checkpoint"
-                ));
-            }
+            ));
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start the collective watchdog: {e}");

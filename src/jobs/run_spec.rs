@@ -69,6 +69,12 @@ impl RunSpec {
         crate::model::plugin::limit_init(std::time::Duration::from_secs_f64(
             parts.run.rank_timeout,
         ));
+        // A model evaluated while checking (the start points) that never
+        // returns ends the check with exit 2, naming the call.
+        crate::model::eval_watch::limit(std::time::Duration::from_secs_f64(
+            parts.run.evaluation_timeout,
+        ));
+        let _validating = crate::model::eval_watch::validating();
         let sampler_span = parts.sampler.as_ref().map_or(0..0, |t| t.span());
         let (kind, sampler) = match parts.sampler {
             None => (Kind::Ensemble, None),

@@ -5,16 +5,29 @@
 //! when it began, what it evaluates and where, in a slot of its thread;
 //! the scheduler's main thread asks [`overdue`] as it polls, and fails the
 //! job with that context once a call has run longer than `[parallel]
-//! evaluation_timeout`. (Tested end to end in tests/plugins.rs: the limit
-//! is process-wide, so a unit test would race the others.)
+//! evaluation_timeout`. A thread of this module's own is the backstop:
+//! while the spec is checked (start points are evaluated on the main
+//! thread) an overdue call ends the process at once with exit 2, and at
+//! any other time one still overdue `STUCK_GRACE` later ends it with exit
+//! 1 (a rank inside a shared task, whose main thread waits for it). Tested
+//! end to end in tests/plugins.rs and tests/python: the limit is
+//! process-wide, so a unit test would race the others.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Once;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The limit in milliseconds (0: not watching, and calls record nothing).
 static LIMIT_MS: AtomicU64 = AtomicU64::new(0);
+/// The spec is being checked: nothing else polls, and a stuck model is
+/// the spec's problem (exit 2).
+static VALIDATING: AtomicBool = AtomicBool::new(false);
+/// How long a call stays overdue before the backstop ends the process:
+/// longer than rank 0 takes to end a job cleanly after the failure.
+const STUCK_GRACE: Duration = Duration::from_secs(20);
 static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
 
 fn epoch() -> Instant {
@@ -43,6 +56,59 @@ thread_local! {
 pub fn limit(limit: Duration) {
     epoch();
     LIMIT_MS.store(limit.as_millis().max(1) as u64, Ordering::SeqCst);
+    static BACKSTOP: Once = Once::new();
+    BACKSTOP.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("sampo-eval-watch".into())
+            .spawn(backstop);
+        if let Err(e) = spawned {
+            tracing::warn!("cannot watch for evaluations that never return: {e}");
+        }
+    });
+}
+
+/// The spec is being checked until the guard is dropped.
+#[must_use]
+pub struct Validating;
+
+impl Drop for Validating {
+    fn drop(&mut self) {
+        VALIDATING.store(false, Ordering::SeqCst);
+    }
+}
+
+pub fn validating() -> Validating {
+    VALIDATING.store(true, Ordering::SeqCst);
+    Validating
+}
+
+fn backstop() {
+    let mut stuck_since: Option<Instant> = None;
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let Some(what) = overdue() else {
+            stuck_since = None;
+            continue;
+        };
+        let (code, then) = if VALIDATING.load(Ordering::SeqCst) {
+            (
+                2,
+                "while the spec was checked (its start points are evaluated)",
+            )
+        } else if stuck_since.get_or_insert_with(Instant::now).elapsed() > STUCK_GRACE {
+            (1, "and the run could not end it")
+        } else {
+            continue;
+        };
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "error: {what}, {then}; ending this process (exit {code}). Any output keeps every \
+             row flushed so far; `sampo run --resume` goes on from its last checkpoint"
+        );
+        // SAFETY: ends the process at once: exit handlers could wait on
+        // the thread that is stuck.
+        unsafe { libc::_exit(code) };
+    }
 }
 
 /// A call in progress until dropped.

@@ -55,7 +55,8 @@ def run(tmp_path, name, text, *args, mpi=0, check=True):
     cmd = [str(SAMPO_BIN), "run", f"{name}.toml", "-q", "-o", f"{name}.h5", *args]
     if mpi:
         cmd = ["mpiexec", "--oversubscribe", "--bind-to", "none", "-n", str(mpi)] + cmd
-    done = subprocess.run(cmd, cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    # A hang fails the test instead of holding the suite.
+    done = subprocess.run(cmd, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -174,6 +175,25 @@ def test_an_exception_in_an_evaluation_names_state_point_and_traceback(tmp_path)
     assert done.returncode == 1, done.stderr
     for needle in ["`g`", "walker", "ZeroDivisionError: bad parameter", "Traceback", "at parameters"]:
         assert needle in done.stderr, (needle, done.stderr)
+
+
+def test_an_evaluation_that_never_returns_fails_the_job_with_its_point(tmp_path):
+    """A model call that never returns (here: x > 0.5 sleeps for ever) ends
+    the check of the start points with exit 2, and a run with exit 1, each
+    naming the call and its point; the run's file says why it failed."""
+    limit = "[parallel]\nevaluation_timeout = 2\n"
+    done = run(tmp_path, "c", limit + spec("ensemble", broken("hangs")), check=False)
+    assert done.returncode == 2, done.stderr
+    for needle in ["the Python function", "has not returned for", "while the spec was checked"]:
+        assert needle in done.stderr, (needle, done.stderr)
+    # Started far from x > 0.5, the walkers get there while sampling.
+    start = 'init = { kind = "ball", center = [-3.0, 0.0], radius = 0.1 }'
+    done = run(tmp_path, "h", limit + spec("ensemble", broken("hangs"), extra=start), check=False)
+    assert done.returncode == 1, done.stderr
+    for needle in ["the Python function", "has not returned for", "at parameters [", "evaluation_timeout"]:
+        assert needle in done.stderr, (needle, done.stderr)
+    with h5py.File(tmp_path / "h.h5.partial", "r", locking=False) as f:
+        assert f.attrs["status"].startswith("failed: "), f.attrs["status"]
 
 
 def test_a_failure_on_one_rank_ends_the_job_with_its_message(tmp_path):

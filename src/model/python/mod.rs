@@ -328,8 +328,15 @@ mod embedded {
             &self,
             py: Python<'py>,
             arg: Bound<'py, PyAny>,
+            x: &[f64],
         ) -> Result<Bound<'py, PyAny>, EvalError> {
             let f = self.function.bind(py);
+            // Watched once the interpreter's lock is held: a call that
+            // never returns fails the job with its point.
+            let _watch = crate::model::eval_watch::begin(
+                || format!("the Python function {}", self.label),
+                x,
+            );
             let out = match &self.context {
                 Some(c) => f.call1((arg, c.bind(py))),
                 None => f.call1((arg,)),
@@ -363,7 +370,7 @@ mod embedded {
             keep_thread_state();
             Python::attach(|py| {
                 let theta = PyArray1::from_slice(py, x).into_any();
-                let values = self.call(py, theta)?;
+                let values = self.call(py, theta, x)?;
                 let got = vector(py, &values).ok_or_else(|| {
                     EvalError(format!(
                         "the Python function {} returned {} (type {}); a forward model returns                          {} number(s)",
@@ -390,7 +397,7 @@ mod embedded {
             keep_thread_state();
             Python::attach(|py| {
                 let theta = PyArray1::from_slice(py, x).into_any();
-                let out = self.call(py, theta)?;
+                let out = self.call(py, theta, x)?;
                 out.extract::<f64>().map_err(|_| {
                     EvalError(format!(
                         "the Python function {} returned {} (type {}); it must return one \
@@ -415,7 +422,7 @@ mod embedded {
                 let view = ndarray::ArrayView2::from_shape((n, self.dim), xs)
                     .map_err(|e| EvalError(format!("making the points' array: {e}")))?;
                 let points = view.to_pyarray(py);
-                let values = self.call(py, points.into_any())?;
+                let values = self.call(py, points.into_any(), &xs[..self.dim.min(xs.len())])?;
                 let wrong = |what: String| {
                     EvalError(format!(
                         "the Python function {} returned {what} for {n} point(s) of {} \

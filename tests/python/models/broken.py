@@ -1,6 +1,8 @@
 """Models that fail in each way a user's model can, for the error tests.
 `config.mode` picks the failure."""
 
+import time
+
 import numpy as np
 
 
@@ -14,6 +16,8 @@ def log_likelihood(theta, config):
     mode = config.get("mode")
     if mode == "raises" and theta[0] > 0.5:
         raise ZeroDivisionError("bad parameter")
+    if mode == "hangs" and theta[0] > 0.5:
+        time.sleep(10**6)  # a call that never returns
     if mode == "string":
         return "high"
     if mode == "nan":
