@@ -12,10 +12,11 @@
 //! tells them it is alive at least every `HEARTBEAT`, so a stopped or hung
 //! rank 0 is found within the timeout, as rank 0 finds a silent worker.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+use crate::model::exit_hook::end_now;
 
 /// Milliseconds since `epoch()` at which the current collective began; 0
 /// when the main thread is not in one.
@@ -81,15 +82,6 @@ pub fn heard_root() {
     }
 }
 
-/// Ends this process at once with `message` (no MPI call and no exit
-/// handlers: they could wait on the MPI library the main thread is
-/// blocked in), so that the launcher ends the job.
-fn end_rank(message: &str) -> ! {
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
-    // SAFETY: `_exit` ends the process without running anything else.
-    unsafe { libc::_exit(1) }
-}
-
 /// Starts watching (once per process; later calls change the timeout).
 pub fn watch(rank: usize, timeout: Duration) {
     let first = TIMEOUT_MS.swap(timeout.as_millis().max(1) as u64, Ordering::SeqCst) == 0;
@@ -105,25 +97,31 @@ pub fn watch(rank: usize, timeout: Duration) {
             let seconds = limit as f64 / 1000.0;
             let root = ROOT_MS.load(Ordering::SeqCst);
             if root != 0 && now_ms().saturating_sub(root) > limit {
-                end_rank(&format!(
-                    "error: rank {rank}: rank 0 has not answered for {seconds} s (stopped, \
+                end_now(
+                    1,
+                    &format!(
+                        "error: rank {rank}: rank 0 has not answered for {seconds} s (stopped, \
                      hung, or its node is gone); ending this rank so that the launcher ends \
                      the job ([parallel] timeout sets this limit). The output keeps every row \
                      flushed so far; `sampo run --resume` goes on from its last checkpoint"
-                ));
+                    ),
+                );
             }
             let since = SINCE_MS.load(Ordering::SeqCst);
             if since == 0 || now_ms().saturating_sub(since) <= limit {
                 continue;
             }
             let what = WHAT.lock().map(|w| w.clone()).unwrap_or_default();
-            end_rank(&format!(
-                "error: rank {rank}: {what} has not completed for {seconds} s: a rank sharing \
+            end_now(
+                1,
+                &format!(
+                    "error: rank {rank}: {what} has not completed for {seconds} s: a rank sharing \
                  it has stopped answering (stopped, hung, or its node is gone); ending this \
                  rank so that the launcher ends the job ([parallel] timeout sets this limit). \
                  The output keeps every row flushed so far; `sampo run --resume` goes on from \
                  its last checkpoint"
-            ));
+                ),
+            );
         });
     if let Err(e) = spawned {
         tracing::warn!("cannot start the collective watchdog: {e}");

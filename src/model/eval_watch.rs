@@ -14,7 +14,6 @@
 //! process-wide, so a unit test would race the others.
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -100,14 +99,13 @@ fn backstop() {
         } else {
             continue;
         };
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "error: {what}, {then}; ending this process (exit {code}). Any output keeps every \
-             row flushed so far; `sampo run --resume` goes on from its last checkpoint"
+        super::exit_hook::end_now(
+            code,
+            &format!(
+                "error: {what}, {then}; ending this process (exit {code}). Any output keeps \
+                 every row flushed so far; `sampo run --resume` goes on from its last checkpoint"
+            ),
         );
-        // SAFETY: ends the process at once: exit handlers could wait on
-        // the thread that is stuck.
-        unsafe { libc::_exit(code) };
     }
 }
 

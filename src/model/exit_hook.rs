@@ -15,12 +15,22 @@ use std::sync::{Mutex, Once};
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static ARMED: AtomicBool = AtomicBool::new(false);
+static LIBRARIES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Says `message` on stderr and ends the process at once with `code`:
+/// no exit handlers and no destructors, which could wait on a thread that
+/// is stuck (in a plugin, in an MPI call). For the watchers that find such
+/// a thread; an exit handler's own end.
+pub fn end_now(code: i32, message: &str) -> ! {
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    // SAFETY: `_exit` ends the process without running anything else.
+    unsafe { libc::_exit(code) }
+}
 
 /// This program's exits are sampo's: a plugin's exit() is a failure.
 pub fn enable() {
     ENABLED.store(true, Ordering::SeqCst);
 }
-static LIBRARIES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// From now on an exit is the plugin's: `library` was loaded.
 pub fn arm(library: &Path) {
@@ -57,16 +67,17 @@ extern "C" fn on_exit() {
         .try_lock()
         .map(|l| l.join(", "))
         .unwrap_or_else(|_| "(unknown)".into());
-    let _ = writeln!(
-        std::io::stderr(),
-        "error: a plugin ended the process (pid {}) by calling exit() while sampo was running \
-         it (a Fortran STOP or C's exit does this); plugins loaded: {libs}. A plugin must \
-         report a failure through its return status instead. Exiting with status 1; the \
-         output keeps every row flushed so far, and `sampo run --resume` goes on from its \
-         last checkpoint",
-        std::process::id()
-    );
-    // SAFETY: ends the process at once; the rest of the exit handlers (and
-    // the libraries' destructors) could wait on threads still running.
-    unsafe { libc::_exit(1) };
+    // The rest of the exit handlers (and the libraries' destructors) could
+    // wait on threads still running.
+    end_now(
+        1,
+        &format!(
+            "error: a plugin ended the process (pid {}) by calling exit() while sampo was \
+             running it (a Fortran STOP or C's exit does this); plugins loaded: {libs}. A \
+             plugin must report a failure through its return status instead. Exiting with \
+             status 1; the output keeps every row flushed so far, and `sampo run --resume` \
+             goes on from its last checkpoint",
+            std::process::id()
+        ),
+    )
 }

@@ -329,11 +329,9 @@ impl InitWatch {
             .name("sampo-init-watch".into())
             .spawn(move || {
                 if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
-                    use std::io::Write;
-                    let _ = writeln!(std::io::stderr().lock(), "{what}");
-                    // SAFETY: ends the process at once; exit handlers could
-                    // wait on the library the main thread is blocked in.
-                    unsafe { libc::_exit(2) };
+                    // Exit handlers could wait on the library the main
+                    // thread is blocked in.
+                    super::exit_hook::end_now(2, &what);
                 }
             });
         if let Err(e) = spawned {

@@ -194,6 +194,8 @@ impl Store for MemoryStore {
         self.partial()
     }
 
+    fn mark_failed(&mut self, _reason: &str) {}
+
     fn discard(self: Box<Self>) {}
 }
 

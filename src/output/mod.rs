@@ -539,6 +539,10 @@ pub trait Store {
     /// The run failed: every row received is kept (best effort) and the
     /// output marked failed with `reason`; returns where it is.
     fn abandon(self: Box<Self>, reason: &str) -> PathBuf;
+    /// What `abandon` records, with the store left open: for a process
+    /// that must end without returning (a task thread that can never be
+    /// joined).
+    fn mark_failed(&mut self, reason: &str);
     /// Nothing was run in a new output: it is removed, so that it does not
     /// block the next run.
     fn discard(self: Box<Self>);

@@ -226,13 +226,7 @@ impl<'a> Root<'a> {
             .failure
             .as_ref()
             .map_or_else(|| "a task did not end".to_string(), |f| f.1.clone());
-        let _ = self.store.flush();
-        let _ = self.store.set_attr(
-            "/",
-            "status",
-            crate::output::Attr::Str(format!("failed: {why}")),
-        );
-        let _ = self.store.flush();
+        self.store.mark_failed(&why);
         let _ = writeln!(
             std::io::stderr().lock(),
             "error: {why}\nerror: a task of rank 0 did not end within {} s of the failure (an \

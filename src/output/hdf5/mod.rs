@@ -339,6 +339,11 @@ impl Hdf5Store {
     }
 
     pub fn abandon(mut self, reason: &str) -> PathBuf {
+        self.mark_failed(reason);
+        self.partial.clone()
+    }
+
+    pub fn mark_failed(&mut self, reason: &str) {
         // Best effort: the run has already failed, and the reason is what
         // counts. Rows received are written if they can be; the extents
         // then say exactly the rows that reached the file.
@@ -346,7 +351,6 @@ impl Hdf5Store {
             let _ = self.write_extent_attrs(true);
         }
         let _ = self.set_status(&format!("failed: {reason}"));
-        self.partial.clone()
     }
 }
 
@@ -424,6 +428,10 @@ impl Store for Hdf5Store {
 
     fn abandon(self: Box<Self>, reason: &str) -> PathBuf {
         Hdf5Store::abandon(*self, reason)
+    }
+
+    fn mark_failed(&mut self, reason: &str) {
+        Hdf5Store::mark_failed(self, reason)
     }
 
     fn discard(self: Box<Self>) {
