@@ -383,6 +383,26 @@ fn stop_rank_once_sampling(sb: &Sandbox, name: &str, rank: usize, start: Instant
     pid
 }
 
+/// Three one-thread states of 8 walkers × 20 000 steps at 250 µs an
+/// evaluation, with a 3 s rank timeout: one task a rank of three, long
+/// enough to stop a rank mid-run.
+fn queue_of_three() -> String {
+    format!(
+        "[run]\nseed = 1\n[parallel]\nthreads = 1\ntimeout = 3\n[sampler]\nwalkers = 8\nsteps = 20000\n{}",
+        states(3, 250)
+    )
+}
+
+/// `sampo run <name>.toml` on 3 ranks, its stderr in `<name>.err`.
+fn spawn_logged(sb: &Sandbox, name: &str) -> std::process::Child {
+    let log = std::fs::File::create(sb.path(&format!("{name}.err"))).unwrap();
+    mpiexec(sb, 3, &["run", &format!("{name}.toml"), "-q"], &[])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
 /// Waits for a job whose rank `stopped` was sent SIGSTOP to end (within a
 /// minute of `since`), then makes sure that rank is gone too.
 fn ended_after_stop(
@@ -431,20 +451,9 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
     );
     assert_ok(&run_mpi(&sb, 3, &["run", "busy.toml", "-q"], &[]));
     // A rank stopped with SIGSTOP: found within the timeout, the job ends.
-    sb.write(
-        "live.toml",
-        &format!(
-            "[run]\nseed = 1\n[parallel]\nthreads = 1\ntimeout = 3\n[sampler]\nwalkers = 8\nsteps = 20000\n{}",
-            states(3, 250)
-        ),
-    );
+    sb.write("live.toml", &queue_of_three());
     let start = Instant::now();
-    let log = std::fs::File::create(sb.path("live.err")).unwrap();
-    let mut child = mpiexec(&sb, 3, &["run", "live.toml", "-q"], &[])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_logged(&sb, "live");
     let rank2 = stop_rank_once_sampling(&sb, "live", 2, start);
     let status = ended_after_stop(&mut child, &rank2, Instant::now(), &sb.path("live.err"));
     let err = std::fs::read_to_string(sb.path("live.err")).unwrap_or_default();
@@ -462,20 +471,9 @@ fn a_silent_rank_ends_the_job_and_a_busy_one_does_not() {
 #[test]
 fn a_stopped_rank_0_ends_the_job() {
     let sb = Sandbox::new();
-    sb.write(
-        "root.toml",
-        &format!(
-            "[run]\nseed = 1\n[parallel]\nthreads = 1\ntimeout = 3\n[sampler]\nwalkers = 8\nsteps = 20000\n{}",
-            states(3, 250)
-        ),
-    );
+    sb.write("root.toml", &queue_of_three());
     let start = Instant::now();
-    let log = std::fs::File::create(sb.path("root.err")).unwrap();
-    let mut child = mpiexec(&sb, 3, &["run", "root.toml", "-q"], &[])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_logged(&sb, "root");
     let rank0 = stop_rank_once_sampling(&sb, "root", 0, start);
     let stopped = Instant::now();
     let status = ended_after_stop(&mut child, &rank0, stopped, &sb.path("root.err"));
@@ -503,12 +501,7 @@ fn a_stopped_rank_sharing_a_task_ends_the_job() {
         ),
     );
     let start = Instant::now();
-    let log = std::fs::File::create(sb.path("shared.err")).unwrap();
-    let mut child = mpiexec(&sb, 3, &["run", "shared.toml", "-q"], &[])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_logged(&sb, "shared");
     let rank2 = stop_rank_once_sampling(&sb, "shared", 2, start);
     let status = ended_after_stop(&mut child, &rank2, Instant::now(), &sb.path("shared.err"));
     let err = std::fs::read_to_string(sb.path("shared.err")).unwrap_or_default();

@@ -243,13 +243,7 @@ fn odd_lock_files_say_what_they_are_and_how_to_clear_them() {
     clear(&lock);
     // A live process that is not the holder: its start time differs.
     let mut other = Command::new("sleep").arg("60").spawn().unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", other.id())).unwrap();
-    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let start = start_ticks(other.id());
     sb.write(
         "s.h5.lock",
         &format!("{} {} {}\n", hostname(), other.id(), start + 1),
@@ -280,13 +274,7 @@ fn odd_lock_files_say_what_they_are_and_how_to_clear_them() {
     // signal, perhaps after its launcher returned) is waited for: the run
     // starts once it has ended, here 1.5 s later.
     let mut ending = Command::new("sleep").arg("1.5").spawn().unwrap();
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", ending.id())).unwrap();
-    let start: u64 = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let start = start_ticks(ending.id());
     sb.write(
         "s.h5.lock",
         &format!("{} {} {start} ending\n", hostname(), ending.id()),
@@ -303,6 +291,18 @@ fn odd_lock_files_say_what_they_are_and_how_to_clear_them() {
     );
     assert!(sb.path("s.h5").exists() && !sb.path("s.h5.lock").exists());
     let _ = reaper.join();
+}
+
+/// The start time of process `pid` in clock ticks after boot, as a lock
+/// records it (field 22 of /proc/PID/stat, counted after the command name).
+fn start_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]

@@ -337,11 +337,13 @@ fn an_evaluation_that_never_returns_fails_the_job_with_its_context() {
         &worker.replace("[run]\n", "[run]\nreplicates = 3\n"),
     );
     // One task shared by the three ranks (group mode).
-    sb.write(
-        "group.toml",
-        &worker.replace("steps = 20000", "steps = 20001"),
-    );
-    let ends = |mut child: std::process::Child, what: &str| {
+    sb.write("group.toml", &worker);
+    let ends = |mut command: Command, what: &str| {
+        let mut child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         let ms = std::time::Duration::from_millis;
         if ends_within(&mut child, ms(90_000), ms(100)).is_none() {
             child.kill().unwrap();
@@ -349,13 +351,10 @@ fn an_evaluation_that_never_returns_fails_the_job_with_its_context() {
         }
         child.wait_with_output().unwrap()
     };
-    let alone = std::process::Command::new(sampo_bin())
+    let mut alone = Command::new(sampo_bin());
+    alone
         .args(["run", "alone.toml", "-q", "--threads", "2"])
-        .current_dir(sb.dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .current_dir(sb.dir.path());
     let o = ends(alone, "one process");
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -369,11 +368,7 @@ fn an_evaluation_that_never_returns_fails_the_job_with_its_context() {
         status.starts_with("failed: ") && status.contains("parameters ["),
         "{status}"
     );
-    let worker = mpiexec(&sb, 3, &["run", "worker.toml", "-q"], &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let worker = mpiexec(&sb, 3, &["run", "worker.toml", "-q"], &[]);
     let o = ends(worker, "three ranks");
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
@@ -381,11 +376,7 @@ fn an_evaluation_that_never_returns_fails_the_job_with_its_context() {
         err.contains(&format!("rank 1: {context}")) && err.contains("has not returned for"),
         "{err}"
     );
-    let group = mpiexec(&sb, 3, &["run", "group.toml", "-q"], &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let group = mpiexec(&sb, 3, &["run", "group.toml", "-q"], &[]);
     let o = ends(group, "three ranks sharing a task");
     let err = stderr(&o);
     assert!(!o.status.success(), "{err}");
