@@ -291,6 +291,46 @@ impl Alias {
     }
 }
 
+/// The alias tables of every row of a transition matrix in one flat table,
+/// row x's column j at x · n + j, each entry's probability beside its alias:
+/// a transition is one uniform and one load that depends on the state
+/// (draws equal to each row's [`Alias::draw`], bit for bit).
+struct Transitions {
+    n: usize,
+    entries: Vec<(f64, u32)>,
+}
+
+impl Transitions {
+    fn new(rows: &[Vec<f64>]) -> Self {
+        let entries = rows
+            .iter()
+            .flat_map(|r| {
+                let a = Alias::new(r);
+                a.prob.into_iter().zip(a.alias)
+            })
+            .collect();
+        Self {
+            n: rows.len(),
+            entries,
+        }
+    }
+
+    #[inline(always)]
+    fn step(&self, x: usize, rng: &mut Stream) -> usize {
+        // As `Alias::draw`, with the column as a u32 (a matrix has far
+        // fewer than 2^32 states): its conversion back to f64 is one
+        // instruction where a usize's takes several.
+        let u = rng.random::<f64>() * self.n as f64;
+        let j = (u as u32).min(self.n as u32 - 1);
+        let (prob, alias) = self.entries[x * self.n + j as usize];
+        if u - f64::from(j) < prob {
+            j as usize
+        } else {
+            alias as usize
+        }
+    }
+}
+
 /// A process ready to simulate paths, with the steps it records and the
 /// target set whose first hitting time it watches.
 pub struct Simulator {
@@ -302,7 +342,7 @@ pub struct Simulator {
 
 enum Sim {
     Chain {
-        rows: Vec<Alias>,
+        rows: Transitions,
         absorbing: Vec<bool>,
         start: Result<usize, Alias>,
         target: Vec<bool>,
@@ -359,7 +399,7 @@ impl Simulator {
                     mask[t as usize] = true;
                 }
                 Sim::Chain {
-                    rows: transition.iter().map(|r| Alias::new(r)).collect(),
+                    rows: Transitions::new(transition),
                     absorbing: (0..k).map(|i| transition[i][i] == 1.0).collect(),
                     start: match x0 {
                         Start::State(i) => Ok(*i),
@@ -446,34 +486,36 @@ impl Simulator {
                 start,
                 target,
             } => {
+                // The stream in a local, so its state can stay in
+                // registers through the loop.
+                let mut g = rng.clone();
                 let mut x = match start {
                     Ok(i) => *i,
-                    Err(alias) => alias.draw(rng),
+                    Err(alias) => alias.draw(&mut g),
                 };
-                let mut hit = target[x].then_some(0);
-                let mut next = 0;
-                for t in 0..=self.steps {
-                    if t > 0 {
+                // The first step in the target set, u64::MAX until then.
+                let mut hit = if target[x] { 0 } else { u64::MAX };
+                // Step to each recorded step in turn.
+                let mut t = 0;
+                'records: for r in 0..out.len() {
+                    let until = self.recorded[r];
+                    while t < until {
                         if absorbing[x] {
-                            // It stays: the remaining records are x and a
+                            // It stays: the remaining records are x, and a
                             // target not hit by now never is.
-                            out[next..].fill(x as f64);
-                            return Ok(hit);
+                            out[r..].fill(x as f64);
+                            break 'records;
                         }
-                        x = rows[x].draw(rng);
-                        if hit.is_none() && target[x] {
-                            hit = Some(t);
-                        }
-                    }
-                    if self.recorded[next] == t {
-                        out[next] = x as f64;
-                        next += 1;
-                        if next == out.len() {
-                            break;
+                        x = rows.step(x, &mut g);
+                        t += 1;
+                        if hit == u64::MAX && target[x] {
+                            hit = t;
                         }
                     }
+                    out[r] = x as f64;
                 }
-                hit
+                *rng = g;
+                (hit != u64::MAX).then_some(hit)
             }
             Sim::Walk {
                 p,
@@ -481,29 +523,30 @@ impl Simulator {
                 bounds,
                 target,
             } => {
+                // As for the chain: a local stream, record by record.
+                let mut g = rng.clone();
+                let (lo, hi) = bounds.unwrap_or((i64::MIN, i64::MAX));
                 let mut x = *x0;
                 let mut hit = target.contains(&x).then_some(0);
-                let mut next = 0;
-                for t in 0..=self.steps {
-                    if t > 0 {
-                        let up = rng.random::<f64>() < *p;
-                        x = match bounds {
-                            Some((lo, _)) if x == *lo => x + 1,
-                            Some((_, hi)) if x == *hi => x - 1,
-                            _ => x + if up { 1 } else { -1 },
+                let mut t = 0;
+                for (slot, &until) in out.iter_mut().zip(&self.recorded) {
+                    while t < until {
+                        let up = g.random::<f64>() < *p;
+                        x = if x == lo {
+                            x + 1
+                        } else if x == hi {
+                            x - 1
+                        } else {
+                            x + if up { 1 } else { -1 }
                         };
+                        t += 1;
                         if hit.is_none() && target.contains(&x) {
                             hit = Some(t);
                         }
                     }
-                    if self.recorded[next] == t {
-                        out[next] = x as f64;
-                        next += 1;
-                        if next == out.len() {
-                            break;
-                        }
-                    }
+                    *slot = x as f64;
                 }
+                *rng = g;
                 hit
             }
             Sim::Gbm { drift, vol, s0 } => {
