@@ -292,42 +292,98 @@ impl Alias {
 }
 
 /// The alias tables of every row of a transition matrix in one flat table,
-/// row x's column j at x · n + j, each entry's probability beside its alias:
-/// a transition is one uniform and one load that depends on the state
-/// (draws equal to each row's [`Alias::draw`], bit for bit).
+/// row x's column j at x · n + j. A state is walked as its row's offset
+/// x · n, and each entry holds what the step needs next whichever way the
+/// draw goes: the column's probability, the alias's row offset, and both
+/// destinations' flags (absorbing, in the target set). A transition is then
+/// one uniform and one load that depends on the state; its draws equal each
+/// row's [`Alias::draw`], bit for bit.
 struct Transitions {
     n: usize,
-    entries: Vec<(f64, u32)>,
+    entries: Vec<Entry>,
+    /// The flags of each state.
+    flags: Vec<u8>,
 }
 
+#[derive(Clone, Copy)]
+struct Entry {
+    prob: f64,
+    alias_row: u32,
+    column_flags: u8,
+    alias_flags: u8,
+}
+
+const ABSORBING: u8 = 1;
+const TARGET: u8 = 2;
+
 impl Transitions {
-    fn new(rows: &[Vec<f64>]) -> Self {
+    /// # Panics
+    /// With 2^16 states or more (a dense matrix of 2^32 entries, far past
+    /// any rank's memory, which `check` refuses first).
+    fn new(rows: &[Vec<f64>], target: &[bool]) -> Self {
+        let n = rows.len();
+        let offset = |x: usize| u32::try_from(x * n).expect("fewer than 2^16 states");
+        let flags: Vec<u8> = (0..n)
+            .map(|i| (u8::from(rows[i][i] == 1.0) * ABSORBING) | (u8::from(target[i]) * TARGET))
+            .collect();
         let entries = rows
             .iter()
             .flat_map(|r| {
                 let a = Alias::new(r);
-                a.prob.into_iter().zip(a.alias)
+                a.prob.into_iter().zip(a.alias).enumerate().map(|(j, (prob, alias))| Entry {
+                    prob,
+                    alias_row: offset(alias as usize),
+                    column_flags: flags[j],
+                    alias_flags: flags[alias as usize],
+                })
             })
             .collect();
-        Self {
-            n: rows.len(),
-            entries,
+        Self { n, entries, flags }
+    }
+
+    /// One transition from the state at row offset `row`: the next state's
+    /// row offset and flags.
+    #[inline(always)]
+    fn step(&self, row: usize, rng: &mut Stream) -> (usize, u8) {
+        // As `Alias::draw`, with the column as a u32: its conversion back
+        // to f64 is one instruction where a usize's takes several. The
+        // column's offset does not wait for the load.
+        let u = rng.random::<f64>() * self.n as f64;
+        let j = (u as u32).min(self.n as u32 - 1);
+        let e = self.entries[row + j as usize];
+        if u - f64::from(j) < e.prob {
+            (j as usize * self.n, e.column_flags)
+        } else {
+            (e.alias_row as usize, e.alias_flags)
         }
     }
 
-    #[inline(always)]
-    fn step(&self, x: usize, rng: &mut Stream) -> usize {
-        // As `Alias::draw`, with the column as a u32 (a matrix has far
-        // fewer than 2^32 states): its conversion back to f64 is one
-        // instruction where a usize's takes several.
-        let u = rng.random::<f64>() * self.n as f64;
-        let j = (u as u32).min(self.n as u32 - 1);
-        let (prob, alias) = self.entries[x * self.n + j as usize];
-        if u - f64::from(j) < prob {
-            j as usize
-        } else {
-            alias as usize
+    /// One path from state `x`: the state at each recorded step into `out`
+    /// and the first step in the target set.
+    fn path(&self, x: usize, recorded: &[u64], rng: &mut Stream, out: &mut [f64]) -> Option<u64> {
+        let n = self.n;
+        let (mut row, mut flags) = (x * n, self.flags[x]);
+        // The first step in the target set, u64::MAX until then.
+        let mut hit = if flags & TARGET != 0 { 0 } else { u64::MAX };
+        let mut t = 0;
+        // Step to each recorded step in turn.
+        for r in 0..out.len() {
+            while t < recorded[r] {
+                if flags & ABSORBING != 0 {
+                    // It stays: the remaining records are its state, and a
+                    // target not hit by now never is.
+                    out[r..].fill((row / n) as f64);
+                    return (hit != u64::MAX).then_some(hit);
+                }
+                (row, flags) = self.step(row, rng);
+                t += 1;
+                if hit == u64::MAX && flags & TARGET != 0 {
+                    hit = t;
+                }
+            }
+            out[r] = (row / n) as f64;
         }
+        (hit != u64::MAX).then_some(hit)
     }
 }
 
@@ -343,9 +399,7 @@ pub struct Simulator {
 enum Sim {
     Chain {
         rows: Transitions,
-        absorbing: Vec<bool>,
         start: Result<usize, Alias>,
-        target: Vec<bool>,
     },
     Walk {
         p: f64,
@@ -399,13 +453,11 @@ impl Simulator {
                     mask[t as usize] = true;
                 }
                 Sim::Chain {
-                    rows: Transitions::new(transition),
-                    absorbing: (0..k).map(|i| transition[i][i] == 1.0).collect(),
+                    rows: Transitions::new(transition, &mask),
                     start: match x0 {
                         Start::State(i) => Ok(*i),
                         Start::Distribution(d) => Err(Alias::new(d)),
                     },
-                    target: mask,
                 }
             }
             Process::RandomWalk { p, x0, bounds } => Sim::Walk {
@@ -480,42 +532,17 @@ impl Simulator {
     ) -> Result<Option<u64>, String> {
         debug_assert_eq!(out.len(), self.recorded.len());
         Ok(match &self.sim {
-            Sim::Chain {
-                rows,
-                absorbing,
-                start,
-                target,
-            } => {
+            Sim::Chain { rows, start } => {
                 // The stream in a local, so its state can stay in
                 // registers through the loop.
                 let mut g = rng.clone();
-                let mut x = match start {
+                let x = match start {
                     Ok(i) => *i,
                     Err(alias) => alias.draw(&mut g),
                 };
-                // The first step in the target set, u64::MAX until then.
-                let mut hit = if target[x] { 0 } else { u64::MAX };
-                // Step to each recorded step in turn.
-                let mut t = 0;
-                'records: for r in 0..out.len() {
-                    let until = self.recorded[r];
-                    while t < until {
-                        if absorbing[x] {
-                            // It stays: the remaining records are x, and a
-                            // target not hit by now never is.
-                            out[r..].fill(x as f64);
-                            break 'records;
-                        }
-                        x = rows.step(x, &mut g);
-                        t += 1;
-                        if hit == u64::MAX && target[x] {
-                            hit = t;
-                        }
-                    }
-                    out[r] = x as f64;
-                }
+                let hit = rows.path(x, &self.recorded, &mut g, out);
                 *rng = g;
-                (hit != u64::MAX).then_some(hit)
+                hit
             }
             Sim::Walk {
                 p,
