@@ -1,5 +1,6 @@
 //! Bounds checked in several layers (the spec, the command line, the
-//! plugin loader, the thread layout), kept in one place at the bottom.
+//! plugin loader, the thread layout), kept in one place at the bottom, and
+//! the clock the timeouts of ranks and evaluations are measured on.
 
 /// The most threads a rank may run: `--threads` and `[parallel] threads`
 /// are refused above it, and plugins keep one context per thread below it.
@@ -47,4 +48,16 @@ pub fn machine_memory() -> Option<u64> {
         (Some(t), Some(g)) => Some(t.min(g)),
         (t, g) => t.or(g),
     }
+}
+
+/// Milliseconds on the process's monotonic clock, from its first call, at
+/// least 1 (so that 0 can mean "not set" in an atomic): the clock the
+/// watchers of ranks and evaluations compare with their timeouts.
+pub fn now_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
 }

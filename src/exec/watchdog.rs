@@ -13,29 +13,20 @@
 //! rank 0 is found within the timeout, as rank 0 finds a silent worker.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
+use crate::limits::now_ms;
 use crate::model::exit_hook::end_now;
 
-/// Milliseconds since `epoch()` at which the current collective began; 0
-/// when the main thread is not in one.
+/// `now_ms()` when the current collective began; 0 when the main thread is not in one.
 static SINCE_MS: AtomicU64 = AtomicU64::new(0);
 /// The timeout, in milliseconds (0: not watching).
 static TIMEOUT_MS: AtomicU64 = AtomicU64::new(0);
 static WHAT: Mutex<String> = Mutex::new(String::new());
-/// Milliseconds since `epoch()` at which a worker of a queue stage last
+/// `now_ms()` when a worker of a queue stage last
 /// heard rank 0; 0 when not watching rank 0 (rank 0 itself, group mode).
 static ROOT_MS: AtomicU64 = AtomicU64::new(0);
-
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-fn now_ms() -> u64 {
-    epoch().elapsed().as_millis() as u64 + 1
-}
 
 /// Marks the main thread inside a collective until dropped.
 #[must_use]
@@ -88,7 +79,7 @@ pub fn watch(rank: usize, timeout: Duration) {
     if !first {
         return;
     }
-    epoch();
+    now_ms();
     let spawned = std::thread::Builder::new()
         .name("sampo-watchdog".into())
         .spawn(move || loop {

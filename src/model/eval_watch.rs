@@ -16,8 +16,10 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Once;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::limits::now_ms;
 
 /// The limit in milliseconds (0: not watching, and calls record nothing).
 static LIMIT_MS: AtomicU64 = AtomicU64::new(0);
@@ -28,15 +30,6 @@ static VALIDATING: AtomicBool = AtomicBool::new(false);
 /// longer than rank 0 takes to end a job cleanly after the failure.
 const STUCK_GRACE: Duration = Duration::from_secs(20);
 static SLOTS: Mutex<Vec<Arc<Slot>>> = Mutex::new(Vec::new());
-
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-fn now_ms() -> u64 {
-    epoch().elapsed().as_millis() as u64 + 1
-}
 
 /// One thread's call in progress.
 #[derive(Default)]
@@ -53,7 +46,7 @@ thread_local! {
 
 /// Watches every call from now on, with `limit`.
 pub fn limit(limit: Duration) {
-    epoch();
+    now_ms();
     LIMIT_MS.store(limit.as_millis().max(1) as u64, Ordering::SeqCst);
     static BACKSTOP: Once = Once::new();
     BACKSTOP.call_once(|| {
