@@ -323,20 +323,13 @@ mod tests {
 
     /// AR(1) chains from a small xorshift generator (Box–Muller normals).
     fn ar1(phi: f64, chains: usize, n: usize, seed: u64) -> Vec<Vec<f64>> {
-        let mut s = seed;
-        let mut uniform = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
+        let mut uniform = super::super::noise::uniforms(seed);
         (0..chains)
             .map(|_| {
                 let mut x = 0.0;
                 (0..n)
                     .map(|_| {
-                        let (u, v) = (uniform(), uniform());
-                        let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+                        let z = super::super::noise::normal(&mut uniform);
                         x = phi * x + (1.0 - phi * phi).sqrt() * z;
                         x
                     })

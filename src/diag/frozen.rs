@@ -68,21 +68,14 @@ const CASES: [Case; 4] = [
 
 /// The chain of a case, row-major (row, walker, parameter).
 fn chain(case: &Case, seed: u64) -> Vec<f64> {
-    let mut s = seed;
-    let mut uniform = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    };
+    let mut uniform = super::noise::uniforms(seed);
     let n = case.walkers * case.ndim;
     let mut state = vec![0.0; n];
     let mut out = Vec::with_capacity(case.rows * n);
     for _ in 0..case.rows {
         for (i, x) in state.iter_mut().enumerate() {
             if uniform() < case.moves {
-                let (u, v) = (uniform(), uniform());
-                let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+                let z = super::noise::normal(&mut uniform);
                 *x = case.phi * *x + (1.0 - case.phi * case.phi).sqrt() * z;
             }
             let offset = (i % case.ndim) as f64 * 3.0 - 1.0;

@@ -10,6 +10,8 @@ mod beta_quantile;
 mod ess;
 #[cfg(test)]
 mod frozen;
+#[cfg(test)]
+mod noise;
 mod pairwise;
 mod rank;
 mod sorted;
