@@ -99,30 +99,14 @@ fn a_paused_run_resumes_to_the_same_bits_and_a_killed_one_keeps_its_rows() {
     let reference = batch_datasets(&sb.path("whole.h5"));
 
     // SIGTERM half-way: exit 75, then --resume (on another layout).
-    let mut child = Command::new(sampo_bin())
-        .current_dir(sb.path(""))
-        .args(["run", "d.toml", "-o", "p.h5", "-q", "--threads", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_file(&sb.path("p.h5.partial"));
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: a plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(75));
-    let o = sb.sampo(&[
-        "run",
-        "--resume",
+    pause_and_resume(
+        &sb,
         "d.toml",
-        "-o",
         "p.h5",
-        "-q",
-        "--threads",
-        "2",
-    ]);
-    assert_ok(&o);
+        &["--threads", "1"],
+        Duration::from_millis(300),
+        &["--threads", "2"],
+    );
     assert!(
         batch_datasets(&sb.path("p.h5")) == reference,
         "resumed run differs"

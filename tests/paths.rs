@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
@@ -114,13 +114,13 @@ fn every_layout_writes_the_same_file() {
 #[test]
 fn a_signalled_run_resumes_to_the_same_bits() {
     let sb = Sandbox::new();
-    // About 2·10⁸ transitions: a second or more on one thread.
+    // 3·10⁸ transitions: two seconds or more on one thread.
     let spec = r#"
 [run]
 seed = 8
 [sampler]
 kind = "paths"
-paths = 200000
+paths = 300000
 steps = 1000
 chunk = 2000
 statistics = { every = 100 }
@@ -142,30 +142,14 @@ hitting = [2]
         ],
     )];
     let reference = datasets(&sb.path("whole.h5"), sets);
-    let mut child = Command::new(sampo_bin())
-        .current_dir(sb.path(""))
-        .args(["run", "s.toml", "-o", "p.h5", "-q", "--threads", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_file(&sb.path("p.h5.partial"));
-    std::thread::sleep(Duration::from_millis(400));
-    // SAFETY: a plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(75), "the run should pause");
-    let o = sb.sampo(&[
-        "run",
-        "--resume",
+    pause_and_resume(
+        &sb,
         "s.toml",
-        "-o",
         "p.h5",
-        "-q",
-        "--threads",
-        "2",
-    ]);
-    assert_ok(&o);
+        &["--threads", "1"],
+        Duration::from_millis(400),
+        &["--threads", "2"],
+    );
     assert!(
         datasets(&sb.path("p.h5"), sets) == reference,
         "resumed run differs"

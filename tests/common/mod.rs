@@ -209,6 +209,41 @@ pub fn wait_for_file(path: &Path) {
     }
 }
 
+/// Runs `sampo run <spec> -o <out> -q` with `args`, sends it SIGTERM once
+/// its `.partial` exists and `after` more has passed, expects the pause
+/// (exit 75), then resumes it with `resume_args` and expects success.
+pub fn pause_and_resume(
+    sb: &Sandbox,
+    spec: &str,
+    out: &str,
+    args: &[&str],
+    after: std::time::Duration,
+    resume_args: &[&str],
+) {
+    let child = Command::new(sampo_bin())
+        .current_dir(sb.path(""))
+        .args(["run", spec, "-o", out, "-q"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_file(&sb.path(&format!("{out}.partial")));
+    std::thread::sleep(after);
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(75),
+        "the run should pause: {}",
+        stderr(&o)
+    );
+    let mut resume = vec!["run", "--resume", spec, "-o", out, "-q"];
+    resume.extend_from_slice(resume_args);
+    assert_ok(&sb.sampo(&resume));
+}
+
 /// A C plugin built from tests/plugins/faulty.c with `flags` (see its
 /// header for the variants), in the sandbox.
 pub fn faulty(sb: &Sandbox, name: &str, flags: &[&str]) -> String {
