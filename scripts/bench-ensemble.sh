@@ -10,7 +10,9 @@
 #       only gives the sampling alone: their differences are the shares of
 #       the end-of-task diagnostics and of storage;
 #   (b) emcee, log_prob vectorised with numpy, BLAS pinned to one thread;
-#   (c) examples/tight_loop.rs: the same update hand-written, nothing stored.
+#   (c) examples/tight_loop.rs: the same update hand-written, nothing stored;
+#   (d) start-up: a one-task run's whole process, alone and under mpiexec -n 2
+#       next to a minimal MPI program.
 #
 #   scripts/bench-ensemble.sh                  # about half a minute
 #   SAMPO_STEPS=50000 scripts/bench-ensemble.sh
@@ -75,8 +77,37 @@ shares() {
                  wall - store, 100 * (wall - store) / wall, store - thin, 100 * (store - thin) / wall
          }'
 }
+# Start-up: a one-task run (4 walkers × 5 steps) as a whole process, the
+# bare binary (`--version`: loading its libraries), and under mpiexec -n 2
+# next to a minimal MPI program (init, a barrier, finalize) built here: the
+# difference is what sampo adds to the launch and to MPI's own start-up.
+startup() {
+    "$py" scripts/bench_dispatch.py tiny-spec "$tmp/one.toml" --tasks 1
+    ms_per() {  # REPEATS COMMAND...: mean wall per run in ms
+        local n=$1 t0 t1
+        shift
+        t0=$(date +%s%N)
+        for _ in $(seq "$n"); do "$@" >/dev/null; done
+        t1=$(date +%s%N)
+        echo $(( (t1 - t0) / n / 100000 )) | sed 's/.$/.&/'
+    }
+    local run=(target/release/sampo run "$tmp/one.toml" -o "$tmp/one.h5" --force -q --threads 1)
+    echo "start-up (mean wall of repeated runs, ms):"
+    echo "  sampo --version (the binary and its libraries)  $(ms_per 20 target/release/sampo --version)"
+    echo "  sampo run, one tiny task, whole process         $(ms_per 20 "${run[@]}")"
+    if command -v mpicc >/dev/null && command -v mpiexec >/dev/null; then
+        printf '#include <mpi.h>\nint main(int c, char **v) { int p; MPI_Init_thread(&c, &v, MPI_THREAD_FUNNELED, &p);\n  MPI_Barrier(MPI_COMM_WORLD); MPI_Finalize(); return 0; }\n' >"$tmp/hello.c"
+        mpicc -O2 "$tmp/hello.c" -o "$tmp/hello"
+        local mpi=(mpiexec --oversubscribe -n 2)
+        [ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+        echo "  mpiexec -n 2, minimal MPI program               $(ms_per 5 "${mpi[@]}" "$tmp/hello")"
+        echo "  mpiexec -n 2 sampo run, one tiny task           $(ms_per 5 "${mpi[@]}" "${run[@]}")"
+    fi
+}
+
 if [ "$sampo_only" = 1 ]; then
     shares
+    startup
     exit 0
 fi
 
@@ -123,3 +154,4 @@ awk \
      }'
 echo
 shares
+startup
