@@ -19,6 +19,9 @@ use std::path::Path;
 
 use super::{BuildError, LogDensity};
 
+mod process;
+pub use process::{pcg64_state, PythonProcess, DEFAULT_SIMULATE};
+
 /// A state's Python model, resolved: the file (absolute), the function, and
 /// the `config` table as JSON for `setup`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +179,7 @@ mod embedded {
     }
 
     /// An exception with its traceback, as Python prints it.
-    fn describe(py: Python<'_>, e: &PyErr) -> String {
+    pub(super) fn describe(py: Python<'_>, e: &PyErr) -> String {
         let described = GLUE_MODULE
             .get(py)
             .and_then(|m| m.as_ref().ok())
@@ -189,7 +192,7 @@ mod embedded {
         described.unwrap_or_else(|| plain(py, e))
     }
 
-    fn plain(py: Python<'_>, e: &PyErr) -> String {
+    pub(super) fn plain(py: Python<'_>, e: &PyErr) -> String {
         let kind = e
             .get_type(py)
             .name()
@@ -198,7 +201,7 @@ mod embedded {
     }
 
     /// The interpreter and environment in use, for an import error.
-    fn environment_line(py: Python<'_>) -> String {
+    pub(super) fn environment_line(py: Python<'_>) -> String {
         let sys = py.import("sys").ok();
         let version = sys
             .as_ref()
@@ -217,6 +220,52 @@ mod embedded {
                 .or_else(|_| std::env::var("CONDA_PREFIX"))
                 .unwrap_or_else(|_| "none: set VIRTUAL_ENV or activate one".into()),
             path.join(":")
+        )
+    }
+
+    /// A file's `function` and what its `setup(config)` returned (None
+    /// without a setup, or when it returned None), the file imported once
+    /// per process; numpy must import too.
+    pub(super) fn load(
+        py: Python<'_>,
+        spec: &PythonSpec<'_>,
+        state: &str,
+    ) -> Result<(Py<PyAny>, Option<Py<PyAny>>), String> {
+        let glue = glue(py)?;
+        let file = spec.file.display().to_string();
+        let loaded = glue.call_method1(
+            "load",
+            (file.as_str(), spec.function, spec.config_json, state),
+        );
+        let (function, context): (Py<PyAny>, Py<PyAny>) = match loaded {
+            Ok(pair) => pair.extract().map_err(|e| plain(py, &e))?,
+            Err(e) => {
+                let import = e.is_instance_of::<pyo3::exceptions::PyImportError>(py);
+                let mut msg = format!("{file}: {}", describe(py, &e));
+                if import {
+                    msg.push_str(&format!("\n(using {})", environment_line(py)));
+                }
+                return Err(msg);
+            }
+        };
+        // numpy is how points and random numbers reach the function.
+        if let Err(e) = py.import("numpy") {
+            return Err(format!(
+                "numpy cannot be imported ({}); a Python model receives its points (and a \
+                 process its random generator) from numpy: install numpy in the environment \
+                 (using {})",
+                plain(py, &e),
+                environment_line(py)
+            ));
+        }
+        Ok((function, (!context.is_none(py)).then_some(context)))
+    }
+
+    /// The file's name, for messages.
+    pub(super) fn file_name(spec: &PythonSpec<'_>) -> String {
+        spec.file.file_name().map_or_else(
+            || spec.file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
         )
     }
 
@@ -247,37 +296,9 @@ mod embedded {
             if let Some((_, m)) = made.iter().find(|(k, _)| *k == key).filter(|_| !fresh) {
                 return Ok(m.clone());
             }
-            let glue = glue(py)?;
+            let (function, context) = load(py, spec, state)?;
             let file = spec.file.display().to_string();
-            let loaded = glue.call_method1(
-                "load",
-                (file.as_str(), spec.function, spec.config_json, state),
-            );
-            let (function, context): (Py<PyAny>, Py<PyAny>) = match loaded {
-                Ok(pair) => pair.extract().map_err(|e| plain(py, &e))?,
-                Err(e) => {
-                    let import = e.is_instance_of::<pyo3::exceptions::PyImportError>(py);
-                    let mut msg = format!("{file}: {}", describe(py, &e));
-                    if import {
-                        msg.push_str(&format!("\n(using {})", environment_line(py)));
-                    }
-                    return Err(msg);
-                }
-            };
-            // numpy is how points reach the model.
-            if let Err(e) = py.import("numpy") {
-                return Err(format!(
-                    "numpy cannot be imported ({}); a Python model receives its points as numpy \
-                     arrays: install numpy in the environment (using {})",
-                    plain(py, &e),
-                    environment_line(py)
-                ));
-            }
-            let context = (!context.is_none(py)).then_some(context);
-            let name = spec
-                .file
-                .file_name()
-                .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
+            let name = file_name(spec);
             let model = Arc::new(PyModel {
                 dim,
                 vectorized: spec.vectorized,
@@ -304,7 +325,7 @@ mod embedded {
     /// which costs more than a small model's whole call; with one kept,
     /// each call only takes and gives back the interpreter's lock. Called
     /// outside any attachment, before a call.
-    fn keep_thread_state() {
+    pub(super) fn keep_thread_state() {
         KEPT.with(|kept| {
             if !kept.get() {
                 Python::initialize();
@@ -489,7 +510,7 @@ mod embedded {
         a.cast::<PyArray1<f64>>().ok()?.to_vec().ok()
     }
 
-    fn short_repr(v: &Bound<'_, PyAny>) -> String {
+    pub(super) fn short_repr(v: &Bound<'_, PyAny>) -> String {
         let r = v.repr().map_or_else(|_| "?".to_string(), |r| r.to_string());
         if r.chars().count() > 80 {
             format!("{}…", r.chars().take(80).collect::<String>())
@@ -498,7 +519,7 @@ mod embedded {
         }
     }
 
-    fn type_name(v: &Bound<'_, PyAny>) -> String {
+    pub(super) fn type_name(v: &Bound<'_, PyAny>) -> String {
         v.get_type()
             .name()
             .map_or_else(|_| "?".to_string(), |n| n.to_string())
