@@ -19,6 +19,7 @@ use std::path::Path;
 
 use super::{BuildError, LogDensity};
 
+mod interpreter;
 mod process;
 pub use process::{pcg64_state, PythonProcess, DEFAULT_SIMULATE};
 
@@ -120,6 +121,22 @@ impl PythonForward {
     }
 }
 
+/// Makes `exe` (`[python] executable`) the interpreter whose environment
+/// Python models import from: asked once per process for its import path,
+/// and checked to be the Python version sampo embeds. A build without
+/// Python imports nothing, and only checks that it runs.
+pub fn use_interpreter(exe: &Path) -> Result<(), String> {
+    #[cfg(feature = "python")]
+    let embedded = embedded::version();
+    #[cfg(not(feature = "python"))]
+    let embedded = String::new();
+    match interpreter::choose(exe, &embedded) {
+        #[cfg(not(feature = "python"))]
+        Err(e) if e.contains("sampo embeds Python") => Ok(()),
+        other => other,
+    }
+}
+
 /// Whether this build runs Python models.
 pub const AVAILABLE: bool = cfg!(feature = "python");
 
@@ -164,18 +181,35 @@ mod embedded {
             let code = CString::new(GLUE).expect("no NUL in glue.py");
             let module = PyModule::from_code(py, &code, c"sampo_glue.py", c"sampo_glue")
                 .map_err(|e| format!("starting sampo's Python side: {}", plain(py, &e)))?;
-            let prefix = std::env::var("VIRTUAL_ENV")
-                .or_else(|_| std::env::var("CONDA_PREFIX"))
-                .unwrap_or_default();
-            module
-                .call_method1("environment", (prefix,))
-                .map_err(|e| plain(py, &e))?;
+            let prepared = match super::interpreter::chosen() {
+                Some(i) => module.call_method1(
+                    "interpreter",
+                    (i.executable, i.prefix, i.base_prefix, i.path),
+                ),
+                None => module.call_method1("environment", (environment_prefix(),)),
+            };
+            prepared.map_err(|e| plain(py, &e))?;
             Ok(module.unbind())
         });
         match made {
             Ok(m) => Ok(m.bind(py)),
             Err(e) => Err(e.clone()),
         }
+    }
+
+    /// The active environment: VIRTUAL_ENV, else CONDA_PREFIX, else none.
+    fn environment_prefix() -> String {
+        std::env::var("VIRTUAL_ENV")
+            .or_else(|_| std::env::var("CONDA_PREFIX"))
+            .unwrap_or_default()
+    }
+
+    /// The embedded interpreter's version, "3.11".
+    pub fn version() -> String {
+        Python::attach(|py| {
+            let v = py.version_info();
+            format!("{}.{}", v.major, v.minor)
+        })
     }
 
     /// An exception with its traceback, as Python prints it.
@@ -213,12 +247,18 @@ mod embedded {
             .and_then(|s| s.getattr("path").ok())
             .and_then(|v| v.extract::<Vec<String>>().ok())
             .unwrap_or_default();
+        let environment = match super::interpreter::chosen() {
+            Some(i) => format!("{}, of [python] executable = {}", i.prefix, i.executable),
+            None => match environment_prefix() {
+                p if p.is_empty() => {
+                    "none: set [python] executable, or VIRTUAL_ENV (activate one)".into()
+                }
+                p => p,
+            },
+        };
         format!(
-            "Python {} (environment: {}; import path: {})",
+            "Python {} (environment: {environment}; import path: {})",
             version.split_whitespace().next().unwrap_or("?"),
-            std::env::var("VIRTUAL_ENV")
-                .or_else(|_| std::env::var("CONDA_PREFIX"))
-                .unwrap_or_else(|_| "none: set VIRTUAL_ENV or activate one".into()),
             path.join(":")
         )
     }
