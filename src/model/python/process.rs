@@ -60,7 +60,7 @@ impl PythonProcess {
 mod embedded {
     use std::sync::{Arc, Mutex};
 
-    use numpy::{PyArray1, PyArrayMethods};
+    use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
     use pyo3::prelude::*;
     use pyo3::sync::MutexExt;
     use pyo3::types::PyDict;
@@ -194,6 +194,24 @@ mod embedded {
             steps: u64,
         ) -> Result<Vec<f64>, EvalError> {
             let n = steps + 1;
+            // The usual case first: a 1-D array of the process's own type.
+            let direct = if self.integer {
+                values
+                    .cast::<PyArray1<i64>>()
+                    .ok()
+                    .filter(|a| a.len() as u64 == n)
+                    .and_then(|a| a.to_vec().ok())
+                    .map(|v| v.into_iter().map(|x| x as f64).collect())
+            } else {
+                values
+                    .cast::<PyArray1<f64>>()
+                    .ok()
+                    .filter(|a| a.len() as u64 == n)
+                    .and_then(|a| a.to_vec().ok())
+            };
+            if let Some(out) = direct {
+                return self.finite(out);
+            }
             let wrong = |what: String| {
                 EvalError(format!(
                     "the Python function {} returned {what}; a process returns its path: {n} \
@@ -244,13 +262,17 @@ mod embedded {
                 .cast::<PyArray1<f64>>()
                 .map_err(|_| wrong(described()))?;
             let out = array.to_vec().map_err(|_| wrong(described()))?;
-            if let Some(t) = out.iter().position(|v| !v.is_finite()) {
-                return Err(EvalError(format!(
+            self.finite(out)
+        }
+
+        fn finite(&self, out: Vec<f64>) -> Result<Vec<f64>, EvalError> {
+            match out.iter().position(|v| !v.is_finite()) {
+                Some(t) => Err(EvalError(format!(
                     "the Python function {} returned {} at step {t}; a path's values are finite",
                     self.label, out[t]
-                )));
+                ))),
+                None => Ok(out),
             }
-            Ok(out)
         }
     }
 }
