@@ -57,7 +57,8 @@ pub fn likelihood(
 
 /// Why a build without Python refuses a Python model.
 #[cfg(not(feature = "python"))]
-pub const UNAVAILABLE: &str = "this sampo was built without Python models (the cargo feature \
+pub const UNAVAILABLE: &str =
+    "this sampo was built without Python models and processes (the cargo feature \
      `python`, on by default, was turned off): build it with `cargo build --release --features \
      python`, which needs Python's headers (Debian: python3-dev)";
 
@@ -591,5 +592,77 @@ mod embedded {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "python"))]
+mod tests {
+    use super::*;
+
+    /// The cost of sampo's side of a vectorised call (the function returns
+    /// a ready array), unwatched and watched as in a run: `cargo test
+    /// --release --lib -- --ignored --nocapture vectorised_call_cost`, with
+    /// numpy in VIRTUAL_ENV.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn vectorised_call_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.py");
+        std::fs::write(
+            &file,
+            "import numpy as np\nZ = np.zeros(32)\ndef f(thetas):\n    return Z\n",
+        )
+        .unwrap();
+        let spec = PythonSpec {
+            file: &file,
+            function: "f",
+            vectorized: true,
+            config_json: "{}",
+        };
+        let model = likelihood(&spec, "s", 10).unwrap();
+        let xs = vec![0.5; 32 * 10];
+        let mut out = vec![0.0; 32];
+        let calls = 20_000;
+        let mut time = |what: &str| {
+            let mut best = f64::INFINITY;
+            for _ in 0..20 {
+                let start = std::time::Instant::now();
+                for _ in 0..calls {
+                    model.log_density_batch(&xs, &mut out).unwrap();
+                }
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            println!(
+                "{what}: {:.0} ns per call, {:.1} ns per point (32 points a call)",
+                best / calls as f64 * 1e9,
+                best / (calls * 32) as f64 * 1e9
+            );
+        };
+        time("unwatched");
+        crate::model::eval_watch::limit(std::time::Duration::from_secs(3000));
+        time("watched");
+        // The watch alone, and the clock it reads.
+        let n = 1_000_000;
+        let mut best = [f64::INFINITY; 2];
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(std::time::Instant::now());
+            }
+            best[0] = best[0].min(start.elapsed().as_secs_f64());
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                let _w = crate::model::eval_watch::begin(
+                    || format!("the Python function {}", "`f` in m.py"),
+                    &xs[..10],
+                );
+            }
+            best[1] = best[1].min(start.elapsed().as_secs_f64());
+        }
+        println!(
+            "of which the watch {:.0} ns a call (Instant::now {:.0} ns)",
+            best[1] / n as f64 * 1e9,
+            best[0] / n as f64 * 1e9,
+        );
     }
 }
