@@ -3,8 +3,9 @@
 //! {…} }`.
 //!
 //! Each process embeds one interpreter (started on first use, after the
-//! spec is known), adds the user's environment (`VIRTUAL_ENV`, else
-//! `CONDA_PREFIX`) to its import path, imports each model file once, and
+//! spec is known), adds the user's environment (the one of `[python]
+//! executable`, else `VIRTUAL_ENV`, else `CONDA_PREFIX`) to its import
+//! path, imports each model file once, and
 //! calls its `setup(config)` once per state. A scalar function gets one
 //! point as a 1-D numpy array and returns a number; a vectorised one gets
 //! the points of a call as an (n, dim) array and returns n numbers. Calls
@@ -12,8 +13,11 @@
 //! time: like a serialized plugin, a Python model runs one thread per rank
 //! and scales with ranks.
 //!
+//! A Python process for `kind = "paths"` is in `process`; the environment
+//! `[python] executable` names, in `interpreter`.
+//!
 //! Without the cargo feature `python` the spec is still read, and a Python
-//! model is refused with a message saying how to build with it.
+//! model or process is refused with a message saying how to build with it.
 
 use std::path::Path;
 
