@@ -235,6 +235,9 @@ def test_the_interpreter_named_in_the_spec_supplies_the_packages(tmp_path):
     run(tmp_path, "named", text, env=env)
     run(tmp_path, "active", spec(STATES, paths=100))
     assert_same_bits(tmp_path / "active.h5", tmp_path / "named.h5")
+    # Every rank asks the interpreter, with nothing activated.
+    run(tmp_path, "ranks", text, env=env, mpi=2)
+    assert_same_bits(tmp_path / "active.h5", tmp_path / "ranks.h5")
     # An import error says which environment was used.
     (tmp_path / "needs.py").write_text("import not_a_package_here\n\ndef simulate(rng, steps):\n    pass\n")
     proc = 'process = { kind = "python", file = "needs.py" }'
