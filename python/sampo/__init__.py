@@ -12,6 +12,7 @@ imported only by the methods that use them.
 
 from .results import BatchState, PathsState, SmcState, Transc
 from .run import IncompleteRunWarning, NotInThisRun, Run, open
+from .streams import path_generator
 
 __all__ = [
     "open",
@@ -22,5 +23,6 @@ __all__ = [
     "SmcState",
     "BatchState",
     "PathsState",
+    "path_generator",
 ]
 __version__ = "0.1.0"

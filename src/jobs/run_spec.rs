@@ -29,6 +29,10 @@ pub struct RunSpec {
     pub checkpoint_every: Option<f64>,
     /// Wall-time budget in seconds (`[run] walltime`).
     pub walltime: Option<f64>,
+    /// The interpreter whose environment Python models import from
+    /// (`[python] executable`); `None`: VIRTUAL_ENV, else CONDA_PREFIX.
+    #[serde(default)]
+    pub python_executable: Option<PathBuf>,
     /// What every state has (name, parameters); the rest of each state is
     /// in its kind's `sampler`.
     pub states: Vec<StateSpec>,
@@ -75,6 +79,11 @@ impl RunSpec {
             parts.run.evaluation_timeout,
         ));
         let _validating = crate::model::eval_watch::validating();
+        // The environment is known before any Python file is imported.
+        if let Some((exe, span)) = &parts.run.python_executable {
+            crate::model::python::use_interpreter(exe)
+                .map_err(|e| resolver.err(span.clone(), format!("python.executable: {e}")))?;
+        }
         let sampler_span = parts.sampler.as_ref().map_or(0..0, |t| t.span());
         let (kind, sampler) = match parts.sampler {
             None => (Kind::Ensemble, None),
@@ -121,6 +130,7 @@ impl RunSpec {
             evaluation_timeout: run.evaluation_timeout,
             checkpoint_every: run.checkpoint_every,
             walltime: run.walltime,
+            python_executable: run.python_executable.map(|(exe, _)| exe),
             states,
             second_stage,
             path: source.path.clone(),
@@ -164,6 +174,10 @@ impl RunSpec {
     /// Loads the run's plugin models in this process (see
     /// [`KindSpec::prepare_plugins`]).
     pub fn prepare_plugins(&self) -> Result<(), String> {
+        if let Some(exe) = &self.python_executable {
+            crate::model::python::use_interpreter(exe)
+                .map_err(|e| format!("python.executable: {e}"))?;
+        }
         self.sampler.spec().prepare_plugins(&self.states)
     }
 }

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use raw::{RawParallel, RawRun};
+use raw::{RawParallel, RawPython, RawRun};
 
 use crate::limits::MAX_DURATION_SECS;
 pub use crate::limits::NAME_MAX;
@@ -65,6 +65,9 @@ pub struct RunSettings {
     pub evaluation_timeout: f64,
     pub checkpoint_every: Option<f64>,
     pub walltime: Option<f64>,
+    /// `[python] executable`, as found (absolute when written relative to
+    /// the spec), with where it was written.
+    pub python_executable: Option<(PathBuf, Range<usize>)>,
 }
 
 /// What every state has, whatever its kind: a name and the names of its
@@ -133,7 +136,7 @@ impl<'a> Resolver<'a> {
     pub fn parts(&self, stages: &[&str]) -> Result<Parts<'a>, SpecError> {
         let source = self.source;
         let mut root = Table::parse(source)?;
-        let shared = ["run", "parallel", "sampler", "states"];
+        let shared = ["run", "parallel", "python", "sampler", "states"];
         let known: Vec<String> = shared.iter().chain(stages).map(|s| s.to_string()).collect();
         if let Some((key, span)) = root.keys().find(|(k, _)| !known.iter().any(|n| n == k)) {
             let tables: Vec<String> = known
@@ -169,7 +172,14 @@ impl<'a> Resolver<'a> {
             Some(t) => Some(t.into::<RawParallel>(source, none)?.into_inner()),
             None => None,
         };
-        let run = self.run_settings(run, parallel)?;
+        let mut run = self.run_settings(run, parallel)?;
+        if let Some(t) = table(&mut root, "python")? {
+            let python = t.into::<RawPython>(source, none)?.into_inner();
+            run.python_executable = python
+                .executable
+                .map(|e| self.python_executable(&e))
+                .transpose()?;
+        }
         let sampler = table(&mut root, "sampler")?;
         let states = self.state_entries(&mut root)?;
         let mut stage_tables = Vec::new();
@@ -284,6 +294,45 @@ impl<'a> Resolver<'a> {
             name: name.clone(),
             params,
         })
+    }
+
+    /// `[python] executable`: relative to the spec's folder, an existing
+    /// file that may be executed.
+    fn python_executable(
+        &self,
+        written: &Spanned<String>,
+    ) -> Result<(PathBuf, Range<usize>), SpecError> {
+        let span = written.span();
+        let text = written.get_ref();
+        if text.trim().is_empty() {
+            return Err(self.err(span, "python.executable must not be empty"));
+        }
+        let base = self.source.path.parent().unwrap_or(Path::new(""));
+        let path = base.join(text);
+        let refuse = |why: &str| {
+            Err(self.err(
+                span.clone(),
+                format!(
+                    "python.executable: {} {why}; name a Python interpreter, such as a \
+                     virtual environment's bin/python",
+                    path.display()
+                ),
+            ))
+        };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return refuse("does not exist");
+        };
+        if !meta.is_file() {
+            return refuse("is not a file");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o111 == 0 {
+            return refuse("is not executable");
+        }
+        // Absolute, the link kept: a venv's bin/python is a link to the
+        // base interpreter, and only through the link is it the venv's.
+        let path = std::path::absolute(&path).unwrap_or(path);
+        Ok((path, span))
     }
 
     fn run_settings(
@@ -421,6 +470,7 @@ impl<'a> Resolver<'a> {
             evaluation_timeout,
             checkpoint_every,
             walltime,
+            python_executable: None,
         })
     }
 }

@@ -1,5 +1,5 @@
 //! The shared tables exactly as written: serde types mirroring `[run]`,
-//! `[parallel]` and the keys every state has, with spans kept on the values
+//! `[parallel]`, `[python]` and the keys every state has, with spans kept on the values
 //! that validation may need to point at. Nothing here checks meaning.
 
 use serde::Deserialize;
@@ -50,6 +50,19 @@ pub struct RawParallel {
     #[schemars(range(min = 1.0, max = 1e8))]
     #[schemars(with = "Option<f64>")]
     pub evaluation_timeout: Option<Spanned<f64>>,
+}
+
+/// `[python]`: the Python environment of the run's Python models and processes.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPython {
+    /// The Python interpreter whose environment the models import from (a venv's or conda
+    /// env's `bin/python`; relative to the spec): sampo asks it for its import path once at
+    /// start-up and adds its packages, instead of using VIRTUAL_ENV or CONDA_PREFIX. It must
+    /// be of the Python version sampo embeds.
+    #[schemars(extend("x-default" = "VIRTUAL_ENV, else CONDA_PREFIX"))]
+    #[schemars(with = "Option<String>")]
+    pub executable: Option<Spanned<String>>,
 }
 
 /// A seed: any u64, written as an integer or (as `--set` passes one above

@@ -19,7 +19,7 @@ pub fn markdown(schema: &Value) -> String {
          error; a key without a default must be given.\n\n",
     );
     let props = &schema["properties"];
-    for table in ["run", "parallel"] {
+    for table in ["run", "parallel", "python"] {
         let _ = writeln!(out, "## [{table}]\n");
         keys_table(&mut out, resolve(&props[table], &defs));
     }
@@ -36,7 +36,7 @@ pub fn markdown(schema: &Value) -> String {
         let _ = writeln!(out, "### [[states]]\n");
         keys_table(&mut out, &defs[&format!("states.{kind}")]);
     }
-    let shared = ["run", "parallel", "sampler", "states"];
+    let shared = ["run", "parallel", "python", "sampler", "states"];
     for (name, _) in props.as_object().into_iter().flatten() {
         if shared.contains(&name.as_str()) {
             continue;
@@ -57,7 +57,7 @@ pub fn markdown(schema: &Value) -> String {
                 .as_object()
                 .is_some_and(|p| p.contains_key(n.as_str()))
         })
-        .filter(|n| !matches!(n.as_str(), "RawRun" | "RawParallel"))
+        .filter(|n| !matches!(n.as_str(), "RawRun" | "RawParallel" | "RawPython"))
         .collect();
     names.sort_by_key(|n| n.to_lowercase());
     for name in names {

@@ -60,6 +60,7 @@ pub fn document(
 ) -> Value {
     let run = generator.subschema_for::<super::raw::RawRun>();
     let parallel = generator.subschema_for::<super::raw::RawParallel>();
+    let python = generator.subschema_for::<super::raw::RawPython>();
     let head = super::RawStateHead::json_schema(&mut generator);
     let mut defs = generator.take_definitions(true);
     let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
@@ -104,6 +105,7 @@ pub fn document(
     let mut properties = Map::new();
     properties.insert("run".into(), run.to_value());
     properties.insert("parallel".into(), parallel.to_value());
+    properties.insert("python".into(), python.to_value());
     properties.insert(
         "sampler".into(),
         json!({

@@ -1,7 +1,7 @@
 //! `kind = "paths"`: many independent sample paths of a stochastic process
 //! per state (a Markov chain, a random walk, the M/M/1 queue, Poisson
 //! counts, geometric Brownian motion, Ornstein–Uhlenbeck, or a user's
-//! process from a plugin library). A task is a chunk of consecutive paths of one
+//! process from a plugin library or a Python file). A task is a chunk of consecutive paths of one
 //! state; path i follows its own stream keyed (seed, paths, state, i), so
 //! any path can be recomputed alone, and each chunk's partial sums go to
 //! the chunk's own row, merged in chunk order at the end: the file is the

@@ -4,16 +4,18 @@
 //! queue's embedded chain with its random event times, the counts of a
 //! Poisson process, geometric Brownian motion and Ornstein–Uhlenbeck by
 //! their exact transitions over `dt` (so that no discretisation error
-//! enters any statistic), and a user's process from a plugin library that
-//! draws from the path's stream.
+//! enters any statistic), and a user's process — from a plugin library that
+//! draws from the path's stream, or a Python function whose numpy generator
+//! is seeded from it.
 
 use std::sync::Arc;
 
-use rand::RngExt;
+use rand::{Rng, RngExt};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::model::plugin::Plugin;
+use crate::model::python::{PythonProcess, PythonSpec};
 use crate::model::PluginSpec;
 use crate::seed::Stream;
 
@@ -59,6 +61,17 @@ pub enum Process {
     /// A user's process: `sampo_process_start` and `sampo_process_step`
     /// of a plugin library, one value per path, steps of `dt`.
     Plugin { plugin: PluginSpec, dt: f64 },
+    /// A user's process in Python: `function` of `file` returns a whole
+    /// path, drawing from a numpy generator seeded from the path's stream;
+    /// `config` (JSON) goes to the file's `setup`. `integer`: its values
+    /// are integers.
+    Python {
+        file: String,
+        function: String,
+        config_json: String,
+        dt: f64,
+        integer: bool,
+    },
 }
 
 /// Where a Markov chain starts.
@@ -81,6 +94,7 @@ impl Process {
             Process::Mm1Queue { .. } => "mm1-queue",
             Process::Poisson { .. } => "poisson",
             Process::Plugin { .. } => "plugin",
+            Process::Python { .. } => "python",
         }
     }
 
@@ -119,6 +133,7 @@ impl Process {
                 | Process::RandomWalk { .. }
                 | Process::Mm1Queue { .. }
                 | Process::Poisson { .. }
+                | Process::Python { integer: true, .. }
         )
     }
 
@@ -135,7 +150,8 @@ impl Process {
             Process::Gbm { dt, .. }
             | Process::Ou { dt, .. }
             | Process::Poisson { dt, .. }
-            | Process::Plugin { dt, .. } => step as f64 * dt,
+            | Process::Plugin { dt, .. }
+            | Process::Python { dt, .. } => step as f64 * dt,
             _ => step as f64,
         }
     }
@@ -432,6 +448,10 @@ enum Sim {
         target: Vec<i64>,
     },
     Plugin(Arc<Plugin>),
+    Python {
+        process: PythonProcess,
+        target: Vec<i64>,
+    },
 }
 
 impl Simulator {
@@ -508,6 +528,25 @@ impl Simulator {
             Process::Plugin { plugin, .. } => Sim::Plugin(
                 Plugin::for_state(plugin, state, 1).map_err(|e| format!("process.{e}"))?,
             ),
+            Process::Python {
+                file,
+                function,
+                config_json,
+                integer,
+                ..
+            } => {
+                let spec = PythonSpec {
+                    file: std::path::Path::new(file),
+                    function,
+                    vectorized: false,
+                    config_json,
+                };
+                Sim::Python {
+                    process: PythonProcess::build(&spec, state, *integer)
+                        .map_err(|e| format!("process.{}: {}", e.field, e.message))?,
+                    target: target.to_vec(),
+                }
+            }
         };
         Ok(Self {
             sim,
@@ -669,6 +708,20 @@ impl Simulator {
                     .process_path(rng, &self.recorded, out)
                     .map_err(|e| e.0)?;
                 None
+            }
+            Sim::Python { process, target } => {
+                let words = [0; 4].map(|_| rng.next_u64());
+                let all = process.path(words, self.steps).map_err(|e| e.0)?;
+                for (o, &t) in out.iter_mut().zip(&self.recorded) {
+                    *o = all[t as usize];
+                }
+                if target.is_empty() {
+                    None
+                } else {
+                    all.iter()
+                        .position(|&v| target.contains(&(v as i64)))
+                        .map(|t| t as u64)
+                }
             }
         })
     }

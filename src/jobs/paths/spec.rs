@@ -81,9 +81,18 @@ impl KindSpec for Spec {
             .collect()
     }
 
+    fn python_states(&self, states: &[StateSpec]) -> Vec<String> {
+        states
+            .iter()
+            .zip(&self.states)
+            .filter(|(_, p)| matches!(p.process, Process::Python { .. }))
+            .map(|(st, _)| st.name.clone())
+            .collect()
+    }
+
     fn prepare_plugins(&self, states: &[StateSpec]) -> Result<(), String> {
         for (st, p) in states.iter().zip(&self.states) {
-            if let Process::Plugin { .. } = p.process {
+            if let Process::Plugin { .. } | Process::Python { .. } = p.process {
                 Simulator::new(&p.process, &st.name, 1, vec![0, 1], &[])
                     .map_err(|e| format!("state `{}`: {e}", st.name))?;
             }
@@ -278,6 +287,24 @@ pub enum RawProcess {
         dt: Option<f64>,
         /// Each thread calls a private copy of the library.
         copies: Option<bool>,
+    },
+    /// A user's process in Python: `function(rng, steps[, setup's object])` returns a
+    /// path's `steps + 1` values, drawing from `rng`, a numpy Generator seeded from the
+    /// path's own stream.
+    Python {
+        /// The Python file (relative to the spec), imported once per rank.
+        file: String,
+        /// The function returning one path.
+        #[schemars(extend("default" = "simulate"))]
+        function: Option<String>,
+        /// Passed as a dict to the file's `setup(config)`.
+        config: Option<serde_json::Value>,
+        /// The time step.
+        #[schemars(extend("default" = 1.0))]
+        dt: Option<f64>,
+        /// The values are integers (stored as such; `hitting` targets allowed).
+        #[schemars(extend("default" = false))]
+        integer: Option<bool>,
     },
 }
 
@@ -660,6 +687,32 @@ fn resolve_process(raw: RawProcess, base: &Path) -> Result<Process, String> {
             };
             Ok(Process::Plugin { plugin, dt })
         }
+        RawProcess::Python {
+            file,
+            function,
+            config,
+            dt,
+            integer,
+        } => {
+            let dt = finite("dt", dt.unwrap_or(1.0))?;
+            positive_dt(dt)?;
+            let config_json = crate::model::plugin_config_json(config.as_ref())
+                .map_err(|e| e.trim_start_matches("model.").to_string())?;
+            // Recorded absolute, so that every rank imports the same file.
+            let path = base.join(&file);
+            if !path.is_file() {
+                return Err(format!("file: no Python file {}", path.display()));
+            }
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            Ok(Process::Python {
+                file: path.display().to_string(),
+                function: function
+                    .unwrap_or_else(|| crate::model::python::DEFAULT_SIMULATE.to_string()),
+                config_json,
+                dt,
+                integer: integer.unwrap_or(false),
+            })
+        }
     }
 }
 
@@ -712,6 +765,7 @@ fn resolve_hitting(process: &Process, targets: &[Label]) -> Result<Vec<i64>, Str
                 }
                 *i
             }
+            (Process::Python { integer: true, .. }, Label::Int(i)) => *i,
             (Process::Poisson { .. }, Label::Int(i)) => {
                 if *i < 0 {
                     return Err(format!("{i}: a count is ≥ 0"));
@@ -719,7 +773,10 @@ fn resolve_hitting(process: &Process, targets: &[Label]) -> Result<Vec<i64>, Str
                 *i
             }
             (
-                Process::RandomWalk { .. } | Process::Mm1Queue { .. } | Process::Poisson { .. },
+                Process::RandomWalk { .. }
+                | Process::Mm1Queue { .. }
+                | Process::Poisson { .. }
+                | Process::Python { integer: true, .. },
                 Label::Str(s),
             ) => {
                 return Err(format!(

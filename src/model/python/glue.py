@@ -43,6 +43,31 @@ def environment(prefix):
     return f"Python {sys.version.split()[0]} ({sys.prefix}), environment {prefix or 'none'}"
 
 
+def interpreter(executable, prefix, base_prefix, paths):
+    """Adds the packages of the interpreter `executable` (`[python]
+    executable`), whose import path is `paths`: its site-packages (with
+    their .pth files) and the other folders outside its standard library,
+    ahead of the embedded interpreter's own site-packages, so that the
+    environment's versions of a package are the ones imported."""
+    before = list(sys.path)
+    for p in paths:
+        if p in sys.path or not os.path.isdir(p):
+            continue
+        if os.path.basename(p.rstrip(os.sep)) in ("site-packages", "dist-packages"):
+            site.addsitedir(p)
+        elif not (p + os.sep).startswith(os.path.join(base_prefix, "")):
+            sys.path.append(p)
+    added = [p for p in sys.path if p not in before]
+    rest = [p for p in sys.path if p in before]
+    first_site = next(
+        (i for i, p in enumerate(rest) if os.path.basename(p) in ("site-packages", "dist-packages")),
+        len(rest),
+    )
+    sys.path[:] = rest[:first_site] + added + rest[first_site:]
+    sys.executable = executable
+    return f"Python {sys.version.split()[0]} ({sys.prefix}), environment {prefix}"
+
+
 def load(path, function, config_json, state):
     """The model's function and the object its `setup(config)` returned
     (None without a setup), importing the file once per process."""

@@ -3,8 +3,9 @@
 //! {…} }`.
 //!
 //! Each process embeds one interpreter (started on first use, after the
-//! spec is known), adds the user's environment (`VIRTUAL_ENV`, else
-//! `CONDA_PREFIX`) to its import path, imports each model file once, and
+//! spec is known), adds the user's environment (the one of `[python]
+//! executable`, else `VIRTUAL_ENV`, else `CONDA_PREFIX`) to its import
+//! path, imports each model file once, and
 //! calls its `setup(config)` once per state. A scalar function gets one
 //! point as a 1-D numpy array and returns a number; a vectorised one gets
 //! the points of a call as an (n, dim) array and returns n numbers. Calls
@@ -12,12 +13,19 @@
 //! time: like a serialized plugin, a Python model runs one thread per rank
 //! and scales with ranks.
 //!
+//! A Python process for `kind = "paths"` is in `process`; the environment
+//! `[python] executable` names, in `interpreter`.
+//!
 //! Without the cargo feature `python` the spec is still read, and a Python
-//! model is refused with a message saying how to build with it.
+//! model or process is refused with a message saying how to build with it.
 
 use std::path::Path;
 
 use super::{BuildError, LogDensity};
+
+mod interpreter;
+mod process;
+pub use process::{pcg64_state, PythonProcess, DEFAULT_SIMULATE};
 
 /// A state's Python model, resolved: the file (absolute), the function, and
 /// the `config` table as JSON for `setup`.
@@ -53,7 +61,8 @@ pub fn likelihood(
 
 /// Why a build without Python refuses a Python model.
 #[cfg(not(feature = "python"))]
-pub const UNAVAILABLE: &str = "this sampo was built without Python models (the cargo feature \
+pub const UNAVAILABLE: &str =
+    "this sampo was built without Python models and processes (the cargo feature \
      `python`, on by default, was turned off): build it with `cargo build --release --features \
      python`, which needs Python's headers (Debian: python3-dev)";
 
@@ -117,6 +126,22 @@ impl PythonForward {
     }
 }
 
+/// Makes `exe` (`[python] executable`) the interpreter whose environment
+/// Python models import from: asked once per process for its import path,
+/// and checked to be the Python version sampo embeds. A build without
+/// Python imports nothing, and only checks that it runs.
+pub fn use_interpreter(exe: &Path) -> Result<(), String> {
+    #[cfg(feature = "python")]
+    let embedded = embedded::version();
+    #[cfg(not(feature = "python"))]
+    let embedded = String::new();
+    match interpreter::choose(exe, &embedded) {
+        #[cfg(not(feature = "python"))]
+        Err(e) if e.contains("sampo embeds Python") => Ok(()),
+        other => other,
+    }
+}
+
 /// Whether this build runs Python models.
 pub const AVAILABLE: bool = cfg!(feature = "python");
 
@@ -161,12 +186,14 @@ mod embedded {
             let code = CString::new(GLUE).expect("no NUL in glue.py");
             let module = PyModule::from_code(py, &code, c"sampo_glue.py", c"sampo_glue")
                 .map_err(|e| format!("starting sampo's Python side: {}", plain(py, &e)))?;
-            let prefix = std::env::var("VIRTUAL_ENV")
-                .or_else(|_| std::env::var("CONDA_PREFIX"))
-                .unwrap_or_default();
-            module
-                .call_method1("environment", (prefix,))
-                .map_err(|e| plain(py, &e))?;
+            let prepared = match super::interpreter::chosen() {
+                Some(i) => module.call_method1(
+                    "interpreter",
+                    (i.executable, i.prefix, i.base_prefix, i.path),
+                ),
+                None => module.call_method1("environment", (environment_prefix(),)),
+            };
+            prepared.map_err(|e| plain(py, &e))?;
             Ok(module.unbind())
         });
         match made {
@@ -175,8 +202,23 @@ mod embedded {
         }
     }
 
+    /// The active environment: VIRTUAL_ENV, else CONDA_PREFIX, else none.
+    fn environment_prefix() -> String {
+        std::env::var("VIRTUAL_ENV")
+            .or_else(|_| std::env::var("CONDA_PREFIX"))
+            .unwrap_or_default()
+    }
+
+    /// The embedded interpreter's version, "3.11".
+    pub fn version() -> String {
+        Python::attach(|py| {
+            let v = py.version_info();
+            format!("{}.{}", v.major, v.minor)
+        })
+    }
+
     /// An exception with its traceback, as Python prints it.
-    fn describe(py: Python<'_>, e: &PyErr) -> String {
+    pub(super) fn describe(py: Python<'_>, e: &PyErr) -> String {
         let described = GLUE_MODULE
             .get(py)
             .and_then(|m| m.as_ref().ok())
@@ -189,7 +231,7 @@ mod embedded {
         described.unwrap_or_else(|| plain(py, e))
     }
 
-    fn plain(py: Python<'_>, e: &PyErr) -> String {
+    pub(super) fn plain(py: Python<'_>, e: &PyErr) -> String {
         let kind = e
             .get_type(py)
             .name()
@@ -198,7 +240,7 @@ mod embedded {
     }
 
     /// The interpreter and environment in use, for an import error.
-    fn environment_line(py: Python<'_>) -> String {
+    pub(super) fn environment_line(py: Python<'_>) -> String {
         let sys = py.import("sys").ok();
         let version = sys
             .as_ref()
@@ -210,13 +252,65 @@ mod embedded {
             .and_then(|s| s.getattr("path").ok())
             .and_then(|v| v.extract::<Vec<String>>().ok())
             .unwrap_or_default();
+        let environment = match super::interpreter::chosen() {
+            Some(i) => format!("{}, of [python] executable = {}", i.prefix, i.executable),
+            None => match environment_prefix() {
+                p if p.is_empty() => {
+                    "none: set [python] executable, or VIRTUAL_ENV (activate one)".into()
+                }
+                p => p,
+            },
+        };
         format!(
-            "Python {} (environment: {}; import path: {})",
+            "Python {} (environment: {environment}; import path: {})",
             version.split_whitespace().next().unwrap_or("?"),
-            std::env::var("VIRTUAL_ENV")
-                .or_else(|_| std::env::var("CONDA_PREFIX"))
-                .unwrap_or_else(|_| "none: set VIRTUAL_ENV or activate one".into()),
             path.join(":")
+        )
+    }
+
+    /// A file's `function` and what its `setup(config)` returned (None
+    /// without a setup, or when it returned None), the file imported once
+    /// per process; numpy must import too.
+    pub(super) fn load(
+        py: Python<'_>,
+        spec: &PythonSpec<'_>,
+        state: &str,
+    ) -> Result<(Py<PyAny>, Option<Py<PyAny>>), String> {
+        let glue = glue(py)?;
+        let file = spec.file.display().to_string();
+        let loaded = glue.call_method1(
+            "load",
+            (file.as_str(), spec.function, spec.config_json, state),
+        );
+        let (function, context): (Py<PyAny>, Py<PyAny>) = match loaded {
+            Ok(pair) => pair.extract().map_err(|e| plain(py, &e))?,
+            Err(e) => {
+                let import = e.is_instance_of::<pyo3::exceptions::PyImportError>(py);
+                let mut msg = format!("{file}: {}", describe(py, &e));
+                if import {
+                    msg.push_str(&format!("\n(using {})", environment_line(py)));
+                }
+                return Err(msg);
+            }
+        };
+        // numpy is how points and random numbers reach the function.
+        if let Err(e) = py.import("numpy") {
+            return Err(format!(
+                "numpy cannot be imported ({}); a Python model receives its points (and a \
+                 process its random generator) from numpy: install numpy in the environment \
+                 (using {})",
+                plain(py, &e),
+                environment_line(py)
+            ));
+        }
+        Ok((function, (!context.is_none(py)).then_some(context)))
+    }
+
+    /// The file's name, for messages.
+    pub(super) fn file_name(spec: &PythonSpec<'_>) -> String {
+        spec.file.file_name().map_or_else(
+            || spec.file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
         )
     }
 
@@ -247,37 +341,9 @@ mod embedded {
             if let Some((_, m)) = made.iter().find(|(k, _)| *k == key).filter(|_| !fresh) {
                 return Ok(m.clone());
             }
-            let glue = glue(py)?;
+            let (function, context) = load(py, spec, state)?;
             let file = spec.file.display().to_string();
-            let loaded = glue.call_method1(
-                "load",
-                (file.as_str(), spec.function, spec.config_json, state),
-            );
-            let (function, context): (Py<PyAny>, Py<PyAny>) = match loaded {
-                Ok(pair) => pair.extract().map_err(|e| plain(py, &e))?,
-                Err(e) => {
-                    let import = e.is_instance_of::<pyo3::exceptions::PyImportError>(py);
-                    let mut msg = format!("{file}: {}", describe(py, &e));
-                    if import {
-                        msg.push_str(&format!("\n(using {})", environment_line(py)));
-                    }
-                    return Err(msg);
-                }
-            };
-            // numpy is how points reach the model.
-            if let Err(e) = py.import("numpy") {
-                return Err(format!(
-                    "numpy cannot be imported ({}); a Python model receives its points as numpy \
-                     arrays: install numpy in the environment (using {})",
-                    plain(py, &e),
-                    environment_line(py)
-                ));
-            }
-            let context = (!context.is_none(py)).then_some(context);
-            let name = spec
-                .file
-                .file_name()
-                .map_or_else(|| file.clone(), |n| n.to_string_lossy().into_owned());
+            let name = file_name(spec);
             let model = Arc::new(PyModel {
                 dim,
                 vectorized: spec.vectorized,
@@ -304,7 +370,7 @@ mod embedded {
     /// which costs more than a small model's whole call; with one kept,
     /// each call only takes and gives back the interpreter's lock. Called
     /// outside any attachment, before a call.
-    fn keep_thread_state() {
+    pub(super) fn keep_thread_state() {
         KEPT.with(|kept| {
             if !kept.get() {
                 Python::initialize();
@@ -489,7 +555,7 @@ mod embedded {
         a.cast::<PyArray1<f64>>().ok()?.to_vec().ok()
     }
 
-    fn short_repr(v: &Bound<'_, PyAny>) -> String {
+    pub(super) fn short_repr(v: &Bound<'_, PyAny>) -> String {
         let r = v.repr().map_or_else(|_| "?".to_string(), |r| r.to_string());
         if r.chars().count() > 80 {
             format!("{}…", r.chars().take(80).collect::<String>())
@@ -498,7 +564,7 @@ mod embedded {
         }
     }
 
-    fn type_name(v: &Bound<'_, PyAny>) -> String {
+    pub(super) fn type_name(v: &Bound<'_, PyAny>) -> String {
         v.get_type()
             .name()
             .map_or_else(|_| "?".to_string(), |n| n.to_string())
@@ -530,5 +596,77 @@ mod embedded {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "python"))]
+mod tests {
+    use super::*;
+
+    /// The cost of sampo's side of a vectorised call (the function returns
+    /// a ready array), unwatched and watched as in a run: `cargo test
+    /// --release --lib -- --ignored --nocapture vectorised_call_cost`, with
+    /// numpy in VIRTUAL_ENV.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn vectorised_call_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.py");
+        std::fs::write(
+            &file,
+            "import numpy as np\nZ = np.zeros(32)\ndef f(thetas):\n    return Z\n",
+        )
+        .unwrap();
+        let spec = PythonSpec {
+            file: &file,
+            function: "f",
+            vectorized: true,
+            config_json: "{}",
+        };
+        let model = likelihood(&spec, "s", 10).unwrap();
+        let xs = vec![0.5; 32 * 10];
+        let mut out = vec![0.0; 32];
+        let calls = 20_000;
+        let mut time = |what: &str| {
+            let mut best = f64::INFINITY;
+            for _ in 0..20 {
+                let start = std::time::Instant::now();
+                for _ in 0..calls {
+                    model.log_density_batch(&xs, &mut out).unwrap();
+                }
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            println!(
+                "{what}: {:.0} ns per call, {:.1} ns per point (32 points a call)",
+                best / calls as f64 * 1e9,
+                best / (calls * 32) as f64 * 1e9
+            );
+        };
+        time("unwatched");
+        crate::model::eval_watch::limit(std::time::Duration::from_secs(3000));
+        time("watched");
+        // The watch alone, and the clock it reads.
+        let n = 1_000_000;
+        let mut best = [f64::INFINITY; 2];
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(std::time::Instant::now());
+            }
+            best[0] = best[0].min(start.elapsed().as_secs_f64());
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                let _w = crate::model::eval_watch::begin(
+                    || format!("the Python function {}", "`f` in m.py"),
+                    &xs[..10],
+                );
+            }
+            best[1] = best[1].min(start.elapsed().as_secs_f64());
+        }
+        println!(
+            "of which the watch {:.0} ns a call (Instant::now {:.0} ns)",
+            best[1] / n as f64 * 1e9,
+            best[0] / n as f64 * 1e9,
+        );
     }
 }
