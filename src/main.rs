@@ -17,6 +17,8 @@ use sampo::spec::SpecError;
 use sampo::summary::SummaryError;
 
 fn main() -> ExitCode {
+    // Before any thread exists (MPI, rayon, the watchers).
+    sampo::model::python::single_threaded_blas();
     let cli = cli::Cli::parse();
     let quiet = matches!(&cli.command, cli::Command::Run(a) if a.quiet);
     init_logging(cli.verbose, quiet);

@@ -312,3 +312,31 @@ def test_a_failing_python_forward_model_is_recorded_with_its_traceback(tmp_path)
     assert done.returncode == 1
     for needle in ["RuntimeError: solver diverged", "Traceback", "item"]:
         assert needle in done.stderr, (needle, done.stderr)
+
+
+BLAS_PROBE = '''
+import os
+
+def setup(config):
+    names = ["OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"]
+    with open(config["out"], "w") as f:
+        f.write(" ".join(os.environ.get(n, "unset") for n in names))
+
+def log_likelihood(x):
+    return -0.5 * float(x[0] ** 2 + x[1] ** 2)
+'''
+
+
+def test_numpys_blas_runs_one_thread_unless_the_user_says_otherwise(tmp_path, monkeypatch):
+    # sampo's ranks and threads are the parallelism: BLAS pools would only
+    # oversubscribe the cores, so their sizes default to 1; a value set is kept.
+    (tmp_path / "probe.py").write_text(BLAS_PROBE)
+    model = f'model = {{ kind = "python", file = "probe.py", config = {{ out = "{tmp_path}/blas.txt" }} }}'
+    text = spec("ensemble", model)
+    for name in ["OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"]:
+        monkeypatch.delitem(ENV, name, raising=False)
+    run(tmp_path, "default", text)
+    assert (tmp_path / "blas.txt").read_text() == "1 1 1 1"
+    monkeypatch.setitem(ENV, "OPENBLAS_NUM_THREADS", "3")
+    run(tmp_path, "set", text)
+    assert (tmp_path / "blas.txt").read_text() == "3 1 1 1"

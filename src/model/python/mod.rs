@@ -142,6 +142,29 @@ pub fn use_interpreter(exe: &Path) -> Result<(), String> {
     }
 }
 
+/// The variables that set how many threads numpy's BLAS (OpenBLAS, MKL,
+/// BLIS, Accelerate) starts. sampo's ranks and threads are the parallelism
+/// of a run; a BLAS pool per rank on top of them only oversubscribes the
+/// cores (and OpenBLAS's idle threads spin).
+pub const BLAS_THREAD_VARIABLES: [&str; 4] = [
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+];
+
+/// Sets each of [`BLAS_THREAD_VARIABLES`] that is not set to 1, so that a
+/// library loaded later (numpy in a Python model) starts one BLAS thread;
+/// a value the user set is kept. Call it first thing in `main`: changing
+/// the environment is only sound while the process has one thread.
+pub fn single_threaded_blas() {
+    for name in BLAS_THREAD_VARIABLES {
+        if std::env::var_os(name).is_none() {
+            std::env::set_var(name, "1");
+        }
+    }
+}
+
 /// Whether this build runs Python models.
 pub const AVAILABLE: bool = cfg!(feature = "python");
 
