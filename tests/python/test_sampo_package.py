@@ -10,6 +10,7 @@ installed copy, so the tests read the code they sit beside.
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -466,6 +467,8 @@ def test_the_examples_in_docs_python_md_run(tmp_path, monkeypatch):
     (d / "p.toml").write_text(paths_spec.replace("paths = 100_000", "paths = 1000").replace(
         'record = "statistics"', 'record = "both"'))
     run_file(d, d / "p.toml", "paths")
+    shutil.copy(REPO / "examples" / "python" / "walk.py", d)
+    monkeypatch.syspath_prepend(str(d))
     text = (REPO / "docs" / "python.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) >= 8
@@ -476,6 +479,7 @@ def test_the_examples_in_docs_python_md_run(tmp_path, monkeypatch):
         except Exception as e:  # noqa: BLE001 - name the block that failed
             pytest.fail(f"docs/python.md python block {k + 1} failed: {e!r}\n{block}")
     assert namespace["run"].kind == "ensemble"
+    assert len(namespace["values"]) == 101
 
 
 # --- unfinished files -------------------------------------------------------------------
