@@ -8,7 +8,6 @@ recover its known means; and every way a user's model can fail must be
 reported with its traceback, state and point.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,15 +16,9 @@ import h5py
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPO_BIN = Path(os.environ.get("SAMPO_BIN", REPO / "target" / "release" / "sampo"))
-MODELS = Path(__file__).resolve().parent / "models"
+from embedded import ENV, SAMPO_BIN, assert_same_bits, datasets, run
 
-# The environment sampo's interpreter adds: the one running these tests.
-ENV = dict(os.environ, VIRTUAL_ENV=sys.prefix)
-ENV.pop("CONDA_PREFIX", None)
-if os.geteuid() == 0:  # containers and CI run as root
-    ENV.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+MODELS = Path(__file__).resolve().parent / "models"
 
 BUILTIN = 'model = { kind = "gaussian", mean = [1.0, -1.0], cov = [[4.0, 0.0], [0.0, 0.25]] }'
 CONFIG = "config = { mean = [1.0, -1.0], var = [4.0, 0.25] }"
@@ -48,42 +41,6 @@ def spec(kind, model, states=("g",), extra=""):
     for name in states:
         text += f'\n[[states]]\nname = "{name}"\nparams = ["a", "b"]\n{model}\n{PRIOR}\n'
     return text
-
-
-def run(tmp_path, name, text, *args, mpi=0, check=True):
-    (tmp_path / f"{name}.toml").write_text(text)
-    cmd = [str(SAMPO_BIN), "run", f"{name}.toml", "-q", "-o", f"{name}.h5", *args]
-    if mpi:
-        cmd = ["mpiexec", "--oversubscribe", "--bind-to", "none", "-n", str(mpi)] + cmd
-    # A hang fails the test instead of holding the suite.
-    done = subprocess.run(cmd, cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
-
-
-def datasets(path):
-    """Every dataset of an output, as arrays (the bits of the samples)."""
-    found = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            # Timings are wall-clock; a checkpoint holds the resolved spec.
-            skip = name.startswith("timings") or name.startswith("checkpoint")
-            if isinstance(obj, h5py.Dataset) and not skip:
-                found[name] = obj[...]
-        f.visititems(visit)
-    return found
-
-
-def assert_same_bits(a, b):
-    da, db = datasets(a), datasets(b)
-    assert sorted(da) == sorted(db)
-    for name in da:
-        x, y = da[name], db[name]
-        if x.dtype.kind == "f":
-            assert np.array_equal(x.view(np.uint64), y.view(np.uint64)), name
-        else:
-            assert np.array_equal(x, y), name
 
 
 @pytest.mark.parametrize("kind", ["ensemble", "chains", "smc"])

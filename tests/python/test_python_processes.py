@@ -10,7 +10,6 @@ path. ``[python] executable`` names the environment instead of
 VIRTUAL_ENV.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,19 +20,14 @@ import h5py
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPO_BIN = Path(os.environ.get("SAMPO_BIN", REPO / "target" / "release" / "sampo"))
+from embedded import ENV, REPO, SAMPO_BIN, assert_same_bits, run
+
 MODELS = Path(__file__).resolve().parent / "models"
 sys.path.insert(0, str(REPO / "python"))
 sys.path.insert(0, str(MODELS))
 
 import processes  # noqa: E402
 import sampo  # noqa: E402
-
-ENV = dict(os.environ, VIRTUAL_ENV=sys.prefix)
-ENV.pop("CONDA_PREFIX", None)
-if os.geteuid() == 0:  # containers and CI run as root
-    ENV.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 FILE = MODELS / "processes.py"
 
@@ -57,41 +51,6 @@ def spec(states, paths=500, steps=40, record="both", seed=7, extra=""):
     for name, proc, more in states:
         text += f'\n[[states]]\nname = "{name}"\n{proc}\n{more}\n'
     return text
-
-
-def run(tmp_path, name, text, *args, mpi=0, check=True, env=ENV, command="run"):
-    (tmp_path / f"{name}.toml").write_text(text)
-    cmd = [str(SAMPO_BIN), command, f"{name}.toml"]
-    if command == "run":
-        cmd += ["-q", "-o", f"{name}.h5", *args]
-    if mpi:
-        cmd = ["mpiexec", "--oversubscribe", "--bind-to", "none", "-n", str(mpi)] + cmd
-    done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    if check:
-        assert done.returncode == 0, done.stderr
-    return done
-
-
-def datasets(path):
-    found = {}
-    with h5py.File(path, "r") as f:
-        def visit(name, obj):
-            skip = name.startswith("timings") or name.startswith("checkpoint")
-            if isinstance(obj, h5py.Dataset) and not skip:
-                found[name] = obj[...]
-        f.visititems(visit)
-    return found
-
-
-def assert_same_bits(a, b):
-    da, db = datasets(a), datasets(b)
-    assert sorted(da) == sorted(db)
-    for name in da:
-        x, y = da[name], db[name]
-        if x.dtype.kind == "f":
-            assert np.array_equal(x.view(np.uint64), y.view(np.uint64)), name
-        else:
-            assert np.array_equal(x, y), name
 
 
 STATES = [("walk", WALK, "hitting = [4]"), ("gauss", GAUSSIAN, "")]
