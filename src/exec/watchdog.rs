@@ -79,7 +79,6 @@ pub fn watch(rank: usize, timeout: Duration) {
     if !first {
         return;
     }
-    now_ms();
     let spawned = std::thread::Builder::new()
         .name("sampo-watchdog".into())
         .spawn(move || loop {

@@ -46,7 +46,6 @@ thread_local! {
 
 /// Watches every call from now on, with `limit`.
 pub fn limit(limit: Duration) {
-    now_ms();
     LIMIT_MS.store(limit.as_millis().max(1) as u64, Ordering::SeqCst);
     static BACKSTOP: Once = Once::new();
     BACKSTOP.call_once(|| {
