@@ -210,8 +210,11 @@ fn size_line(
     let hints = job.size_hints();
     let (layout, _) = exec::layout(job);
     let rows_of = |d: &output::DatasetDecl| {
-        if d.path.starts_with("timings/") {
+        if d.path.starts_with("timings/") || d.path == exec::FinalSets::TASKS {
             return hints.task_runs;
+        }
+        if d.path == exec::FinalSets::BYTES {
+            return hints.final_states;
         }
         hints
             .growing_rows
@@ -223,12 +226,9 @@ fn size_line(
         .iter()
         .map(|(name, value)| 256 + name.len() as u64 + value.bytes())
         .sum();
-    // The last checkpoint: the tasks' final states (at most what the
-    // executor keeps), the resolved spec, and the rows written per dataset.
-    let checkpoint = hints
-        .final_states
-        .min(exec::FINALS_MAX_BYTES as u64)
-        .saturating_add(spec.resolved_json().to_string().len() as u64)
+    // The last checkpoint: the resolved spec and the rows written per
+    // dataset (the tasks' final states are rows of the layout's).
+    let checkpoint = (spec.resolved_json().to_string().len() as u64)
         .saturating_add(64 * layout.datasets.len() as u64 + (4 << 10));
     let bytes = layout.size_bound(&rows_of, root).saturating_add(checkpoint);
     let shown = output::human_bytes(bytes as f64);

@@ -17,7 +17,7 @@ use crate::cli::RunArgs;
 use sampo::exec::mpi::{self as mpi_exec, PeerExit, World};
 use sampo::exec::transport::{Alone, MpiTransport, Transport};
 use sampo::exec::{
-    self, Begin, CheckpointPolicy, Failure, RunEnd, RunStats, Setup, Started, TimingSets,
+    self, Begin, CheckpointPolicy, ExecSets, Failure, RunEnd, RunStats, Setup, Started,
 };
 use sampo::jobs::{self, Job, RunSpec};
 use sampo::output::{RunInfo, Store};
@@ -68,7 +68,7 @@ struct Prepared {
     startup: Vec<u8>,
     target: PathBuf,
     output: Started,
-    timings: TimingSets,
+    timings: ExecSets,
 }
 
 /// Rank 0 reads the spec and opens the output; a bad spec fails there with

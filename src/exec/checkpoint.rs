@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::{Extension, Job, RunSpec, TaskId};
-use crate::output::Store;
+use crate::output::{Column, DatasetDecl, Dtype, Layout, Record, Store, StoreError};
 
 /// The executor's state at a checkpoint, as plain data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -25,11 +25,13 @@ pub struct Checkpoint {
     pub ready: Vec<(u64, Vec<u8>)>,
     /// Tasks paused at the end of the round, waiting for `Job::round`.
     pub waiting: Vec<(u64, Vec<u8>)>,
-    /// The last state of tasks done (`Outcome::Final`), from which a run
-    /// asking for more steps goes on (`Job::extend`). Kept while they take
-    /// at most [`FINALS_MAX_BYTES`]; beyond that, none (the run cannot be
-    /// extended).
-    pub finals: Vec<(u64, Vec<u8>)>,
+    /// Rows of `/checkpoint/final_tasks` and bytes of `/checkpoint/finals`
+    /// written: the last states of the last stage's tasks done
+    /// (`Outcome::Final`), from which a run asking for more steps goes on
+    /// (`Job::extend`). They are in the output, not in the checkpoint, so
+    /// that neither memory nor a checkpoint grows with the tasks.
+    pub final_rows: u64,
+    pub final_bytes: u64,
     /// Rows of `/timings` written.
     pub timing_rows: u64,
     /// Units of work done (for progress).
@@ -69,7 +71,8 @@ impl Checkpoint {
                     done: v1.done,
                     ready: v1.ready,
                     waiting: v1.waiting,
-                    finals: Vec::new(),
+                    final_rows: 0,
+                    final_bytes: 0,
                     timing_rows: v1.timing_rows,
                     units_done: v1.units_done,
                     spec: String::new(),
@@ -83,16 +86,23 @@ impl Checkpoint {
     /// this one (of the run the file holds): every task's snapshot or last
     /// state is placed in the longer run by `Job::extend` (rank 0, with the
     /// store). Only a run's last stage can be extended.
-    pub fn extended(&self, job: &dyn Job, store: &mut dyn Store) -> Result<Self, String> {
+    pub fn extended(
+        &self,
+        job: &dyn Job,
+        store: &mut dyn Store,
+        sets: &FinalSets,
+    ) -> Result<Self, String> {
         if self.stage + 1 != job.stages() {
             return Err("only the last stage of a run can be extended".into());
         }
+        let finals = sets
+            .read(store, self.final_rows, self.final_bytes)
+            .map_err(|e| format!("reading the tasks' last states: {e}"))?;
         let done: u64 = self.done.iter().map(|r| r.end - r.start).sum();
-        if (self.finals.len() as u64) < done {
+        if (finals.len() as u64) < done {
             return Err(format!(
-                "the last states of its {done} finished task(s) were not kept (they took more \
-                 than {} MiB)",
-                FINALS_MAX_BYTES >> 20
+                "it holds the last states of {} of its {done} finished task(s)",
+                finals.len()
             ));
         }
         let mut out = Self {
@@ -101,12 +111,14 @@ impl Checkpoint {
             timing_rows: self.timing_rows,
             units_done: self.units_done,
             spec: self.spec.clone(),
+            // A task done in the longer run too keeps its last state where
+            // it is; one that goes on adds a later one, which wins.
+            final_rows: self.final_rows,
+            final_bytes: self.final_bytes,
             ..Self::default()
         };
         let mut finished = RangeSet::default();
-        let finals = self.finals.iter().map(|f| (f, true));
-        let others = self.ready.iter().chain(&self.waiting).map(|f| (f, false));
-        for ((index, snapshot), last) in finals.chain(others) {
+        for (index, snapshot) in finals.iter().chain(&self.ready).chain(&self.waiting) {
             let task = TaskId {
                 stage: self.stage,
                 index: *index,
@@ -117,12 +129,7 @@ impl Checkpoint {
             {
                 Extension::Ready(s) => out.ready.push((*index, s)),
                 Extension::Waiting(s) => out.waiting.push((*index, s)),
-                Extension::Done => {
-                    finished.insert(*index);
-                    if last {
-                        out.finals.push((*index, snapshot.clone()));
-                    }
-                }
+                Extension::Done => finished.insert(*index),
             }
         }
         out.done = finished.ranges();
@@ -143,8 +150,89 @@ impl Checkpoint {
     }
 }
 
-/// The most bytes of tasks' final states a checkpoint keeps.
-pub const FINALS_MAX_BYTES: usize = 64 << 20;
+/// Where the output keeps the last states of the last stage's tasks done:
+/// `/checkpoint/final_tasks`, a row (task, first byte, bytes) per task, and
+/// `/checkpoint/finals`, their bytes one after another. Written as tasks
+/// end; a task that ends again (in a longer run) adds a row, and the last
+/// row of a task is its state.
+#[derive(Debug, Clone, Copy)]
+pub struct FinalSets {
+    /// The datasets' indices in the layout.
+    pub tasks: usize,
+    pub bytes: usize,
+}
+
+impl FinalSets {
+    pub const TASKS: &'static str = "checkpoint/final_tasks";
+    pub const BYTES: &'static str = "checkpoint/finals";
+
+    /// Adds the datasets to a layout.
+    pub fn declare(layout: &mut Layout) -> Self {
+        let tasks = layout.datasets.len();
+        // Small chunks: a small run's file stays small, a large one's has
+        // a chunk per few tasks.
+        layout.add(DatasetDecl::growing(Self::TASKS, Dtype::I64, vec![3]).with_chunk_rows(128));
+        layout.add(DatasetDecl::growing(Self::BYTES, Dtype::U8, vec![]).with_chunk_rows(4 << 10));
+        Self {
+            tasks,
+            bytes: tasks + 1,
+        }
+    }
+
+    /// The datasets in a layout made by [`crate::exec::layout`].
+    pub fn of(layout: &Layout) -> Option<Self> {
+        Some(Self {
+            tasks: layout.find(Self::TASKS)?,
+            bytes: layout.find(Self::BYTES)?,
+        })
+    }
+
+    /// The records of task `task`'s last state `snapshot`, the output
+    /// holding `rows` of them and `bytes` bytes so far.
+    pub fn records(&self, task: u64, snapshot: Vec<u8>, rows: u64, bytes: u64) -> [Record; 2] {
+        let len = snapshot.len() as u64;
+        [
+            Record {
+                dataset: self.bytes,
+                first_row: bytes,
+                rows: len,
+                lane: None,
+                values: Column::U8(snapshot),
+            },
+            Record {
+                dataset: self.tasks,
+                first_row: rows,
+                rows: 1,
+                lane: None,
+                values: Column::I64(vec![task as i64, bytes as i64, len as i64]),
+            },
+        ]
+    }
+
+    /// The last state of each task among the first `rows` rows (`bytes`
+    /// bytes), by task.
+    pub fn read(
+        &self,
+        store: &mut dyn Store,
+        rows: u64,
+        bytes: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let index = store.read_f64(self.tasks, 0..rows, None)?;
+        let all = store.read_u8(self.bytes, 0..bytes)?;
+        let mut last = BTreeMap::new();
+        for row in index.chunks_exact(3) {
+            let (task, first, len) = (row[0] as u64, row[1] as usize, row[2] as usize);
+            let state = all.get(first..first + len).ok_or_else(|| {
+                StoreError::Record(format!(
+                    "/{}: task {task}'s last state lies beyond the {bytes} bytes written",
+                    Self::BYTES
+                ))
+            })?;
+            last.insert(task, state.to_vec());
+        }
+        Ok(last.into_iter().collect())
+    }
+}
 
 /// A set of task indices kept as merged runs: tasks end roughly in order,
 /// so 10⁸ done tasks cost a few runs.
@@ -308,7 +396,8 @@ mod tests {
             done: vec![0..3, 7..8],
             ready: vec![(3, vec![1, 2])],
             waiting: vec![(5, vec![3])],
-            finals: vec![(0, vec![4])],
+            final_rows: 4,
+            final_bytes: 1000,
             timing_rows: 9,
             units_done: 100,
             spec: "{}".into(),
@@ -316,6 +405,40 @@ mod tests {
         assert_eq!(Checkpoint::decode(&c.encode()).unwrap(), c);
         assert_eq!(c.accounted(), vec![0..4, 5..6, 7..8]);
         assert!(Checkpoint::decode(&[0xff]).is_err());
+    }
+
+    #[test]
+    fn the_last_state_of_each_task_is_read_back_from_the_store() {
+        let mut layout = Layout::default();
+        let sets = FinalSets::declare(&mut layout);
+        assert_eq!(
+            FinalSets::of(&layout).map(|s| (s.tasks, s.bytes)),
+            Some((0, 1))
+        );
+        let mut store = crate::output::MemoryStore::new(layout);
+        // Task 7 ends twice (a longer run went on from it): the later wins.
+        let ends: [(u64, Vec<u8>); 4] = [
+            (7, vec![1, 2, 3]),
+            (2, vec![]),
+            (9, vec![4; 300]),
+            (7, vec![5, 6]),
+        ];
+        let (mut rows, mut bytes) = (0, 0);
+        for (task, state) in ends.clone() {
+            let len = state.len() as u64;
+            for r in sets.records(task, state, rows, bytes) {
+                store.write(r).unwrap();
+            }
+            rows += 1;
+            bytes += len;
+        }
+        let got = sets.read(&mut store, rows, bytes).unwrap();
+        assert_eq!(got, vec![(2, vec![]), (7, vec![5, 6]), (9, vec![4; 300])]);
+        // A checkpoint taken before the last two ends sees the first two.
+        let got = sets.read(&mut store, 2, 3).unwrap();
+        assert_eq!(got, vec![(2, vec![]), (7, vec![1, 2, 3])]);
+        // An index pointing beyond the bytes counted is an error.
+        assert!(sets.read(&mut store, 3, 3).is_err());
     }
 
     #[test]

@@ -14,10 +14,10 @@ pub mod transport;
 pub mod watchdog;
 mod wire;
 
-pub use checkpoint::{Checkpoint, CheckpointPolicy, FINALS_MAX_BYTES};
+pub use checkpoint::{Checkpoint, CheckpointPolicy, FinalSets};
 pub use failure::{Cause, Failure};
 pub use scheduler::{
-    layout, mode, run_root, run_worker, Mode, Monitor, RunEnd, RunStats, Setup, TimingSets,
+    layout, mode, run_root, run_worker, ExecSets, Mode, Monitor, RunEnd, RunStats, Setup,
     FLUSH_EVERY, HEARTBEAT, RANK_TIMEOUT, STOP_GRACE,
 };
 pub use start::{begin, root_attrs, Begin, Started};

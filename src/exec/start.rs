@@ -9,7 +9,7 @@ use std::path::Path;
 
 use tracing::{info, warn};
 
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, FinalSets};
 use crate::jobs::{Job, RunSpec};
 use crate::output::{self, Attr, CreateError, Layout, Open, RunInfo, Store};
 
@@ -155,8 +155,9 @@ fn resume(
     let checkpoint = if extending.get() {
         // Every task placed in the longer run (reading the file only), then
         // one checkpoint with the new spec: the extension's only change.
+        let sets = FinalSets::of(layout).expect("the executor's layout has its datasets");
         let extended = checkpoint
-            .map(|cp| cp.extended(job, &mut store))
+            .map(|cp| cp.extended(job, &mut store, &sets))
             .transpose();
         match extended {
             Err(e) => {

@@ -324,7 +324,8 @@ impl<'a> TaskContext<'a> {
 pub struct SizeHints {
     /// Rows of `/timings`: task runs over every stage and round.
     pub task_runs: u64,
-    /// Bytes of the tasks' final states the last checkpoint keeps.
+    /// Bytes of the tasks' final states the output keeps
+    /// (`/checkpoint/finals`).
     pub final_states: u64,
     /// Rows a growing dataset without a known length reaches (by path).
     pub growing_rows: Vec<(String, u64)>,

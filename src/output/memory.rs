@@ -160,6 +160,18 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
+    fn read_u8(&mut self, dataset: usize, rows: Range<u64>) -> Result<Vec<u8>, StoreError> {
+        let all = self.dense(dataset, false, 0u8, |c| match c {
+            Column::U8(v) => Some(v.clone()),
+            _ => None,
+        });
+        let end = (rows.end as usize).min(all.len());
+        Ok(all
+            .get(rows.start as usize..end)
+            .unwrap_or_default()
+            .to_vec())
+    }
+
     fn rows_written(&self, dataset: usize) -> u64 {
         self.extents[dataset].complete()
     }

@@ -21,6 +21,13 @@ pub use memory::MemoryStore;
 pub use reader::{Hdf5Reader, ReadError, Reader, Rows};
 pub use target::{check_target, mark_ending, partial_path, preflight, OutputLock, TargetError};
 
+/// A value's postcard bytes in a buffer allocated once at their size: a
+/// large checkpoint is then never held twice while its buffer grows.
+pub fn encode_exact<T: serde::Serialize + ?Sized>(value: &T) -> postcard::Result<Vec<u8>> {
+    let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())?;
+    postcard::to_extend(value, Vec::with_capacity(size))
+}
+
 /// A byte count for people: `1.5 MiB` (sizes of outputs and estimates).
 pub fn human_bytes(b: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -515,6 +522,9 @@ pub trait Store {
         rows: Range<u64>,
         lane: Option<u64>,
     ) -> Result<Vec<f64>, StoreError>;
+    /// Rows `rows` of a byte dataset of scalar rows; includes records not
+    /// yet flushed.
+    fn read_u8(&mut self, dataset: usize, rows: Range<u64>) -> Result<Vec<u8>, StoreError>;
     /// Rows written in every lane of a dataset: the extent readers may trust.
     fn rows_written(&self, dataset: usize) -> u64;
     /// Sets (or replaces) an attribute of a declared group, or of the root ("/").

@@ -28,7 +28,7 @@ pub use worker::run_worker;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use super::checkpoint::{CheckpointPolicy, Pausing, RangeSet};
+use super::checkpoint::{CheckpointPolicy, FinalSets, Pausing, RangeSet};
 use super::failure::Cause;
 use super::transport::Transport;
 use crate::jobs::{Job, TaskId};
@@ -75,10 +75,13 @@ fn split(range: Range<usize>, m: usize, members: usize) -> Range<usize> {
 
 pub use crate::report::Monitor;
 
-/// The executor's own datasets: `/timings`, a row per task run.
+/// The executor's own datasets: `/timings`, a row per task run, and the
+/// tasks' last states ([`FinalSets`]).
 #[derive(Debug, Clone, Copy)]
-pub struct TimingSets {
-    first: usize,
+pub struct ExecSets {
+    /// The first of `/timings`' datasets.
+    timings: usize,
+    pub finals: FinalSets,
 }
 
 const TIMING_INTS: [&str; 5] = ["stage", "task", "rank", "evaluations", "nan_evaluations"];
@@ -87,8 +90,8 @@ const TIMING_FLOATS: [&str; 2] = ["start", "end"];
 /// Rows per chunk of `/timings`: 4 KiB a dataset for a short run.
 const TIMING_CHUNK_ROWS: usize = 512;
 
-/// The job's layout plus `/timings`.
-pub fn layout(job: &dyn Job) -> (Layout, TimingSets) {
+/// The job's layout plus the executor's datasets.
+pub fn layout(job: &dyn Job) -> (Layout, ExecSets) {
     let mut layout = job.layout().clone();
     layout.group(
         "timings",
@@ -114,7 +117,14 @@ pub fn layout(job: &dyn Job) -> (Layout, TimingSets) {
                 .with_chunk_rows(TIMING_CHUNK_ROWS),
         );
     }
-    (layout, TimingSets { first })
+    let finals = FinalSets::declare(&mut layout);
+    (
+        layout,
+        ExecSets {
+            timings: first,
+            finals,
+        },
+    )
 }
 
 /// Totals of a finished run, for the closing lines.
@@ -163,7 +173,7 @@ mod worker;
 struct Root<'a> {
     setup: &'a Setup<'a>,
     store: &'a mut dyn Store,
-    timings: TimingSets,
+    sets: ExecSets,
     monitor: &'a mut dyn Monitor,
     /// Tasks handed to each rank (rank 0: running here) not yet ended.
     outstanding: Vec<usize>,
@@ -198,11 +208,10 @@ struct Root<'a> {
     base_progress: u64,
     /// Set once a pause that ends the run has its checkpoint written.
     paused_for: Option<String>,
-    /// The last states of the stage's tasks done, while they are few
-    /// enough to keep (see [`Root::keep_final`]).
-    finals: Vec<(u64, Vec<u8>)>,
-    finals_bytes: usize,
-    finals_kept: bool,
+    /// Rows and bytes of the tasks' last states written
+    /// ([`Root::keep_final`]).
+    final_rows: u64,
+    final_bytes: u64,
     /// `Checkpoint::spec`, kept from the checkpoint the run resumed from.
     spec: String,
 }

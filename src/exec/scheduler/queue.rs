@@ -233,7 +233,7 @@ impl Root<'_> {
                             // Their snapshots are their last states.
                             for (task, snapshot) in std::mem::take(&mut self.paused) {
                                 self.done.insert(task.index);
-                                self.keep_final(task.index, snapshot);
+                                self.keep_final(task, snapshot, shared);
                             }
                             break;
                         }

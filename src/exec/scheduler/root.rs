@@ -8,11 +8,11 @@ use std::time::Instant;
 use super::queue::Queue;
 use super::tasks::Shared;
 use super::{
-    mode, timing_record, Mode, Monitor, Root, RunEnd, RunStats, Setup, TimingSets, FLUSH_EVERY,
+    mode, timing_record, ExecSets, Mode, Monitor, Root, RunEnd, RunStats, Setup, FLUSH_EVERY,
     HEARTBEAT, STOP_GRACE, TIMING_INTS,
 };
 
-use crate::exec::checkpoint::{Checkpoint, Pausing, RangeSet, FINALS_MAX_BYTES};
+use crate::exec::checkpoint::{Checkpoint, Pausing, RangeSet};
 use crate::exec::failure::{Cause, Failure};
 use crate::exec::transport::Backoff;
 use crate::exec::wire::{End, Event, Finished, Message};
@@ -24,7 +24,7 @@ use crate::output::{Column, Record, Store};
 pub fn run_root(
     setup: &Setup<'_>,
     store: &mut dyn Store,
-    timings: TimingSets,
+    sets: ExecSets,
     monitor: &mut dyn Monitor,
     restore: Option<&Checkpoint>,
 ) -> Result<RunEnd, Failure> {
@@ -33,7 +33,7 @@ pub fn run_root(
     let mut root = Root {
         setup,
         store,
-        timings,
+        sets,
         monitor,
         outstanding: vec![0; size],
         unfinished: 0,
@@ -60,9 +60,8 @@ pub fn run_root(
         last_checkpoint: Instant::now(),
         base_progress: restore.map_or(0, |cp| cp.units_done),
         paused_for: None,
-        finals: restore.map_or_else(Vec::new, |cp| cp.finals.clone()),
-        finals_bytes: restore.map_or(0, |cp| cp.finals.iter().map(|(_, s)| s.len()).sum()),
-        finals_kept: true,
+        final_rows: restore.map_or(0, |cp| cp.final_rows),
+        final_bytes: restore.map_or(0, |cp| cp.final_bytes),
         spec: restore.map_or_else(String::new, |cp| cp.spec.clone()),
     };
     let job = setup.job;
@@ -113,11 +112,6 @@ pub fn run_root(
         }
         root.done.clear();
         root.groups.clear();
-        if restore.is_none() {
-            // A stage's final states are kept for the last stage only.
-            root.finals.clear();
-            root.finals_bytes = 0;
-        }
         let plan = job.plan(stage);
         match mode(plan.tasks(), size, job.shareable(stage)) {
             Mode::Queue => {
@@ -162,8 +156,9 @@ pub fn run_root(
         }
     }
     if root.failure.is_none() && root.paused_for.is_none() {
-        // A complete run's checkpoint holds its tasks' last states: a run
-        // asking for more steps goes on from them (`Job::extend`).
+        // A complete run ends with a checkpoint, which counts its tasks'
+        // last states in the output: a run asking for more steps goes on
+        // from them (`Job::extend`).
         let cp = root.checkpoint_record(job.stages() - 1, Vec::new(), &shared);
         let written = root
             .store
@@ -281,7 +276,7 @@ impl<'a> Root<'a> {
             End::Done => self.done.insert(f.task.index),
             End::Final(snapshot) => {
                 self.done.insert(f.task.index);
-                self.keep_final(f.task.index, snapshot);
+                self.keep_final(f.task, snapshot, shared);
             }
         }
         self.stats.tasks += 1;
@@ -302,7 +297,7 @@ impl<'a> Root<'a> {
         }
         let row = self.timing_rows;
         self.timing_rows += 1;
-        let t = self.timings.first;
+        let t = self.sets.timings;
         let ints = [
             f.task.stage as i64,
             f.task.index as i64,
@@ -319,25 +314,21 @@ impl<'a> Root<'a> {
         }
     }
 
-    /// Keeps a task's last state for the checkpoints (a run asking for more
-    /// steps goes on from them), until they would take more than
-    /// [`FINALS_MAX_BYTES`]: then none is kept, and the run cannot be
-    /// extended (rather than checkpoints that grow without bound).
-    pub(super) fn keep_final(&mut self, task: u64, snapshot: Vec<u8>) {
-        if !self.finals_kept {
+    /// Writes the last state of a task of the last stage to the output (a
+    /// run asking for more steps goes on from them; see [`FinalSets`]).
+    pub(super) fn keep_final(&mut self, task: TaskId, snapshot: Vec<u8>, shared: &Shared) {
+        if task.stage + 1 != self.setup.job.stages() {
             return;
         }
-        self.finals_bytes += snapshot.len();
-        if self.finals_bytes > FINALS_MAX_BYTES {
-            tracing::info!(
-                "the tasks' last states take more than {} MiB: they are not kept, and this run \
-                 cannot be extended with more steps",
-                FINALS_MAX_BYTES >> 20
-            );
-            self.finals_kept = false;
-            self.finals = Vec::new();
-        } else {
-            self.finals.push((task, snapshot));
+        let len = snapshot.len() as u64;
+        let records =
+            self.sets
+                .finals
+                .records(task.index, snapshot, self.final_rows, self.final_bytes);
+        self.final_rows += 1;
+        self.final_bytes += len;
+        for r in records {
+            self.write(r, shared);
         }
     }
 
@@ -358,7 +349,8 @@ impl<'a> Root<'a> {
                 .iter()
                 .map(|(t, s)| (t.index, s.clone()))
                 .collect(),
-            finals: self.finals.clone(),
+            final_rows: self.final_rows,
+            final_bytes: self.final_bytes,
             timing_rows: self.timing_rows,
             units_done: self.units_done(shared),
             spec: self.spec.clone(),

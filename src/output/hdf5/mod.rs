@@ -406,6 +406,24 @@ impl Store for Hdf5Store {
         Ok(values.iter().copied().collect())
     }
 
+    fn read_u8(&mut self, dataset: usize, rows: Range<u64>) -> Result<Vec<u8>, StoreError> {
+        self.write_pending(dataset)?;
+        let rows = rows.start.min(self.allocated[dataset])..rows.end.min(self.allocated[dataset]);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let selection = hyperslab(
+            &self.decls[dataset],
+            rows.start,
+            rows.end - rows.start,
+            None,
+        );
+        self.datasets[dataset]
+            .read_slice::<u8, _, IxDyn>(selection)
+            .map(|v| v.iter().copied().collect())
+            .map_err(|e| self.err(e))
+    }
+
     fn rows_written(&self, dataset: usize) -> u64 {
         self.extents[dataset].complete()
     }

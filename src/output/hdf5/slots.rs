@@ -12,10 +12,18 @@ use crate::output::{Attr, Extents, Store, StoreError};
 
 /// The store's part of a checkpoint: the rows written per dataset, beside
 /// the executor's state.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 pub(super) struct StoreCheckpoint {
     pub(super) extents: Vec<Extents>,
     pub(super) state: Vec<u8>,
+}
+
+/// A [`StoreCheckpoint`] as it is written, borrowing its parts (the same
+/// bytes: serde writes a slice as it writes a vector).
+#[derive(serde::Serialize)]
+struct StoreCheckpointRef<'a> {
+    extents: &'a [Extents],
+    state: &'a [u8],
 }
 
 /// The group holding the checkpoint: two slots, written in turn, and the
@@ -60,11 +68,11 @@ pub(super) fn read_checkpoint(file: &File) -> Result<Option<StoreCheckpoint>, St
 impl Hdf5Store {
     pub(super) fn write_slot(&mut self, state: &[u8]) -> Result<(), StoreError> {
         self.flush()?;
-        let record = StoreCheckpoint {
-            extents: self.extents.clone(),
-            state: state.to_vec(),
+        let record = StoreCheckpointRef {
+            extents: &self.extents,
+            state,
         };
-        let bytes = postcard::to_stdvec(&record).map_err(|e| self.err(e))?;
+        let bytes = crate::output::encode_exact(&record).map_err(|e| self.err(e))?;
         self.ensure_space(bytes.len() as u64)?;
         let group = match self.file.group(CHECKPOINT) {
             Ok(g) => g,
