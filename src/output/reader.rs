@@ -252,6 +252,74 @@ mod tests {
     use crate::output::{Column, DatasetDecl, Dtype, Layout, Record, RunInfo, Store};
 
     #[test]
+    fn lanes_written_as_one_block_land_where_single_lanes_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.h5");
+        let mut layout = Layout::default();
+        layout.group("g", vec![]);
+        let x = layout.add(DatasetDecl::fixed("g/x", Dtype::F64, vec![4, 2], 6).with_lanes());
+        let n = layout.add(DatasetDecl::fixed("g/n", Dtype::I64, vec![4], 6).with_lanes());
+        let info = RunInfo {
+            ranks: 1,
+            threads: 1,
+            command_line: String::new(),
+            mpi_library: String::new(),
+        };
+        let mut store =
+            crate::output::Hdf5Store::create(&path, false, &layout, &[], &info).unwrap();
+        // Lanes 2, 0 and 1 over rows 0..3 (one block once sorted), lane 3
+        // over rows 2..5 (alone); value 1000 lane + 10 row + k.
+        for (lane, rows) in [(2u64, 0..3u64), (0, 0..3), (3, 2..5), (1, 0..3)] {
+            let (first, count) = (rows.start, rows.end - rows.start);
+            let x_values = rows
+                .clone()
+                .flat_map(|r| (0..2).map(move |k| (1000 * lane + 10 * r + k) as f64))
+                .collect();
+            let n_values = rows.map(|r| (1000 * lane + 10 * r) as i64).collect();
+            for (dataset, values) in [(x, Column::F64(x_values)), (n, Column::I64(n_values))] {
+                store
+                    .write(Record {
+                        dataset,
+                        first_row: first,
+                        rows: count,
+                        lane: Some(lane),
+                        values,
+                    })
+                    .unwrap();
+            }
+        }
+        let done = store.finish().unwrap();
+        let r = Hdf5Reader::open(&done).unwrap();
+        let got = r.read_f64("g/x", None, None).unwrap();
+        let counts = r.read_f64("g/n", None, None).unwrap();
+        for row in 0..6u64 {
+            for lane in 0..4u64 {
+                let written = if lane == 3 {
+                    (2..5).contains(&row)
+                } else {
+                    row < 3
+                };
+                let at = (row * 4 + lane) as usize;
+                for k in 0..2u64 {
+                    let v = got[at * 2 + k as usize];
+                    if written {
+                        assert_eq!(
+                            v,
+                            (1000 * lane + 10 * row + k) as f64,
+                            "row {row} lane {lane}"
+                        );
+                    } else {
+                        assert!(v.is_nan(), "row {row} lane {lane}: {v}");
+                    }
+                }
+                if written {
+                    assert_eq!(counts[at], (1000 * lane + 10 * row) as f64);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn reads_what_the_store_wrote() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.h5");

@@ -21,7 +21,7 @@ use hdf5::{Dataset, File};
 use ndarray::IxDyn;
 
 pub(crate) use self::io::rows_slab;
-use self::io::{create_dataset, hyperslab, write_attr, write_record};
+use self::io::{create_dataset, hyperslab, write_attr, write_lanes, write_record};
 pub use self::resume::{open, Accept, Open, Opened};
 
 // `free_bytes` calls statvfs through libc (already a dependency, for the
@@ -240,16 +240,38 @@ impl Hdf5Store {
         if bytes > 0 {
             self.ensure_space(bytes)?;
         }
-        for r in self.pending[i].take() {
-            let end = r.first_row + r.rows;
-            if self.decls[i].rows.is_none() && end > self.allocated[i] {
-                let mut shape = vec![end as usize];
+        let runs = self.pending[i].take();
+        let mut at = 0;
+        while at < runs.len() {
+            // Records of consecutive lanes over the same rows (replicates'
+            // tasks ending together) make one block and one write.
+            let r = &runs[at];
+            let next_lane = |k: usize| r.lane.map(|l| l + (k - at) as u64);
+            let mut end = at + 1;
+            while end < runs.len()
+                && r.lane.is_some()
+                && runs[end].lane == next_lane(end)
+                && (runs[end].first_row, runs[end].rows) == (r.first_row, r.rows)
+            {
+                end += 1;
+            }
+            let last = r.first_row + r.rows;
+            if self.decls[i].rows.is_none() && last > self.allocated[i] {
+                let mut shape = vec![last as usize];
                 shape.extend(&self.decls[i].row_shape);
                 self.datasets[i].resize(shape).map_err(|e| self.err(e))?;
-                self.allocated[i] = end;
+                self.allocated[i] = last;
             }
-            write_record(&self.datasets[i], &self.decls[i], &r).map_err(|e| self.err(e))?;
-            self.written[i].advance(r.first_row, r.rows);
+            let written = if end - at > 1 {
+                write_lanes(&self.datasets[i], &self.decls[i], &runs[at..end])
+            } else {
+                write_record(&self.datasets[i], &self.decls[i], r)
+            };
+            written.map_err(|e| self.err(e))?;
+            for r in &runs[at..end] {
+                self.written[i].advance(r.first_row, r.rows);
+            }
+            at = end;
         }
         Ok(())
     }
