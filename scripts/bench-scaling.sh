@@ -128,7 +128,7 @@ identical="$("$py" "$helper" same "${files[@]}")"
 
 # ------------------------------------------------------- (b) dispatch overhead
 echo "(b) tiny tasks: sampo under mpiexec -n 2 and in one process, schwimmbad MPIPool ..." >&2
-declare -A wall proc mean perrank rss
+declare -A wall proc mean perrank rss idle
 for n in "$n1" "$n2"; do
     "$py" "$helper" tiny-spec "$tmp/tiny-$n.toml" --tasks "$n"
     "$sampo" check "$tmp/tiny-$n.toml" --ranks 2 --threads 1 >/dev/null
@@ -146,6 +146,7 @@ for n in "$n1" "$n2"; do
         proc[$where-$n]=$p
         mean[$where-$n]=$(value task_mean "$t")
         perrank[$where-$n]=$(value tasks_per_rank "$t")
+        idle[$where-$n]=$(value idle_per_task "$t")
     done
 done
 pool_process=$(log="$tmp/pool.out" timed "${mpirun[@]}" "$py" "$helper" pool --tasks "$n1,$n2" --h5dir "$tmp")
@@ -187,7 +188,8 @@ awk -v n1="$n1" -v n2="$n2" \
     -v ph1="$(value "maph5_$n1" "$pool")" -v ph2="$(value "maph5_$n2" "$pool")" -v pproc="$pool_process" \
     -v pver="$(value versions "$pool")" -v rs1="${rss[$n1]}" -v rs2="${rss[$n2]}" \
     -v rp1="$(value "rss_$n1" "$pool")" -v rp2="$(value "rss_$n2" "$pool")" \
-    -v rh1="$(value "rssh5_$n1" "$pool")" -v rh2="$(value "rssh5_$n2" "$pool")" '
+    -v rh1="$(value "rssh5_$n1" "$pool")" -v rh2="$(value "rssh5_$n2" "$pool")" \
+    -v im="${idle[mpi-$n2]}" -v il="${idle[local-$n2]}" '
     function row(name, n, wall, compute, extra) {
         printf "%-44s %6d %9.3f %10.1f %9.1f %10.1f  %s\n", name, n, wall, 1e6 * wall / n, 1e6 * compute,
             1e6 * (wall / n - compute), extra
@@ -225,6 +227,7 @@ awk -v n1="$n1" -v n2="$n2" \
         printf "  %-52s %7.3f ms/task\n", "sampo, one process", 1e3 * (sl2 - sl1) / (n2 - n1)
         printf "  %-52s %7.3f ms/task\n", "schwimmbad MPIPool.map, results in memory", 1e3 * (pm2 - pm1) / (n2 - n1)
         printf "  %-52s %7.3f ms/task\n", "schwimmbad MPIPool.map, h5py write per result", 1e3 * (ph2 - ph1) / (n2 - n1)
+        printf "rank 0 pool idle between its tasks at %d tasks (target: ≤ 0.02 ms): %.4f ms under mpiexec -n 2, %.4f ms in one process\n", n2, 1e3 * im, 1e3 * il
         printf "rank 0 peak RSS: sampo %s MB at %d tasks, %s MB at %d tasks", mb(rs1), n1, mb(rs2), n2
         printf "; schwimmbad (one process, cumulative) %s → %s MB in memory, %s → %s MB with h5py\n", mb(rp1), mb(rp2), mb(rh1), mb(rh2)
     }

@@ -81,6 +81,12 @@ def times(path):
         print(f"evaluations={int(t['evaluations'][...].sum())}")
         print("tasks_per_rank=" + "+".join(str(n) for n in per_rank))
         print("busy_per_rank=" + "+".join(f"{b:.2f}" for b in busy))
+        # Rank 0's pool idle between its tasks (one thread): what handing a
+        # task out and taking its rows in costs on the tasks' path.
+        mine = rank == 0
+        if mine.any():
+            span = float(end[mine].max() - start[mine].min())
+            print(f"idle_per_task={(span - busy[0]) / int(mine.sum()):.9f}")
         print(f"status={f.attrs['status']}")
 
 

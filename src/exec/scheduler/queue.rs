@@ -175,13 +175,9 @@ impl Root<'_> {
         rayon::in_place_scope(|scope| {
             let mut idle = Backoff::default();
             loop {
-                // One task queued ahead on this rank's pool, as for the
-                // workers: a thread that ends a task starts the next without
-                // waiting for this loop to hear of it.
-                let ahead = usize::from(queue.len() > self.size() as u64);
                 while self.failure.is_none()
                     && self.pausing.is_none()
-                    && self.outstanding[0] < self.setup.capacity[0] + ahead
+                    && self.outstanding[0] < self.setup.capacity[0]
                 {
                     let Some((task, resume)) = queue.pop() else {
                         break;

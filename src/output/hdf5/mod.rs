@@ -34,6 +34,9 @@ use super::{
 
 /// Values buffered per dataset before they are written (1 MiB of floats).
 const PENDING_VALUES: usize = 1 << 17;
+/// Records buffered per dataset that did not merge (small rows of many
+/// lanes or tasks, each a record's worth of memory) before they are written.
+const PENDING_RUNS: usize = 1 << 12;
 
 /// Provenance recorded in the root attributes.
 #[derive(Debug, Clone, Default)]
@@ -395,7 +398,7 @@ impl Store for Hdf5Store {
         decl.check(&record).map_err(StoreError::Record)?;
         self.extents[i].advance(record.first_row, record.rows);
         self.pending[i].push(record);
-        if self.pending[i].values >= PENDING_VALUES {
+        if self.pending[i].values >= PENDING_VALUES || self.pending[i].runs.len() >= PENDING_RUNS {
             self.write_pending(i)?;
         }
         Ok(())
