@@ -251,6 +251,17 @@ mod tests {
     use super::*;
     use crate::output::{Column, DatasetDecl, Dtype, Layout, Record, RunInfo, Store};
 
+    /// A new output at `path` with `layout`, as one rank of one thread.
+    fn store_at(path: &std::path::Path, layout: &Layout) -> crate::output::Hdf5Store {
+        let info = RunInfo {
+            ranks: 1,
+            threads: 1,
+            command_line: String::new(),
+            mpi_library: String::new(),
+        };
+        crate::output::Hdf5Store::create(path, false, layout, &[], &info).unwrap()
+    }
+
     #[test]
     fn lanes_written_as_one_block_land_where_single_lanes_would() {
         let dir = tempfile::tempdir().unwrap();
@@ -259,14 +270,7 @@ mod tests {
         layout.group("g", vec![]);
         let x = layout.add(DatasetDecl::fixed("g/x", Dtype::F64, vec![4, 2], 6).with_lanes());
         let n = layout.add(DatasetDecl::fixed("g/n", Dtype::I64, vec![4], 6).with_lanes());
-        let info = RunInfo {
-            ranks: 1,
-            threads: 1,
-            command_line: String::new(),
-            mpi_library: String::new(),
-        };
-        let mut store =
-            crate::output::Hdf5Store::create(&path, false, &layout, &[], &info).unwrap();
+        let mut store = store_at(&path, &layout);
         // Lanes 2, 0 and 1 over rows 0..3 (one block once sorted), lane 3
         // over rows 2..5 (alone); value 1000 lane + 10 row + k.
         for (lane, rows) in [(2u64, 0..3u64), (0, 0..3), (3, 2..5), (1, 0..3)] {
@@ -330,14 +334,7 @@ mod tests {
             DatasetDecl::fixed("g/names", Dtype::Str(NAME_MAX), vec![], 2)
                 .with_init(Column::Str(vec!["a".into(), "b".into()])),
         );
-        let info = RunInfo {
-            ranks: 1,
-            threads: 1,
-            command_line: String::new(),
-            mpi_library: String::new(),
-        };
-        let mut store =
-            crate::output::Hdf5Store::create(&path, false, &layout, &[], &info).unwrap();
+        let mut store = store_at(&path, &layout);
         for lane in 0..2u64 {
             let values = (0..12).map(|v| (v + 100 * lane) as f64).collect();
             store

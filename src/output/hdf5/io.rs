@@ -148,8 +148,9 @@ pub(super) fn write_lanes(ds: &Dataset, decl: &DatasetDecl, block: &[Record]) ->
         }
         out
     }
-    macro_rules! write_as {
-        ($variant:ident, $convert:expr) => {{
+    // The block's values, interleaved, of the records' one type.
+    macro_rules! interleaved {
+        ($variant:ident) => {{
             let parts: Vec<_> = block
                 .iter()
                 .map(|r| match &r.values {
@@ -157,18 +158,17 @@ pub(super) fn write_lanes(ds: &Dataset, decl: &DatasetDecl, block: &[Record]) ->
                     _ => Err(hdf5::Error::from("records of one dataset have one type")),
                 })
                 .collect::<hdf5::Result<_>>()?;
-            let values = interleave(&parts, rows, part);
-            let values: Vec<_> = values.iter().map($convert).collect();
-            let view = ArrayView::from_shape(IxDyn(&shape), &values)
-                .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
-            ds.write_slice(view, sel)
+            interleave(&parts, rows, part)
         }};
     }
     match &first.values {
-        Column::F64(_) => write_as!(F64, |v: &f64| *v),
-        Column::I64(_) => write_as!(I64, |v: &i64| *v),
-        Column::U8(_) => write_as!(U8, |v: &u8| *v),
-        Column::Str(_) => write_as!(Str, |s: &String| name_string(s)),
+        Column::F64(_) => write_values(ds, &shape, &interleaved!(F64), sel),
+        Column::I64(_) => write_values(ds, &shape, &interleaved!(I64), sel),
+        Column::U8(_) => write_values(ds, &shape, &interleaved!(U8), sel),
+        Column::Str(_) => {
+            let names: Vec<NameString> = interleaved!(Str).iter().map(|s| name_string(s)).collect();
+            write_values(ds, &shape, &names, sel)
+        }
     }
 }
 
@@ -177,19 +177,27 @@ pub(super) fn write_record(ds: &Dataset, decl: &DatasetDecl, r: &Record) -> hdf5
     let skip = usize::from(r.lane.is_some());
     shape.extend(decl.row_shape.iter().skip(skip));
     let sel = hyperslab(decl, r.first_row, r.rows, r.lane);
-    fn view<'a, T>(shape: &[usize], v: &'a [T]) -> hdf5::Result<ArrayView<'a, T, IxDyn>> {
-        ArrayView::from_shape(IxDyn(shape), v)
-            .map_err(|e| hdf5::Error::from(e.to_string().as_str()))
-    }
     match &r.values {
-        Column::F64(v) => ds.write_slice(view(&shape, v)?, sel),
-        Column::I64(v) => ds.write_slice(view(&shape, v)?, sel),
-        Column::U8(v) => ds.write_slice(view(&shape, v)?, sel),
+        Column::F64(v) => write_values(ds, &shape, v, sel),
+        Column::I64(v) => write_values(ds, &shape, v, sel),
+        Column::U8(v) => write_values(ds, &shape, v, sel),
         Column::Str(v) => {
             let names: Vec<NameString> = v.iter().map(|s| name_string(s)).collect();
-            ds.write_slice(view(&shape, &names)?, sel)
+            write_values(ds, &shape, &names, sel)
         }
     }
+}
+
+/// Writes `values`, of `shape`, to the selection `sel` of `ds`.
+fn write_values<T: H5Type>(
+    ds: &Dataset,
+    shape: &[usize],
+    values: &[T],
+    sel: hdf5::Hyperslab,
+) -> hdf5::Result<()> {
+    let view = ArrayView::from_shape(IxDyn(shape), values)
+        .map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
+    ds.write_slice(view, sel)
 }
 
 /// A name as a fixed-length string (names are validated to fit; longer

@@ -238,6 +238,31 @@ impl Hdf5Store {
     }
 
     /// Writes the buffered records of dataset `i`.
+    /// Rows `rows` of a dataset (of one lane, if given) as `T`, row-major;
+    /// the records not yet written are written first.
+    fn read_rows<T: hdf5::H5Type + Copy>(
+        &mut self,
+        dataset: usize,
+        rows: Range<u64>,
+        lane: Option<u64>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.write_pending(dataset)?;
+        let rows = rows.start.min(self.allocated[dataset])..rows.end.min(self.allocated[dataset]);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let selection = hyperslab(
+            &self.decls[dataset],
+            rows.start,
+            rows.end - rows.start,
+            lane,
+        );
+        let values = self.datasets[dataset]
+            .read_slice::<T, _, IxDyn>(selection)
+            .map_err(|e| self.err(e))?;
+        Ok(values.iter().copied().collect())
+    }
+
     fn write_pending(&mut self, i: usize) -> Result<(), StoreError> {
         let bytes = (self.pending[i].values * 8) as u64;
         if bytes > 0 {
@@ -418,35 +443,11 @@ impl Store for Hdf5Store {
         rows: Range<u64>,
         lane: Option<u64>,
     ) -> Result<Vec<f64>, StoreError> {
-        self.write_pending(dataset)?;
-        let decl = &self.decls[dataset];
-        let rows = rows.start.min(self.allocated[dataset])..rows.end.min(self.allocated[dataset]);
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let selection = hyperslab(decl, rows.start, rows.end - rows.start, lane);
-        let values = self.datasets[dataset]
-            .read_slice::<f64, _, IxDyn>(selection)
-            .map_err(|e| self.err(e))?;
-        Ok(values.iter().copied().collect())
+        self.read_rows(dataset, rows, lane)
     }
 
     fn read_u8(&mut self, dataset: usize, rows: Range<u64>) -> Result<Vec<u8>, StoreError> {
-        self.write_pending(dataset)?;
-        let rows = rows.start.min(self.allocated[dataset])..rows.end.min(self.allocated[dataset]);
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let selection = hyperslab(
-            &self.decls[dataset],
-            rows.start,
-            rows.end - rows.start,
-            None,
-        );
-        self.datasets[dataset]
-            .read_slice::<u8, _, IxDyn>(selection)
-            .map(|v| v.iter().copied().collect())
-            .map_err(|e| self.err(e))
+        self.read_rows(dataset, rows, None)
     }
 
     fn rows_written(&self, dataset: usize) -> u64 {
