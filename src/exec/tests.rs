@@ -2,7 +2,7 @@
 //! records, failures, cancellation, and tasks that pause and resume.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use super::checkpoint::{Checkpoint, CheckpointPolicy};
@@ -22,6 +22,11 @@ struct TestJob {
     panic: Option<u64>,
     layout: Layout,
     rounds_decided: AtomicU32,
+    /// Each task waits in a rayon join (two 2 ms sleeps); `running` counts
+    /// the tasks under way, `most` the most at once.
+    join: bool,
+    running: AtomicUsize,
+    most: AtomicUsize,
 }
 
 impl TestJob {
@@ -40,6 +45,9 @@ impl TestJob {
             panic: None,
             layout,
             rounds_decided: AtomicU32::new(0),
+            join: false,
+            running: AtomicUsize::new(0),
+            most: AtomicUsize::new(0),
         }
     }
 }
@@ -79,6 +87,13 @@ impl Job for TestJob {
         }
         if cx.cancelled() {
             return Err(TaskError::Cancelled);
+        }
+        if self.join {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            let nap = || std::thread::sleep(std::time::Duration::from_millis(2));
+            rayon::join(nap, nap);
+            self.running.fetch_sub(1, Ordering::SeqCst);
         }
         for row in 3 * task.index..3 * task.index + 3 {
             // One value per round at column `round`: rewrite the whole row.
@@ -236,6 +251,24 @@ fn the_costliest_tasks_start_first() {
         store.f64_rows("timings/task"),
         vec![3.0, 4.0, 5.0, 0.0, 1.0, 2.0]
     );
+}
+
+#[test]
+fn a_task_given_ahead_waits_for_the_thread_it_was_given_to() {
+    // One task at a time (capacity 1) on a pool of 3 threads, each task
+    // waiting in a join: the task given ahead must start when the running
+    // one ends, neither taken by an idle pool thread nor run inside the join.
+    let mut job = TestJob::new(12, 1);
+    job.join = true;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let (store, result) = pool.install(|| run(&job, 1));
+    assert_eq!(result.unwrap().tasks, 12);
+    assert_eq!(job.most.load(Ordering::SeqCst), 1, "tasks ran at once");
+    let order: Vec<f64> = (6..12).chain(0..6).map(|t| t as f64).collect();
+    assert_eq!(store.f64_rows("timings/task"), order);
 }
 
 #[test]

@@ -108,6 +108,21 @@ pub struct Finished {
     pub nan_evaluations: u64,
 }
 
+impl Finished {
+    /// A task handed back before it started (a pause or a stop came first),
+    /// with the snapshot it was given.
+    pub fn returned(task: TaskId, resume: Option<Vec<u8>>) -> Self {
+        Self {
+            task,
+            end: End::Returned(resume),
+            start: 0.0,
+            finish: 0.0,
+            evaluations: 0,
+            nan_evaluations: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum End {
     Done,

@@ -7,15 +7,15 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Instant;
 
-use super::tasks::{channel, drain, spawn, wait_for};
-use super::tasks::{Local, Shared};
+use super::tasks::{channel, drain, wait_for};
+use super::tasks::{Given, Local, Runners, Shared};
 use super::worker::{forward, Next};
 use super::{Root, Setup, HEARTBEAT};
 
 use crate::exec::checkpoint::Checkpoint;
 use crate::exec::failure::Cause;
 use crate::exec::transport::Backoff;
-use crate::exec::wire::{End, Event, Finished, Message};
+use crate::exec::wire::{Event, Finished, Message};
 use crate::jobs::{Decision, Plan, PlanRun, TaskId};
 
 /// The tasks of a round not yet handed out: the tasks to go on from a
@@ -148,22 +148,37 @@ impl Root<'_> {
     /// Hands out tasks while rank `r` has free slots (plus one ahead for a
     /// worker while the queue is longer than the number of ranks).
     pub(super) fn fill_worker(&mut self, r: usize, queue: &mut Queue) {
-        loop {
-            let ahead = usize::from(queue.len() > self.size() as u64);
-            if self.failure.is_some()
-                || self.pausing.is_some()
-                || self.outstanding[r] >= self.setup.capacity[r] + ahead
-            {
-                return;
-            }
-            let Some((task, resume)) = queue.pop() else {
-                return;
-            };
+        while let Some((task, resume)) = self.next_for(r, queue) {
             self.setup
                 .transport
                 .send(r, &Message::Assign { task, resume });
-            self.outstanding[r] += 1;
-            self.unfinished += 1;
+        }
+    }
+
+    /// The next task for rank `r`, booked as outstanding there, while it has
+    /// a free thread, or one task ahead of its threads while the queue is
+    /// longer than the number of ranks (so that a thread whose task ends
+    /// starts the next at once; near the end no rank holds a task another
+    /// could start).
+    fn next_for(&mut self, r: usize, queue: &mut Queue) -> Option<Given> {
+        let ahead = usize::from(queue.len() > self.size() as u64);
+        if self.failure.is_some()
+            || self.pausing.is_some()
+            || self.outstanding[r] >= self.setup.capacity[r] + ahead
+        {
+            return None;
+        }
+        let given = queue.pop()?;
+        self.outstanding[r] += 1;
+        self.unfinished += 1;
+        Some(given)
+    }
+
+    /// Books the tasks this rank was given but has not started as handed
+    /// back (a pause or a failure came first).
+    fn take_back(&mut self, runners: &Runners<'_>, shared: &Shared) {
+        for (task, resume) in runners.withdraw() {
+            self.finished(0, Finished::returned(task, resume), shared);
         }
     }
 
@@ -171,20 +186,12 @@ impl Root<'_> {
     pub(super) fn queue_stage(&mut self, stage: u32, mut queue: Queue, shared: &Shared) {
         let job = self.setup.job;
         let (tx, rx) = channel(self.setup.capacity[0]);
-        let started = self.setup.started;
+        let runners = Runners::new(job, shared, tx, self.setup.started, self.setup.capacity[0]);
         rayon::in_place_scope(|scope| {
             let mut idle = Backoff::default();
             loop {
-                while self.failure.is_none()
-                    && self.pausing.is_none()
-                    && self.outstanding[0] < self.setup.capacity[0]
-                {
-                    let Some((task, resume)) = queue.pop() else {
-                        break;
-                    };
-                    spawn(scope, job, task, resume, shared, tx.clone(), started);
-                    self.outstanding[0] += 1;
-                    self.unfinished += 1;
+                while let Some(given) = self.next_for(0, &mut queue) {
+                    runners.give(scope, given);
                 }
                 for r in 1..self.size() {
                     self.fill_worker(r, &mut queue);
@@ -207,6 +214,9 @@ impl Root<'_> {
                 }
                 self.maybe_flush(shared);
                 self.tick(shared);
+                if self.failure.is_some() || self.pausing.is_some() {
+                    self.take_back(&runners, shared);
+                }
                 // After a failure the workers stop on their own (they were
                 // told); only this rank's tasks must end before `finish`.
                 if self.failure.is_some() && self.outstanding[0] == 0 {
@@ -256,6 +266,7 @@ impl Root<'_> {
             }
             // After a failure: let this rank's own tasks see the cancel and
             // end; one stuck in an evaluation never does.
+            self.take_back(&runners, shared);
             while self.outstanding[0] > 0 {
                 match rx.recv_timeout(HEARTBEAT) {
                     Ok(Local::Finished(f)) => self.finished(0, f, shared),
@@ -273,7 +284,8 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
     let capacity = setup.capacity[t.rank()];
     let shared = Shared::default();
     let (tx, rx) = channel(capacity);
-    let mut assigned: VecDeque<(TaskId, Option<Vec<u8>>)> = VecDeque::new();
+    let runners = Runners::new(job, &shared, tx, setup.started, capacity);
+    // Tasks given to this rank's threads and not yet ended.
     let mut running = 0usize;
     let mut sent = 0u64;
     let mut stop: Option<u8> = None;
@@ -291,7 +303,10 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
                     progressed = true;
                     crate::exec::watchdog::heard_root();
                     match msg {
-                        Ok(Message::Assign { task, resume }) => assigned.push_back((task, resume)),
+                        Ok(Message::Assign { task, resume }) => {
+                            runners.give(scope, (task, resume));
+                            running += 1;
+                        }
                         Ok(Message::Pause { on }) => shared.pause.store(on, Ordering::Relaxed),
                         Ok(Message::Stage { stage, carry }) => next = Some((stage, carry)),
                         Ok(Message::Stop { code }) => {
@@ -310,29 +325,15 @@ pub(super) fn worker_queue_stage(setup: &Setup<'_>) -> Next {
             }
             if stop.is_some() {
                 shared.cancel.store(true, Ordering::Relaxed);
-                assigned.clear();
+                running -= runners.withdraw().len();
             }
             let mut events = Vec::new();
             if shared.pause.load(Ordering::Relaxed) {
                 // A checkpoint: tasks not started go back as they came.
-                for (task, resume) in assigned.drain(..) {
-                    events.push(Event::Finished(Finished {
-                        task,
-                        end: End::Returned(resume),
-                        start: 0.0,
-                        finish: 0.0,
-                        evaluations: 0,
-                        nan_evaluations: 0,
-                    }));
+                for (task, resume) in runners.withdraw() {
+                    running -= 1;
+                    events.push(Event::Finished(Finished::returned(task, resume)));
                 }
-            }
-            while running < capacity {
-                let Some((task, resume)) = assigned.pop_front() else {
-                    break;
-                };
-                spawn(scope, job, task, resume, &shared, tx.clone(), setup.started);
-                running += 1;
-                progressed = true;
             }
             let mut bytes = 0usize;
             // At most about 4 MiB of rows per message.

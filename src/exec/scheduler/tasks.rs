@@ -1,11 +1,14 @@
-//! A rank's own threads: a task started on the pool (its records and end
-//! sent to the main thread), or run on the main thread inside a collective,
-//! its outcome told as an [`End`].
+//! A rank's own threads: tasks given to the pool's threads, each thread
+//! taking the next one itself (their records and ends sent to the main
+//! thread), or a task run on the main thread inside a collective, its
+//! outcome told as an [`End`].
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc;
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::exec::transport::Backoff;
@@ -28,29 +31,102 @@ pub(super) enum Local {
     Finished(Finished),
 }
 
-/// Starts `task` on the pool; its records and its end come back on `tx`.
-pub(super) fn spawn<'s>(
-    scope: &rayon::Scope<'s>,
+/// A task handed to a rank, with the snapshot it goes on from (`None`: from
+/// its start).
+pub(super) type Given = (TaskId, Option<Vec<u8>>);
+
+/// The tasks a rank has been given and its pool threads that run them: at
+/// most `capacity` threads, each taking the next waiting task itself as its
+/// current one ends, so that a task given ahead starts without waiting for
+/// the main thread. A waiting task is no rayon job: a pool thread waiting in
+/// a join inside a multi-threaded task cannot pick it up and run it nested.
+/// Each task's records and end go to the main thread on `tx`.
+pub(super) struct Runners<'s> {
     job: &'s dyn Job,
-    task: TaskId,
-    resume: Option<Vec<u8>>,
     shared: &'s Shared,
     tx: SyncSender<Local>,
     started: Instant,
-) {
-    scope.spawn(move |_| {
-        let records = tx.clone();
-        let mut emit = move |r: Vec<Record>| {
-            records
-                .send(Local::Records(r))
-                .map_err(|_| TaskError::Cancelled)
+    capacity: usize,
+    state: Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    tasks: VecDeque<Given>,
+    /// Pool threads running tasks from `tasks`.
+    running: usize,
+}
+
+impl<'s> Runners<'s> {
+    pub(super) fn new(
+        job: &'s dyn Job,
+        shared: &'s Shared,
+        tx: SyncSender<Local>,
+        started: Instant,
+        capacity: usize,
+    ) -> Self {
+        Self {
+            job,
+            shared,
+            tx,
+            started,
+            capacity: capacity.max(1),
+            state: Mutex::default(),
+        }
+    }
+
+    /// Gives `task` to this rank: a free pool thread starts it, or the
+    /// first to end its current task.
+    pub(super) fn give(&'s self, scope: &rayon::Scope<'s>, task: Given) {
+        let start_thread = {
+            let mut w = self.lock();
+            w.tasks.push_back(task);
+            let free = w.running < self.capacity;
+            w.running += usize::from(free);
+            free
         };
-        let cx =
-            TaskContext::new(&mut emit, &shared.progress, &shared.cancel).pausable(&shared.pause);
-        let finished = run(job, task, resume.as_deref(), cx, true, started);
-        // The receiver outlives every task.
-        let _ = tx.send(Local::Finished(finished));
-    });
+        if start_thread {
+            scope.spawn(move |_| self.run_waiting());
+        }
+    }
+
+    /// Takes back the tasks not started (a pause or a stop), in the order
+    /// they were given.
+    pub(super) fn withdraw(&self) -> Vec<Given> {
+        self.lock().tasks.drain(..).collect()
+    }
+
+    /// A pool thread's work: the waiting tasks, one after another.
+    fn run_waiting(&self) {
+        loop {
+            let next = {
+                let mut w = self.lock();
+                let next = w.tasks.pop_front();
+                // Counted off under the lock that `give` counts on.
+                w.running -= usize::from(next.is_none());
+                next
+            };
+            let Some((task, resume)) = next else {
+                return;
+            };
+            let records = self.tx.clone();
+            let mut emit = move |r: Vec<Record>| {
+                records
+                    .send(Local::Records(r))
+                    .map_err(|_| TaskError::Cancelled)
+            };
+            let cx = TaskContext::new(&mut emit, &self.shared.progress, &self.shared.cancel)
+                .pausable(&self.shared.pause);
+            let finished = run(self.job, task, resume.as_deref(), cx, true, self.started);
+            // The receiver outlives every task.
+            let _ = self.tx.send(Local::Finished(finished));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        // A task's panic is caught inside `run`, never under this lock.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Runs a shared `task` on this thread as a member of its group's
