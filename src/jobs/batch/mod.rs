@@ -48,8 +48,8 @@ pub const VALIDATE_RTOL: f64 = 1e-10;
 /// The status of an item not evaluated yet (a run still going, or killed).
 pub const NOT_RUN: i64 = -1;
 
-/// Values read at once when computing statistics (a few columns of every
-/// item, or every column of a block of items).
+/// Values read at once when computing statistics (every column of a block
+/// of items).
 const READ_VALUES: u64 = 1 << 22;
 
 pub fn job(spec: Arc<RunSpec>) -> Box<dyn Job> {
@@ -236,34 +236,29 @@ impl BatchJob {
         Ok((max_abs, max_rel))
     }
 
-    /// Every statistic of every output of state `s`, a column at a time
-    /// (as many columns at once as fit [`READ_VALUES`]): statistics × outputs.
+    /// Every statistic of every output of state `s` (statistics × outputs),
+    /// from blocks of [`READ_VALUES`] read in a few passes over the outputs
+    /// (see [`stats::Streamed`]).
     fn statistics(&self, s: usize, store: &mut dyn Store) -> Result<Vec<f64>, JobError> {
         let b = &self.settings().states[s];
         let quantiles = &self.settings().quantiles;
         let n = b.outputs.len();
         let rows = stats::names(quantiles).len();
         let mut table = vec![f64::NAN; rows * n];
-        let per_pass = ((READ_VALUES / b.items.max(1)) as usize).clamp(1, n);
-        let block = (READ_VALUES / n as u64).max(1);
-        for cols in (0..n).step_by(per_pass) {
-            let width = per_pass.min(n - cols);
-            let mut columns = vec![Vec::with_capacity(b.items as usize); width];
+        let block = (READ_VALUES / n.max(1) as u64).max(1);
+        let mut streamed = stats::Streamed::new(n, quantiles);
+        while streamed.wants_pass() {
             let mut first = 0;
             while first < b.items {
                 let end = (first + block).min(b.items);
-                let values = store.read_f64(self.sets[s].outputs, first..end, None)?;
-                for row in values.chunks_exact(n) {
-                    for (c, column) in columns.iter_mut().enumerate() {
-                        column.push(row[cols + c]);
-                    }
-                }
+                streamed.rows(&store.read_f64(self.sets[s].outputs, first..end, None)?);
                 first = end;
             }
-            for (c, column) in columns.iter_mut().enumerate() {
-                for (r, v) in stats::of_column(column, quantiles).into_iter().enumerate() {
-                    table[r * n + cols + c] = v;
-                }
+            streamed.end_pass();
+        }
+        for (c, column) in streamed.finish().into_iter().enumerate() {
+            for (r, v) in column.into_iter().enumerate() {
+                table[r * n + c] = v;
             }
         }
         Ok(table)
