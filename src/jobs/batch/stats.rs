@@ -81,6 +81,11 @@ const DIGIT: u32 = 12;
 /// and sorted; a larger group is narrowed by another pass first.
 const GATHER: u64 = 1 << 16;
 
+/// At most this many values are gathered in one pass, over every column
+/// (32 MB): the largest groups beyond it are narrowed first. A pass's
+/// histograms take at most 32 KB per order statistic besides.
+const GATHER_TOTAL: u64 = 1 << 22;
+
 /// Statistics of every column of a table of `width` columns, read row block
 /// by row block (row-major) in a few passes (see [`Streamed::pass`]): the
 /// same order statistics as sorting each column, the mean and sd as sums in
@@ -97,6 +102,7 @@ pub struct Streamed {
     /// Order statistics found, per column: (rank, value).
     found: Vec<Vec<(u64, f64)>>,
     gather_limit: u64,
+    gather_total: u64,
 }
 
 #[derive(Clone, Default)]
@@ -163,10 +169,15 @@ impl Target {
 
 impl Streamed {
     pub fn new(width: usize, quantiles: &[f64]) -> Self {
-        Self::with_gather_limit(width, quantiles, GATHER)
+        Self::with_gather_limits(width, quantiles, GATHER, GATHER_TOTAL)
     }
 
-    fn with_gather_limit(width: usize, quantiles: &[f64], gather_limit: u64) -> Self {
+    fn with_gather_limits(
+        width: usize,
+        quantiles: &[f64],
+        gather_limit: u64,
+        gather_total: u64,
+    ) -> Self {
         let column = ColumnPass {
             min: u64::MAX,
             top: vec![0; 1 << DIGIT],
@@ -181,6 +192,7 @@ impl Streamed {
             spans: vec![(u64::MAX, 0); width],
             found: vec![Vec::new(); width],
             gather_limit,
+            gather_total,
         }
     }
 
@@ -285,20 +297,38 @@ impl Streamed {
     /// group (small enough) or counts its next digit.
     fn prepare(&mut self) {
         let limit = self.gather_limit;
-        for ((targets, found), span) in self
+        for (targets, found) in self.targets.iter_mut().zip(&mut self.found) {
+            found.extend(targets.iter().filter_map(|t| Some((t.of, t.value?))));
+            targets.retain(|t| t.value.is_none());
+        }
+        // The groups to gather, largest first: those past the total are
+        // narrowed instead.
+        let mut gather: Vec<(u64, usize, usize)> = self
             .targets
-            .iter_mut()
-            .zip(&mut self.found)
-            .zip(&mut self.spans)
-        {
-            found.extend(
+            .iter()
+            .enumerate()
+            .flat_map(|(c, targets)| {
                 targets
                     .iter()
-                    .filter_map(|t| Some((t.of, t.value?))),
-            );
-            targets.retain(|t| t.value.is_none());
+                    .enumerate()
+                    .filter(|(_, t)| t.group <= limit)
+                    .map(move |(i, t)| (t.group, c, i))
+            })
+            .collect();
+        gather.sort_unstable_by(|a, b| b.cmp(a));
+        let mut total: u64 = gather.iter().map(|g| g.0).sum();
+        let mut narrow: Vec<(usize, usize)> = Vec::new();
+        for &(group, c, i) in &gather {
+            // (A single value is gathered whatever the total.)
+            if total <= self.gather_total.max(limit) || group <= 1 {
+                break;
+            }
+            narrow.push((c, i));
+            total -= group;
+        }
+        for (c, (targets, span)) in self.targets.iter_mut().zip(&mut self.spans).enumerate() {
             *span = (u64::MAX, 0);
-            for t in targets.iter_mut() {
+            for (i, t) in targets.iter_mut().enumerate() {
                 if t.group > limit {
                     // Enough digits to leave about a sixteenth of the limit
                     // in each, if the values spread: a small histogram
@@ -306,8 +336,15 @@ impl Streamed {
                     let wanted = (16 * t.group / limit.max(1)).next_power_of_two();
                     t.width = wanted.trailing_zeros().clamp(4, DIGIT).min(64 - t.known);
                     t.histogram = vec![0; 1 << t.width];
+                } else if narrow.contains(&(c, i)) {
+                    t.width = DIGIT.min(64 - t.known);
+                    t.histogram = vec![0; 1 << t.width];
                 }
-                let below = if t.known == 0 { u64::MAX } else { u64::MAX >> t.known };
+                let below = if t.known == 0 {
+                    u64::MAX
+                } else {
+                    u64::MAX >> t.known
+                };
                 *span = (span.0.min(t.prefix), span.1.max(t.prefix | below));
             }
         }
@@ -421,12 +458,17 @@ mod tests {
     }
 
     /// `Streamed` over `columns` (row-major in blocks of `block` rows).
-    fn streamed(columns: &[Vec<f64>], quantiles: &[f64], block: usize, limit: u64) -> Vec<Vec<f64>> {
+    fn streamed(
+        columns: &[Vec<f64>],
+        quantiles: &[f64],
+        block: usize,
+        (limit, total): (u64, u64),
+    ) -> (Vec<Vec<f64>>, u32) {
         let (width, rows) = (columns.len(), columns[0].len());
         let table: Vec<f64> = (0..rows)
             .flat_map(|r| columns.iter().map(move |c| c[r]))
             .collect();
-        let mut s = Streamed::with_gather_limit(width, quantiles, limit);
+        let mut s = Streamed::with_gather_limits(width, quantiles, limit, total);
         let mut passes = 0;
         while s.wants_pass() {
             for b in table.chunks(block * width) {
@@ -436,7 +478,7 @@ mod tests {
             passes += 1;
             assert!(passes <= 8, "too many passes");
         }
-        s.finish()
+        (s.finish(), passes)
     }
 
     #[test]
@@ -469,9 +511,15 @@ mod tests {
             .iter()
             .map(|c| of_column(&mut c.clone(), &quantiles))
             .collect();
-        // Gathering at once, and narrowing digit by digit first.
-        for (block, limit) in [(1, GATHER), (333, GATHER), (n, 1), (64, 10)] {
-            let got = streamed(&columns, &quantiles, block, limit);
+        // Gathering at once, narrowing digit by digit first, and narrowing
+        // the largest groups past a total.
+        let whole = (GATHER, GATHER_TOTAL);
+        for (block, limits) in [(1, whole), (333, whole), (n, (1, 1)), (64, (10, 10)), (n, (GATHER, 50))] {
+            let (limit, total) = limits;
+            let (got, passes) = streamed(&columns, &quantiles, block, limits);
+            // Two passes (every group is small at 5000 values) unless the
+            // limits make it narrow first.
+            assert_eq!(passes == 2, limits == whole, "{passes} passes at {limits:?}");
             for (c, (g, e)) in got.iter().zip(&expected).enumerate() {
                 assert_eq!(g.len(), e.len());
                 for (k, (a, b)) in g.iter().zip(e).enumerate() {
@@ -481,7 +529,10 @@ mod tests {
                     } else {
                         a.to_bits() == b.to_bits()
                     };
-                    assert!(same, "column {c}, statistic {k} (block {block}, limit {limit}): {a} vs {b}");
+                    assert!(
+                        same,
+                        "column {c}, statistic {k} (block {block}, limits {limit}, {total}): {a} vs {b}"
+                    );
                 }
             }
         }
